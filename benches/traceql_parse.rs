@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the TraceQL parse benchmark.
+fn main() {}

@@ -1,0 +1,2 @@
+//! The `tempo-server` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The TraceQL query language.
