@@ -1,1 +1,66 @@
-//! The storage engine.
+//! The storage engine of the tempo trace store.
+//!
+//! `tempo-core` stores OpenTelemetry spans and reads them back. It holds the data model
+//! ([`model`], wire-compatible with OTLP's protobuf), the write-ahead log that makes every
+//! acknowledged span survive a crash, and the head that serves traces from the moment they
+//! are acknowledged. A host holds one [`Store`].
+//!
+//! It is not a network server: the OTLP receivers live in `tempo-otlp` and Tempo's HTTP API in
+//! `tempo-server`. It never depends on an async runtime: every operation has a blocking form,
+//! and ingestion also returns a future that any runtime can await.
+//!
+//! ```
+//! use tempo_core::model::{KeyValue, Resource, ResourceSpans, ScopeSpans, Span, TraceId};
+//! use tempo_core::{Batch, Store, TimeRange};
+//!
+//! # fn main() -> Result<(), tempo_core::Error> {
+//! let dir = std::env::temp_dir().join(format!("tempo-core-doc-{}", std::process::id()));
+//! let store = Store::builder().wal_dir(&dir).open()?;
+//! let batch = Batch::new(vec![ResourceSpans {
+//!     resource: Some(Resource {
+//!         attributes: vec![KeyValue::string("service.name", "checkout")],
+//!         ..Default::default()
+//!     }),
+//!     scope_spans: vec![ScopeSpans {
+//!         spans: vec![Span {
+//!             trace_id: vec![7; 16],
+//!             span_id: vec![1; 8],
+//!             name: "POST /cart".into(),
+//!             ..Default::default()
+//!         }],
+//!         ..Default::default()
+//!     }],
+//!     ..Default::default()
+//! }]);
+//! // Returns once the span is durable in the write-ahead log.
+//! let receipt = store.ingest("single-tenant", batch)?;
+//! assert_eq!(receipt.accepted_spans, 1);
+//! store.close()?;
+//!
+//! // Reopening replays the log: the trace is still there.
+//! let store = Store::builder().wal_dir(&dir).open()?;
+//! let trace = store.find_trace("single-tenant", TraceId([7; 16]), TimeRange::ALL)?;
+//! assert!(trace.is_some());
+//! # store.close()?;
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! This crate has no cargo features yet.
+
+mod batch;
+mod error;
+mod head;
+pub mod model;
+mod store;
+mod tenant;
+mod wal;
+
+pub use batch::{Batch, DecodeError};
+pub use error::Error;
+pub use store::{
+    Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange,
+};
+pub use tenant::{MAX_TENANT_LEN, validate_tenant};
+pub use wal::{Ack, FsyncPolicy, ReplayReport, WalError};

@@ -1,0 +1,230 @@
+//! head: can I read what was just acknowledged?
+//!
+//! The head holds the live traces of every tenant in memory, from the moment their spans are
+//! durable in the write-ahead log. Spans keep a shared reference to their resource and scope,
+//! so a batch's resource is stored once however many traces it touches.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::model::{
+    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TraceId, TracesData,
+};
+
+/// Shards per tenant; a power of two.
+const SHARDS: usize = 32;
+
+/// A resource shared by the spans of one `ResourceSpans`.
+#[derive(Debug)]
+pub(crate) struct SharedResource {
+    pub(crate) resource: Option<Resource>,
+    pub(crate) schema_url: String,
+}
+
+/// A scope shared by the spans of one `ScopeSpans`.
+#[derive(Debug)]
+pub(crate) struct SharedScope {
+    pub(crate) scope: Option<InstrumentationScope>,
+    pub(crate) schema_url: String,
+}
+
+/// One span in the head.
+#[derive(Debug)]
+pub(crate) struct HeadSpan {
+    pub(crate) resource: Arc<SharedResource>,
+    pub(crate) scope: Arc<SharedScope>,
+    pub(crate) span: Span,
+}
+
+/// A trace still receiving spans.
+#[derive(Debug, Default)]
+pub(crate) struct LiveTrace {
+    pub(crate) spans: Vec<HeadSpan>,
+    /// Earliest span start, unix nanoseconds.
+    pub(crate) start: u64,
+    /// Latest span end, unix nanoseconds.
+    pub(crate) end: u64,
+}
+
+impl LiveTrace {
+    fn push(&mut self, span: HeadSpan) {
+        let (start, end) = (span.span.start_time_unix_nano, span.span.end_time_unix_nano);
+        if self.spans.is_empty() || start < self.start {
+            self.start = start;
+        }
+        self.end = self.end.max(end);
+        self.spans.push(span);
+    }
+}
+
+/// Trace IDs are random: their first eight bytes are already a good hash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+type TraceMap = HashMap<TraceId, LiveTrace, BuildHasherDefault<IdHasher>>;
+
+/// The live traces of one tenant.
+#[derive(Default)]
+pub(crate) struct TenantHead {
+    shards: [Mutex<TraceMap>; SHARDS],
+    spans: AtomicU64,
+}
+
+impl TenantHead {
+    fn shard(&self, id: &TraceId) -> &Mutex<TraceMap> {
+        // Use bytes the map's hasher does not weigh most, so shards and buckets stay independent.
+        &self.shards[id.0[15] as usize & (SHARDS - 1)]
+    }
+
+    /// Adds spans whose IDs have been validated.
+    pub(crate) fn insert(&self, resource_spans: Vec<ResourceSpans>) {
+        let mut count = 0u64;
+        for rs in resource_spans {
+            let resource = Arc::new(SharedResource {
+                resource: rs.resource,
+                schema_url: rs.schema_url,
+            });
+            for ss in rs.scope_spans {
+                let scope = Arc::new(SharedScope {
+                    scope: ss.scope,
+                    schema_url: ss.schema_url,
+                });
+                let mut spans = ss.spans.into_iter().peekable();
+                while let Some(span) = spans.next() {
+                    let Some(id) = TraceId::from_slice(&span.trace_id) else {
+                        continue;
+                    };
+                    let mut shard = self.shard(&id).lock();
+                    let trace = shard.entry(id).or_default();
+                    count += 1;
+                    trace.push(HeadSpan {
+                        resource: resource.clone(),
+                        scope: scope.clone(),
+                        span,
+                    });
+                    // Spans of one trace usually arrive together: keep the lock for them.
+                    while let Some(next) = spans.next_if(|s| s.trace_id == id.0) {
+                        count += 1;
+                        trace.push(HeadSpan {
+                            resource: resource.clone(),
+                            scope: scope.clone(),
+                            span: next,
+                        });
+                    }
+                }
+            }
+        }
+        self.spans.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// The trace's spans, if it is in the head and overlaps `[start, end]` (unix nanoseconds).
+    pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64) -> Option<TracesData> {
+        let shard = self.shard(id).lock();
+        let trace = shard.get(id)?;
+        if trace.end < start || trace.start > end {
+            return None;
+        }
+        Some(assemble(trace.spans.iter()))
+    }
+
+    /// Number of live traces.
+    pub(crate) fn trace_count(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Number of spans inserted.
+    pub(crate) fn span_count(&self) -> u64 {
+        self.spans.load(Ordering::Relaxed)
+    }
+}
+
+/// Regroups spans by resource and scope, dropping repeated spans (same span ID and kind).
+pub(crate) fn assemble<'a>(spans: impl Iterator<Item = &'a HeadSpan>) -> TracesData {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<ResourceSpans> = Vec::new();
+    let mut last_resource: Option<*const SharedResource> = None;
+    let mut last_scope: Option<*const SharedScope> = None;
+    for hs in spans {
+        if !seen.insert((hs.span.span_id.clone(), hs.span.kind)) {
+            continue;
+        }
+        let resource_ptr = Arc::as_ptr(&hs.resource);
+        let scope_ptr = Arc::as_ptr(&hs.scope);
+        if last_resource != Some(resource_ptr) {
+            out.push(ResourceSpans {
+                resource: hs.resource.resource.clone(),
+                scope_spans: Vec::new(),
+                schema_url: hs.resource.schema_url.clone(),
+            });
+            last_resource = Some(resource_ptr);
+            last_scope = None;
+        }
+        let Some(rs) = out.last_mut() else { continue };
+        if last_scope != Some(scope_ptr) {
+            rs.scope_spans.push(ScopeSpans {
+                scope: hs.scope.scope.clone(),
+                spans: Vec::new(),
+                schema_url: hs.scope.schema_url.clone(),
+            });
+            last_scope = Some(scope_ptr);
+        }
+        if let Some(ss) = rs.scope_spans.last_mut() {
+            ss.spans.push(hs.span.clone());
+        }
+    }
+    TracesData {
+        resource_spans: out,
+    }
+}
+
+/// The head of every tenant.
+#[derive(Default)]
+pub(crate) struct Head {
+    tenants: RwLock<HashMap<Arc<str>, Arc<TenantHead>>>,
+}
+
+impl Head {
+    /// The tenant's head, created on first use.
+    pub(crate) fn tenant(&self, tenant: &str) -> Arc<TenantHead> {
+        if let Some(head) = self.tenants.read().get(tenant) {
+            return head.clone();
+        }
+        self.tenants
+            .write()
+            .entry(Arc::from(tenant))
+            .or_default()
+            .clone()
+    }
+
+    /// The tenant's head, if it has one.
+    pub(crate) fn get(&self, tenant: &str) -> Option<Arc<TenantHead>> {
+        self.tenants.read().get(tenant).cloned()
+    }
+
+    /// Every tenant with live data.
+    pub(crate) fn tenants(&self) -> Vec<(Arc<str>, Arc<TenantHead>)> {
+        self.tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,267 @@
+//! The segment file layout, and replay.
+//!
+//! ```text
+//! segment := header record*
+//! header  := "TEMPOWAL" version:u32le reserved:u32le                      (16 bytes)
+//! record  := magic:u32le len:u32le crc:u32le body[len]
+//! body    := kind:u8 tenant_len:u16le tenant[tenant_len] data
+//! crc     := crc32c(len:u32le ++ body)
+//! ```
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::{ReplayedRecord, WalError};
+
+/// Magic at the start of every segment file.
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"TEMPOWAL";
+/// The segment format version this code writes and reads.
+pub(crate) const VERSION: u32 = 1;
+/// Length of the segment header.
+pub(crate) const HEADER_LEN: usize = 16;
+/// Magic at the start of every record ("TWR1" read as little-endian bytes).
+pub(crate) const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"TWR1");
+/// Bytes of framing per record beyond the tenant and data.
+pub(crate) const RECORD_OVERHEAD: usize = 12 + 3;
+/// The largest record accepted.
+pub(crate) const MAX_RECORD_BYTES: usize = 1 << 30;
+/// Longest tenant ID a record can carry.
+const MAX_TENANT: usize = u16::MAX as usize;
+
+/// What a record holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RecordKind {
+    /// A batch of spans: `data` is a protobuf `TracesData`.
+    Spans = 1,
+    /// Not written: asks the writer for a sync.
+    Sync = 0xff,
+}
+
+impl RecordKind {
+    fn from_u8(b: u8) -> Option<RecordKind> {
+        match b {
+            1 => Some(RecordKind::Spans),
+            _ => None,
+        }
+    }
+}
+
+/// What replay found.
+#[derive(Debug, Default, Clone)]
+pub struct ReplayReport {
+    /// Segment files read.
+    pub segments: usize,
+    /// Intact records replayed.
+    pub records: usize,
+    /// Regions of corrupt bytes skipped inside segments.
+    pub corrupt_regions: usize,
+    /// Bytes skipped as corrupt.
+    pub corrupt_bytes: u64,
+    /// Bytes of torn tail truncated from the last segment.
+    pub truncated_bytes: u64,
+}
+
+/// The file name of segment `seq`.
+pub(crate) fn file_name(seq: u64) -> String {
+    format!("{seq:020}.wal")
+}
+
+/// The header of a new segment.
+pub(crate) fn header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(SEGMENT_MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+/// Appends one framed record to `buf`.
+pub(crate) fn encode_record(buf: &mut Vec<u8>, kind: RecordKind, tenant: &str, data: &[u8]) {
+    let tenant = &tenant.as_bytes()[..tenant.len().min(MAX_TENANT)];
+    let body_len = 3 + tenant.len() + data.len();
+    let start = buf.len();
+    buf.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+    buf.extend_from_slice(&(body_len as u32).to_le_bytes());
+    buf.extend_from_slice(&[0; 4]);
+    buf.push(kind as u8);
+    buf.extend_from_slice(&(tenant.len() as u16).to_le_bytes());
+    buf.extend_from_slice(tenant);
+    buf.extend_from_slice(data);
+    let crc = crc32c::crc32c(&buf[start + 4..start + 8]);
+    let crc = crc32c::crc32c_append(crc, &buf[start + 12..]);
+    buf[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The segments in `dir`, ordered by sequence number.
+pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let mut segments = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| WalError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| WalError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(seq) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".wal"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        segments.push((seq, entry.path()));
+    }
+    segments.sort();
+    Ok(segments)
+}
+
+/// Result of parsing one record at an offset.
+enum Parsed<'a> {
+    Record {
+        kind: u8,
+        tenant: &'a [u8],
+        data_start: usize,
+        end: usize,
+    },
+    /// Not enough bytes for the record the header announces.
+    Short,
+    Invalid,
+}
+
+fn parse_at(buf: &[u8], pos: usize) -> Parsed<'_> {
+    let Some(head) = buf.get(pos..pos + 12) else {
+        return Parsed::Short;
+    };
+    let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    if word(0) != RECORD_MAGIC {
+        return Parsed::Invalid;
+    }
+    let len = word(4) as usize;
+    if !(3..=MAX_RECORD_BYTES).contains(&len) {
+        return Parsed::Invalid;
+    }
+    let Some(body) = buf.get(pos + 12..pos + 12 + len) else {
+        return Parsed::Short;
+    };
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[4..8]), body);
+    if crc != word(8) {
+        return Parsed::Invalid;
+    }
+    let tenant_len = u16::from_le_bytes([body[1], body[2]]) as usize;
+    let Some(tenant) = body.get(3..3 + tenant_len) else {
+        return Parsed::Invalid;
+    };
+    Parsed::Record {
+        kind: body[0],
+        tenant,
+        data_start: pos + 12 + 3 + tenant_len,
+        end: pos + 12 + len,
+    }
+}
+
+/// The offset of the next intact record after `from`, if any.
+fn resync(buf: &[u8], from: usize) -> Option<usize> {
+    let magic = RECORD_MAGIC.to_le_bytes();
+    let mut pos = from;
+    while pos + 12 <= buf.len() {
+        let offset = buf[pos..].windows(4).position(|w| w == magic)?;
+        pos += offset;
+        if let Parsed::Record { .. } = parse_at(buf, pos) {
+            return Some(pos);
+        }
+        pos += 1;
+    }
+    None
+}
+
+/// Replays one segment. In the last segment, a torn tail is truncated; elsewhere, and for
+/// corrupt records followed by intact ones, the bad bytes are reported and skipped.
+pub(crate) fn replay(
+    path: &Path,
+    is_last: bool,
+    report: &mut ReplayReport,
+    out: &mut impl FnMut(ReplayedRecord),
+) -> Result<(), WalError> {
+    let bytes = Bytes::from(fs::read(path).map_err(|e| WalError::io(path, e))?);
+    report.segments += 1;
+    if bytes.len() < HEADER_LEN {
+        // A crash right after the file was created; nothing was ever acknowledged from it.
+        tracing::warn!(segment = %path.display(), len = bytes.len(), "removing WAL segment without a complete header");
+        fs::remove_file(path).map_err(|e| WalError::io(path, e))?;
+        report.truncated_bytes += bytes.len() as u64;
+        return Ok(());
+    }
+    if &bytes[..8] != SEGMENT_MAGIC {
+        tracing::error!(segment = %path.display(), "not a WAL segment (bad magic); skipped");
+        report.corrupt_regions += 1;
+        report.corrupt_bytes += bytes.len() as u64;
+        return Ok(());
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != VERSION {
+        return Err(WalError::Io {
+            path: path.to_owned(),
+            message: format!("unsupported WAL segment version {version} (this build reads {VERSION})"),
+        });
+    }
+    let mut pos = HEADER_LEN;
+    while pos < bytes.len() {
+        match parse_at(&bytes, pos) {
+            Parsed::Record {
+                kind,
+                tenant,
+                data_start,
+                end,
+            } => {
+                match (RecordKind::from_u8(kind), std::str::from_utf8(tenant)) {
+                    (Some(kind), Ok(tenant)) => {
+                        report.records += 1;
+                        out(ReplayedRecord {
+                            kind,
+                            tenant: tenant.to_owned(),
+                            data: bytes.slice(data_start..end),
+                        });
+                    }
+                    _ => {
+                        tracing::error!(segment = %path.display(), offset = pos, kind, "WAL record of unknown kind or with a non-UTF-8 tenant; skipped");
+                        report.corrupt_regions += 1;
+                        report.corrupt_bytes += (end - pos) as u64;
+                    }
+                }
+                pos = end;
+            }
+            Parsed::Short | Parsed::Invalid => match resync(&bytes, pos + 1) {
+                Some(next) => {
+                    tracing::error!(segment = %path.display(), offset = pos, bytes = next - pos, "corrupt WAL record skipped");
+                    report.corrupt_regions += 1;
+                    report.corrupt_bytes += (next - pos) as u64;
+                    pos = next;
+                }
+                None if is_last => {
+                    let torn = bytes.len() - pos;
+                    tracing::warn!(segment = %path.display(), offset = pos, bytes = torn, "truncating torn WAL tail");
+                    truncate(path, pos as u64)?;
+                    report.truncated_bytes += torn as u64;
+                    break;
+                }
+                None => {
+                    let bad = bytes.len() - pos;
+                    tracing::error!(segment = %path.display(), offset = pos, bytes = bad, "corrupt end of WAL segment skipped");
+                    report.corrupt_regions += 1;
+                    report.corrupt_bytes += bad as u64;
+                    break;
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+fn truncate(path: &Path, len: u64) -> Result<(), WalError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| WalError::io(path, e))?;
+    file.set_len(len)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| WalError::io(path, e))
+}
