@@ -56,6 +56,21 @@ impl Batch {
         Ok(batch)
     }
 
+    /// Counts spans a decoder already dropped before building the batch (one reason each),
+    /// so that they appear in [`Batch::rejected_spans`] and [`Batch::rejection_message`].
+    pub fn with_rejected(mut self, reasons: Vec<String>) -> Batch {
+        if reasons.is_empty() {
+            return self;
+        }
+        self.rejected += reasons.len();
+        self.encoded = None;
+        let mut kept: Vec<String> = reasons.into_iter().take(MAX_REASONS).collect();
+        kept.append(&mut self.reasons);
+        kept.truncate(MAX_REASONS);
+        self.reasons = kept;
+        self
+    }
+
     /// Number of spans kept.
     pub fn span_count(&self) -> usize {
         self.spans
@@ -71,7 +86,11 @@ impl Batch {
         if self.rejected == 0 {
             return None;
         }
-        let mut message = format!("{} spans rejected: {}", self.rejected, self.reasons.join("; "));
+        let mut message = format!(
+            "{} spans rejected: {}",
+            self.rejected,
+            self.reasons.join("; ")
+        );
         if self.rejected > self.reasons.len() {
             message.push_str("; ...");
         }
@@ -187,8 +206,14 @@ mod tests {
         assert_eq!(batch.rejected_spans(), 3);
         let message = batch.rejection_message().unwrap_or_default();
         assert!(message.contains("3 spans rejected"), "{message}");
-        assert!(message.contains("trace ID must not be all zeros"), "{message}");
-        assert!(message.contains("trace ID must be 16 bytes, got 15"), "{message}");
+        assert!(
+            message.contains("trace ID must not be all zeros"),
+            "{message}"
+        );
+        assert!(
+            message.contains("trace ID must be 16 bytes, got 15"),
+            "{message}"
+        );
     }
 
     #[test]

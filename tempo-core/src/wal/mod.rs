@@ -23,8 +23,8 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 pub use ack::Ack;
-pub(crate) use ack::ack_pair;
 use ack::AckSender;
+pub(crate) use ack::ack_pair;
 pub(crate) use segment::RecordKind;
 pub use segment::ReplayReport;
 
@@ -185,10 +185,10 @@ impl Wal {
     /// Stops the writer after it has written and synced everything queued.
     pub(crate) fn close(&self) {
         drop(self.tx.lock().take());
-        if let Some(handle) = self.writer.lock().take() {
-            if handle.join().is_err() {
-                tracing::error!(dir = %self.dir.display(), "write-ahead log writer panicked");
-            }
+        if let Some(handle) = self.writer.lock().take()
+            && handle.join().is_err()
+        {
+            tracing::error!(dir = %self.dir.display(), "write-ahead log writer panicked");
         }
     }
 

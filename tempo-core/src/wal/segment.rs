@@ -200,7 +200,9 @@ pub(crate) fn replay(
     if version != VERSION {
         return Err(WalError::Io {
             path: path.to_owned(),
-            message: format!("unsupported WAL segment version {version} (this build reads {VERSION})"),
+            message: format!(
+                "unsupported WAL segment version {version} (this build reads {VERSION})"
+            ),
         });
     }
     let mut pos = HEADER_LEN;
