@@ -1,1 +1,131 @@
-//! The TraceQL query language.
+//! The TraceQL query language, as Grafana Tempo documents it.
+//!
+//! This crate turns TraceQL text into a typed syntax tree and back: a
+//! hand-written lexer, a precedence-climbing parser, a validator (types,
+//! regular expressions, pipeline shape), a canonical formatter and a lenient
+//! entry point for editors. It **is not** a query engine: it knows nothing of
+//! spans, blocks or storage, and evaluates nothing. The engine in
+//! `tempo-core` plans and runs the [`Query`] this crate produces.
+//!
+//! ```
+//! use tempo_traceql::{parse, format, ErrorKind, ExprKind, FieldExprKind, Static};
+//!
+//! let q = parse(r#"{ span.http.status_code >= 500 && resource.service.name = "api" } | count() > 2"#)?;
+//! assert!(!q.is_metrics());
+//! assert_eq!(
+//!     format(&q),
+//!     r#"{ span.http.status_code >= 500 && resource.service.name = "api" } | count() > 2"#
+//! );
+//!
+//! // Legacy intrinsic names are accepted and formatted in their scoped form.
+//! let q = parse("{ duration > 1.5s }")?;
+//! assert_eq!(q.to_string(), "{ span:duration > 1s500ms }");
+//! # let ExprKind::Filter(f) = &q.expr.kind else { panic!() };
+//! # let Some(e) = &f.expr else { panic!() };
+//! # let FieldExprKind::Binary { rhs, .. } = &e.kind else { panic!() };
+//! # assert_eq!(rhs.kind, FieldExprKind::Static(Static::Duration(1_500_000_000)));
+//!
+//! // Errors say which kind they are, where, and what would have been right.
+//! let err = parse("{ span:status = 1.5 }").unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::Validation);
+//! println!("{err}");
+//! # Ok::<(), tempo_traceql::Error>(())
+//! ```
+//!
+//! # Entry points
+//!
+//! - [`parse`]: text to a validated [`Query`], or an [`Error`].
+//! - [`parse_unchecked`] and [`validate`]: the two halves of `parse`.
+//! - [`format`] (also `Display` on [`Query`]): canonical text;
+//!   `parse(&format(&q)) == Ok(q)` for every query, since [`Span`]s never take
+//!   part in equality.
+//! - [`parse_lenient`]: the complete conditions of a query being typed.
+//! - [`explain`]: the tree as indented text.
+//! - [`compile_regex`] / [`anchored_regex`]: regular expressions are matched
+//!   against whole values, as in Tempo.
+//!
+//! # Errors
+//!
+//! [`ErrorKind`] has the three kinds Tempo distinguishes:
+//!
+//! - **Parse**: not TraceQL. Unknown characters and words, missing
+//!   brackets, wrong argument counts (`topk()`), duration units Tempo does
+//!   not have (`1d`: write `24h`).
+//! - **Validation**: TraceQL, but wrong. Type errors (`{ .a + "x" = 1 }`,
+//!   `{ span:status = 1.5 }`), invalid regular expressions, `nil` compared
+//!   with an intrinsic or with `<`, aggregates missing their field or given
+//!   one they do not take (`avg()`, `count(.a)`), stages in an impossible
+//!   order (`{} | rate() | { .a = 1 }`), quantiles outside `0..=1`.
+//! - **Unsupported**: well-formed and well-typed, but not executable. This
+//!   crate reports, as Tempo does not execute them:
+//!   - arithmetic and comparisons between wrapped pipelines, scalar or
+//!     metrics: `({ } | count()) > ({ .a } | count())`,
+//!     `({ } | rate()) * 100 > 5` (write the comparison inside the
+//!     pipeline: `{ } | count() > 2`, `{ } | rate() > 10`);
+//!   - the `parent.` attribute scope;
+//!   - `compare()` with `by()`, or followed by `topk()`/`bottomk()`.
+//!
+//! Choices where Tempo's documentation is silent: `nil` may only be compared
+//! with attributes, with `=` or `!=`; integers, floats and durations compare
+//! with each other; strings are ordered; booleans, statuses and kinds are
+//! not; the right side of `=~`/`!~` must be a string literal; an attribute
+//! alone (`{ .flag }`) is a valid condition; `by()` in a spanset pipeline
+//! takes one field, `by (...)` after a metrics function several.
+//!
+//! # Syntax notes
+//!
+//! - Attribute names run until whitespace or one of
+//!   `{ } ( ) = ! < > & | ~ ^ , + * / %` and quotes; so `span.x-request-id`
+//!   is one name. Quote anything else: `span."a b"` (escapes `\"`, `\\`).
+//!   An unscoped name cannot start with a digit (`.99` is a number).
+//! - Durations use `ns us µs ms s m h`, with fractions and compounds
+//!   (`1.5s`, `1h30m`).
+//! - Nesting is limited to [`MAX_DEPTH`] levels; deeper queries are a parse
+//!   error rather than a stack overflow.
+//!
+//! # Features
+//!
+//! None.
+
+mod ast;
+mod error;
+mod format;
+mod lenient;
+mod lexer;
+mod parser;
+mod validate;
+
+pub use ast::{
+    AggregateFn, Attribute, BinaryOp, Expr, ExprKind, FieldExpr, FieldExprKind, Hint, Intrinsic,
+    Kind, MetricsAggregate, MetricsFn, Pipeline, Query, ScalarExpr, ScalarExprKind, Scope,
+    SecondStageFn, Span, SpansetFilter, SpansetOp, Stage, StageKind, Static, Status, Type, UnaryOp,
+};
+pub use error::{Error, ErrorKind};
+pub use format::{explain, format, format_field_expr};
+pub use lenient::{Condition, FieldRef, parse_lenient};
+pub use parser::MAX_DEPTH;
+pub use validate::{anchored_regex, compile_regex};
+
+/// Parse and validate a TraceQL query.
+///
+/// Errors carry the query text, so that `Display` shows it with a caret.
+pub fn parse(query: &str) -> Result<Query, Error> {
+    let q = parse_unchecked(query)?;
+    validate(&q).map_err(|e| e.with_source(query))?;
+    Ok(q)
+}
+
+/// Parse a query without the validation pass: syntax only.
+///
+/// A few checks that need no types happen while parsing and are reported
+/// here too, with their own kind: argument counts of aggregates and metrics
+/// functions (validation) and the `parent.` scope (unsupported).
+pub fn parse_unchecked(query: &str) -> Result<Query, Error> {
+    parser::parse_query(query).map_err(|e| e.with_source(query))
+}
+
+/// Validate a parsed query: types, regular expressions, pipeline shape,
+/// then what is unsupported.
+pub fn validate(query: &Query) -> Result<(), Error> {
+    validate::validate(query)
+}

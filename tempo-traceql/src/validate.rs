@@ -1,0 +1,657 @@
+//! validate: does the query make sense, and can it run?
+//!
+//! Type-checks field expressions, checks regular expressions, and checks
+//! that pipelines are built of stages that fit together. Reports the first
+//! validation error; if there is none, the first construct that is
+//! unsupported.
+
+use crate::ast::*;
+use crate::error::Error;
+use crate::parser::{Val, value_of};
+
+/// Check a parsed query.
+pub(crate) fn validate(q: &Query) -> Result<(), Error> {
+    let mut v = Validator { unsupported: None };
+    match value_of(&q.expr) {
+        Val::Spanset | Val::Metrics => {}
+        Val::Scalar => {
+            return Err(
+                Error::validation(q.expr.span, "the query computes a number, not spans")
+                    .with_hint("compare the aggregate, for example `{ } | count() > 2`"),
+            );
+        }
+        Val::Static => {
+            return Err(Error::validation(q.expr.span, "the query selects no spans")
+                .with_hint("start with a spanset filter, for example `{ }`"));
+        }
+    }
+    v.expr(&q.expr)?;
+    for h in &q.hints {
+        if matches!(h.value, Static::Nil | Static::Status(_) | Static::Kind(_)) {
+            return Err(
+                Error::validation(h.span, format!("hint `{}` has no valid value", h.key))
+                    .with_hint("hint values are strings, numbers, durations or booleans"),
+            );
+        }
+    }
+    match v.unsupported {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The anchored form of a TraceQL regular expression: TraceQL matches the
+/// whole value, so `=~ "foo.*"` becomes `^(?:foo.*)$`.
+pub fn anchored_regex(pattern: &str) -> String {
+    format!("^(?:{pattern})$")
+}
+
+/// Compile a TraceQL regular expression, anchored, as the engine should.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&anchored_regex(pattern))
+        .size_limit(1 << 22)
+        .nest_limit(100)
+        .build()
+}
+
+struct Validator {
+    unsupported: Option<Error>,
+}
+
+fn describe_val(v: Val) -> &'static str {
+    match v {
+        Val::Spanset => "a spanset",
+        Val::Scalar => "a number computed by a pipeline",
+        Val::Metrics => "a metrics query",
+        Val::Static => "a literal",
+    }
+}
+
+impl Validator {
+    fn unsupported(&mut self, e: Error) {
+        if self.unsupported.is_none() {
+            self.unsupported = Some(e);
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<(), Error> {
+        match &e.kind {
+            ExprKind::Filter(f) => self.filter(f),
+            ExprKind::Spanset { op, lhs, rhs } => {
+                for side in [lhs, rhs] {
+                    let v = value_of(side);
+                    if v != Val::Spanset {
+                        let mut err = Error::validation(
+                            side.span,
+                            format!(
+                                "`{}` combines spansets, but this is {}",
+                                op.as_str(),
+                                describe_val(v)
+                            ),
+                        );
+                        if v == Val::Metrics {
+                            err = err.with_hint(
+                                "metrics queries cannot be combined with spanset operators",
+                            );
+                        }
+                        return Err(err);
+                    }
+                    self.expr(side)?;
+                }
+                Ok(())
+            }
+            ExprKind::Pipeline(p) => self.pipeline(p),
+            ExprKind::Binary { op, lhs, rhs } => {
+                for side in [lhs, rhs] {
+                    let v = value_of(side);
+                    if v == Val::Spanset {
+                        return Err(Error::validation(
+                            side.span,
+                            format!("`{}` needs numbers, but this is a spanset", op.as_str()),
+                        )
+                        .with_hint("aggregate the spanset first, for example `({ } | count())`"));
+                    }
+                    if let ExprKind::Static(s) = &side.kind
+                        && !s.value_type().is_numeric()
+                    {
+                        {
+                            return Err(Error::validation(
+                                side.span,
+                                format!(
+                                    "`{}` needs numbers, not a {}",
+                                    op.as_str(),
+                                    s.value_type().name()
+                                ),
+                            ));
+                        }
+                    }
+                    self.expr(side)?;
+                }
+                if value_of(lhs) == Val::Static && value_of(rhs) == Val::Static {
+                    return Err(Error::validation(e.span, "the expression only involves literals")
+                        .with_hint("compare the result of a pipeline, for example `({ } | count()) > 2`"));
+                }
+                let what = if e.is_metrics() {
+                    "arithmetic and comparisons between metrics queries are not supported"
+                } else {
+                    "arithmetic and comparisons between wrapped pipelines are not supported"
+                };
+                self.unsupported(
+                    Error::unsupported(e.span, what)
+                        .with_hint("put the comparison inside the pipeline, for example `{ } | count() > 2` or `{ } | rate() > 10`"),
+                );
+                Ok(())
+            }
+            ExprKind::Static(_) => Ok(()),
+        }
+    }
+
+    fn filter(&mut self, f: &SpansetFilter) -> Result<(), Error> {
+        let Some(e) = &f.expr else {
+            return Ok(());
+        };
+        let t = field_type(e)?;
+        if !matches!(t, Type::Bool | Type::Unknown) {
+            return Err(Error::validation(
+                e.span,
+                format!(
+                    "a spanset filter needs a condition, but this is a {}",
+                    t.name()
+                ),
+            )
+            .with_hint("for example `{ span.http.status_code = 500 }`"));
+        }
+        Ok(())
+    }
+
+    fn pipeline(&mut self, p: &Pipeline) -> Result<(), Error> {
+        let hv = value_of(&p.head);
+        if hv != Val::Spanset {
+            return Err(Error::validation(
+                p.head.span,
+                format!(
+                    "a pipeline starts with a spanset, but this is {}",
+                    describe_val(hv)
+                ),
+            ));
+        }
+        self.expr(&p.head)?;
+        let mut state = Val::Spanset;
+        let mut metrics_fn: Option<&MetricsFn> = None;
+        let n = p.stages.len();
+        for (i, stage) in p.stages.iter().enumerate() {
+            let needs_spans = |what: &str| -> Result<(), Error> {
+                if state == Val::Spanset {
+                    Ok(())
+                } else {
+                    Err(Error::validation(
+                        stage.span,
+                        format!("{what} cannot follow {}", describe_val(state)),
+                    )
+                    .with_hint(match state {
+                        Val::Metrics => "after a metrics function, only `topk()`, `bottomk()` or a comparison may follow",
+                        _ => "an aggregate without a comparison must end a wrapped pipeline",
+                    }))
+                }
+            };
+            match &stage.kind {
+                StageKind::Spanset(e) => {
+                    needs_spans("a spanset filter")?;
+                    let v = value_of(e);
+                    if v != Val::Spanset {
+                        return Err(Error::validation(
+                            e.span,
+                            format!(
+                                "a pipeline stage must select spans, but this is {}",
+                                describe_val(v)
+                            ),
+                        ));
+                    }
+                    self.expr(e)?;
+                }
+                StageKind::ScalarFilter { op, lhs, rhs } => {
+                    needs_spans("a scalar filter")?;
+                    let lt = scalar_type(lhs)?;
+                    let rt = scalar_type(rhs)?;
+                    if !has_aggregate(lhs) && !has_aggregate(rhs) {
+                        return Err(Error::validation(
+                            stage.span,
+                            "a scalar filter must compare an aggregate",
+                        )
+                        .with_hint("for example `count() > 2` or `avg(duration) > 1s`"));
+                    }
+                    if !comparable_numbers(lt, rt) {
+                        return Err(Error::validation(
+                            stage.span,
+                            format!(
+                                "cannot compare a {} with a {} using `{}`",
+                                lt.name(),
+                                rt.name(),
+                                op.as_str()
+                            ),
+                        ));
+                    }
+                }
+                StageKind::Scalar(s) => {
+                    needs_spans("an aggregate")?;
+                    scalar_type(s)?;
+                    if !has_aggregate(s) {
+                        return Err(Error::validation(
+                            s.span,
+                            "a scalar stage must use an aggregate",
+                        )
+                        .with_hint("for example `count()`"));
+                    }
+                    if i + 1 != n {
+                        return Err(Error::validation(
+                            s.span,
+                            "an aggregate without a comparison must end a wrapped pipeline",
+                        )
+                        .with_hint("compare it: `count() > 2`"));
+                    }
+                    state = Val::Scalar;
+                }
+                StageKind::By(f) => {
+                    needs_spans("`by()`")?;
+                    field_type(f)?;
+                }
+                StageKind::Coalesce => needs_spans("`coalesce()`")?,
+                StageKind::Select(fields) => {
+                    needs_spans("`select()`")?;
+                    for f in fields {
+                        field_ref(f, "select()")?;
+                    }
+                }
+                StageKind::Metrics(m) => {
+                    needs_spans("a metrics function")?;
+                    self.metrics(m, stage.span)?;
+                    metrics_fn = Some(&m.func);
+                    state = Val::Metrics;
+                }
+                StageKind::SecondStage { func, limit } => {
+                    if state != Val::Metrics {
+                        return Err(Error::validation(
+                            stage.span,
+                            format!("`{}()` must follow a metrics function", func.as_str()),
+                        )
+                        .with_hint(format!(
+                            "for example `{{ }} | rate() by (resource.service.name) | {}(10)`",
+                            func.as_str()
+                        )));
+                    }
+                    if *limit <= 0 {
+                        return Err(Error::validation(
+                            stage.span,
+                            format!("`{}()` needs a positive number of series", func.as_str()),
+                        ));
+                    }
+                    if matches!(metrics_fn, Some(MetricsFn::Compare { .. })) {
+                        self.unsupported(Error::unsupported(
+                            stage.span,
+                            format!("`{}()` after `compare()` is not supported", func.as_str()),
+                        ));
+                    }
+                }
+                StageKind::MetricsFilter { op, value } => {
+                    if state != Val::Metrics {
+                        return Err(Error::validation(
+                            stage.span,
+                            "a series filter must follow a metrics function",
+                        ));
+                    }
+                    if !value.value_type().is_numeric() {
+                        return Err(Error::validation(
+                            stage.span,
+                            format!(
+                                "`{}` compares series values with a number, not a {}",
+                                op.as_str(),
+                                value.value_type().name()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn metrics(&mut self, m: &MetricsAggregate, span: Span) -> Result<(), Error> {
+        let name = m.func.name();
+        if let Some(f) = m.func.field() {
+            let t = field_type(f)?;
+            if !(t.is_numeric() || t == Type::Unknown) {
+                return Err(Error::validation(
+                    f.span,
+                    format!(
+                        "`{name}()` needs a numeric field, but this is a {}",
+                        t.name()
+                    ),
+                )
+                .with_hint(format!("for example `{name}(span:duration)`")));
+            }
+        }
+        match &m.func {
+            MetricsFn::QuantileOverTime { quantiles, .. } => {
+                if let Some(q) = quantiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+                    return Err(Error::validation(
+                        span,
+                        format!("quantile {q} is not between 0 and 1"),
+                    )
+                    .with_hint("write the 99th percentile as `.99`"));
+                }
+            }
+            MetricsFn::Compare {
+                selection,
+                top_n,
+                range,
+            } => {
+                self.filter(selection)?;
+                if top_n.is_some_and(|n| n <= 0) {
+                    return Err(Error::validation(
+                        span,
+                        "the number of values for `compare()` must be positive",
+                    ));
+                }
+                if let Some((s, e)) = range
+                    && s >= e
+                {
+                    {
+                        return Err(Error::validation(
+                            span,
+                            "the time range of `compare()` must end after it starts",
+                        ));
+                    }
+                }
+                if !m.by.is_empty() {
+                    self.unsupported(
+                        Error::unsupported(span, "`compare()` does not support `by()`").with_hint(
+                            "`compare()` already breaks results down by every attribute",
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+        for f in &m.by {
+            field_ref(f, "by()")?;
+        }
+        Ok(())
+    }
+}
+
+/// The field must be an attribute or intrinsic.
+fn field_ref(f: &FieldExpr, what: &str) -> Result<(), Error> {
+    match f.kind {
+        FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => Ok(()),
+        _ => Err(
+            Error::validation(f.span, format!("`{what}` takes attributes or intrinsics"))
+                .with_hint("for example `resource.service.name` or `span:name`"),
+        ),
+    }
+}
+
+fn has_aggregate(s: &ScalarExpr) -> bool {
+    match &s.kind {
+        ScalarExprKind::Aggregate { .. } => true,
+        ScalarExprKind::Static(_) => false,
+        ScalarExprKind::Binary { lhs, rhs, .. } => has_aggregate(lhs) || has_aggregate(rhs),
+    }
+}
+
+fn comparable_numbers(a: Type, b: Type) -> bool {
+    let ok = |t: Type| t.is_numeric() || t == Type::Unknown;
+    ok(a) && ok(b)
+}
+
+fn arith_result(a: Type, b: Type) -> Type {
+    match (a, b) {
+        (Type::Unknown, t) | (t, Type::Unknown) => t,
+        (Type::Float, _) | (_, Type::Float) => Type::Float,
+        (Type::Duration, _) | (_, Type::Duration) => Type::Duration,
+        _ => Type::Int,
+    }
+}
+
+fn scalar_type(s: &ScalarExpr) -> Result<Type, Error> {
+    match &s.kind {
+        ScalarExprKind::Aggregate { func, field } => match field {
+            None => Ok(Type::Int),
+            Some(f) => {
+                let t = field_type(f)?;
+                if t.is_numeric() || t == Type::Unknown {
+                    Ok(t)
+                } else {
+                    Err(Error::validation(
+                        f.span,
+                        format!(
+                            "`{}()` needs a numeric field, but this is a {}",
+                            func.as_str(),
+                            t.name()
+                        ),
+                    )
+                    .with_hint(format!("for example `{}(duration)`", func.as_str())))
+                }
+            }
+        },
+        ScalarExprKind::Static(v) => {
+            let t = v.value_type();
+            if t.is_numeric() {
+                Ok(t)
+            } else {
+                Err(Error::validation(
+                    s.span,
+                    format!("aggregates are compared with numbers, not a {}", t.name()),
+                ))
+            }
+        }
+        ScalarExprKind::Binary { op, lhs, rhs } => {
+            let a = scalar_type(lhs)?;
+            let b = scalar_type(rhs)?;
+            if !comparable_numbers(a, b) {
+                return Err(Error::validation(
+                    s.span,
+                    format!("`{}` needs numbers", op.as_str()),
+                ));
+            }
+            Ok(arith_result(a, b))
+        }
+    }
+}
+
+fn is_intrinsic(e: &FieldExpr) -> Option<Intrinsic> {
+    match e.kind {
+        FieldExprKind::Intrinsic(i) => Some(i),
+        _ => None,
+    }
+}
+
+fn literal_hint(other: &FieldExpr, t: Type) -> Option<String> {
+    let i = is_intrinsic(other)?;
+    Some(match t {
+        Type::Status => format!(
+            "`{}` is one of `error`, `ok`, `unset` (no quotes)",
+            i.as_str()
+        ),
+        Type::Kind => format!(
+            "`{}` is one of `server`, `client`, `producer`, `consumer`, `internal`, `unspecified` (no quotes)",
+            i.as_str()
+        ),
+        Type::Duration => format!("compare `{}` with a duration such as `100ms`", i.as_str()),
+        Type::String => format!("compare `{}` with a string such as \"GET /\"", i.as_str()),
+        Type::Int => format!("compare `{}` with an integer", i.as_str()),
+        _ => return None,
+    })
+}
+
+/// The type of a field expression, or the first type error in it.
+pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
+    match &e.kind {
+        FieldExprKind::Static(v) => Ok(v.value_type()),
+        FieldExprKind::Attribute(_) => Ok(Type::Unknown),
+        FieldExprKind::Intrinsic(i) => Ok(i.value_type()),
+        FieldExprKind::Unary { op, expr } => {
+            let t = field_type(expr)?;
+            match op {
+                UnaryOp::Not if matches!(t, Type::Bool | Type::Unknown) => Ok(Type::Bool),
+                UnaryOp::Not => Err(Error::validation(
+                    expr.span,
+                    format!("`!` needs a boolean, but this is a {}", t.name()),
+                )
+                .with_hint("negate a condition: `!(span.foo = 1)`")),
+                UnaryOp::Neg if t.is_numeric() || t == Type::Unknown => Ok(t),
+                UnaryOp::Neg => Err(Error::validation(
+                    expr.span,
+                    format!("`-` needs a number, but this is a {}", t.name()),
+                )),
+            }
+        }
+        FieldExprKind::Binary { op, lhs, rhs } => {
+            let lt = field_type(lhs)?;
+            let rt = field_type(rhs)?;
+            let op = *op;
+            if op.is_logical() {
+                for (side, t) in [(lhs, lt), (rhs, rt)] {
+                    if !matches!(t, Type::Bool | Type::Unknown) {
+                        return Err(Error::validation(
+                            side.span,
+                            format!(
+                                "`{}` joins conditions, but this is a {}",
+                                op.as_str(),
+                                t.name()
+                            ),
+                        )
+                        .with_hint("write a comparison, for example `span.foo = 1`"));
+                    }
+                }
+                return Ok(Type::Bool);
+            }
+            if op.is_arithmetic() {
+                for (side, t) in [(lhs, lt), (rhs, rt)] {
+                    if !(t.is_numeric() || t == Type::Unknown) {
+                        return Err(Error::validation(
+                            side.span,
+                            format!(
+                                "`{}` needs numbers, but this is a {}",
+                                op.as_str(),
+                                t.name()
+                            ),
+                        ));
+                    }
+                }
+                return Ok(arith_result(lt, rt));
+            }
+            if matches!(op, BinaryOp::Regex | BinaryOp::NotRegex) {
+                if !matches!(lt, Type::String | Type::Unknown) {
+                    return Err(Error::validation(
+                        lhs.span,
+                        format!(
+                            "`{}` matches strings, but this is a {}",
+                            op.as_str(),
+                            lt.name()
+                        ),
+                    ));
+                }
+                let FieldExprKind::Static(Static::String(pattern)) = &rhs.kind else {
+                    return Err(Error::validation(
+                        rhs.span,
+                        format!(
+                            "the right side of `{}` must be a string holding a regular expression",
+                            op.as_str()
+                        ),
+                    )
+                    .with_hint("for example `span.http.route =~ \"/api/.*\"`"));
+                };
+                if let Err(err) = compile_regex(pattern) {
+                    let msg = err.to_string();
+                    let first = msg
+                        .lines()
+                        .rev()
+                        .find(|l| l.starts_with("error:"))
+                        .unwrap_or("invalid syntax");
+                    return Err(Error::validation(
+                        rhs.span,
+                        format!(
+                            "invalid regular expression: {}",
+                            first.trim_start_matches("error:").trim()
+                        ),
+                    )
+                    .with_hint("TraceQL uses RE2 syntax and matches the whole value"));
+                }
+                return Ok(Type::Bool);
+            }
+            // Comparisons.
+            if lt == Type::Nil || rt == Type::Nil {
+                let (other, ot) = if lt == Type::Nil {
+                    (rhs, rt)
+                } else {
+                    (lhs, lt)
+                };
+                if !matches!(op, BinaryOp::Eq | BinaryOp::Neq) {
+                    return Err(Error::validation(
+                        e.span,
+                        format!(
+                            "`nil` can only be tested with `=` or `!=`, not `{}`",
+                            op.as_str()
+                        ),
+                    ));
+                }
+                if let Some(i) = is_intrinsic(other) {
+                    return Err(Error::validation(
+                        other.span,
+                        format!(
+                            "intrinsic `{}` always has a value: it cannot be compared with `nil`",
+                            i.as_str()
+                        ),
+                    )
+                    .with_hint(
+                        "`nil` tests whether an attribute exists, for example `span.foo != nil`",
+                    ));
+                }
+                if ot != Type::Unknown {
+                    return Err(Error::validation(
+                        other.span,
+                        format!(
+                            "only attributes can be compared with `nil`, not a {}",
+                            ot.name()
+                        ),
+                    ));
+                }
+                return Ok(Type::Bool);
+            }
+            let compatible = lt == Type::Unknown
+                || rt == Type::Unknown
+                || lt == rt
+                || (lt.is_numeric() && rt.is_numeric());
+            if !compatible {
+                let mut err = Error::validation(
+                    e.span,
+                    format!("cannot compare a {} with a {}", lt.name(), rt.name()),
+                );
+                if let Some(h) = literal_hint(lhs, lt).or_else(|| literal_hint(rhs, rt)) {
+                    err = err.with_hint(h);
+                }
+                return Err(err);
+            }
+            let ordered = matches!(
+                op,
+                BinaryOp::Lt | BinaryOp::Lte | BinaryOp::Gt | BinaryOp::Gte
+            );
+            if ordered {
+                for (side, t) in [(lhs, lt), (rhs, rt)] {
+                    if matches!(t, Type::Bool | Type::Status | Type::Kind) {
+                        return Err(Error::validation(
+                            side.span,
+                            format!(
+                                "a {} has no order: `{}` does not apply",
+                                t.name(),
+                                op.as_str()
+                            ),
+                        )
+                        .with_hint("use `=` or `!=`"));
+                    }
+                }
+            }
+            Ok(Type::Bool)
+        }
+    }
+}
