@@ -625,6 +625,7 @@ impl<'a> Parser<'a> {
                 let word = self.cur_text();
                 match word {
                     "count" | "avg" | "min" | "max" | "sum" => self.scalar_stage(),
+                    w if keyword_static(w).is_some() => self.scalar_stage(),
                     "by" => {
                         self.bump();
                         self.expect(Tok::LParen, "`(`")?;

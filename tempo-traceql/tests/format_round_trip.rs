@@ -1,0 +1,368 @@
+//! Every AST survives formatting and parsing: `parse(format(q)) == q`.
+#![allow(clippy::unwrap_used)]
+
+use proptest::prelude::*;
+use tempo_traceql::*;
+
+fn sp() -> Span {
+    Span::default()
+}
+
+fn any_static() -> impl Strategy<Value = Static> {
+    prop_oneof![
+        any::<String>().prop_map(Static::String),
+        "[a-z \"\\\\\n\t`]{0,8}".prop_map(Static::String),
+        any::<i64>().prop_map(Static::Int),
+        (-1e12f64..1e12).prop_map(Static::Float),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Static::Float),
+        any::<bool>().prop_map(Static::Bool),
+        Just(Static::Nil),
+        any::<i64>().prop_map(Static::Duration),
+        (0i64..10_000_000_000_000).prop_map(Static::Duration),
+        prop_oneof![Just(Status::Error), Just(Status::Ok), Just(Status::Unset)]
+            .prop_map(Static::Status),
+        prop_oneof![
+            Just(Kind::Unspecified),
+            Just(Kind::Internal),
+            Just(Kind::Server),
+            Just(Kind::Client),
+            Just(Kind::Producer),
+            Just(Kind::Consumer)
+        ]
+        .prop_map(Static::Kind),
+    ]
+}
+
+fn numeric_static() -> impl Strategy<Value = Static> {
+    prop_oneof![
+        any::<i64>().prop_map(Static::Int),
+        (-1e6f64..1e6).prop_map(Static::Float),
+        any::<i64>().prop_map(Static::Duration),
+    ]
+}
+
+fn scope() -> impl Strategy<Value = Scope> {
+    prop_oneof![
+        Just(Scope::None),
+        Just(Scope::Span),
+        Just(Scope::Resource),
+        Just(Scope::Event),
+        Just(Scope::Link),
+        Just(Scope::Instrumentation),
+    ]
+}
+
+fn attr_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9_.:-]{0,12}",
+        "[0-9a-z \"\\\\.{}()=<>!&|~^,+*/%'`-]{1,10}",
+        any::<String>().prop_filter("non-empty", |s| !s.is_empty()),
+    ]
+}
+
+fn binary_op() -> impl Strategy<Value = BinaryOp> {
+    prop_oneof![
+        Just(BinaryOp::And),
+        Just(BinaryOp::Or),
+        Just(BinaryOp::Eq),
+        Just(BinaryOp::Neq),
+        Just(BinaryOp::Lt),
+        Just(BinaryOp::Lte),
+        Just(BinaryOp::Gt),
+        Just(BinaryOp::Gte),
+        Just(BinaryOp::Regex),
+        Just(BinaryOp::NotRegex),
+        Just(BinaryOp::Add),
+        Just(BinaryOp::Sub),
+        Just(BinaryOp::Mul),
+        Just(BinaryOp::Div),
+        Just(BinaryOp::Mod),
+        Just(BinaryOp::Pow),
+    ]
+}
+
+fn arith_op() -> impl Strategy<Value = BinaryOp> {
+    prop_oneof![
+        Just(BinaryOp::Add),
+        Just(BinaryOp::Sub),
+        Just(BinaryOp::Mul),
+        Just(BinaryOp::Div),
+        Just(BinaryOp::Mod),
+        Just(BinaryOp::Pow),
+    ]
+}
+
+fn cmp_op() -> impl Strategy<Value = BinaryOp> {
+    prop_oneof![
+        Just(BinaryOp::Eq),
+        Just(BinaryOp::Neq),
+        Just(BinaryOp::Lt),
+        Just(BinaryOp::Lte),
+        Just(BinaryOp::Gt),
+        Just(BinaryOp::Gte),
+    ]
+}
+
+fn field_expr() -> impl Strategy<Value = FieldExpr> {
+    let leaf = prop_oneof![
+        any_static().prop_map(FieldExprKind::Static),
+        (scope(), attr_name()).prop_map(|(s, n)| FieldExprKind::Attribute(Attribute::new(s, n))),
+        proptest::sample::select(Intrinsic::ALL.to_vec()).prop_map(FieldExprKind::Intrinsic),
+    ]
+    .prop_map(|kind| FieldExpr { kind, span: sp() });
+    leaf.prop_recursive(5, 32, 2, |inner| {
+        prop_oneof![
+            (binary_op(), inner.clone(), inner.clone()).prop_map(|(op, l, r)| FieldExpr {
+                kind: FieldExprKind::Binary {
+                    op,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r)
+                },
+                span: sp()
+            }),
+            (prop_oneof![Just(UnaryOp::Not), Just(UnaryOp::Neg)], inner).prop_map(|(op, e)| {
+                FieldExpr {
+                    kind: FieldExprKind::Unary {
+                        op,
+                        expr: Box::new(e),
+                    },
+                    span: sp(),
+                }
+            }),
+        ]
+    })
+}
+
+fn filter() -> impl Strategy<Value = SpansetFilter> {
+    proptest::option::weighted(0.8, field_expr())
+        .prop_map(|expr| SpansetFilter { expr, span: sp() })
+}
+
+fn scalar_expr() -> impl Strategy<Value = ScalarExpr> {
+    let agg = prop_oneof![
+        Just(AggregateFn::Avg),
+        Just(AggregateFn::Min),
+        Just(AggregateFn::Max),
+        Just(AggregateFn::Sum)
+    ];
+    let leaf = prop_oneof![
+        Just(ScalarExprKind::Aggregate {
+            func: AggregateFn::Count,
+            field: None
+        }),
+        (agg, field_expr()).prop_map(|(func, f)| ScalarExprKind::Aggregate {
+            func,
+            field: Some(Box::new(f))
+        }),
+        any_static().prop_map(ScalarExprKind::Static),
+    ]
+    .prop_map(|kind| ScalarExpr { kind, span: sp() });
+    leaf.prop_recursive(3, 8, 2, |inner| {
+        (arith_op(), inner.clone(), inner).prop_map(|(op, l, r)| ScalarExpr {
+            kind: ScalarExprKind::Binary {
+                op,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            },
+            span: sp(),
+        })
+    })
+}
+
+fn metrics_fn() -> impl Strategy<Value = MetricsFn> {
+    prop_oneof![
+        Just(MetricsFn::Rate),
+        Just(MetricsFn::CountOverTime),
+        field_expr().prop_map(MetricsFn::SumOverTime),
+        field_expr().prop_map(MetricsFn::MinOverTime),
+        field_expr().prop_map(MetricsFn::MaxOverTime),
+        field_expr().prop_map(MetricsFn::AvgOverTime),
+        field_expr().prop_map(MetricsFn::HistogramOverTime),
+        (field_expr(), prop::collection::vec(-2.0f64..2.0, 1..4))
+            .prop_map(|(field, quantiles)| MetricsFn::QuantileOverTime { field, quantiles }),
+        (filter(), any::<Option<i64>>(), any::<Option<(i64, i64)>>()).prop_map(
+            |(selection, top_n, range)| {
+                MetricsFn::Compare {
+                    selection,
+                    range: if top_n.is_some() { range } else { None },
+                    top_n,
+                }
+            }
+        ),
+    ]
+}
+
+fn stage(kind: StageKind) -> Stage {
+    Stage { kind, span: sp() }
+}
+
+fn expr(kind: ExprKind) -> Expr {
+    Expr { kind, span: sp() }
+}
+
+/// Spanset-valued expressions (filters, spanset operators, pipelines).
+fn spanset_expr() -> impl Strategy<Value = Expr> {
+    let leaf = filter().prop_map(|f| expr(ExprKind::Filter(f)));
+    leaf.prop_recursive(4, 16, 3, |inner| {
+        let op = proptest::sample::select(vec![
+            SpansetOp::And,
+            SpansetOp::Or,
+            SpansetOp::Child,
+            SpansetOp::Descendant,
+            SpansetOp::Parent,
+            SpansetOp::Ancestor,
+            SpansetOp::Sibling,
+            SpansetOp::NotChild,
+            SpansetOp::NotDescendant,
+            SpansetOp::NotParent,
+            SpansetOp::NotAncestor,
+            SpansetOp::NotSibling,
+            SpansetOp::UnionChild,
+            SpansetOp::UnionDescendant,
+            SpansetOp::UnionParent,
+            SpansetOp::UnionAncestor,
+            SpansetOp::UnionSibling,
+        ]);
+        let spanset_stage = prop_oneof![
+            inner.clone().prop_map(StageKind::Spanset),
+            (cmp_op(), scalar_expr(), scalar_expr())
+                .prop_map(|(op, lhs, rhs)| StageKind::ScalarFilter { op, lhs, rhs }),
+            field_expr().prop_map(StageKind::By),
+            Just(StageKind::Coalesce),
+            prop::collection::vec(field_expr(), 1..3).prop_map(StageKind::Select),
+        ]
+        .prop_map(stage);
+        prop_oneof![
+            (op, inner.clone(), inner.clone()).prop_map(|(op, l, r)| expr(ExprKind::Spanset {
+                op,
+                lhs: Box::new(l),
+                rhs: Box::new(r)
+            })),
+            (head(inner), prop::collection::vec(spanset_stage, 1..3)).prop_map(|(h, stages)| {
+                expr(ExprKind::Pipeline(Pipeline {
+                    head: Box::new(h),
+                    stages,
+                }))
+            }),
+        ]
+    })
+}
+
+/// A pipeline head: anything spanset-valued but a pipeline.
+fn head(inner: impl Strategy<Value = Expr>) -> impl Strategy<Value = Expr> {
+    inner.prop_map(|e| match e.kind {
+        ExprKind::Pipeline(p) => *p.head,
+        _ => e,
+    })
+}
+
+fn metrics_pipeline() -> impl Strategy<Value = Expr> {
+    let second = (
+        prop_oneof![Just(SecondStageFn::TopK), Just(SecondStageFn::BottomK)],
+        0i64..1000,
+    )
+        .prop_map(|(func, limit)| StageKind::SecondStage { func, limit });
+    let filt =
+        || (cmp_op(), any_static()).prop_map(|(op, value)| StageKind::MetricsFilter { op, value });
+    (
+        head(spanset_expr()),
+        metrics_fn(),
+        prop::collection::vec(field_expr(), 0..3),
+        proptest::option::of(filt()),
+        proptest::option::of((second, proptest::option::of(filt()))),
+    )
+        .prop_map(|(h, func, by, f1, second)| {
+            let mut stages = vec![stage(StageKind::Metrics(MetricsAggregate { func, by }))];
+            if let Some(f) = f1 {
+                stages.push(stage(f));
+            }
+            if let Some((s, f2)) = second {
+                stages.push(stage(s));
+                if let Some(f) = f2 {
+                    stages.push(stage(f));
+                }
+            }
+            expr(ExprKind::Pipeline(Pipeline {
+                head: Box::new(h),
+                stages,
+            }))
+        })
+}
+
+fn scalar_pipeline() -> impl Strategy<Value = Expr> {
+    (head(spanset_expr()), scalar_expr()).prop_map(|(h, s)| {
+        expr(ExprKind::Pipeline(Pipeline {
+            head: Box::new(h),
+            stages: vec![stage(StageKind::Scalar(s))],
+        }))
+    })
+}
+
+/// Arithmetic and comparisons between wrapped pipelines and numbers.
+fn binary_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        scalar_pipeline(),
+        metrics_pipeline(),
+        numeric_static().prop_map(|v| expr(ExprKind::Static(v))),
+    ];
+    let arith = leaf.prop_recursive(3, 8, 2, |inner| {
+        (arith_op(), inner.clone(), inner).prop_map(|(op, l, r)| {
+            expr(ExprKind::Binary {
+                op,
+                lhs: Box::new(l),
+                rhs: Box::new(r),
+            })
+        })
+    });
+    // A comparison yields spans, so comparisons do not nest.
+    (arith.clone(), proptest::option::of((cmp_op(), arith))).prop_map(|(l, cmp)| match cmp {
+        None => l,
+        Some((op, r)) => expr(ExprKind::Binary {
+            op,
+            lhs: Box::new(l),
+            rhs: Box::new(r),
+        }),
+    })
+}
+
+fn query() -> impl Strategy<Value = Query> {
+    let hint = ("[a-z_][a-z0-9_]{0,8}", any_static()).prop_map(|(key, value)| Hint {
+        key,
+        value,
+        span: sp(),
+    });
+    (
+        prop_oneof![spanset_expr(), metrics_pipeline(), binary_expr()],
+        prop::collection::vec(hint, 0..2),
+    )
+        .prop_map(|(expr, hints)| Query {
+            expr,
+            hints,
+            span: sp(),
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn format_then_parse_gives_the_same_tree(q in query()) {
+        let text = format(&q);
+        let back = parse_unchecked(&text);
+        prop_assert!(back.is_ok(), "{text}\n{}", back.unwrap_err());
+        let back = back.unwrap();
+        prop_assert_eq!(&back, &q, "{}", text);
+        // Canonical text is a fixed point.
+        prop_assert_eq!(format(&back), text);
+    }
+
+    #[test]
+    fn parsing_never_panics(s in "[ -~µ]{0,60}") {
+        if let Ok(q) = parse_unchecked(&s) {
+            let text = format(&q);
+            prop_assert_eq!(parse_unchecked(&text).ok(), Some(q), "{}", text);
+        }
+    }
+}
