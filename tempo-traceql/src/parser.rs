@@ -929,8 +929,11 @@ impl<'a> Parser<'a> {
         let func = match name {
             "rate" | "count_over_time" => {
                 if *self.peek() != Tok::RParen {
+                    if *self.peek() == Tok::Eof {
+                        return Err(self.unexpected(&["`)`"]));
+                    }
                     let arg_start = self.span();
-                    let _ = self.fexpr(0);
+                    self.fexpr(0)?;
                     return Err(Error::validation(
                         arg_start.to(self.prev_span()),
                         format!("`{name}()` takes no arguments"),
@@ -984,10 +987,11 @@ impl<'a> Parser<'a> {
                         Some(Static::Float(q)) => quantiles.push(q),
                         Some(Static::Int(q)) => quantiles.push(q as f64),
                         Some(_) => {
-                            return Err(Error::validation(
+                            return Err(Error::parse(
                                 span.to(self.prev_span()),
                                 "a quantile must be a number between 0 and 1",
-                            ));
+                            )
+                            .with_expected(["a number such as `0.99`"]));
                         }
                         None => return Err(self.unexpected(&["a quantile such as `0.99`"])),
                     }
@@ -1049,10 +1053,10 @@ impl<'a> Parser<'a> {
             self.expect(Tok::LParen, "`(`")?;
             let (fields, d) = self.field_list()?;
             if fields.is_empty() {
-                return Err(Error::validation(
-                    start.to(self.prev_span()),
-                    "`by()` needs at least one field",
-                ));
+                return Err(
+                    Error::parse(self.prev_span(), "`by()` needs at least one field")
+                        .with_expected(["an attribute", "an intrinsic"]),
+                );
             }
             depth = depth.max(d);
             by = fields;
