@@ -44,6 +44,12 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", self.render_with_source())]
 pub struct Error {
+    // Boxed: results stay small, which keeps the parser's frames small.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     span: Span,
@@ -53,14 +59,18 @@ pub struct Error {
 }
 
 impl Error {
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new(kind: ErrorKind, span: Span, message: impl Into<String>) -> Self {
         Error {
-            kind,
-            message: message.into(),
-            span,
-            expected: Vec::new(),
-            hint: None,
-            source_text: String::new(),
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                span,
+                expected: Vec::new(),
+                hint: None,
+                source_text: String::new(),
+            }),
         }
     }
 
@@ -81,48 +91,48 @@ impl Error {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.expected = expected.into_iter().map(Into::into).collect();
+        self.inner.expected = expected.into_iter().map(Into::into).collect();
         self
     }
 
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.inner.hint = Some(hint.into());
         self
     }
 
     pub(crate) fn with_source(mut self, source: &str) -> Self {
-        self.source_text = source.to_string();
+        self.inner.source_text = source.to_string();
         self
     }
 
     /// Parse, validation or unsupported.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// What is wrong, in one line.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Where, as a byte range in the query.
     pub fn span(&self) -> Span {
-        self.span
+        self.inner.span
     }
 
     /// What would have been accepted at that position (parse errors).
     pub fn expected(&self) -> &[String] {
-        &self.expected
+        &self.inner.expected
     }
 
     /// A suggestion, for example ``did you mean `span.http.status_code`?``.
     pub fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
+        self.inner.hint.as_deref()
     }
 
     /// The 1-based line and column (in characters) of the error's start.
     pub fn line_col(&self, query: &str) -> (usize, usize) {
-        let start = floor_char_boundary(query, self.span.start);
+        let start = floor_char_boundary(query, self.inner.span.start);
         let before = &query[..start];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -136,11 +146,11 @@ impl Error {
         let (line_no, col) = self.line_col(query);
         let mut out = format!(
             "{} error at line {line_no}, column {col}: {}\n",
-            self.kind, self.message
+            self.inner.kind, self.inner.message
         );
         let line = query.lines().nth(line_no - 1).unwrap_or("");
-        let start = floor_char_boundary(query, self.span.start);
-        let end = floor_char_boundary(query, self.span.end.max(self.span.start));
+        let start = floor_char_boundary(query, self.inner.span.start);
+        let end = floor_char_boundary(query, self.inner.span.end.max(self.inner.span.start));
         let width = query[start..end]
             .split('\n')
             .next()
@@ -156,11 +166,11 @@ impl Error {
         for _ in 0..width {
             out.push('^');
         }
-        if !self.expected.is_empty() {
+        if !self.inner.expected.is_empty() {
             out.push_str("\n  expected ");
-            out.push_str(&join_alternatives(&self.expected));
+            out.push_str(&join_alternatives(&self.inner.expected));
         }
-        if let Some(hint) = &self.hint {
+        if let Some(hint) = &self.inner.hint {
             out.push_str("\n  hint: ");
             out.push_str(hint);
         }
@@ -168,7 +178,7 @@ impl Error {
     }
 
     fn render_with_source(&self) -> String {
-        self.render(&self.source_text)
+        self.render(&self.inner.source_text)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::lexer::{Tok, Token, lex};
 
 /// How deeply expressions may nest: brackets, operators, pipelines.
-pub const MAX_DEPTH: usize = 256;
+pub const MAX_DEPTH: usize = 128;
 
 type PResult<T> = Result<T, Error>;
 
@@ -227,6 +227,8 @@ impl<'a> Parser<'a> {
 
     /// An error for the current token; a lexing error takes precedence
     /// when the parser has reached it.
+    #[cold]
+    #[inline(never)]
     fn unexpected(&mut self, expected: &[&str]) -> Error {
         if matches!(self.peek(), Tok::Eof)
             && let Some(e) = self.lex_error.take()
@@ -273,6 +275,8 @@ impl<'a> Parser<'a> {
         self.depth -= 1;
     }
 
+    #[cold]
+    #[inline(never)]
     fn too_deep(&self, span: Span) -> Error {
         Error::parse(
             span,
@@ -507,6 +511,19 @@ impl<'a> Parser<'a> {
     }
 
     fn pprefix(&mut self) -> PResult<(Expr, usize)> {
+        if *self.peek() == Tok::LParen {
+            let open = self.bump().span;
+            let (mut e, d) = self.pexpr(0)?;
+            let close = self.expect(Tok::RParen, "`)`")?;
+            e.span = open.to(close);
+            return Ok((e, d));
+        }
+        self.pleaf()
+    }
+
+    /// A pipeline-level operand other than a bracketed expression.
+    #[inline(never)]
+    fn pleaf(&mut self) -> PResult<(Expr, usize)> {
         match self.peek() {
             Tok::LBrace => {
                 let (f, d) = self.spanset_filter_d()?;
@@ -518,13 +535,6 @@ impl<'a> Parser<'a> {
                     },
                     d,
                 ))
-            }
-            Tok::LParen => {
-                let open = self.bump().span;
-                let (mut e, d) = self.pexpr(0)?;
-                let close = self.expect(Tok::RParen, "`)`")?;
-                e.span = open.to(close);
-                Ok((e, d))
             }
             _ => {
                 let span = self.span();
@@ -818,6 +828,13 @@ impl<'a> Parser<'a> {
             e.span = start.to(close);
             return Ok((e, d));
         }
+        self.sleaf()
+    }
+
+    /// An aggregate or a literal.
+    #[inline(never)]
+    fn sleaf(&mut self) -> PResult<(ScalarExpr, usize)> {
+        let start = self.span();
         if let Some(v) = self.literal()? {
             return Ok((
                 ScalarExpr {
@@ -1126,56 +1143,47 @@ impl<'a> Parser<'a> {
 
     fn fprefix(&mut self) -> PResult<(FieldExpr, usize)> {
         let start = self.span();
-        let leaf = |kind, span| Ok((FieldExpr { kind, span }, 1));
-        match self.peek().clone() {
+        let op = match self.peek() {
             Tok::LParen => {
                 self.bump();
                 let (mut e, d) = self.fexpr(0)?;
                 let close = self.expect(Tok::RParen, "`)`")?;
                 e.span = start.to(close);
-                Ok((e, d))
+                return Ok((e, d));
             }
-            Tok::Bang => {
-                self.bump();
-                self.enter()?;
-                let (e, d) = self.fexpr(Self::UNARY_BP)?;
-                self.leave();
-                let span = start.to(e.span);
-                let d = self.check_depth(d + 1, span)?;
-                Ok((
-                    FieldExpr {
-                        kind: FieldExprKind::Unary {
-                            op: UnaryOp::Not,
-                            expr: Box::new(e),
-                        },
-                        span,
-                    },
-                    d,
-                ))
-            }
+            Tok::Bang => UnaryOp::Not,
             Tok::Minus
                 if !matches!(
                     self.peek_at(1),
                     Tok::Int(_) | Tok::Float(_) | Tok::Duration(_)
                 ) =>
             {
-                self.bump();
-                self.enter()?;
-                let (e, d) = self.fexpr(Self::UNARY_BP)?;
-                self.leave();
-                let span = start.to(e.span);
-                let d = self.check_depth(d + 1, span)?;
-                Ok((
-                    FieldExpr {
-                        kind: FieldExprKind::Unary {
-                            op: UnaryOp::Neg,
-                            expr: Box::new(e),
-                        },
-                        span,
-                    },
-                    d,
-                ))
+                UnaryOp::Neg
             }
+            _ => return self.fleaf(),
+        };
+        self.bump();
+        let (e, d) = self.fexpr(Self::UNARY_BP)?;
+        let span = start.to(e.span);
+        let d = self.check_depth(d + 1, span)?;
+        Ok((
+            FieldExpr {
+                kind: FieldExprKind::Unary {
+                    op,
+                    expr: Box::new(e),
+                },
+                span,
+            },
+            d,
+        ))
+    }
+
+    /// A field expression without brackets or unary operators.
+    #[inline(never)]
+    fn fleaf(&mut self) -> PResult<(FieldExpr, usize)> {
+        let start = self.span();
+        let leaf = |kind, span| Ok((FieldExpr { kind, span }, 1));
+        match self.peek().clone() {
             Tok::Attr(scope, name) => {
                 self.bump();
                 leaf(FieldExprKind::Attribute(Attribute { scope, name }), start)
@@ -1216,6 +1224,8 @@ impl<'a> Parser<'a> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn unknown_intrinsic(&self, text: &str, span: Span) -> Error {
         let mut err = Error::parse(span, format!("unknown intrinsic `{text}`")).with_expected(
             Intrinsic::ALL
@@ -1232,6 +1242,8 @@ impl<'a> Parser<'a> {
         err
     }
 
+    #[cold]
+    #[inline(never)]
     fn unknown_word(&self, word: &str, span: Span) -> Error {
         let mut err = Error::parse(span, format!("unknown identifier `{word}`")).with_expected([
             "an attribute",
