@@ -56,11 +56,11 @@ pub mod model;
 mod store;
 mod tenant;
 mod wal;
+#[doc(hidden)]
+pub mod workload;
 
 pub use batch::{Batch, DecodeError};
 pub use error::Error;
-pub use store::{
-    Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange,
-};
+pub use store::{Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
 pub use wal::{Ack, FsyncPolicy, ReplayReport, WalError};
