@@ -54,6 +54,15 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
         .build()
 }
 
+/// Check a pattern's syntax (cheap: nothing is compiled).
+fn check_regex(pattern: &str) -> Result<(), regex_syntax::Error> {
+    regex_syntax::ParserBuilder::new()
+        .nest_limit(100)
+        .build()
+        .parse(&anchored_regex(pattern))
+        .map(drop)
+}
+
 struct Validator {
     unsupported: Option<Error>,
 }
@@ -561,7 +570,7 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                     )
                     .with_hint("for example `span.http.route =~ \"/api/.*\"`"));
                 };
-                if let Err(err) = compile_regex(pattern) {
+                if let Err(err) = check_regex(pattern) {
                     let msg = err.to_string();
                     let first = msg
                         .lines()
