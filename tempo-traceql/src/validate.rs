@@ -55,12 +55,13 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
 }
 
 /// Check a pattern's syntax (cheap: nothing is compiled).
-fn check_regex(pattern: &str) -> Result<(), regex_syntax::Error> {
+fn check_regex(pattern: &str) -> Result<(), String> {
     regex_syntax::ParserBuilder::new()
         .nest_limit(100)
         .build()
         .parse(&anchored_regex(pattern))
         .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 struct Validator {
@@ -570,8 +571,7 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                     )
                     .with_hint("for example `span.http.route =~ \"/api/.*\"`"));
                 };
-                if let Err(err) = check_regex(pattern) {
-                    let msg = err.to_string();
+                if let Err(msg) = check_regex(pattern) {
                     let first = msg
                         .lines()
                         .rev()
