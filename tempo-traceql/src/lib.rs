@@ -36,13 +36,16 @@
 //!
 //! - [`parse`]: text to a validated [`Query`], or an [`Error`].
 //! - [`parse_unchecked`] and [`validate`]: the two halves of `parse`.
-//! - [`format`] (also `Display` on [`Query`]): canonical text;
+//! - [`format()`] (also `Display` on [`Query`]): canonical text;
 //!   `parse(&format(&q)) == Ok(q)` for every query, since [`Span`]s never take
 //!   part in equality.
 //! - [`parse_lenient`]: the complete conditions of a query being typed.
 //! - [`explain`]: the tree as indented text.
 //! - [`compile_regex`] / [`anchored_regex`]: regular expressions are matched
-//!   against whole values, as in Tempo.
+//!   against whole values, as in Tempo. Validation checks each pattern's
+//!   syntax (RE2, as the `regex` crate reads it) without compiling it, which
+//!   keeps parsing fast; [`compile_regex`] can still refuse a pattern whose
+//!   compiled form exceeds its size limit, and the engine reports that.
 //!
 //! # Errors
 //!
@@ -82,6 +85,10 @@
 //!   (`1.5s`, `1h30m`).
 //! - Nesting is limited to [`MAX_DEPTH`] levels; deeper queries are a parse
 //!   error rather than a stack overflow.
+//!
+//! Array-valued attributes need no syntax of their own: a comparison with an
+//! array attribute holds when it holds for one of its elements, which is the
+//! engine's business.
 //!
 //! # Features
 //!
