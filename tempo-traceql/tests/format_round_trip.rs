@@ -366,3 +366,127 @@ proptest! {
         }
     }
 }
+
+/// Fragments of TraceQL, for random but plausible token sequences.
+const FRAGMENTS: &[&str] = &[
+    "{",
+    "}",
+    "(",
+    ")",
+    ",",
+    "|",
+    "&&",
+    "||",
+    "!",
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "=~",
+    "!~",
+    ">>",
+    "<<",
+    "~",
+    "!>",
+    "!>>",
+    "!<",
+    "!<<",
+    "&>",
+    "&>>",
+    "&<",
+    "&<<",
+    "&~",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "^",
+    ".a",
+    "span.http.status_code",
+    "resource.service.name",
+    "span.\"a b\"",
+    "event.x",
+    "link.y",
+    "instrumentation.z",
+    "name",
+    "status",
+    "kind",
+    "duration",
+    "span:duration",
+    "trace:rootService",
+    "span:id",
+    "nestedSetLeft",
+    "1",
+    "-2",
+    "1.5",
+    ".99",
+    "1e3",
+    "100ms",
+    "1h30m",
+    "\"x\"",
+    "`y`",
+    "true",
+    "false",
+    "nil",
+    "error",
+    "ok",
+    "server",
+    "client",
+    "count()",
+    "avg(duration)",
+    "max",
+    "min",
+    "sum",
+    "count",
+    "avg",
+    "by",
+    "by(.a)",
+    "coalesce()",
+    "select",
+    "rate()",
+    "count_over_time()",
+    "quantile_over_time",
+    "histogram_over_time",
+    "compare",
+    "sum_over_time",
+    "topk(3)",
+    "bottomk",
+    "with",
+    "with(sample=true)",
+    "sample",
+    "{}",
+    "{ .a = 1 }",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20000))]
+
+    #[test]
+    fn token_soup_never_panics_and_round_trips(
+        parts in prop::collection::vec((proptest::sample::select(FRAGMENTS), any::<bool>()), 0..24)
+    ) {
+        let mut s = String::new();
+        for (p, space) in parts {
+            s.push_str(p);
+            if space {
+                s.push(' ');
+            }
+        }
+        let _ = parse_lenient(&s);
+        match parse_unchecked(&s) {
+            Ok(q) => {
+                let _ = validate(&q);
+                let _ = explain(&q);
+                let text = format(&q);
+                let back = parse_unchecked(&text);
+                prop_assert_eq!(back.as_ref().ok(), Some(&q), "{} -> {} -> {:?}", s, text, back);
+            }
+            Err(e) => {
+                let _ = e.to_string();
+            }
+        }
+    }
+}
