@@ -1,0 +1,294 @@
+//! api: Tempo's HTTP API.
+//!
+//! Trace by ID (v1 and v2, JSON or protobuf), and the operational endpoints: `/api/echo`,
+//! `/ready`, `/api/status/buildinfo`, `/metrics`. Every rejection has its status code and a
+//! plain-text message, as Tempo sends them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use tempo_core::model::TraceId;
+use tempo_core::{SINGLE_TENANT, Store, TimeRange};
+
+use crate::metrics::Metrics;
+use crate::render;
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub(crate) store: Store,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) multitenancy_enabled: bool,
+    /// Set when shutdown begins: `/ready` then answers 503.
+    pub(crate) stopping: Arc<AtomicBool>,
+}
+
+/// The paths of the API, for metric labels.
+pub(crate) const PATHS: &[&str] = &[
+    "/api/traces/{traceID}",
+    "/api/v2/traces/{traceID}",
+    "/api/echo",
+    "/ready",
+    "/api/status/buildinfo",
+    "/metrics",
+];
+
+/// The router of Tempo's HTTP API.
+pub(crate) fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/traces/{traceID}", get(trace_v1))
+        .route("/api/v2/traces/{traceID}", get(trace_v2))
+        .route("/api/echo", get(echo))
+        .route("/ready", get(ready))
+        .route("/api/status/buildinfo", get(buildinfo))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// A rejected request: status and plain-text message.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = %self.status, error = %self.message, "request failed");
+        }
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.message,
+        )
+            .into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "404 page not found\n".into(),
+    }
+}
+
+fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
+    if !state.multitenancy_enabled {
+        return Ok(SINGLE_TENANT.to_owned());
+    }
+    let Some(value) = headers.get("x-scope-orgid") else {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "no org id\n".into(),
+        });
+    };
+    let tenant = value
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Scope-OrgID is not valid text"))?
+        .trim();
+    if tenant.is_empty() {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "no org id\n".into(),
+        });
+    }
+    tempo_core::validate_tenant(tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(tenant.to_owned())
+}
+
+/// Parses a trace ID as Tempo does: up to 32 hex digits, left-padded with zeros.
+pub(crate) fn parse_trace_id(id: &str) -> Result<TraceId, ApiError> {
+    if id.len() > 32 {
+        return Err(ApiError::bad_request(
+            "trace IDs can't be larger than 128 bits",
+        ));
+    }
+    if let Some((i, c)) = id.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(format!(
+            "trace IDs can only contain hex characters: invalid character '{c}' at position {}",
+            i + 1
+        )));
+    }
+    TraceId::from_hex(id).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TraceParams {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+fn time_range(params: &TraceParams) -> Result<TimeRange, ApiError> {
+    let parse = |name: &str, v: &Option<String>| -> Result<Option<u64>, ApiError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => s
+                .parse::<i64>()
+                .map(|n| Some(n.max(0) as u64))
+                .map_err(|e| ApiError::bad_request(format!("invalid {name}: {s:?}: {e}"))),
+        }
+    };
+    let start = parse("start", &params.start)?;
+    let end = parse("end", &params.end)?;
+    if let (Some(s), Some(e)) = (start, end)
+        && e <= s
+    {
+        return Err(ApiError::bad_request(format!(
+            "http parameter start must be before end. received start={s} end={e}"
+        )));
+    }
+    Ok(TimeRange::from_unix_seconds(start, end))
+}
+
+fn wants_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.split(',').any(|part| {
+                let media = part.split(';').next().unwrap_or("").trim();
+                media.eq_ignore_ascii_case("application/protobuf")
+                    || media.eq_ignore_ascii_case("application/x-protobuf")
+            })
+        })
+}
+
+fn params(raw: Option<String>) -> Result<TraceParams, ApiError> {
+    match raw {
+        None => Ok(TraceParams::default()),
+        Some(q) => Query::<TraceParams>::try_from_uri(
+            &format!("/?{q}")
+                .parse()
+                .map_err(|_| ApiError::bad_request("malformed query string"))?,
+        )
+        .map(|Query(p)| p)
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}"))),
+    }
+}
+
+async fn find(
+    state: &ApiState,
+    headers: &HeaderMap,
+    id: &str,
+    query: Option<String>,
+) -> Result<Option<tempo_core::model::TracesData>, ApiError> {
+    let tenant = tenant(state, headers)?;
+    let id = parse_trace_id(id)?;
+    let range = time_range(&params(query)?)?;
+    state
+        .store
+        .find_trace(&tenant, id, range)
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })
+}
+
+async fn trace_v1(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(trace) = find(&state, &headers, &id, query).await? else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    Ok(if wants_protobuf(&headers) {
+        (
+            [(header::CONTENT_TYPE, "application/protobuf")],
+            render::trace_v1_proto(&trace),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            render::trace_v1_json(&trace),
+        )
+            .into_response()
+    })
+}
+
+async fn trace_v2(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let trace = find(&state, &headers, &id, query).await?;
+    Ok(if wants_protobuf(&headers) {
+        (
+            [(header::CONTENT_TYPE, "application/protobuf")],
+            render::trace_v2_proto(trace.as_ref(), None, 0),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            render::trace_v2_json(trace.as_ref(), None, 0),
+        )
+            .into_response()
+    })
+}
+
+async fn echo() -> &'static str {
+    "echo\n"
+}
+
+async fn ready(State(state): State<ApiState>) -> Response {
+    if state.stopping.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "Application is stopping\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}
+
+async fn buildinfo() -> Response {
+    // Tempo's field order; `goVersion` is empty: this server is not written in Go.
+    let fields = [
+        ("version", env!("CARGO_PKG_VERSION")),
+        (
+            "revision",
+            option_env!("TEMPO_BUILD_REVISION").unwrap_or(""),
+        ),
+        ("branch", option_env!("TEMPO_BUILD_BRANCH").unwrap_or("")),
+        ("buildUser", option_env!("TEMPO_BUILD_USER").unwrap_or("")),
+        ("buildDate", option_env!("TEMPO_BUILD_DATE").unwrap_or("")),
+        ("goVersion", ""),
+    ];
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("\"{k}\":{}", serde_json::Value::from(*v)))
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{{}}}\n", body.join(",")),
+    )
+        .into_response()
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&state.store),
+    )
+        .into_response()
+}

@@ -1,0 +1,197 @@
+//! args: the command line, in Tempo's own flag style (`-config.file=PATH`).
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Run the server.
+    Serve,
+    /// Print the help text.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// The parsed command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    pub(crate) command: Command,
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) expand_env: bool,
+    multitenancy: Option<bool>,
+    http_listen_port: Option<u16>,
+    http_listen_address: Option<String>,
+    wal_path: Option<PathBuf>,
+    local_path: Option<PathBuf>,
+    log_level: Option<String>,
+}
+
+/// The help text.
+pub(crate) const HELP: &str = "\
+tempo-server: a trace store that speaks Grafana Tempo's API.
+
+Serves Tempo's HTTP API (trace by ID, v1 and v2) and receives spans over OTLP/gRPC and
+OTLP/HTTP (protobuf and JSON). Every acknowledged span is durable in a write-ahead log.
+
+USAGE:
+    tempo-server [FLAGS]
+
+With no flags, it serves the HTTP API on :3200, OTLP/gRPC on :4317 and OTLP/HTTP on :4318,
+and stores under ./tempo-data (write-ahead log in ./tempo-data/wal).
+
+FLAGS (Tempo's own names; `-flag=value`, `-flag value` and `--flag` all work):
+    -config.file=PATH
+        Read a Tempo-style YAML configuration. A Tempo single-binary configuration works as
+        it is; keys this server does not support are logged as warnings and ignored.
+    -config.expand-env[=true]
+        Replace ${VAR} and ${VAR:-default} in the configuration file with environment
+        variables before parsing it.
+    -target=all
+        Accepted for compatibility: this server always runs every component in one process.
+    -multitenancy.enabled[=true]
+        Take the tenant from the X-Scope-OrgID header (requests without it get 401).
+        Otherwise every span belongs to the tenant 'single-tenant'. Also: -auth.enabled.
+    -server.http-listen-address=ADDR
+        Address of the HTTP API (default 0.0.0.0).
+    -server.http-listen-port=PORT
+        Port of the HTTP API (default 3200).
+    -storage.trace.wal.path=PATH
+        Directory of the write-ahead log (default ./tempo-data/wal).
+    -storage.trace.local.path=PATH
+        Directory of blocks on local disk (default ./tempo-data/blocks).
+    -log.level=LEVEL
+        error, warn, info (default), debug or trace. RUST_LOG overrides it.
+    -version
+        Print the version and exit.
+    -h, -help, --help
+        Print this help and exit.
+
+SIGNALS:
+    SIGTERM or SIGINT stops accepting connections, finishes in-flight requests, syncs the
+    write-ahead log and exits.
+";
+
+fn parse_bool(flag: &str, value: Option<&str>) -> Result<bool, String> {
+    match value {
+        None | Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(format!("-{flag}: expected true or false, got {other:?}")),
+    }
+}
+
+/// Parses the arguments after the program name.
+pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+    let mut out = Args {
+        command: Command::Serve,
+        config_file: None,
+        expand_env: false,
+        multitenancy: None,
+        http_listen_port: None,
+        http_listen_address: None,
+        wal_path: None,
+        local_path: None,
+        log_level: None,
+    };
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            return Err(format!("unexpected argument {arg:?}"));
+        };
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (flag, None),
+        };
+        let mut value = || -> Result<String, String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => args
+                    .next()
+                    .ok_or_else(|| format!("flag -{name} needs a value")),
+            }
+        };
+        match name {
+            "h" | "help" => out.command = Command::Help,
+            "version" => out.command = Command::Version,
+            "config.file" => out.config_file = Some(PathBuf::from(value()?)),
+            "config.expand-env" => {
+                out.expand_env = parse_bool(name, inline.as_deref())?;
+            }
+            "multitenancy.enabled" | "auth.enabled" => {
+                out.multitenancy = Some(parse_bool(name, inline.as_deref())?);
+            }
+            "target" => {
+                let target = value()?;
+                if !matches!(target.as_str(), "all" | "scalable-single-binary") {
+                    return Err(format!(
+                        "-target={target}: this server runs every component in one process; use -target=all"
+                    ));
+                }
+            }
+            "server.http-listen-port" => {
+                let v = value()?;
+                out.http_listen_port = Some(v.parse().map_err(|_| {
+                    format!("-server.http-listen-port: {v:?} is not a port number")
+                })?);
+            }
+            "server.http-listen-address" => out.http_listen_address = Some(value()?),
+            "storage.trace.wal.path" => out.wal_path = Some(PathBuf::from(value()?)),
+            "storage.trace.local.path" => out.local_path = Some(PathBuf::from(value()?)),
+            "log.level" => out.log_level = Some(value()?),
+            other => return Err(format!("unknown flag -{other}")),
+        }
+    }
+    Ok(out)
+}
+
+impl Args {
+    /// Applies flags that override the configuration file.
+    pub(crate) fn apply_overrides(&self, config: &mut Config) -> anyhow::Result<()> {
+        if let Some(m) = self.multitenancy {
+            config.multitenancy_enabled = m;
+        }
+        if let Some(p) = self.http_listen_port {
+            config.http_listen_port = p;
+        }
+        if let Some(a) = &self.http_listen_address {
+            config.http_listen_address = a.clone();
+        }
+        if let Some(p) = &self.wal_path {
+            config.wal_path = p.clone();
+        }
+        if let Some(p) = &self.local_path {
+            config.local_path = p.clone();
+        }
+        if let Some(l) = &self.log_level {
+            config.log_level = l.clone();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Args, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn go_style_flags() {
+        let a = p(&["-config.file=/etc/tempo.yaml", "-target=all"]).unwrap();
+        assert_eq!(a.config_file, Some(PathBuf::from("/etc/tempo.yaml")));
+        let a = p(&["--config.file", "x.yaml", "-multitenancy.enabled"]).unwrap();
+        assert_eq!(a.config_file, Some(PathBuf::from("x.yaml")));
+        assert_eq!(a.multitenancy, Some(true));
+        assert_eq!(p(&["-h"]).unwrap().command, Command::Help);
+        assert_eq!(p(&["--help"]).unwrap().command, Command::Help);
+        assert!(p(&["-bogus"]).unwrap_err().contains("unknown flag -bogus"));
+        assert!(p(&["-config.file"]).unwrap_err().contains("needs a value"));
+        assert!(p(&["-target=ingester"]).is_err());
+        assert!(p(&["-server.http-listen-port=x"]).is_err());
+    }
+}

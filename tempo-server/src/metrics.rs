@@ -1,0 +1,308 @@
+//! metrics: what is the server doing?
+//!
+//! The server's own counters and latency histograms, rendered in Prometheus' text format at
+//! `/metrics`. Names follow Tempo's where Tempo has the same measurement.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::MatchedPath;
+use parking_lot::{Mutex, RwLock};
+use tempo_core::Store;
+use tempo_otlp::{IngestEvent, IngestObserver};
+
+/// Upper bounds of the latency histogram buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Default, Clone)]
+struct TenantCounters {
+    spans_received: u64,
+    bytes_received: u64,
+    spans_rejected: u64,
+    requests_failed: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+/// A per-tenant counter: name, help text, and how to read it.
+type CounterFamily = (&'static str, &'static str, fn(&TenantCounters) -> u64);
+
+/// The server's metrics.
+#[derive(Default)]
+pub(crate) struct Metrics {
+    tenants: RwLock<HashMap<String, Mutex<TenantCounters>>>,
+    /// Per (transport, failure message class): failed OTLP requests without a tenant.
+    untenanted_failures: Mutex<BTreeMap<&'static str, u64>>,
+    requests: Mutex<BTreeMap<(String, String, String), Histogram>>,
+}
+
+impl Metrics {
+    /// Records one HTTP or gRPC request.
+    pub(crate) fn observe_request(
+        &self,
+        route: &str,
+        method: &str,
+        status: String,
+        elapsed: Duration,
+    ) {
+        self.requests
+            .lock()
+            .entry((route.to_owned(), method.to_owned(), status))
+            .or_default()
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn with_tenant(&self, tenant: &str, f: impl FnOnce(&mut TenantCounters)) {
+        if let Some(c) = self.tenants.read().get(tenant) {
+            f(&mut c.lock());
+            return;
+        }
+        let mut map = self.tenants.write();
+        let c = map.entry(tenant.to_owned()).or_default();
+        f(&mut c.lock());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub(crate) fn render(&self, store: &Store) -> String {
+        let mut out = String::with_capacity(4096);
+        let tenants: BTreeMap<String, TenantCounters> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.lock().clone()))
+            .collect();
+        let families: [CounterFamily; 4] = [
+            (
+                "tempo_distributor_spans_received_total",
+                "Spans received and stored, per tenant.",
+                |c| c.spans_received,
+            ),
+            (
+                "tempo_distributor_bytes_received_total",
+                "Bytes of OTLP request bodies received, per tenant.",
+                |c| c.bytes_received,
+            ),
+            (
+                "tempo_discarded_spans_total",
+                "Spans rejected by validation, per tenant.",
+                |c| c.spans_rejected,
+            ),
+            (
+                "tempo_distributor_requests_failed_total",
+                "OTLP requests that failed as a whole, per tenant.",
+                |c| c.requests_failed,
+            ),
+        ];
+        for (name, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (tenant, c) in &tenants {
+                let _ = writeln!(out, "{name}{{tenant=\"{}\"}} {}", escape(tenant), get(c));
+            }
+        }
+        let name = "tempo_distributor_requests_rejected_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} OTLP requests rejected before a tenant was known.\n# TYPE {name} counter"
+        );
+        for (transport, n) in self.untenanted_failures.lock().iter() {
+            let _ = writeln!(out, "{name}{{transport=\"{transport}\"}} {n}");
+        }
+
+        let stats = store.stats();
+        let gauges = [
+            (
+                "tempo_wal_appends_total",
+                "counter",
+                "Records appended to the write-ahead log.",
+                stats.wal_appends,
+            ),
+            (
+                "tempo_wal_syncs_total",
+                "counter",
+                "Syncs of the write-ahead log (group commit shares them).",
+                stats.wal_syncs,
+            ),
+            (
+                "tempo_wal_bytes_total",
+                "counter",
+                "Bytes appended to the write-ahead log.",
+                stats.wal_bytes,
+            ),
+            (
+                "tempo_wal_groups_total",
+                "counter",
+                "Groups of records written with one write.",
+                stats.wal_groups,
+            ),
+            (
+                "tempo_head_traces",
+                "gauge",
+                "Live traces in the head.",
+                stats.head_traces,
+            ),
+            (
+                "tempo_head_spans",
+                "gauge",
+                "Spans inserted into the head.",
+                stats.head_spans,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+
+        let name = "tempo_request_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to serve a request, per route, method and status.\n# TYPE {name} histogram"
+        );
+        for ((route, method, status), h) in self.requests.lock().iter() {
+            let labels = format!(
+                "route=\"{}\",method=\"{}\",status_code=\"{status}\"",
+                escape(route),
+                escape(method)
+            );
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{{labels},le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
+            }
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+        }
+        out
+    }
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl IngestObserver for Metrics {
+    fn observe(&self, event: &IngestEvent<'_>) {
+        match event.tenant {
+            Some(tenant) => self.with_tenant(tenant, |c| {
+                c.spans_received += event.accepted_spans as u64;
+                c.bytes_received += event.bytes as u64;
+                c.spans_rejected += event.rejected_spans as u64;
+                if event.error.is_some() {
+                    c.requests_failed += 1;
+                }
+            }),
+            None => {
+                *self
+                    .untenanted_failures
+                    .lock()
+                    .entry(event.transport.label())
+                    .or_default() += 1;
+            }
+        }
+    }
+}
+
+/// A tower layer timing every request into [`Metrics`].
+#[derive(Clone)]
+pub(crate) struct LatencyLayer {
+    pub(crate) metrics: Arc<Metrics>,
+    /// Label for requests that matched no known route.
+    pub(crate) known_paths: &'static [&'static str],
+}
+
+impl<S> tower::Layer<S> for LatencyLayer {
+    type Service = Latency<S>;
+
+    fn layer(&self, inner: S) -> Latency<S> {
+        Latency {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`LatencyLayer`].
+#[derive(Clone)]
+pub(crate) struct Latency<S> {
+    inner: S,
+    layer: LatencyLayer,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Latency<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let route = match req.extensions().get::<MatchedPath>() {
+            Some(p) => p.as_str().to_owned(),
+            None => {
+                let path = req.uri().path();
+                if self.layer.known_paths.contains(&path) {
+                    path.to_owned()
+                } else {
+                    "other".to_owned()
+                }
+            }
+        };
+        let method = req.method().as_str().to_owned();
+        let metrics = self.layer.metrics.clone();
+        let started = Instant::now();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let result = fut.await;
+            if let Ok(response) = &result {
+                // gRPC errors travel in a header of a 200 response: label them `grpc_<code>`.
+                let status = match response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    Some(code) if code != "0" => format!("grpc_{code}"),
+                    _ => response.status().as_u16().to_string(),
+                };
+                metrics.observe_request(&route, &method, status, started.elapsed());
+            }
+            result
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Shared by the integration tests: runs the real `tempo-server` binary on free ports.
+#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub mod spans;
+
+/// A running server process and where it listens.
+pub struct Server {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub api_port: u16,
+    pub grpc_port: u16,
+    pub http_port: u16,
+    pub log: PathBuf,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary under test: `TEMPO_SERVER_BIN` when set (the release build in CI), else cargo's.
+pub fn binary() -> PathBuf {
+    std::env::var_os("TEMPO_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tempo-server")))
+}
+
+impl Server {
+    /// Writes a config for `dir` (extra YAML appended at the top level) and starts the server.
+    pub fn start_in(dir: &Path, extra_yaml: &str) -> Server {
+        let (api_port, grpc_port, http_port) = (free_port(), free_port(), free_port());
+        let config = dir.join("tempo.yaml");
+        let yaml = format!(
+            "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {api_port}\n\
+             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:{grpc_port}\n        http:\n          endpoint: 127.0.0.1:{http_port}\n\
+             storage:\n  trace:\n    backend: local\n    wal:\n      path: {wal}\n    local:\n      path: {blocks}\n{extra_yaml}",
+            wal = dir.join("wal").display(),
+            blocks = dir.join("blocks").display(),
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let mut server = Server {
+            child: None,
+            dir: dir.to_owned(),
+            config,
+            api_port,
+            grpc_port,
+            http_port,
+            log: dir.join("server.log"),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Starts (again) the process with the same config, and waits until it is ready.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(binary())
+            .arg(format!("-config.file={}", self.config.display()))
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {status}:\n{}", self.log_text());
+            }
+            let ready = ureq::get(&self.api("/ready"))
+                .call()
+                .map(|r| r.status() == 200)
+                .unwrap_or(false);
+            let otlp_up = std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok();
+            if ready && otlp_up {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server not ready:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.api_port)
+    }
+
+    pub fn otlp_http(&self) -> String {
+        format!("http://127.0.0.1:{}/v1/traces", self.http_port)
+    }
+
+    pub fn otlp_grpc(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL: no chance to sync or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// GET an API path; returns status, content type and body. Never fails on 4xx/5xx.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+        http_call("GET", &self.api(path), headers, None)
+    }
+
+    /// The v1 JSON of a trace, or `None` on 404.
+    pub fn trace_v1(&self, hex_id: &str) -> Option<serde_json::Value> {
+        let (status, _, body) = self.get(&format!("/api/traces/{hex_id}"), &[]);
+        match status {
+            200 => Some(serde_json::from_slice(&body).unwrap()),
+            404 => None,
+            other => panic!(
+                "GET trace {hex_id}: {other} {}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Any HTTP call; returns status, content type and body, whatever the status.
+pub fn http_call(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (u16, String, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let response = match body {
+        Some(b) => agent.run(req.body(b.to_vec()).unwrap()),
+        None => agent.run(req.body(()).unwrap()),
+    }
+    .unwrap();
+    let status = response.status().as_u16();
+    let ct = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut body = response.into_body();
+    let bytes = body.read_to_vec().unwrap();
+    (status, ct, bytes)
+}
+
+/// All spans of a v1 trace JSON, flattened.
+pub fn spans_of(trace: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for batch in trace["batches"].as_array().into_iter().flatten() {
+        for ss in batch["scopeSpans"].as_array().into_iter().flatten() {
+            for span in ss["spans"].as_array().into_iter().flatten() {
+                out.push(span.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The base64 form of a hex ID, as Tempo writes IDs in JSON.
+pub fn b64(hex_id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(hex::decode(hex_id).unwrap())
+}
