@@ -124,16 +124,14 @@ impl Validator {
                     if let ExprKind::Static(s) = &side.kind
                         && !s.value_type().is_numeric()
                     {
-                        {
-                            return Err(Error::validation(
-                                side.span,
-                                format!(
-                                    "`{}` needs numbers, not a {}",
-                                    op.as_str(),
-                                    s.value_type().name()
-                                ),
-                            ));
-                        }
+                        return Err(Error::validation(
+                            side.span,
+                            format!(
+                                "`{}` needs numbers, not a {}",
+                                op.as_str(),
+                                s.value_type().name()
+                            ),
+                        ));
                     }
                     self.expr(side)?;
                 }
@@ -365,12 +363,10 @@ impl Validator {
                 if let Some((s, e)) = range
                     && s >= e
                 {
-                    {
-                        return Err(Error::validation(
-                            span,
-                            "the time range of `compare()` must end after it starts",
-                        ));
-                    }
+                    return Err(Error::validation(
+                        span,
+                        "the time range of `compare()` must end after it starts",
+                    ));
                 }
                 if !m.by.is_empty() {
                     self.unsupported(
