@@ -1101,6 +1101,9 @@ pub fn encode_batch(data: &TracesData) -> Vec<u8> {
     data.encode_to_vec()
 }
 
+/// Added before mixing, so that sequence 0, trace 0 does not map to zero.
+const ID_OFFSET: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// An encoded batch that can be sent many times with fresh trace IDs and shifted timestamps,
 /// without encoding it again: it knows where every trace ID and timestamp sits in its bytes.
 ///
@@ -1171,12 +1174,12 @@ impl BatchTemplate {
 
     /// The ID that trace `index` gets in the copy rendered for `sequence`.
     ///
-    /// The first 8 bytes are the template's own; the last 8 are a bijective mix of
-    /// `sequence << 16 | index`, so for sequences below 2^48 no two (sequence, index) pairs
-    /// share an ID, whichever templates they come from.
+    /// The first 8 bytes are the template's own (never all zero); the last 8 are a bijective
+    /// mix of `sequence << 16 | index`, so for sequences below 2^48 no two (sequence, index)
+    /// pairs share an ID, whichever templates they come from.
     pub fn trace_id(&self, index: usize, sequence: u64) -> [u8; 16] {
         let mut id = self.trace_ids.get(index).copied().unwrap_or([1; 16]);
-        let low = mix64((sequence << 16) | (index as u64 & 0xffff));
+        let low = mix64(((sequence << 16) | (index as u64 & 0xffff)).wrapping_add(ID_OFFSET));
         id[8..].copy_from_slice(&low.to_be_bytes());
         id
     }
@@ -1473,6 +1476,7 @@ mod tests {
             let batch = Batch::decode(out.clone().into()).unwrap_or_default();
             assert_eq!(batch.span_count(), 1000);
         }
+        assert_ne!(template.trace_id(0, 0)[8..], [0; 8]);
         assert!(BatchTemplate::new(vec![0x0a, 0xff]).is_none());
     }
 }
