@@ -104,12 +104,29 @@ fn collect(e: &FieldExpr, out: &mut Vec<Condition>) {
             collect(rhs, out);
             return;
         }
-        if op.is_comparison()
-            && let (Some(field), FieldExprKind::Static(value)) = (field_ref(lhs), &rhs.kind)
-        {
+        if !op.is_comparison() {
+            return;
+        }
+        if let (Some(field), FieldExprKind::Static(value)) = (field_ref(lhs), &rhs.kind) {
             out.push(Condition {
                 field,
                 op: *op,
+                value: value.clone(),
+                span: e.span,
+            });
+        } else if let (FieldExprKind::Static(value), Some(field)) = (&lhs.kind, field_ref(rhs)) {
+            // `"x" = span.foo`: turn it around.
+            let flipped = match op {
+                BinaryOp::Eq | BinaryOp::Neq => *op,
+                BinaryOp::Lt => BinaryOp::Gt,
+                BinaryOp::Lte => BinaryOp::Gte,
+                BinaryOp::Gt => BinaryOp::Lt,
+                BinaryOp::Gte => BinaryOp::Lte,
+                _ => return,
+            };
+            out.push(Condition {
+                field,
+                op: flipped,
                 value: value.clone(),
                 span: e.span,
             });

@@ -846,6 +846,11 @@ fn lenient_keeps_complete_conditions() {
         parse_lenient(r#"{ (.a = 1 && .b = 2) && .c = 3 } | count() > 1"#).len(),
         3
     );
+    // Literal first: the condition is turned around.
+    let c = parse_lenient("{ 500 <= span.http.status_code && ");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].op, BinaryOp::Gte);
+    assert_eq!(c[0].value, Static::Int(500));
     // A lexing error later on does not lose what came before.
     assert_eq!(parse_lenient(r#"{ .a = 1 && .b = "unterminated"#).len(), 1);
 }
