@@ -63,4 +63,6 @@ pub use batch::{Batch, DecodeError};
 pub use error::Error;
 pub use store::{Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
+#[doc(hidden)]
+pub use wal::fuzz_replay_segment;
 pub use wal::{Ack, FsyncPolicy, ReplayReport, WalError};

@@ -173,8 +173,8 @@ fn resync(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// Replays one segment. In the last segment, a torn tail is truncated; elsewhere, and for
-/// corrupt records followed by intact ones, the bad bytes are reported and skipped.
+/// Replays one segment file. In the last segment, a torn tail is truncated; elsewhere, and
+/// for corrupt records followed by intact ones, the bad bytes are reported and skipped.
 pub(crate) fn replay(
     path: &Path,
     is_last: bool,
@@ -190,16 +190,31 @@ pub(crate) fn replay(
         report.truncated_bytes += bytes.len() as u64;
         return Ok(());
     }
-    if &bytes[..8] != SEGMENT_MAGIC {
-        tracing::error!(segment = %path.display(), "not a WAL segment (bad magic); skipped");
+    if let Some(torn_at) = replay_bytes(&path.display().to_string(), bytes, is_last, report, out)? {
+        truncate(path, torn_at as u64)?;
+    }
+    Ok(())
+}
+
+/// Replays the bytes of one segment (`name` labels the logs). Returns the offset at which a
+/// torn tail starts, when `is_last` and there is one; the caller truncates the file there.
+pub(crate) fn replay_bytes(
+    name: &str,
+    bytes: Bytes,
+    is_last: bool,
+    report: &mut ReplayReport,
+    out: &mut impl FnMut(ReplayedRecord),
+) -> Result<Option<usize>, WalError> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != SEGMENT_MAGIC {
+        tracing::error!(segment = name, "not a WAL segment (bad magic); skipped");
         report.corrupt_regions += 1;
         report.corrupt_bytes += bytes.len() as u64;
-        return Ok(());
+        return Ok(None);
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if version != VERSION {
         return Err(WalError::Io {
-            path: path.to_owned(),
+            path: PathBuf::from(name),
             message: format!(
                 "unsupported WAL segment version {version} (this build reads {VERSION})"
             ),
@@ -224,7 +239,12 @@ pub(crate) fn replay(
                         });
                     }
                     _ => {
-                        tracing::error!(segment = %path.display(), offset = pos, kind, "WAL record of unknown kind or with a non-UTF-8 tenant; skipped");
+                        tracing::error!(
+                            segment = name,
+                            offset = pos,
+                            kind,
+                            "WAL record of unknown kind or with a non-UTF-8 tenant; skipped"
+                        );
                         report.corrupt_regions += 1;
                         report.corrupt_bytes += (end - pos) as u64;
                     }
@@ -233,21 +253,35 @@ pub(crate) fn replay(
             }
             Parsed::Short | Parsed::Invalid => match resync(&bytes, pos + 1) {
                 Some(next) => {
-                    tracing::error!(segment = %path.display(), offset = pos, bytes = next - pos, "corrupt WAL record skipped");
+                    tracing::error!(
+                        segment = name,
+                        offset = pos,
+                        bytes = next - pos,
+                        "corrupt WAL record skipped"
+                    );
                     report.corrupt_regions += 1;
                     report.corrupt_bytes += (next - pos) as u64;
                     pos = next;
                 }
                 None if is_last => {
                     let torn = bytes.len() - pos;
-                    tracing::warn!(segment = %path.display(), offset = pos, bytes = torn, "truncating torn WAL tail");
-                    truncate(path, pos as u64)?;
+                    tracing::warn!(
+                        segment = name,
+                        offset = pos,
+                        bytes = torn,
+                        "truncating torn WAL tail"
+                    );
                     report.truncated_bytes += torn as u64;
-                    break;
+                    return Ok(Some(pos));
                 }
                 None => {
                     let bad = bytes.len() - pos;
-                    tracing::error!(segment = %path.display(), offset = pos, bytes = bad, "corrupt end of WAL segment skipped");
+                    tracing::error!(
+                        segment = name,
+                        offset = pos,
+                        bytes = bad,
+                        "corrupt end of WAL segment skipped"
+                    );
                     report.corrupt_regions += 1;
                     report.corrupt_bytes += bad as u64;
                     break;
@@ -255,7 +289,7 @@ pub(crate) fn replay(
             },
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), WalError> {
