@@ -5,6 +5,7 @@ mod common;
 
 use std::io::Write;
 
+use common::grpc::RawBytes;
 use common::spans::{encode, request, trace_id};
 use common::{Server, http_call};
 use prost::Message;
@@ -238,48 +239,4 @@ fn grpc_errors_map_to_grpc_codes() {
         assert_eq!(resp.partial_success.unwrap().rejected_spans, 1);
     });
     assert!(server.trace_v1(&hex::encode(trace_id(5, 0))).is_some());
-}
-
-/// Sends raw bytes, decodes the response with prost.
-#[derive(Clone, Copy)]
-struct RawBytes;
-
-impl tonic::codec::Codec for RawBytes {
-    type Encode = bytes::Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawBytes;
-    type Decoder = RawBytes;
-    fn encoder(&mut self) -> RawBytes {
-        RawBytes
-    }
-    fn decoder(&mut self) -> RawBytes {
-        RawBytes
-    }
-}
-
-impl tonic::codec::Encoder for RawBytes {
-    type Item = bytes::Bytes;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: bytes::Bytes,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawBytes {
-    type Item = ExportTraceServiceResponse;
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Self::Item>, tonic::Status> {
-        ExportTraceServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|e| tonic::Status::internal(e.to_string()))
-    }
 }

@@ -56,6 +56,27 @@ fn one_tenant_never_sees_another() {
     assert_eq!(get("team-a", b), 404);
     assert_eq!(get("team-b", a), 404);
     assert_eq!(get("team-c", a), 404);
+    // gRPC: the tenant travels as metadata.
+    let g = trace_id(11, 2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let endpoint = server.otlp_grpc();
+    rt.block_on(async {
+        let body = encode(&request("grpc", &[g], 2));
+        common::grpc::export(&endpoint, body.clone(), Some("team-g"))
+            .await
+            .unwrap();
+        let err = common::grpc::export(&endpoint, body, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert_eq!(err.message(), "no org id");
+    });
+    assert_eq!(get("team-g", g), 200);
+    assert_eq!(get("team-a", g), 404);
+
     // v2 answers "not found" with 200 and an empty trace, for the other tenant too.
     let (status, _, body) = server.get(
         &format!("/api/v2/traces/{}", hex::encode(a)),
