@@ -726,13 +726,13 @@ impl Type {
     pub fn name(self) -> &'static str {
         match self {
             Type::String => "string",
-            Type::Int => "int",
+            Type::Int => "integer",
             Type::Float => "float",
             Type::Bool => "boolean",
             Type::Duration => "duration",
             Type::Status => "status",
             Type::Kind => "kind",
-            Type::Nil => "nil",
+            Type::Nil => "nil value",
             Type::Unknown => "attribute",
         }
     }

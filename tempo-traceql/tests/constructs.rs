@@ -810,7 +810,7 @@ fn explain_prints_a_tree() {
     let t = explain(&q("{ .a = 1 } | count() > 2"));
     assert_eq!(
         t,
-        "Query\n  Pipeline\n    SpansetFilter\n      Binary =\n        Attribute .a (scope None, name \"a\")\n        Static 1 (int)\n    ScalarFilter >\n      Aggregate count\n      Static 2\n"
+        "Query\n  Pipeline\n    SpansetFilter\n      Binary =\n        Attribute .a (scope None, name \"a\")\n        Static 1 (integer)\n    ScalarFilter >\n      Aggregate count\n      Static 2\n"
     );
 }
 
