@@ -722,6 +722,21 @@ impl Type {
         matches!(self, Type::Int | Type::Float | Type::Duration)
     }
 
+    /// The name with its article, for messages: "an integer".
+    pub(crate) fn a_name(self) -> &'static str {
+        match self {
+            Type::String => "a string",
+            Type::Int => "an integer",
+            Type::Float => "a float",
+            Type::Bool => "a boolean",
+            Type::Duration => "a duration",
+            Type::Status => "a status",
+            Type::Kind => "a kind",
+            Type::Nil => "nil",
+            Type::Unknown => "an attribute",
+        }
+    }
+
     /// A short name for messages.
     pub fn name(self) -> &'static str {
         match self {

@@ -127,9 +127,9 @@ impl Validator {
                         return Err(Error::validation(
                             side.span,
                             format!(
-                                "`{}` needs numbers, not a {}",
+                                "`{}` needs numbers, not {}",
                                 op.as_str(),
-                                s.value_type().name()
+                                s.value_type().a_name()
                             ),
                         ));
                     }
@@ -163,8 +163,8 @@ impl Validator {
             return Err(Error::validation(
                 e.span,
                 format!(
-                    "a spanset filter needs a condition, but this is a {}",
-                    t.name()
+                    "a spanset filter needs a condition, but this is {}",
+                    t.a_name()
                 ),
             )
             .with_hint("for example `{ span.http.status_code = 500 }`"));
@@ -232,9 +232,9 @@ impl Validator {
                         return Err(Error::validation(
                             stage.span,
                             format!(
-                                "cannot compare a {} with a {} using `{}`",
-                                lt.name(),
-                                rt.name(),
+                                "cannot compare {} with {} using `{}`",
+                                lt.a_name(),
+                                rt.a_name(),
                                 op.as_str()
                             ),
                         ));
@@ -311,9 +311,9 @@ impl Validator {
                         return Err(Error::validation(
                             stage.span,
                             format!(
-                                "`{}` compares series values with a number, not a {}",
+                                "`{}` compares series values with a number, not {}",
                                 op.as_str(),
-                                value.value_type().name()
+                                value.value_type().a_name()
                             ),
                         ));
                     }
@@ -331,8 +331,8 @@ impl Validator {
                 return Err(Error::validation(
                     f.span,
                     format!(
-                        "`{name}()` needs a numeric field, but this is a {}",
-                        t.name()
+                        "`{name}()` needs a numeric field, but this is {}",
+                        t.a_name()
                     ),
                 )
                 .with_hint(format!("for example `{name}(span:duration)`")));
@@ -430,9 +430,9 @@ fn scalar_type(s: &ScalarExpr) -> Result<Type, Error> {
                     Err(Error::validation(
                         f.span,
                         format!(
-                            "`{}()` needs a numeric field, but this is a {}",
+                            "`{}()` needs a numeric field, but this is {}",
                             func.as_str(),
-                            t.name()
+                            t.a_name()
                         ),
                     )
                     .with_hint(format!("for example `{}(duration)`", func.as_str())))
@@ -446,7 +446,7 @@ fn scalar_type(s: &ScalarExpr) -> Result<Type, Error> {
             } else {
                 Err(Error::validation(
                     s.span,
-                    format!("aggregates are compared with numbers, not a {}", t.name()),
+                    format!("aggregates are compared with numbers, not {}", t.a_name()),
                 ))
             }
         }
@@ -501,13 +501,13 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                 UnaryOp::Not if matches!(t, Type::Bool | Type::Unknown) => Ok(Type::Bool),
                 UnaryOp::Not => Err(Error::validation(
                     expr.span,
-                    format!("`!` needs a boolean, but this is a {}", t.name()),
+                    format!("`!` needs a boolean, but this is {}", t.a_name()),
                 )
                 .with_hint("negate a condition: `!(span.foo = 1)`")),
                 UnaryOp::Neg if t.is_numeric() || t == Type::Unknown => Ok(t),
                 UnaryOp::Neg => Err(Error::validation(
                     expr.span,
-                    format!("`-` needs a number, but this is a {}", t.name()),
+                    format!("`-` needs a number, but this is {}", t.a_name()),
                 )),
             }
         }
@@ -521,9 +521,9 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                         return Err(Error::validation(
                             side.span,
                             format!(
-                                "`{}` joins conditions, but this is a {}",
+                                "`{}` joins conditions, but this is {}",
                                 op.as_str(),
-                                t.name()
+                                t.a_name()
                             ),
                         )
                         .with_hint("write a comparison, for example `span.foo = 1`"));
@@ -537,9 +537,9 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                         return Err(Error::validation(
                             side.span,
                             format!(
-                                "`{}` needs numbers, but this is a {}",
+                                "`{}` needs numbers, but this is {}",
                                 op.as_str(),
-                                t.name()
+                                t.a_name()
                             ),
                         ));
                     }
@@ -551,9 +551,9 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                     return Err(Error::validation(
                         lhs.span,
                         format!(
-                            "`{}` matches strings, but this is a {}",
+                            "`{}` matches strings, but this is {}",
                             op.as_str(),
-                            lt.name()
+                            lt.a_name()
                         ),
                     ));
                 }
@@ -616,8 +616,8 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                     return Err(Error::validation(
                         other.span,
                         format!(
-                            "only attributes can be compared with `nil`, not a {}",
-                            ot.name()
+                            "only attributes can be compared with `nil`, not {}",
+                            ot.a_name()
                         ),
                     ));
                 }
@@ -630,7 +630,7 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
             if !compatible {
                 let mut err = Error::validation(
                     e.span,
-                    format!("cannot compare a {} with a {}", lt.name(), rt.name()),
+                    format!("cannot compare {} with {}", lt.a_name(), rt.a_name()),
                 );
                 if let Some(h) = literal_hint(lhs, lt).or_else(|| literal_hint(rhs, rt)) {
                     err = err.with_hint(h);
@@ -647,8 +647,8 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                         return Err(Error::validation(
                             side.span,
                             format!(
-                                "a {} has no order: `{}` does not apply",
-                                t.name(),
+                                "{} has no order: `{}` does not apply",
+                                t.a_name(),
                                 op.as_str()
                             ),
                         )
