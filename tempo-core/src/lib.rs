@@ -49,6 +49,7 @@
 //!
 //! This crate has no cargo features yet.
 
+pub mod backend;
 mod batch;
 mod error;
 mod head;

@@ -1,0 +1,338 @@
+//! backend: where do block files live?
+//!
+//! A [`Backend`] is a store of immutable objects addressed by `/`-separated keys, such as
+//! `single-tenant/0b7c…/data`. It is deliberately small and byte-oriented: read a whole object,
+//! read a range, write an object atomically, list the children of a prefix, delete a prefix. The
+//! block format sits on top of it and never knows which backend it is on.
+//!
+//! Two implementations live here:
+//!
+//! - [`LocalBackend`]: a directory on the local filesystem. Writes go to a temporary file that
+//!   is synced and renamed into place; reads map the file into memory (the only `unsafe` of the
+//!   crate, in one function of the private `mmap` module).
+//! - [`MemoryBackend`]: a sorted map in memory, for tests and for embedding without a disk.
+//!
+//! The [`testing`] module (hidden from the docs) holds a backend that freezes its image at the
+//! N-th durable operation, to simulate a crash, and a behaviour suite every backend must pass.
+//!
+//! # Keys
+//!
+//! Every key and prefix is checked by [`validate_key`]: not empty, at most
+//! [`MAX_KEY_LEN`] bytes, no leading `/`, no empty segment (so no trailing `/` or `//`), no
+//! `.` or `..` segment, no `\` or NUL, no segment longer than [`MAX_SEGMENT_LEN`] bytes, and no
+//! segment shaped like the local backend's temporary names. A prefix names a "directory"
+//! (`tenant` or `tenant/block-id`), without a trailing `/`; the empty prefix is the root and is
+//! accepted by [`Backend::list`] only.
+
+mod local;
+mod memory;
+mod mmap;
+#[doc(hidden)]
+pub mod testing;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use local::LocalBackend;
+pub use memory::MemoryBackend;
+
+/// The longest key accepted, in bytes (the limit of S3 and most object stores).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// The longest segment of a key accepted, in bytes: short enough that the local backend's
+/// temporary names derived from it stay within the 255-byte file name limit of common
+/// filesystems.
+pub const MAX_SEGMENT_LEN: usize = 200;
+
+/// A store of immutable objects addressed by `/`-separated keys such as
+/// `single-tenant/0b7c…/data`.
+///
+/// Keys never start with `/`, never contain `.` or `..` segments, `\`, NUL or empty segments;
+/// every implementation checks them with [`validate_key`] and refuses others with
+/// [`BackendError::InvalidKey`]. A key must not also be used as a prefix of other keys (an
+/// object `a/b` and an object `a/b/c`): object stores accept it, the local filesystem does not.
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// The whole object.
+    fn read(&self, key: &str) -> Result<Bytes, BackendError>;
+
+    /// `len` bytes at `offset`; [`BackendError::OutOfRange`] (not a short read) if the object
+    /// is shorter than `offset + len`.
+    fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError>;
+
+    /// Writes the whole object atomically and durably: readers see either nothing (or the
+    /// previous object) or all of it, and after `write` returns it survives a crash.
+    /// Overwrites an existing object.
+    fn write(&self, key: &str, data: Bytes) -> Result<(), BackendError>;
+
+    /// The names (not the full keys) of the direct children under `prefix`, sorted and without
+    /// duplicates; both objects and sub-prefixes. `prefix` is a "directory" key like `tenant`
+    /// or `tenant/block-id`; `""` is the root. Empty if there are none.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError>;
+
+    /// Deletes the object at `prefix` and every object whose key starts with `prefix/` (a block
+    /// directory). Deleting nothing is not an error. The empty prefix is refused.
+    ///
+    /// Not necessarily atomic: after a crash, part of the prefix may remain (the local backend
+    /// is atomic, object stores are not). Callers delete the object that makes a block exist
+    /// (its `meta.json`) first.
+    fn delete_prefix(&self, prefix: &str) -> Result<(), BackendError>;
+
+    /// The object's size in bytes.
+    fn size(&self, key: &str) -> Result<u64, BackendError>;
+}
+
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    fn read(&self, key: &str) -> Result<Bytes, BackendError> {
+        (**self).read(key)
+    }
+
+    fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError> {
+        (**self).read_range(key, offset, len)
+    }
+
+    fn write(&self, key: &str, data: Bytes) -> Result<(), BackendError> {
+        (**self).write(key, data)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
+        (**self).list(prefix)
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<(), BackendError> {
+        (**self).delete_prefix(prefix)
+    }
+
+    fn size(&self, key: &str) -> Result<u64, BackendError> {
+        (**self).size(key)
+    }
+}
+
+/// A failure of a [`Backend`] operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// No object exists at the key.
+    #[error("no object at {key:?}")]
+    NotFound {
+        /// The key.
+        key: String,
+    },
+    /// The key or prefix breaks the rules of [`validate_key`].
+    #[error("invalid key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key, shortened if it was very long.
+        key: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A range read reaches past the end of the object.
+    #[error("range of {len} bytes at offset {offset} is outside {key:?}, which has {size} bytes")]
+    OutOfRange {
+        /// The key.
+        key: String,
+        /// The requested offset.
+        offset: u64,
+        /// The requested length.
+        len: u64,
+        /// The size of the object.
+        size: u64,
+    },
+    /// An I/O operation on an object or prefix failed.
+    #[error("backend I/O on {key:?}: {source}")]
+    Io {
+        /// The key or prefix.
+        key: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The root directory of a [`LocalBackend`] could not be created or scanned.
+    #[error("backend root {}: {source}", path.display())]
+    Root {
+        /// The root directory.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl BackendError {
+    /// Whether the error says that no object exists at the key.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, BackendError::NotFound { .. })
+    }
+
+    pub(crate) fn io(key: &str, source: std::io::Error) -> BackendError {
+        BackendError::Io {
+            key: key.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn not_found(key: &str) -> BackendError {
+        BackendError::NotFound {
+            key: key.to_owned(),
+        }
+    }
+}
+
+/// Checks a key: not empty, at most [`MAX_KEY_LEN`] bytes, no leading `/`, no empty segment,
+/// no `.` or `..` segment, no `\` or NUL, no segment longer than [`MAX_SEGMENT_LEN`] bytes,
+/// and no segment shaped like a temporary name of the local backend (`.<name>.tmp-<n>-<n>` or
+/// `.<name>.del-<n>-<n>`). Every backend calls it on every key and non-root prefix.
+pub fn validate_key(key: &str) -> Result<(), BackendError> {
+    let invalid = |reason: &str| {
+        Err(BackendError::InvalidKey {
+            key: key.chars().take(MAX_KEY_LEN + 10).collect(),
+            reason: reason.to_owned(),
+        })
+    };
+    if key.is_empty() {
+        return invalid("it is empty");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return invalid("it is longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return invalid("it starts with '/'");
+    }
+    if key.contains('\\') {
+        return invalid("it contains '\\'");
+    }
+    if key.contains('\0') {
+        return invalid("it contains NUL");
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() {
+            return invalid("it has an empty segment");
+        }
+        if segment == "." || segment == ".." {
+            return invalid("it has a '.' or '..' segment");
+        }
+        if segment.len() > MAX_SEGMENT_LEN {
+            return invalid("it has a segment longer than 200 bytes");
+        }
+        if local::is_temp_name(segment) {
+            return invalid("it has a segment shaped like a temporary file name");
+        }
+    }
+    Ok(())
+}
+
+/// Checks a prefix given to [`Backend::list`]: the root `""` or a valid key.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), BackendError> {
+    if prefix.is_empty() {
+        Ok(())
+    } else {
+        validate_key(prefix)
+    }
+}
+
+/// The bytes `offset..offset + len` of `data`, the object at `key`, or
+/// [`BackendError::OutOfRange`].
+pub(crate) fn slice_range(
+    key: &str,
+    data: &Bytes,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes, BackendError> {
+    let size = data.len() as u64;
+    let out_of_range = || BackendError::OutOfRange {
+        key: key.to_owned(),
+        offset,
+        len,
+        size,
+    };
+    let end = offset.checked_add(len).ok_or_else(out_of_range)?;
+    if end > size {
+        return Err(out_of_range());
+    }
+    // Both fit in usize: they are at most `data.len()`.
+    let start = usize::try_from(offset).map_err(|_| out_of_range())?;
+    let end = usize::try_from(end).map_err(|_| out_of_range())?;
+    Ok(data.slice(start..end))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_are_accepted() {
+        for key in [
+            "a",
+            "single-tenant/0b7c2d1e-0000-4000-8000-000000000000/data",
+            "tenant/block/bloom-0",
+            "team_a.prod(1)/x",
+            ".hidden-tenant/meta.json",
+            "a..b/c",
+            "tenant/index.json.gz",
+        ] {
+            assert!(validate_key(key).is_ok(), "{key}");
+        }
+        assert!(validate_key(&"a".repeat(MAX_SEGMENT_LEN)).is_ok());
+    }
+
+    #[test]
+    fn keys_that_are_refused() {
+        for key in [
+            "",
+            "/abs",
+            "a//b",
+            "a/",
+            "../x",
+            "a/../b",
+            "a/./b",
+            ".",
+            "a\\b",
+            "a\0b",
+            ".data.tmp-12-3",
+            "t/.meta.json.del-1-2",
+        ] {
+            let err = validate_key(key).unwrap_err();
+            assert!(
+                matches!(err, BackendError::InvalidKey { .. }),
+                "{key:?}: {err}"
+            );
+        }
+        assert!(validate_key(&"a".repeat(MAX_SEGMENT_LEN + 1)).is_err());
+        let long = vec!["a"; MAX_KEY_LEN / 2 + 1].join("/");
+        assert!(validate_key(&long).is_err());
+        assert!(validate_prefix("").is_ok());
+        assert!(validate_prefix("tenant/").is_err());
+    }
+
+    #[test]
+    fn messages_name_the_key() {
+        let err = validate_key("a//b").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid key \"a//b\": it has an empty segment"
+        );
+        let err = slice_range("t/b/data", &Bytes::from_static(b"abc"), 2, 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "range of 2 bytes at offset 2 is outside \"t/b/data\", which has 3 bytes"
+        );
+    }
+
+    #[test]
+    fn slice_range_bounds() {
+        let data = Bytes::from_static(b"hello");
+        assert_eq!(slice_range("k", &data, 0, 5).unwrap(), "hello");
+        assert_eq!(slice_range("k", &data, 1, 3).unwrap(), "ell");
+        assert_eq!(slice_range("k", &data, 5, 0).unwrap(), "");
+        assert!(slice_range("k", &data, 4, 2).is_err());
+        assert!(slice_range("k", &data, 6, 0).is_err());
+        assert!(slice_range("k", &data, u64::MAX, 2).is_err());
+    }
+
+    #[test]
+    fn arc_and_dyn_are_backends() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        backend.write("a/b", Bytes::from_static(b"x")).unwrap();
+        let twice = Arc::new(backend);
+        assert_eq!(twice.read("a/b").unwrap(), "x");
+    }
+}

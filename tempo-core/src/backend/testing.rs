@@ -1,0 +1,433 @@
+//! testing: backends and checks for crash tests and for new backends.
+//!
+//! [`FreezingBackend`] simulates a crash at the N-th durable operation: the store under test
+//! runs on it until it freezes, then the test reopens a store on [`FreezingBackend::frozen_image`]
+//! and checks that everything acknowledged before the crash is there. Running a workload once
+//! with `freeze_at: None` and reading [`FreezingBackend::sync_count`] gives the N to try.
+//!
+//! [`run_conformance_suite`] is the behaviour every [`Backend`] shares; each implementation runs
+//! it in its tests.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use super::{Backend, BackendError, MemoryBackend, validate_key};
+
+/// The message of every error a frozen [`FreezingBackend`] returns.
+pub const FROZEN_MESSAGE: &str = "backend frozen: simulated crash";
+
+/// A [`MemoryBackend`] that freezes its image at the N-th durable operation, to simulate a
+/// crash.
+///
+/// Each [`write`](Backend::write) and each [`delete_prefix`](Backend::delete_prefix) with a
+/// valid key is one durable operation ("sync"), counted from 1. When the count reaches
+/// `freeze_at`, the backend freezes: that operation and every later one, reads included, return
+/// [`BackendError::Io`] with the message [`FROZEN_MESSAGE`] and change nothing. The image is
+/// then the contents as of just before the freezing operation.
+#[derive(Debug)]
+pub struct FreezingBackend {
+    inner: MemoryBackend,
+    freeze_at: Option<u64>,
+    /// Durable operations attempted; the lock also orders them against the freeze.
+    syncs: Mutex<u64>,
+    frozen: AtomicBool,
+}
+
+impl FreezingBackend {
+    /// An empty backend that freezes at the `freeze_at`-th durable operation (counted from 1),
+    /// or never with `None`. `Some(0)` is frozen from the start.
+    pub fn new(freeze_at: Option<u64>) -> FreezingBackend {
+        FreezingBackend::wrapping(MemoryBackend::new(), freeze_at)
+    }
+
+    /// A backend over existing contents, such as the image of an earlier crash, that freezes
+    /// at the `freeze_at`-th durable operation from now.
+    pub fn wrapping(inner: MemoryBackend, freeze_at: Option<u64>) -> FreezingBackend {
+        FreezingBackend {
+            inner,
+            freeze_at,
+            syncs: Mutex::new(0),
+            frozen: AtomicBool::new(freeze_at == Some(0)),
+        }
+    }
+
+    /// The durable operations attempted so far, including the one that froze the backend and
+    /// those refused after it.
+    pub fn sync_count(&self) -> u64 {
+        *self.syncs.lock()
+    }
+
+    /// Whether the backend has frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
+    }
+
+    /// Freezes the backend now, as a crash between two durable operations would.
+    pub fn freeze(&self) {
+        let _order = self.syncs.lock();
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+
+    /// A copy of the contents: once frozen, as of just before the freezing operation; before
+    /// that, as they are now.
+    pub fn frozen_image(&self) -> MemoryBackend {
+        let _order = self.syncs.lock();
+        self.inner.clone()
+    }
+
+    fn check_frozen(&self, key: &str) -> Result<(), BackendError> {
+        if self.is_frozen() {
+            Err(frozen(key))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Counts one durable operation and runs it unless the backend is or becomes frozen.
+    fn durable(
+        &self,
+        key: &str,
+        op: impl FnOnce(&MemoryBackend) -> Result<(), BackendError>,
+    ) -> Result<(), BackendError> {
+        let mut syncs = self.syncs.lock();
+        *syncs += 1;
+        if Some(*syncs) == self.freeze_at {
+            self.frozen.store(true, Ordering::SeqCst);
+        }
+        self.check_frozen(key)?;
+        op(&self.inner)
+    }
+}
+
+fn frozen(key: &str) -> BackendError {
+    BackendError::io(key, io::Error::other(FROZEN_MESSAGE))
+}
+
+impl Backend for FreezingBackend {
+    fn read(&self, key: &str) -> Result<Bytes, BackendError> {
+        self.check_frozen(key)?;
+        self.inner.read(key)
+    }
+
+    fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError> {
+        self.check_frozen(key)?;
+        self.inner.read_range(key, offset, len)
+    }
+
+    fn write(&self, key: &str, data: Bytes) -> Result<(), BackendError> {
+        validate_key(key)?;
+        self.durable(key, |inner| inner.write(key, data))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
+        self.check_frozen(prefix)?;
+        self.inner.list(prefix)
+    }
+
+    fn delete_prefix(&self, prefix: &str) -> Result<(), BackendError> {
+        validate_key(prefix)?;
+        self.durable(prefix, |inner| inner.delete_prefix(prefix))
+    }
+
+    fn size(&self, key: &str) -> Result<u64, BackendError> {
+        self.check_frozen(key)?;
+        self.inner.size(key)
+    }
+}
+
+/// The value of `result`, or a panic naming `what` and the error.
+fn ok<T>(what: &str, result: Result<T, BackendError>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(err) => panic!("{what}: unexpected error: {err}"),
+    }
+}
+
+/// The error of `result`, or a panic naming `what`.
+fn err<T: std::fmt::Debug>(what: &str, result: Result<T, BackendError>) -> BackendError {
+    match result {
+        Ok(value) => panic!("{what}: expected an error, got {value:?}"),
+        Err(err) => err,
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(what: &str, result: Result<T, BackendError>) {
+    let err = err(what, result);
+    assert!(
+        matches!(err, BackendError::NotFound { .. }),
+        "{what}: expected NotFound, got {err}"
+    );
+}
+
+fn assert_invalid<T: std::fmt::Debug>(what: &str, result: Result<T, BackendError>) {
+    let err = err(what, result);
+    assert!(
+        matches!(err, BackendError::InvalidKey { .. }),
+        "{what}: expected InvalidKey, got {err}"
+    );
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Checks the behaviour every [`Backend`] shares, on an empty backend; panics with a message
+/// naming the first difference. It leaves the backend empty.
+///
+/// Covers whole and ranged reads and their bounds, sizes, overwrites, empty objects, listing
+/// (sorted names of direct children, objects and prefixes alike), deleting a prefix or a single
+/// object, missing objects, invalid keys and prefixes, and readers racing an overwrite (they
+/// see the old or the new object whole).
+pub fn run_conformance_suite(backend: &dyn Backend) {
+    // Empty.
+    assert!(ok("list root", backend.list("")).is_empty());
+    assert!(ok("list missing", backend.list("t")).is_empty());
+    assert_not_found("read missing", backend.read("t/b/data"));
+    assert_not_found("read_range missing", backend.read_range("t/b/data", 0, 1));
+    assert_not_found("size missing", backend.size("t/b/data"));
+    ok("delete missing", backend.delete_prefix("t/b"));
+    let message = err("read missing", backend.read("t/b/missing")).to_string();
+    assert!(message.contains("\"t/b/missing\""), "{message}");
+
+    // Writes and reads.
+    let data: Bytes = (0..10_000u32).map(|i| (i % 256) as u8).collect();
+    ok("write", backend.write("t/b1/data", data.clone()));
+    ok(
+        "write",
+        backend.write("t/b1/meta.json", Bytes::from_static(b"{}")),
+    );
+    ok(
+        "write",
+        backend.write("t/b2/data", Bytes::from_static(b"2")),
+    );
+    ok("write", backend.write("t/b10/x", Bytes::from_static(b"10")));
+    ok(
+        "write",
+        backend.write("t-other/x", Bytes::from_static(b"o")),
+    );
+    ok("write", backend.write("u/y", Bytes::from_static(b"y")));
+    ok("write", backend.write("t/b3/empty", Bytes::new()));
+    ok("write", backend.write("top", Bytes::from_static(b"top")));
+    assert_eq!(ok("read", backend.read("t/b1/data")), data);
+    assert_eq!(ok("read", backend.read("t/b1/meta.json")), "{}");
+    assert_eq!(ok("read", backend.read("top")), "top");
+    assert_eq!(ok("size", backend.size("t/b1/data")), 10_000);
+    assert_eq!(ok("read empty", backend.read("t/b3/empty")), "");
+    assert_eq!(ok("size empty", backend.size("t/b3/empty")), 0);
+    assert_eq!(
+        ok("range empty", backend.read_range("t/b3/empty", 0, 0)),
+        ""
+    );
+
+    // Ranges.
+    assert_eq!(
+        ok("range all", backend.read_range("t/b1/data", 0, 10_000)),
+        data
+    );
+    assert_eq!(
+        ok("range mid", backend.read_range("t/b1/data", 300, 500)),
+        data.slice(300..800)
+    );
+    assert_eq!(
+        ok("range end", backend.read_range("t/b1/data", 10_000, 0)),
+        ""
+    );
+    match err("range past end", backend.read_range("t/b1/data", 9_999, 2)) {
+        BackendError::OutOfRange {
+            key,
+            offset,
+            len,
+            size,
+        } => {
+            assert_eq!(
+                (key.as_str(), offset, len, size),
+                ("t/b1/data", 9_999, 2, 10_000)
+            );
+        }
+        other => panic!("range past end: expected OutOfRange, got {other}"),
+    }
+    let overflow = err(
+        "range overflow",
+        backend.read_range("t/b1/data", u64::MAX, 2),
+    );
+    assert!(
+        matches!(overflow, BackendError::OutOfRange { .. }),
+        "{overflow}"
+    );
+    let empty_past = err("range past empty", backend.read_range("t/b3/empty", 0, 1));
+    assert!(
+        matches!(empty_past, BackendError::OutOfRange { .. }),
+        "{empty_past}"
+    );
+
+    // Listing: names of direct children, sorted, objects and prefixes alike.
+    assert_eq!(
+        ok("list root", backend.list("")),
+        ["t", "t-other", "top", "u"]
+    );
+    assert_eq!(ok("list t", backend.list("t")), ["b1", "b10", "b2", "b3"]);
+    assert_eq!(
+        ok("list block", backend.list("t/b1")),
+        ["data", "meta.json"]
+    );
+    assert!(ok("list missing", backend.list("v")).is_empty());
+    assert!(ok("list object", backend.list("t/b1/data")).is_empty());
+    // Directories are not objects.
+    assert_not_found("read prefix", backend.read("t/b1"));
+    assert_not_found("size prefix", backend.size("t"));
+
+    // Overwrite.
+    ok(
+        "overwrite",
+        backend.write("t/b1/data", Bytes::from_static(b"shorter")),
+    );
+    assert_eq!(ok("read overwritten", backend.read("t/b1/data")), "shorter");
+    assert_eq!(ok("size overwritten", backend.size("t/b1/data")), 7);
+    assert_eq!(
+        ok("range overwritten", backend.read_range("t/b1/data", 2, 3)),
+        "ort"
+    );
+
+    // Invalid keys and prefixes.
+    assert_invalid("read absolute", backend.read("/etc/passwd"));
+    assert_invalid("read dot-dot", backend.read("t/../u/y"));
+    assert_invalid("range backslash", backend.read_range("t\\b", 0, 1));
+    assert_invalid("write empty key", backend.write("", Bytes::new()));
+    assert_invalid("write empty segment", backend.write("t//x", Bytes::new()));
+    assert_invalid(
+        "write temp name",
+        backend.write("t/.x.tmp-1-2", Bytes::new()),
+    );
+    assert_invalid("size NUL", backend.size("t/\0"));
+    assert_invalid("list trailing slash", backend.list("t/"));
+    assert_invalid("list absolute", backend.list("/"));
+    assert_invalid("delete root", backend.delete_prefix(""));
+    assert_invalid("delete dot-dot", backend.delete_prefix(".."));
+    assert_eq!(
+        ok("list root", backend.list("")),
+        ["t", "t-other", "top", "u"]
+    );
+
+    // Readers racing an overwrite see the old or the new object, whole.
+    let a = Bytes::from(vec![b'a'; 64 * 1024]);
+    let b = Bytes::from(vec![b'b'; 48 * 1024]);
+    ok("write", backend.write("race/obj", a.clone()));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let seen = ok("racing read", backend.read("race/obj"));
+                    assert!(
+                        seen == a || seen == b,
+                        "a torn read of {} bytes",
+                        seen.len()
+                    );
+                }
+            });
+        }
+        // Stops the readers even if a write panics.
+        let _stop = StopOnDrop(&done);
+        for i in 0..20 {
+            let next = if i % 2 == 0 { b.clone() } else { a.clone() };
+            ok("racing write", backend.write("race/obj", next));
+        }
+    });
+    assert_eq!(ok("read after race", backend.read("race/obj")), a);
+
+    // Deleting a prefix, a single object, and a prefix that only shares a beginning.
+    ok("delete block", backend.delete_prefix("t/b1"));
+    assert_not_found("read deleted", backend.read("t/b1/data"));
+    assert_not_found("read deleted", backend.read("t/b1/meta.json"));
+    assert_eq!(
+        ok("list after delete", backend.list("t")),
+        ["b10", "b2", "b3"]
+    );
+    ok("delete object", backend.delete_prefix("t/b10/x"));
+    assert_not_found("read deleted object", backend.read("t/b10/x"));
+    assert_eq!(ok("list after delete", backend.list("t")), ["b2", "b3"]);
+    ok("delete object", backend.delete_prefix("top"));
+    ok("delete tenant", backend.delete_prefix("t"));
+    ok("delete again", backend.delete_prefix("t"));
+    assert_eq!(ok("read sibling", backend.read("t-other/x")), "o");
+    assert_eq!(ok("list root", backend.list("")), ["race", "t-other", "u"]);
+
+    // Leave it empty.
+    for name in ok("list root", backend.list("")) {
+        ok("delete rest", backend.delete_prefix(&name));
+    }
+    assert!(ok("list root", backend.list("")).is_empty());
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conformance_when_never_frozen() {
+        let backend = FreezingBackend::new(None);
+        run_conformance_suite(&backend);
+        assert!(!backend.is_frozen());
+        assert!(backend.sync_count() > 20);
+    }
+
+    #[test]
+    fn freezes_at_the_nth_sync_and_exposes_the_image() {
+        let backend = FreezingBackend::new(Some(3));
+        backend.write("t/b/data", Bytes::from_static(b"d")).unwrap();
+        backend
+            .write("t/b/meta.json", Bytes::from_static(b"m"))
+            .unwrap();
+        // Invalid keys are refused before counting.
+        assert!(backend.write("/x", Bytes::new()).is_err());
+        assert_eq!(backend.sync_count(), 2);
+        assert!(!backend.is_frozen());
+
+        let err = backend.delete_prefix("t/b").unwrap_err();
+        assert!(matches!(err, BackendError::Io { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "backend I/O on \"t/b\": backend frozen: simulated crash"
+        );
+        assert!(backend.is_frozen());
+        assert!(backend.write("t/c/data", Bytes::new()).is_err());
+        assert!(backend.read("t/b/data").is_err());
+        assert!(backend.list("").is_err());
+        assert!(backend.size("t/b/data").is_err());
+        assert!(backend.read_range("t/b/data", 0, 1).is_err());
+        assert_eq!(backend.sync_count(), 4);
+
+        let image = backend.frozen_image();
+        assert_eq!(image.keys(), ["t/b/data", "t/b/meta.json"]);
+
+        // Reopening on the image: the data is there, and it can crash again.
+        let reopened = FreezingBackend::wrapping(image, Some(2));
+        assert_eq!(reopened.read("t/b/meta.json").unwrap(), "m");
+        reopened.write("t/c/data", Bytes::new()).unwrap();
+        assert!(reopened.write("t/c/meta.json", Bytes::new()).is_err());
+        assert_eq!(reopened.frozen_image().keys().len(), 3);
+    }
+
+    #[test]
+    fn frozen_from_the_start_or_on_demand() {
+        let backend = FreezingBackend::new(Some(0));
+        assert!(backend.is_frozen());
+        assert!(backend.write("a", Bytes::new()).is_err());
+        assert!(backend.frozen_image().keys().is_empty());
+
+        let backend = FreezingBackend::new(None);
+        backend.write("a", Bytes::new()).unwrap();
+        backend.freeze();
+        assert!(backend.write("b", Bytes::new()).is_err());
+        assert_eq!(backend.frozen_image().keys(), ["a"]);
+    }
+}
