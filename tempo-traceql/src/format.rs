@@ -10,6 +10,13 @@ use crate::ast::*;
 use crate::lexer::ends_attribute_name;
 
 /// Format a query as canonical TraceQL.
+///
+/// `parse_unchecked(&format(&q)) == Ok(q)` for every query the parser
+/// produces. Trees built by hand round-trip when they are in the parser's
+/// normal form: a pipeline's head is not a pipeline, a metrics filter
+/// follows a metrics function or `topk`/`bottomk`, and `>`/`<` between two
+/// spansets are [`SpansetOp::Child`]/[`SpansetOp::Parent`] (the text cannot
+/// tell them apart from a comparison).
 pub fn format(q: &Query) -> String {
     let mut out = String::with_capacity(64);
     expr(&mut out, &q.expr);

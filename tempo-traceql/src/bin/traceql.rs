@@ -26,7 +26,14 @@ fn exit_code(kind: ErrorKind) -> u8 {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    // `traceql check { .a = 1 }` without quotes: join the words back.
+    let joined;
+    let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
+    if words.len() > 2 && matches!(words[0], "check" | "explain") {
+        joined = words[1..].join(" ");
+        words = vec![words[0], joined.as_str()];
+    }
+    match words[..] {
         ["--help" | "-h" | "help"] => {
             print!("{USAGE}");
             ExitCode::SUCCESS
