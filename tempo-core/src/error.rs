@@ -1,5 +1,7 @@
 //! error: what went wrong, and where?
 
+use crate::backend::BackendError;
+use crate::block::BlockError;
 use crate::wal::WalError;
 
 /// Any failure of the store.
@@ -20,6 +22,12 @@ pub enum Error {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// The block backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A block could not be written or read.
+    #[error(transparent)]
+    Block(#[from] BlockError),
 }
 
 impl From<WalError> for Error {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -41,16 +42,33 @@ pub(crate) struct HeadSpan {
 }
 
 /// A trace still receiving spans.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LiveTrace {
     pub(crate) spans: Vec<HeadSpan>,
     /// Earliest span start, unix nanoseconds.
     pub(crate) start: u64,
     /// Latest span end, unix nanoseconds.
     pub(crate) end: u64,
+    /// When spans last arrived.
+    pub(crate) last_append: Instant,
+    /// The oldest write-ahead log segment holding spans of this trace.
+    pub(crate) min_segment: u64,
+    /// Estimated encoded size.
+    pub(crate) bytes: u64,
 }
 
 impl LiveTrace {
+    fn new(segment: u64, now: Instant) -> LiveTrace {
+        LiveTrace {
+            spans: Vec::new(),
+            start: 0,
+            end: 0,
+            last_append: now,
+            min_segment: segment,
+            bytes: 0,
+        }
+    }
+
     fn push(&mut self, span: HeadSpan) {
         let (start, end) = (span.span.start_time_unix_nano, span.span.end_time_unix_nano);
         if self.spans.is_empty() || start < self.start {
@@ -81,10 +99,17 @@ impl Hasher for IdHasher {
 
 type TraceMap = HashMap<TraceId, LiveTrace, BuildHasherDefault<IdHasher>>;
 
-/// The live traces of one tenant.
+/// The live traces of one tenant, and the complete ones waiting for their block.
 #[derive(Default)]
 pub(crate) struct TenantHead {
     shards: [Mutex<TraceMap>; SHARDS],
+    /// Traces idle for `trace_idle_period`: complete, still readable here until their block is
+    /// durable.
+    pending: RwLock<HashMap<TraceId, LiveTrace>>,
+    pending_bytes: AtomicU64,
+    pending_since: Mutex<Option<Instant>>,
+    /// Estimated bytes of the live traces.
+    live_bytes: AtomicU64,
     spans: AtomicU64,
 }
 
@@ -94,8 +119,15 @@ impl TenantHead {
         &self.shards[id.0[15] as usize & (SHARDS - 1)]
     }
 
-    /// Adds spans whose IDs have been validated.
-    pub(crate) fn insert(&self, resource_spans: Vec<ResourceSpans>) {
+    /// Adds spans whose IDs have been validated, durable in WAL segment `segment`;
+    /// `bytes_per_span` estimates their encoded size.
+    pub(crate) fn insert(
+        &self,
+        resource_spans: Vec<ResourceSpans>,
+        segment: u64,
+        bytes_per_span: u64,
+    ) {
+        let now = Instant::now();
         let mut count = 0u64;
         for rs in resource_spans {
             let resource = Arc::new(SharedResource {
@@ -113,8 +145,13 @@ impl TenantHead {
                         continue;
                     };
                     let mut shard = self.shard(&id).lock();
-                    let trace = shard.entry(id).or_default();
+                    let trace = shard
+                        .entry(id)
+                        .or_insert_with(|| LiveTrace::new(segment, now));
+                    trace.last_append = now;
+                    trace.min_segment = trace.min_segment.min(segment);
                     count += 1;
+                    trace.bytes += bytes_per_span;
                     trace.push(HeadSpan {
                         resource: resource.clone(),
                         scope: scope.clone(),
@@ -123,6 +160,7 @@ impl TenantHead {
                     // Spans of one trace usually arrive together: keep the lock for them.
                     while let Some(next) = spans.next_if(|s| s.trace_id == id.0) {
                         count += 1;
+                        trace.bytes += bytes_per_span;
                         trace.push(HeadSpan {
                             resource: resource.clone(),
                             scope: scope.clone(),
@@ -133,21 +171,131 @@ impl TenantHead {
             }
         }
         self.spans.fetch_add(count, Ordering::Relaxed);
+        self.live_bytes
+            .fetch_add(count * bytes_per_span, Ordering::Relaxed);
     }
 
-    /// The trace's spans, if it is in the head and overlaps `[start, end]` (unix nanoseconds).
-    pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64) -> Option<TracesData> {
-        let shard = self.shard(id).lock();
-        let trace = shard.get(id)?;
-        if trace.end < start || trace.start > end {
-            return None;
+    /// Estimated bytes of live and pending traces together.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        self.live_bytes.load(Ordering::Relaxed) + self.pending_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Copies of the trace's spans (live and pending), if it overlaps `[start, end]`.
+    pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64, out: &mut Vec<HeadSpan>) {
+        let copy = |trace: &LiveTrace, out: &mut Vec<HeadSpan>| {
+            if trace.end < start || trace.start > end {
+                return;
+            }
+            out.extend(trace.spans.iter().map(|h| HeadSpan {
+                resource: h.resource.clone(),
+                scope: h.scope.clone(),
+                span: h.span.clone(),
+            }));
+        };
+        if let Some(trace) = self.pending.read().get(id) {
+            copy(trace, out);
         }
-        Some(assemble(trace.spans.iter()))
+        if let Some(trace) = self.shard(id).lock().get(id) {
+            copy(trace, out);
+        }
     }
 
-    /// Number of live traces.
+    /// Moves traces idle for `idle` (or all, with `everything`) from live to pending.
+    pub(crate) fn complete_idle(&self, idle: Duration, everything: bool) -> usize {
+        let now = Instant::now();
+        let mut moved = Vec::new();
+        for shard in &self.shards {
+            let mut map = shard.lock();
+            let ids: Vec<TraceId> = map
+                .iter()
+                .filter(|(_, t)| everything || now.duration_since(t.last_append) >= idle)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                if let Some(t) = map.remove(&id) {
+                    moved.push((id, t));
+                }
+            }
+        }
+        if moved.is_empty() {
+            return 0;
+        }
+        let n = moved.len();
+        let moved_bytes: u64 = moved.iter().map(|(_, t)| t.bytes).sum();
+        let live = self.live_bytes.load(Ordering::Relaxed);
+        self.live_bytes
+            .fetch_sub(moved_bytes.min(live), Ordering::Relaxed);
+        let mut pending = self.pending.write();
+        for (id, trace) in moved {
+            self.pending_bytes.fetch_add(trace.bytes, Ordering::Relaxed);
+            match pending.get_mut(&id) {
+                // Late spans of a trace already waiting for its block: one trace.
+                Some(existing) => {
+                    existing.min_segment = existing.min_segment.min(trace.min_segment);
+                    existing.bytes += trace.bytes;
+                    for span in trace.spans {
+                        existing.push(span);
+                    }
+                }
+                None => {
+                    pending.insert(id, trace);
+                }
+            }
+        }
+        self.pending_since.lock().get_or_insert(now);
+        n
+    }
+
+    /// Estimated bytes and age of the pending traces.
+    pub(crate) fn pending_state(&self) -> (u64, Option<Duration>) {
+        (
+            self.pending_bytes.load(Ordering::Relaxed),
+            self.pending_since.lock().map(|t| t.elapsed()),
+        )
+    }
+
+    /// Runs `f` over the pending traces sorted by ID (a read lock is held meanwhile).
+    pub(crate) fn with_pending<R>(&self, f: impl FnOnce(&[(&TraceId, &LiveTrace)]) -> R) -> R {
+        let pending = self.pending.read();
+        let mut sorted: Vec<(&TraceId, &LiveTrace)> = pending.iter().collect();
+        sorted.sort_unstable_by_key(|(id, _)| **id);
+        f(&sorted)
+    }
+
+    /// Drops pending traces now durable in a block.
+    pub(crate) fn remove_pending(&self, ids: &[TraceId]) {
+        let mut pending = self.pending.write();
+        for id in ids {
+            if let Some(t) = pending.remove(id) {
+                self.pending_bytes.fetch_sub(
+                    t.bytes.min(self.pending_bytes.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        if pending.is_empty() {
+            *self.pending_since.lock() = None;
+            self.pending_bytes.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The oldest WAL segment any trace here still needs.
+    pub(crate) fn min_segment(&self) -> Option<u64> {
+        let live = self
+            .shards
+            .iter()
+            .filter_map(|s| s.lock().values().map(|t| t.min_segment).min())
+            .min();
+        let pending = self.pending.read().values().map(|t| t.min_segment).min();
+        match (live, pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Number of live and pending traces.
     pub(crate) fn trace_count(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.lock().len()).sum::<usize>() + self.pending.read().len()
     }
 
     /// Number of spans inserted.

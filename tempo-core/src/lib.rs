@@ -51,6 +51,10 @@
 
 pub mod backend;
 mod batch;
+mod block;
+#[doc(hidden)]
+pub mod bloom;
+mod compact;
 mod error;
 mod head;
 pub mod model;
@@ -61,6 +65,12 @@ mod wal;
 pub mod workload;
 
 pub use batch::{Batch, DecodeError};
+#[doc(hidden)]
+pub use block::encoding::fuzz_decode_chunk;
+pub use block::inspect::{BlockReport, BloomReport, ColumnReport, RowGroupReport, inspect_block};
+#[doc(hidden)]
+pub use block::reader::fuzz_decode_row_group;
+pub use block::{BlockError, BlockMeta, FORMAT_VERSION as BLOCK_FORMAT_VERSION};
 pub use error::Error;
 pub use store::{Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};

@@ -1,14 +1,24 @@
 //! store: the one handle a host holds.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Mutex, RwLock};
 use prost::Message;
 
+use crate::backend::{Backend, LocalBackend};
 use crate::batch::Batch;
+use crate::block::reader::BlockReader;
+use crate::block::writer::BlockWriter;
+use crate::block::{BlockMeta, new_block_id};
+use crate::compact::{self, CompactionPolicy};
 use crate::error::Error;
-use crate::head::Head;
+use crate::head::{Head, HeadSpan, TenantHead, assemble};
 use crate::model::{TraceId, TracesData};
 use crate::tenant::validate_tenant;
 use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
@@ -16,15 +26,37 @@ use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
 /// The tenant used when multi-tenancy is off, as in Tempo.
 pub const SINGLE_TENANT: &str = "single-tenant";
 
-/// Settings of a [`Store`]. Build one with [`Store::builder`].
+/// Settings of a [`Store`]. Build one with [`Store::builder`]; the defaults are Tempo's.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Directory of the write-ahead log; `None` keeps everything in memory.
+    /// Directory of the write-ahead log; `None` keeps the head in memory only.
     pub wal_dir: Option<PathBuf>,
     /// When appends are made durable.
     pub fsync: FsyncPolicy,
     /// A WAL segment is closed and a new one started past this size.
     pub wal_segment_bytes: u64,
+    /// Where blocks are stored; `None` keeps every trace in the head.
+    pub blocks: Option<Arc<dyn Backend>>,
+    /// A trace is complete after this long without new spans (default 5s).
+    pub trace_idle_period: Duration,
+    /// Complete traces are cut into a block once they reach this size (default 50 MiB)...
+    pub max_block_bytes: u64,
+    /// ...or once the oldest has waited this long (default 30s).
+    pub max_block_duration: Duration,
+    /// Blocks whose newest span is older than this are deleted (default 336h).
+    pub block_retention: Duration,
+    /// Per-tenant retention, overriding `block_retention`.
+    pub retention_overrides: HashMap<String, Duration>,
+    /// Target false-positive rate of the bloom filters (default 1%).
+    pub bloom_false_positive: f64,
+    /// How often the background thread looks for complete traces (default 1s).
+    pub flush_check_period: Duration,
+    /// Blocks whose traces start in the same window are compacted together (default 1h).
+    pub compaction_window: Duration,
+    /// Blocks of one level and window are merged once there are this many (default 4).
+    pub compaction_min_inputs: usize,
+    /// Largest trace kept whole by compaction, in encoded bytes (default 5 MB).
+    pub max_bytes_per_trace: u64,
 }
 
 impl Default for Config {
@@ -33,6 +65,17 @@ impl Default for Config {
             wal_dir: None,
             fsync: FsyncPolicy::Always,
             wal_segment_bytes: 128 << 20,
+            blocks: None,
+            trace_idle_period: Duration::from_secs(5),
+            max_block_bytes: 50 << 20,
+            max_block_duration: Duration::from_secs(30),
+            block_retention: Duration::from_secs(336 * 3600),
+            retention_overrides: HashMap::new(),
+            bloom_false_positive: 0.01,
+            flush_check_period: Duration::from_secs(1),
+            compaction_window: Duration::from_secs(3600),
+            compaction_min_inputs: 4,
+            max_bytes_per_trace: 5_000_000,
         }
     }
 }
@@ -43,7 +86,8 @@ impl Default for Config {
 /// # fn main() -> Result<(), tempo_core::Error> {
 /// let dir = std::env::temp_dir().join(format!("tempo-doc-{}", std::process::id()));
 /// let store = tempo_core::Store::builder()
-///     .wal_dir(&dir)
+///     .wal_dir(dir.join("wal"))
+///     .local_blocks(dir.join("blocks"))?
 ///     .fsync(tempo_core::FsyncPolicy::Always)
 ///     .open()?;
 /// store.close()?;
@@ -63,6 +107,18 @@ impl StoreBuilder {
         self
     }
 
+    /// Stores blocks in `backend`.
+    pub fn blocks(mut self, backend: Arc<dyn Backend>) -> StoreBuilder {
+        self.config.blocks = Some(backend);
+        self
+    }
+
+    /// Stores blocks in a directory on local disk.
+    pub fn local_blocks(self, dir: impl AsRef<Path>) -> Result<StoreBuilder, Error> {
+        let backend = LocalBackend::open(dir.as_ref())?;
+        Ok(self.blocks(Arc::new(backend)))
+    }
+
     /// Sets when appends are made durable (default [`FsyncPolicy::Always`]).
     pub fn fsync(mut self, policy: FsyncPolicy) -> StoreBuilder {
         self.config.fsync = policy;
@@ -75,7 +131,64 @@ impl StoreBuilder {
         self
     }
 
-    /// Opens the store, replaying its write-ahead log.
+    /// Sets how long a trace must be idle to be complete (default 5s).
+    pub fn trace_idle_period(mut self, period: Duration) -> StoreBuilder {
+        self.config.trace_idle_period = period;
+        self
+    }
+
+    /// Sets the size at which complete traces are cut into a block (default 50 MiB).
+    pub fn max_block_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.max_block_bytes = bytes;
+        self
+    }
+
+    /// Sets the longest a complete trace waits for its block (default 30s).
+    pub fn max_block_duration(mut self, duration: Duration) -> StoreBuilder {
+        self.config.max_block_duration = duration;
+        self
+    }
+
+    /// Sets how long blocks are kept (default 336h).
+    pub fn block_retention(mut self, retention: Duration) -> StoreBuilder {
+        self.config.block_retention = retention;
+        self
+    }
+
+    /// Keeps `tenant`'s blocks for `retention` instead.
+    pub fn tenant_retention(mut self, tenant: &str, retention: Duration) -> StoreBuilder {
+        self.config
+            .retention_overrides
+            .insert(tenant.to_owned(), retention);
+        self
+    }
+
+    /// Sets how often the background thread checks for complete traces (default 1s).
+    pub fn flush_check_period(mut self, period: Duration) -> StoreBuilder {
+        self.config.flush_check_period = period.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets the compaction window (default 1h).
+    pub fn compaction_window(mut self, window: Duration) -> StoreBuilder {
+        self.config.compaction_window = window;
+        self
+    }
+
+    /// Sets how many blocks of one level and window trigger a compaction (default 4, at
+    /// least 2).
+    pub fn compaction_min_inputs(mut self, n: usize) -> StoreBuilder {
+        self.config.compaction_min_inputs = n.max(2);
+        self
+    }
+
+    /// Sets the largest trace compaction keeps whole (default 5 MB).
+    pub fn max_bytes_per_trace(mut self, bytes: u64) -> StoreBuilder {
+        self.config.max_bytes_per_trace = bytes;
+        self
+    }
+
+    /// Opens the store: reads its blocks' metadata and replays its write-ahead log.
     pub fn open(self) -> Result<Store, Error> {
         Store::open(self.config)
     }
@@ -137,22 +250,54 @@ pub struct StoreStats {
     pub wal_bytes: u64,
     /// Groups of records written with one write.
     pub wal_groups: u64,
-    /// Live traces in the head, all tenants.
+    /// Live and complete traces in the head, all tenants.
     pub head_traces: u64,
     /// Spans inserted into the head, all tenants.
     pub head_spans: u64,
+    /// Blocks now readable, all tenants.
+    pub blocks: u64,
+    /// Bytes of those blocks.
+    pub block_bytes: u64,
+    /// Blocks written from the head.
+    pub blocks_flushed: u64,
+    /// Blocks that could not be read (skipped and reported).
+    pub block_errors: u64,
+    /// Blocks deleted by retention.
+    pub blocks_expired: u64,
+    /// Compactions completed.
+    pub compactions: u64,
+    /// Spans dropped by compaction because their trace exceeded `max_bytes_per_trace`.
+    pub spans_over_trace_limit: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    blocks_flushed: AtomicU64,
+    block_errors: AtomicU64,
+    blocks_expired: AtomicU64,
+    compactions: AtomicU64,
+    spans_over_trace_limit: AtomicU64,
 }
 
 struct Inner {
     config: Config,
     wal: Option<Wal>,
     head: Head,
+    blocks: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
     replay: ReplayReport,
+    counters: Counters,
+    /// Serializes cutting blocks (background thread, `flush_blocks`).
+    cutting: Mutex<()>,
+    /// Serializes compactions (compaction thread, `compact_now`).
+    compacting: Mutex<()>,
+    stop: Mutex<Option<Sender<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// The trace store: ingest spans, read traces back.
 ///
-/// Cheap to clone; every clone is the same store. Dropping the last clone closes it.
+/// Cheap to clone; every clone is the same store. Dropping the last clone stops its
+/// background thread; [`Store::close`] also syncs the write-ahead log.
 ///
 /// ```
 /// use tempo_core::model::{ResourceSpans, ScopeSpans, Span, TraceId};
@@ -182,6 +327,12 @@ impl std::fmt::Debug for Store {
     }
 }
 
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
 impl Store {
     /// A builder with Tempo's defaults.
     pub fn builder() -> StoreBuilder {
@@ -190,60 +341,162 @@ impl Store {
 
     /// A store that keeps everything in memory, for tests and embedding.
     pub fn in_memory() -> Store {
+        Store::from_parts(
+            Config::default(),
+            None,
+            Head::default(),
+            ReplayReport::default(),
+        )
+    }
+
+    fn from_parts(config: Config, wal: Option<Wal>, head: Head, replay: ReplayReport) -> Store {
         Store {
             inner: Arc::new(Inner {
-                config: Config::default(),
-                wal: None,
-                head: Head::default(),
-                replay: ReplayReport::default(),
+                config,
+                wal,
+                head,
+                blocks: RwLock::new(HashMap::new()),
+                replay,
+                counters: Counters::default(),
+                cutting: Mutex::new(()),
+                compacting: Mutex::new(()),
+                stop: Mutex::new(None),
+                threads: Mutex::new(Vec::new()),
             }),
         }
     }
 
-    /// Opens a store, replaying its write-ahead log into the head.
+    /// Opens a store: reads its blocks' metadata and replays its write-ahead log into the
+    /// head. A block that cannot be read is reported, counted and skipped.
     pub fn open(config: Config) -> Result<Store, Error> {
-        let Some(wal_dir) = config.wal_dir.clone() else {
-            return Ok(Store::in_memory());
-        };
         let head = Head::default();
-        let mut undecodable = 0usize;
-        let started = std::time::Instant::now();
-        let (wal, replay) = Wal::open(
-            &wal_dir,
-            WalOptions {
-                fsync: config.fsync,
-                segment_bytes: config.wal_segment_bytes,
-            },
-            |record| match record.kind {
-                RecordKind::Spans => match TracesData::decode(record.data) {
-                    Ok(data) => head.tenant(&record.tenant).insert(data.resource_spans),
-                    Err(err) => {
-                        undecodable += 1;
-                        tracing::error!(tenant = %record.tenant, error = %err, "WAL record does not decode; skipped");
+        let mut replay = ReplayReport::default();
+        let wal = match &config.wal_dir {
+            None => None,
+            Some(wal_dir) => {
+                let mut undecodable = 0usize;
+                let started = Instant::now();
+                let (wal, report) = Wal::open(
+                    wal_dir,
+                    WalOptions {
+                        fsync: config.fsync,
+                        segment_bytes: config.wal_segment_bytes,
+                    },
+                    |record| match record.kind {
+                        RecordKind::Spans => {
+                            let len = record.data.len() as u64;
+                            match TracesData::decode(record.data) {
+                                Ok(data) => {
+                                    let spans = span_count(&data).max(1);
+                                    head.tenant(&record.tenant).insert(
+                                        data.resource_spans,
+                                        record.segment,
+                                        len / spans,
+                                    );
+                                }
+                                Err(err) => {
+                                    undecodable += 1;
+                                    tracing::error!(tenant = %record.tenant, error = %err, "WAL record does not decode; skipped");
+                                }
+                            }
+                        }
+                        RecordKind::Sync | RecordKind::Rotate => {}
+                    },
+                )?;
+                let spans: u64 = head.tenants().iter().map(|(_, t)| t.span_count()).sum();
+                tracing::info!(
+                    dir = %wal_dir.display(),
+                    segments = report.segments,
+                    records = report.records,
+                    spans,
+                    corrupt_regions = report.corrupt_regions + undecodable,
+                    truncated_bytes = report.truncated_bytes,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "write-ahead log replayed"
+                );
+                replay = report;
+                Some(wal)
+            }
+        };
+        let store = Store::from_parts(config, wal, head, replay);
+        store.load_blocks();
+        store.start_background();
+        Ok(store)
+    }
+
+    fn load_blocks(&self) {
+        let Some(backend) = &self.inner.config.blocks else {
+            return;
+        };
+        let tenants = match backend.list("") {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list tenants in the block store");
+                return;
+            }
+        };
+        let mut loaded = 0usize;
+        let mut all = self.inner.blocks.write();
+        for tenant in tenants {
+            if validate_tenant(&tenant).is_err() {
+                continue;
+            }
+            let ids = match backend.list(&tenant) {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!(tenant, error = %e, "cannot list blocks");
+                    continue;
+                }
+            };
+            for id in ids {
+                match BlockReader::open(backend.clone(), &tenant, &id) {
+                    Ok(reader) => {
+                        all.entry(tenant.clone())
+                            .or_default()
+                            .push(Arc::new(reader));
+                        loaded += 1;
                     }
-                },
-                RecordKind::Sync => {}
-            },
-        )?;
-        let spans: u64 = head.tenants().iter().map(|(_, t)| t.span_count()).sum();
-        tracing::info!(
-            dir = %wal_dir.display(),
-            segments = replay.segments,
-            records = replay.records,
-            spans,
-            corrupt_regions = replay.corrupt_regions + undecodable,
-            truncated_bytes = replay.truncated_bytes,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "write-ahead log replayed"
-        );
-        Ok(Store {
-            inner: Arc::new(Inner {
-                config,
-                wal: Some(wal),
-                head,
-                replay,
-            }),
-        })
+                    Err(e) if e.is_not_found() => {
+                        // No meta.json: a block whose writing was interrupted. It does not exist.
+                        tracing::warn!(tenant, block = %id, "block without meta.json ignored (interrupted write)");
+                    }
+                    Err(e) => {
+                        self.inner
+                            .counters
+                            .block_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(tenant, block = %id, error = %e, "block skipped");
+                    }
+                }
+            }
+        }
+        if loaded > 0 {
+            tracing::info!(blocks = loaded, "blocks loaded");
+        }
+    }
+
+    fn start_background(&self) {
+        if self.inner.config.blocks.is_none() {
+            return;
+        }
+        // Dropping the sender (at close or drop) wakes both threads to stop.
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        *self.inner.stop.lock() = Some(tx);
+        let period = self.inner.config.flush_check_period;
+        let (weak, stop) = (Arc::downgrade(&self.inner), rx.clone());
+        let flusher = std::thread::Builder::new()
+            .name("tempo-flush".into())
+            .spawn(move || background(weak, stop, period));
+        let (weak, stop) = (Arc::downgrade(&self.inner), rx);
+        let compactor = std::thread::Builder::new()
+            .name("tempo-compact".into())
+            .spawn(move || compaction_loop(weak, stop, period));
+        for handle in [flusher, compactor] {
+            match handle {
+                Ok(h) => self.inner.threads.lock().push(h),
+                Err(e) => tracing::error!(error = %e, "cannot start a background thread"),
+            }
+        }
     }
 
     /// What the replay at open found in the write-ahead log.
@@ -255,13 +508,11 @@ impl Store {
     /// the batch's traces are found by ID.
     pub fn ingest(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, Error> {
         let (receipt, ack) = self.append(tenant, &batch)?;
-        if let Some(ack) = ack {
-            ack.wait()?;
-        }
-        self.inner
-            .head
-            .tenant(tenant)
-            .insert(batch.into_resource_spans());
+        let segment = match ack {
+            Some(ack) => ack.wait()?,
+            None => 0,
+        };
+        self.insert(tenant, batch, receipt, segment);
         Ok(receipt)
     }
 
@@ -269,14 +520,25 @@ impl Store {
     /// be awaited on any async runtime.
     pub async fn ingest_async(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, Error> {
         let (receipt, ack) = self.append(tenant, &batch)?;
-        if let Some(ack) = ack {
-            ack.await?;
-        }
+        let segment = match ack {
+            Some(ack) => ack.await?,
+            None => 0,
+        };
+        self.insert(tenant, batch, receipt, segment);
+        Ok(receipt)
+    }
+
+    fn insert(&self, tenant: &str, batch: Batch, receipt: IngestReceipt, segment: u64) {
+        let spans = batch.span_count().max(1) as u64;
+        let bytes = if receipt.wal_bytes > 0 {
+            receipt.wal_bytes as u64
+        } else {
+            spans * 200
+        };
         self.inner
             .head
             .tenant(tenant)
-            .insert(batch.into_resource_spans());
-        Ok(receipt)
+            .insert(batch.into_resource_spans(), segment, bytes / spans);
     }
 
     fn append(
@@ -304,8 +566,10 @@ impl Store {
         ))
     }
 
-    /// Finds a trace by ID among the tenant's data overlapping `range`. Spans repeated across
-    /// deliveries are returned once.
+    /// Finds a trace by ID among the tenant's data overlapping `range`: the head first, then
+    /// every block whose time range overlaps and whose bloom filter may hold it. Parts of the
+    /// trace in several places are combined; spans repeated across deliveries (same span ID
+    /// and kind) are returned once. A block that cannot be read is reported and skipped.
     pub fn find_trace(
         &self,
         tenant: &str,
@@ -313,11 +577,39 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<TracesData>, Error> {
         validate_tenant(tenant)?;
-        Ok(self
+        let mut spans: Vec<HeadSpan> = Vec::new();
+        if let Some(head) = self.inner.head.get(tenant) {
+            head.find(&id, range.start, range.end, &mut spans);
+        }
+        let blocks: Vec<Arc<BlockReader>> = self
             .inner
-            .head
+            .blocks
+            .read()
             .get(tenant)
-            .and_then(|head| head.find(&id, range.start, range.end)))
+            .map(|b| {
+                b.iter()
+                    .filter(|b| b.overlaps(range.start, range.end))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for block in blocks {
+            match block.find(&id) {
+                Ok(Some(found)) => spans.extend(found),
+                Ok(None) => {}
+                Err(e) => {
+                    self.inner
+                        .counters
+                        .block_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(block = block.name(), error = %e, "block skipped while finding a trace");
+                }
+            }
+        }
+        if spans.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(assemble(spans.iter())))
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
@@ -328,9 +620,26 @@ impl Store {
         Ok(())
     }
 
+    /// Cuts every trace in the head into blocks now, complete or not, and releases the
+    /// write-ahead log segments they came from. Without a block backend, does nothing.
+    pub fn flush_blocks(&self) -> Result<Vec<BlockMeta>, Error> {
+        cut_blocks(&self.inner, true)
+    }
+
+    /// The metadata of the tenant's readable blocks.
+    pub fn blocks(&self, tenant: &str) -> Vec<BlockMeta> {
+        self.inner
+            .blocks
+            .read()
+            .get(tenant)
+            .map(|b| b.iter().map(|r| r.meta.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Syncs the write-ahead log and stops the store's threads. Other clones of the store
     /// fail with [`Error::Closed`] afterwards.
     pub fn close(&self) -> Result<(), Error> {
+        stop_background(&self.inner);
         self.flush()?;
         if let Some(wal) = &self.inner.wal {
             wal.close();
@@ -352,6 +661,323 @@ impl Store {
             stats.head_traces += head.trace_count() as u64;
             stats.head_spans += head.span_count();
         }
+        for blocks in self.inner.blocks.read().values() {
+            stats.blocks += blocks.len() as u64;
+            stats.block_bytes += blocks.iter().map(|b| b.meta.total_bytes()).sum::<u64>();
+        }
+        let c = &self.inner.counters;
+        stats.blocks_flushed = c.blocks_flushed.load(Ordering::Relaxed);
+        stats.block_errors = c.block_errors.load(Ordering::Relaxed);
+        stats.blocks_expired = c.blocks_expired.load(Ordering::Relaxed);
+        stats.compactions = c.compactions.load(Ordering::Relaxed);
+        stats.spans_over_trace_limit = c.spans_over_trace_limit.load(Ordering::Relaxed);
         stats
+    }
+
+    /// Runs compaction until no window of any tenant has enough blocks to merge; returns the
+    /// number of compactions.
+    pub fn compact_now(&self) -> Result<usize, Error> {
+        let mut n = 0;
+        while compact_once(&self.inner)? {
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+fn span_count(data: &TracesData) -> u64 {
+    data.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len() as u64)
+        .sum()
+}
+
+fn stop_background(inner: &Inner) {
+    drop(inner.stop.lock().take());
+    let handles: Vec<JoinHandle<()>> = inner.threads.lock().drain(..).collect();
+    for handle in handles {
+        if handle.thread().id() != std::thread::current().id() && handle.join().is_err() {
+            tracing::error!("a background thread panicked");
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        stop_background(self);
+    }
+}
+
+/// The background thread: moves idle traces to pending, cuts blocks, applies retention.
+fn background(inner: Weak<Inner>, stop: Receiver<()>, period: Duration) {
+    let mut last_retention = Instant::now()
+        .checked_sub(Duration::from_secs(3600))
+        .unwrap_or_else(Instant::now);
+    let mut last_check = Instant::now();
+    // The head's size is watched often (it is one load per tenant); idle traces are looked
+    // for every `period`.
+    let tick = period.min(Duration::from_millis(100));
+    loop {
+        match stop.recv_timeout(tick) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let full = inner
+            .head
+            .tenants()
+            .iter()
+            .any(|(_, h)| h.total_bytes() >= inner.config.max_block_bytes);
+        if !full && last_check.elapsed() < period {
+            continue;
+        }
+        last_check = Instant::now();
+        if let Err(e) = cut_blocks(&inner, false) {
+            tracing::error!(error = %e, "cutting blocks failed; the traces stay in the head and the WAL");
+        }
+        if last_retention.elapsed() >= Duration::from_secs(60) {
+            apply_retention(&inner);
+            last_retention = Instant::now();
+        }
+    }
+}
+
+/// The compaction thread: one merge at a time, as long as there is work.
+fn compaction_loop(inner: Weak<Inner>, stop: Receiver<()>, period: Duration) {
+    loop {
+        match stop.recv_timeout(period) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+        loop {
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            match compact_once(&inner) {
+                Ok(true) => {
+                    if matches!(
+                        stop.try_recv(),
+                        Err(crossbeam_channel::TryRecvError::Disconnected)
+                    ) {
+                        return;
+                    }
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "compaction failed; its inputs are kept");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Moves complete traces to pending and writes blocks for tenants whose pending traces are
+/// large or old enough (or all of them, with `force`).
+fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
+    let Some(backend) = inner.config.blocks.clone() else {
+        return Ok(Vec::new());
+    };
+    let _guard = inner.cutting.lock();
+    let mut written = Vec::new();
+    for (tenant, head) in inner.head.tenants() {
+        // A head past max_block_bytes is cut whole, complete or not, so memory stays bounded;
+        // spans arriving later for its traces land in a later block, and readers and
+        // compaction combine the parts.
+        let full = head.total_bytes() >= inner.config.max_block_bytes;
+        head.complete_idle(inner.config.trace_idle_period, force || full);
+        let (bytes, age) = head.pending_state();
+        let due = age.is_some()
+            && (force
+                || full
+                || bytes >= inner.config.max_block_bytes
+                || age.is_some_and(|a| a >= inner.config.max_block_duration));
+        if !due {
+            continue;
+        }
+        let meta = write_block(inner, &backend, &tenant, &head)?;
+        if let Some(meta) = meta {
+            written.push(meta);
+        }
+    }
+    if !written.is_empty()
+        && let Some(wal) = &inner.wal
+    {
+        // New appends go to a fresh segment, so the older ones can be released.
+        wal.rotate()?;
+        let needed = inner
+            .head
+            .tenants()
+            .iter()
+            .filter_map(|(_, h)| h.min_segment())
+            .min()
+            .unwrap_or(u64::MAX);
+        wal.release_before(needed)?;
+    }
+    Ok(written)
+}
+
+fn write_block(
+    inner: &Inner,
+    backend: &Arc<dyn Backend>,
+    tenant: &str,
+    head: &TenantHead,
+) -> Result<Option<BlockMeta>, Error> {
+    let started = Instant::now();
+    let block_id = new_block_id();
+    let (meta, ids) = head.with_pending(|traces| -> Result<_, Error> {
+        if traces.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let mut writer = BlockWriter::new(
+            tenant,
+            block_id.clone(),
+            traces.len(),
+            0,
+            inner.config.bloom_false_positive,
+        );
+        let mut ids = Vec::with_capacity(traces.len());
+        let mut refs: Vec<&HeadSpan> = Vec::new();
+        for (id, trace) in traces {
+            refs.clear();
+            refs.extend(trace.spans.iter());
+            writer.add_trace(**id, &refs)?;
+            ids.push(**id);
+        }
+        Ok((Some(writer.finish(backend.as_ref())?), ids))
+    })?;
+    let Some(meta) = meta else {
+        return Ok(None);
+    };
+    let reader = BlockReader::open(backend.clone(), tenant, &meta.block_id)?;
+    inner
+        .blocks
+        .write()
+        .entry(tenant.to_owned())
+        .or_default()
+        .push(Arc::new(reader));
+    head.remove_pending(&ids);
+    inner
+        .counters
+        .blocks_flushed
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        tenant,
+        block = %meta.block_id,
+        traces = meta.traces,
+        spans = meta.spans,
+        bytes = meta.total_bytes(),
+        bytes_per_span = meta.total_bytes() as f64 / meta.spans.max(1) as f64,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "block written"
+    );
+    Ok(Some(meta))
+}
+
+/// Merges one group of blocks, if any tenant has one; returns whether it did.
+fn compact_once(inner: &Inner) -> Result<bool, Error> {
+    let Some(backend) = inner.config.blocks.clone() else {
+        return Ok(false);
+    };
+    let policy = CompactionPolicy {
+        window: inner.config.compaction_window,
+        min_inputs: inner.config.compaction_min_inputs.max(2),
+        max_inputs: 8,
+        max_level: 4,
+        max_bytes_per_trace: inner.config.max_bytes_per_trace,
+        bloom_false_positive: inner.config.bloom_false_positive,
+    };
+    let _guard = inner.compacting.lock();
+    let candidates: Vec<(String, Vec<Arc<BlockReader>>)> = inner
+        .blocks
+        .read()
+        .iter()
+        .map(|(t, b)| (t.clone(), compact::plan(b, &policy)))
+        .filter(|(_, plan)| !plan.is_empty())
+        .collect();
+    let Some((tenant, inputs)) = candidates.into_iter().next() else {
+        return Ok(false);
+    };
+    let outcome = compact::merge(backend.as_ref(), &tenant, &inputs, &policy)?;
+    // The output is durable: make it readable, then retire the inputs.
+    let output = match &outcome.output {
+        Some(meta) => Some(Arc::new(BlockReader::open(
+            backend.clone(),
+            &tenant,
+            &meta.block_id,
+        )?)),
+        None => None,
+    };
+    {
+        let mut all = inner.blocks.write();
+        let list = all.entry(tenant.clone()).or_default();
+        if let Some(output) = output {
+            list.push(output);
+        }
+        list.retain(|b| !inputs.iter().any(|i| Arc::ptr_eq(i, b)));
+    }
+    for input in &inputs {
+        if let Err(e) = backend.delete_prefix(input.name()) {
+            tracing::error!(block = input.name(), error = %e, "deleting a compacted input failed; it is read as a duplicate until removed");
+        }
+    }
+    inner.counters.compactions.fetch_add(1, Ordering::Relaxed);
+    inner
+        .counters
+        .spans_over_trace_limit
+        .fetch_add(outcome.spans_over_limit, Ordering::Relaxed);
+    Ok(true)
+}
+
+/// Deletes blocks whose newest span is older than the tenant's retention.
+fn apply_retention(inner: &Inner) {
+    let Some(backend) = &inner.config.blocks else {
+        return;
+    };
+    let now = now_nanos();
+    let mut expired: Vec<(String, Arc<BlockReader>)> = Vec::new();
+    {
+        let mut all = inner.blocks.write();
+        for (tenant, blocks) in all.iter_mut() {
+            let retention = inner
+                .config
+                .retention_overrides
+                .get(tenant)
+                .copied()
+                .unwrap_or(inner.config.block_retention);
+            let cutoff = now.saturating_sub(retention.as_nanos() as u64);
+            blocks.retain(|b| {
+                let keep = b.meta.end_time_unix_nano >= cutoff;
+                if !keep {
+                    expired.push((tenant.clone(), b.clone()));
+                }
+                keep
+            });
+        }
+    }
+    for (tenant, block) in expired {
+        match backend.delete_prefix(block.name()) {
+            Ok(()) => {
+                inner
+                    .counters
+                    .blocks_expired
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(tenant, block = %block.meta.block_id, "block deleted by retention");
+            }
+            Err(e) => {
+                tracing::error!(tenant, block = %block.meta.block_id, error = %e, "deleting an expired block failed")
+            }
+        }
+    }
+}
+
+#[doc(hidden)]
+impl Store {
+    /// Applies retention now (normally once a minute).
+    pub fn apply_retention_now(&self) {
+        apply_retention(&self.inner);
     }
 }

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::args::{Args, Command};
-use crate::config::Config;
+use crate::config::{Config, StorageBackend};
 use crate::metrics::{LatencyLayer, Metrics};
 
 fn main() -> std::process::ExitCode {
@@ -114,9 +114,31 @@ async fn bind(endpoint: &str, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let store = Store::builder()
+    let mut builder = Store::builder()
         .wal_dir(&config.wal_path)
         .fsync(config.wal_fsync)
+        .trace_idle_period(config.trace_idle_period)
+        .max_block_bytes(config.max_block_bytes)
+        .max_block_duration(config.max_block_duration)
+        .block_retention(config.block_retention);
+    match config.storage_backend {
+        StorageBackend::Local => {
+            builder = builder.local_blocks(&config.local_path).with_context(|| {
+                format!(
+                    "opening the block directory {}",
+                    config.local_path.display()
+                )
+            })?;
+        }
+        StorageBackend::Memory => {
+            builder = builder.blocks(Arc::new(tempo_core::backend::MemoryBackend::new()));
+        }
+        other => anyhow::bail!(
+            "storage.trace.backend: {} is not supported yet; use local",
+            other.as_str()
+        ),
+    }
+    let store = builder
         .open()
         .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
 

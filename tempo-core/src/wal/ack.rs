@@ -11,7 +11,7 @@ use super::WalError;
 
 #[derive(Default)]
 struct State {
-    result: Option<Result<(), WalError>>,
+    result: Option<Result<u64, WalError>>,
     waker: Option<Waker>,
     sender_gone: bool,
 }
@@ -22,7 +22,8 @@ struct Slot {
     ready: Condvar,
 }
 
-/// Completes when a write-ahead log record is durable (or failed).
+/// Completes when a write-ahead log record is durable (or failed), with the sequence number
+/// of the segment that holds it.
 ///
 /// Await it from async code, or call [`Ack::wait`] from a thread.
 #[must_use = "a record is durable only once its Ack completes"]
@@ -39,7 +40,7 @@ pub(crate) fn ack_pair() -> (Ack, AckSender) {
 
 impl AckSender {
     /// Completes the ack with `result`.
-    pub(crate) fn complete(self, result: Result<(), WalError>) {
+    pub(crate) fn complete(self, result: Result<u64, WalError>) {
         let mut state = self.0.state.lock();
         state.result = Some(result);
         self.wake(&mut state);
@@ -64,8 +65,9 @@ impl Drop for AckSender {
 }
 
 impl Ack {
-    /// Blocks the calling thread until the record is durable.
-    pub fn wait(self) -> Result<(), WalError> {
+    /// Blocks the calling thread until the record is durable; returns the sequence number of
+    /// the segment that holds it.
+    pub fn wait(self) -> Result<u64, WalError> {
         let mut state = self.0.state.lock();
         loop {
             if let Some(result) = state.result.take() {
@@ -80,7 +82,7 @@ impl Ack {
 }
 
 impl Future for Ack {
-    type Output = Result<(), WalError>;
+    type Output = Result<u64, WalError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.0.state.lock();

@@ -102,6 +102,8 @@ struct Pending {
 /// The write-ahead log: a handle to its writer thread.
 pub(crate) struct Wal {
     tx: parking_lot::Mutex<Option<Sender<Pending>>>,
+    /// Sequence of the segment the writer appends to.
+    current: Arc<AtomicU64>,
     writer: parking_lot::Mutex<Option<JoinHandle<()>>>,
     counters: Arc<WalCounters>,
     dir: PathBuf,
@@ -109,6 +111,8 @@ pub(crate) struct Wal {
 
 /// A record read back at replay.
 pub(crate) struct ReplayedRecord {
+    /// Sequence number of the segment holding the record.
+    pub(crate) segment: u64,
     pub(crate) kind: RecordKind,
     pub(crate) tenant: String,
     pub(crate) data: Bytes,
@@ -127,12 +131,19 @@ impl Wal {
         let mut report = ReplayReport::default();
         let last = segments.last().map(|(seq, _)| *seq).unwrap_or(0);
         for (seq, path) in &segments {
-            segment::replay(path, *seq == last, &mut report, &mut replay)?;
+            segment::replay(path, *seq, *seq == last, &mut report, &mut replay)?;
         }
         let next_seq = last + 1;
         let counters = Arc::new(WalCounters::default());
+        let current = Arc::new(AtomicU64::new(next_seq));
         let (tx, rx) = crossbeam_channel::unbounded();
-        let writer = Writer::create(dir.to_owned(), next_seq, options, counters.clone())?;
+        let writer = Writer::create(
+            dir.to_owned(),
+            next_seq,
+            options,
+            counters.clone(),
+            current.clone(),
+        )?;
         let handle = std::thread::Builder::new()
             .name("tempo-wal".into())
             .spawn(move || writer.run(rx))
@@ -140,6 +151,7 @@ impl Wal {
         Ok((
             Wal {
                 tx: parking_lot::Mutex::new(Some(tx)),
+                current,
                 writer: parking_lot::Mutex::new(Some(handle)),
                 counters,
                 dir: dir.to_owned(),
@@ -180,6 +192,37 @@ impl Wal {
     pub(crate) fn sync(&self) -> Result<(), WalError> {
         self.append(RecordKind::Sync, Arc::from(""), Bytes::new())
             .wait()
+            .map(|_| ())
+    }
+
+    /// Closes the current segment and starts a new one; returns the new segment's sequence.
+    pub(crate) fn rotate(&self) -> Result<u64, WalError> {
+        self.append(RecordKind::Rotate, Arc::from(""), Bytes::new())
+            .wait()
+    }
+
+    /// The sequence number of the segment appends currently go to.
+    pub(crate) fn current_segment(&self) -> u64 {
+        self.current.load(Ordering::Acquire)
+    }
+
+    /// Deletes every segment whose sequence is below `seq` (and below the current segment):
+    /// their records are all in durable blocks.
+    pub(crate) fn release_before(&self, seq: u64) -> Result<usize, WalError> {
+        let limit = seq.min(self.current_segment());
+        let mut removed = 0;
+        for (s, path) in segment::list(&self.dir)? {
+            if s >= limit {
+                break;
+            }
+            fs::remove_file(&path).map_err(|e| WalError::io(&path, e))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            sync_dir(&self.dir).map_err(|e| WalError::io(&self.dir, e))?;
+            tracing::debug!(removed, below = limit, "released write-ahead log segments");
+        }
+        Ok(removed)
     }
 
     /// Stops the writer after it has written and synced everything queued.
@@ -215,6 +258,7 @@ struct Writer {
     buf: Vec<u8>,
     last_sync: Instant,
     dirty: bool,
+    current: Arc<AtomicU64>,
 }
 
 /// The most bytes one group writes at once.
@@ -226,6 +270,7 @@ impl Writer {
         seq: u64,
         options: WalOptions,
         counters: Arc<WalCounters>,
+        current: Arc<AtomicU64>,
     ) -> Result<Writer, WalError> {
         let (path, file) = Self::new_segment(&dir, seq)?;
         Ok(Writer {
@@ -239,6 +284,7 @@ impl Writer {
             buf: Vec::with_capacity(1 << 20),
             last_sync: Instant::now(),
             dirty: false,
+            current,
         })
     }
 
@@ -299,14 +345,22 @@ impl Writer {
         }
     }
 
-    fn write_group(&mut self, group: &[Pending]) -> Result<(), WalError> {
+    fn write_group(&mut self, group: &[Pending]) -> Result<u64, WalError> {
         self.buf.clear();
         let mut force_sync = false;
+        let mut rotate = false;
         let mut records = 0u64;
         for pending in group {
-            if pending.kind == RecordKind::Sync {
-                force_sync = true;
-                continue;
+            match pending.kind {
+                RecordKind::Sync => {
+                    force_sync = true;
+                    continue;
+                }
+                RecordKind::Rotate => {
+                    rotate = true;
+                    continue;
+                }
+                RecordKind::Spans => {}
             }
             segment::encode_record(&mut self.buf, pending.kind, &pending.tenant, &pending.data);
             records += 1;
@@ -342,7 +396,12 @@ impl Writer {
         if sync_now {
             self.sync()?;
         }
-        Ok(())
+        let seq = self.seq;
+        if rotate {
+            self.rotate()?;
+            return Ok(self.seq);
+        }
+        Ok(seq)
     }
 
     fn sync(&mut self) -> Result<(), WalError> {
@@ -365,6 +424,7 @@ impl Writer {
         self.path = path;
         self.file = file;
         self.written = segment::HEADER_LEN as u64;
+        self.current.store(self.seq, Ordering::Release);
         Ok(())
     }
 }
@@ -390,6 +450,7 @@ pub fn fuzz_replay_segment(data: &[u8]) -> usize {
     let mut spans = 0usize;
     let result = segment::replay_bytes(
         "fuzz",
+        0,
         Bytes::copy_from_slice(data),
         true,
         &mut report,

@@ -38,6 +38,8 @@ pub(crate) enum RecordKind {
     Spans = 1,
     /// Not written: asks the writer for a sync.
     Sync = 0xff,
+    /// Not written: asks the writer to start a new segment.
+    Rotate = 0xfe,
 }
 
 impl RecordKind {
@@ -177,6 +179,7 @@ fn resync(buf: &[u8], from: usize) -> Option<usize> {
 /// for corrupt records followed by intact ones, the bad bytes are reported and skipped.
 pub(crate) fn replay(
     path: &Path,
+    seq: u64,
     is_last: bool,
     report: &mut ReplayReport,
     out: &mut impl FnMut(ReplayedRecord),
@@ -190,7 +193,14 @@ pub(crate) fn replay(
         report.truncated_bytes += bytes.len() as u64;
         return Ok(());
     }
-    if let Some(torn_at) = replay_bytes(&path.display().to_string(), bytes, is_last, report, out)? {
+    if let Some(torn_at) = replay_bytes(
+        &path.display().to_string(),
+        seq,
+        bytes,
+        is_last,
+        report,
+        out,
+    )? {
         truncate(path, torn_at as u64)?;
     }
     Ok(())
@@ -200,6 +210,7 @@ pub(crate) fn replay(
 /// torn tail starts, when `is_last` and there is one; the caller truncates the file there.
 pub(crate) fn replay_bytes(
     name: &str,
+    seq: u64,
     bytes: Bytes,
     is_last: bool,
     report: &mut ReplayReport,
@@ -233,6 +244,7 @@ pub(crate) fn replay_bytes(
                     (Some(kind), Ok(tenant)) => {
                         report.records += 1;
                         out(ReplayedRecord {
+                            segment: seq,
                             kind,
                             tenant: tenant.to_owned(),
                             data: bytes.slice(data_start..end),

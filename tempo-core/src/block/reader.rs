@@ -1,0 +1,673 @@
+//! Reads a block: meta and index at open; a bloom shard, then one row group, per lookup.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use prost::Message;
+
+use super::encoding::{
+    Bitmap, Chunk, DictValues, Encoding, FixedValues, decode_bitmap, decode_blobs, decode_dict,
+    decode_f64, decode_fixed, decode_varints, read_chunk, unzigzag,
+};
+use super::writer::AttrType;
+use super::{
+    BlockError, BlockMeta, FORMAT_VERSION, INDEX_ENTRY_LEN, INDEX_MAGIC, IndexEntry,
+    ROW_GROUP_MAGIC, block_key,
+};
+use crate::backend::Backend;
+use crate::bloom::{BloomShard, shard_for};
+use crate::head::{HeadSpan, SharedResource, SharedScope};
+use crate::model::{
+    AnyValue, Event, InstrumentationScope, KeyValue, KeyValueList, Link, Resource, Span, Status,
+    TraceId, Value,
+};
+
+/// An open block.
+#[derive(Debug)]
+pub(crate) struct BlockReader {
+    backend: Arc<dyn Backend>,
+    pub(crate) meta: BlockMeta,
+    pub(crate) index: Vec<IndexEntry>,
+    prefix: String,
+    blooms: Mutex<HashMap<u32, Arc<BloomShard>>>,
+}
+
+/// One trace read back from a block.
+pub(crate) type BlockTrace = (TraceId, Vec<HeadSpan>);
+
+impl BlockReader {
+    /// Opens a block: reads and checks `meta.json` and `index`.
+    pub(crate) fn open(
+        backend: Arc<dyn Backend>,
+        tenant: &str,
+        block_id: &str,
+    ) -> Result<BlockReader, BlockError> {
+        let prefix = block_key(tenant, block_id);
+        let meta_bytes = backend.read(&format!("{prefix}/meta.json"))?;
+        let meta = BlockMeta::from_json(&meta_bytes, &prefix)?;
+        let index_bytes = backend.read(&format!("{prefix}/index"))?;
+        let index = decode_index(&index_bytes).map_err(|e| e.in_block(&prefix))?;
+        if index.len() != meta.row_groups as usize {
+            return Err(BlockError::Corrupt {
+                block: Some(prefix),
+                message: format!(
+                    "index has {} row groups, meta.json says {}",
+                    index.len(),
+                    meta.row_groups
+                ),
+            });
+        }
+        Ok(BlockReader {
+            backend,
+            meta,
+            index,
+            prefix,
+            blooms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `<tenant>/<block-id>`.
+    pub(crate) fn name(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether the block's time range overlaps `[start, end]`.
+    pub(crate) fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.meta.end_time_unix_nano >= start && self.meta.start_time_unix_nano <= end
+    }
+
+    /// The bloom filter's answer: `false` means the trace is certainly not in the block.
+    pub(crate) fn may_contain(&self, id: &TraceId) -> Result<bool, BlockError> {
+        if self.meta.bloom_shards == 0 {
+            return Ok(true);
+        }
+        let shard_no = shard_for(&id.0, self.meta.bloom_shards);
+        let cached = self.blooms.lock().get(&shard_no).cloned();
+        let shard = match cached {
+            Some(s) => s,
+            None => {
+                let bytes = self
+                    .backend
+                    .read(&format!("{}/bloom-{shard_no}", self.prefix))?;
+                let shard =
+                    Arc::new(BloomShard::decode(bytes).map_err(|e| BlockError::Corrupt {
+                        block: Some(self.prefix.clone()),
+                        message: format!("bloom-{shard_no}: {e}"),
+                    })?);
+                self.blooms.lock().insert(shard_no, shard.clone());
+                shard
+            }
+        };
+        Ok(shard.may_contain(&id.0))
+    }
+
+    /// The trace's spans, if the block holds it.
+    pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<HeadSpan>>, BlockError> {
+        if !self.may_contain(id)? {
+            return Ok(None);
+        }
+        for (i, e) in self.index.iter().enumerate() {
+            if e.min_id <= *id && *id <= e.max_id {
+                let group = self.row_group(i)?;
+                return group.find(id).map_err(|e| e.in_block(&self.prefix));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads row group `i`.
+    pub(crate) fn row_group(&self, i: usize) -> Result<RowGroupData, BlockError> {
+        let e = self.index.get(i).ok_or_else(|| {
+            BlockError::corrupt(format!("no row group {i}")).in_block(&self.prefix)
+        })?;
+        let bytes = self
+            .backend
+            .read_range(&format!("{}/data", self.prefix), e.offset, e.len)?;
+        RowGroupData::parse(bytes, e).map_err(|err| err.in_block(&self.prefix))
+    }
+
+    /// Every trace of the block, row group by row group, in trace-ID order.
+    #[cfg(test)]
+    pub(crate) fn for_each_trace(
+        &self,
+        mut f: impl FnMut(BlockTrace) -> Result<(), BlockError>,
+    ) -> Result<(), BlockError> {
+        for i in 0..self.index.len() {
+            let group = self.row_group(i)?;
+            for trace in group.all().map_err(|e| e.in_block(&self.prefix))? {
+                f(trace)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn decode_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, BlockError> {
+    if bytes.len() < 16 + 4 || bytes[..8] != INDEX_MAGIC {
+        return Err(BlockError::corrupt("index: bad magic or truncated"));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(BlockError::corrupt(format!(
+            "index: unsupported version {version}"
+        )));
+    }
+    let count = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    let body_end = bytes.len() - 4;
+    let crc = u32::from_le_bytes([
+        bytes[body_end],
+        bytes[body_end + 1],
+        bytes[body_end + 2],
+        bytes[body_end + 3],
+    ]);
+    if crc32c::crc32c(&bytes[..body_end]) != crc {
+        return Err(BlockError::corrupt("index: checksum mismatch"));
+    }
+    if count.checked_mul(INDEX_ENTRY_LEN).map(|n| n + 16) != Some(body_end) {
+        return Err(BlockError::corrupt(format!(
+            "index: {count} entries do not fit {} bytes",
+            bytes.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(count);
+    for chunk in bytes[16..body_end].chunks_exact(INDEX_ENTRY_LEN) {
+        out.push(IndexEntry::decode(chunk).ok_or_else(|| BlockError::corrupt("index: bad entry"))?);
+    }
+    Ok(out)
+}
+
+/// A row group's bytes and its chunk directory.
+pub(crate) struct RowGroupData {
+    bytes: Bytes,
+    directory: HashMap<String, (usize, usize)>,
+    traces: usize,
+    spans: usize,
+    resources: usize,
+    scopes: usize,
+    events: usize,
+    links: usize,
+}
+
+impl RowGroupData {
+    /// Parses the footer of a row group read whole.
+    pub(crate) fn parse(bytes: Bytes, entry: &IndexEntry) -> Result<RowGroupData, BlockError> {
+        let footer_at = entry
+            .footer_offset
+            .checked_sub(entry.offset)
+            .map(|n| n as usize)
+            .filter(|&n| n + 4 <= bytes.len())
+            .ok_or_else(|| BlockError::corrupt("row group footer outside the row group"))?;
+        let footer = &bytes[footer_at..];
+        if footer.len() < 4 + 24 + 4 + 4 || footer[..4] != ROW_GROUP_MAGIC {
+            return Err(BlockError::corrupt(
+                "row group footer: bad magic or truncated",
+            ));
+        }
+        let body_end = footer.len() - 4;
+        let crc = u32::from_le_bytes([
+            footer[body_end],
+            footer[body_end + 1],
+            footer[body_end + 2],
+            footer[body_end + 3],
+        ]);
+        if crc32c::crc32c(&footer[..body_end]) != crc {
+            return Err(BlockError::corrupt("row group footer: checksum mismatch"));
+        }
+        let mut c = super::encoding::Cursor::new(&footer[4..body_end], "footer");
+        let mut u32s = [0usize; 7];
+        for n in &mut u32s {
+            let b = c.bytes(4)?;
+            *n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        }
+        let [traces, spans, resources, scopes, events, links, columns] = u32s;
+        let mut directory = HashMap::with_capacity(columns.min(4096));
+        for _ in 0..columns {
+            let b = c.bytes(2)?;
+            let name_len = u16::from_le_bytes([b[0], b[1]]) as usize;
+            let name = std::str::from_utf8(c.bytes(name_len)?)
+                .map_err(|_| BlockError::corrupt("row group footer: column name is not UTF-8"))?
+                .to_owned();
+            let b = c.bytes(8)?;
+            let offset = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+            if offset.checked_add(len).is_none_or(|end| end > footer_at) {
+                return Err(BlockError::corrupt(format!(
+                    "column {name} lies outside its row group"
+                )));
+            }
+            directory.insert(name, (offset, len));
+        }
+        Ok(RowGroupData {
+            bytes,
+            directory,
+            traces,
+            spans,
+            resources,
+            scopes,
+            events,
+            links,
+        })
+    }
+
+    /// Every chunk of the row group, by column name.
+    pub(crate) fn chunks(&self) -> Vec<(String, Bytes)> {
+        self.directory
+            .iter()
+            .map(|(name, &(offset, len))| (name.clone(), self.bytes.slice(offset..offset + len)))
+            .collect()
+    }
+
+    fn chunk(&self, name: &str, rows: usize) -> Result<Chunk, BlockError> {
+        let &(offset, len) = self
+            .directory
+            .get(name)
+            .ok_or_else(|| BlockError::corrupt(format!("column {name} is missing")))?;
+        let chunk = read_chunk(&self.bytes.slice(offset..offset + len), name)?;
+        if chunk.rows != rows {
+            return Err(BlockError::corrupt(format!(
+                "column {name} has {} rows, expected {rows}",
+                chunk.rows
+            )));
+        }
+        Ok(chunk)
+    }
+
+    fn expect(chunk: &Chunk, encoding: Encoding, name: &str) -> Result<(), BlockError> {
+        if chunk.encoding != encoding {
+            return Err(BlockError::corrupt(format!(
+                "column {name} has encoding {:?}, expected {encoding:?}",
+                chunk.encoding
+            )));
+        }
+        Ok(())
+    }
+
+    fn varints(&self, name: &str, rows: usize) -> Result<Vec<u64>, BlockError> {
+        let c = self.chunk(name, rows)?;
+        Self::expect(&c, Encoding::Varint, name)?;
+        decode_varints(&c.payload, rows, name)
+    }
+
+    fn dict(&self, name: &str, rows: usize) -> Result<DictValues, BlockError> {
+        let c = self.chunk(name, rows)?;
+        Self::expect(&c, Encoding::Dict, name)?;
+        decode_dict(&c.payload, rows, name)
+    }
+
+    fn fixed(&self, name: &str, rows: usize) -> Result<FixedValues, BlockError> {
+        let c = self.chunk(name, rows)?;
+        Self::expect(&c, Encoding::Fixed, name)?;
+        decode_fixed(&c.payload, rows, name)
+    }
+
+    fn bitmap(&self, name: &str, rows: usize) -> Result<Bitmap, BlockError> {
+        let c = self.chunk(name, rows)?;
+        Self::expect(&c, Encoding::Bitmap, name)?;
+        decode_bitmap(&c.payload, rows, name)
+    }
+
+    fn blobs(&self, name: &str, rows: usize) -> Result<Vec<Vec<u8>>, BlockError> {
+        let c = self.chunk(name, rows)?;
+        Self::expect(&c, Encoding::Blob, name)?;
+        decode_blobs(&c.payload, rows, name)
+    }
+
+    /// The attribute columns of a table (`span` or `resource`), decoded per row.
+    fn attributes(&self, table: &str, rows: usize) -> Result<Vec<Vec<KeyValue>>, BlockError> {
+        let mut out: Vec<Vec<KeyValue>> = vec![Vec::new(); rows];
+        let prefix = format!("{table}.attr.");
+        let mut names: Vec<(&str, AttrType, String)> = Vec::new();
+        for name in self.directory.keys() {
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(base) = rest.strip_suffix("#present") else {
+                continue;
+            };
+            let Some((t, key)) = base.split_once('.') else {
+                continue;
+            };
+            let Some(t) = AttrType::from_name(t) else {
+                return Err(BlockError::corrupt(format!(
+                    "column {name}: unknown attribute type"
+                )));
+            };
+            names.push((key, t, name[..name.len() - "#present".len()].to_owned()));
+        }
+        names.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (key, t, base) in names {
+            let present = self.bitmap(&format!("{base}#present"), rows)?;
+            let count = (0..rows).filter(|&i| present.get(i)).count();
+            let vname = format!("{base}#values");
+            let values: Vec<Option<AnyValue>> = match t {
+                AttrType::Str => {
+                    let d = self.dict(&vname, count)?;
+                    (0..count)
+                        .map(|i| {
+                            Some(AnyValue {
+                                value: Some(Value::StringValue(d.get(i).unwrap_or("").to_owned())),
+                            })
+                        })
+                        .collect()
+                }
+                AttrType::Int => self
+                    .varints(&vname, count)?
+                    .into_iter()
+                    .map(|v| {
+                        Some(AnyValue {
+                            value: Some(Value::IntValue(unzigzag(v))),
+                        })
+                    })
+                    .collect(),
+                AttrType::Float => {
+                    let c = self.chunk(&vname, count)?;
+                    Self::expect(&c, Encoding::F64, &vname)?;
+                    decode_f64(&c.payload, count, &vname)?
+                        .into_iter()
+                        .map(|v| {
+                            Some(AnyValue {
+                                value: Some(Value::DoubleValue(v)),
+                            })
+                        })
+                        .collect()
+                }
+                AttrType::Bool => {
+                    let b = self.bitmap(&vname, count)?;
+                    (0..count)
+                        .map(|i| {
+                            Some(AnyValue {
+                                value: Some(Value::BoolValue(b.get(i))),
+                            })
+                        })
+                        .collect()
+                }
+                AttrType::Other => self
+                    .blobs(&vname, count)?
+                    .into_iter()
+                    .map(|b| match b.split_first() {
+                        Some((1, rest)) => AnyValue::decode(rest)
+                            .map(Some)
+                            .map_err(|e| BlockError::corrupt(format!("column {vname}: {e}"))),
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            let mut next = values.into_iter();
+            for (i, row) in out.iter_mut().enumerate() {
+                if present.get(i) {
+                    row.push(KeyValue {
+                        key: key.to_owned(),
+                        value: next.next().flatten(),
+                    });
+                }
+            }
+        }
+        let overflow = self.blobs(&format!("{table}.attr_overflow"), rows)?;
+        for (row, blob) in out.iter_mut().zip(overflow) {
+            if !blob.is_empty() {
+                let list = KeyValueList::decode(&blob[..]).map_err(|e| {
+                    BlockError::corrupt(format!("column {table}.attr_overflow: {e}"))
+                })?;
+                row.extend(list.values);
+            }
+        }
+        Ok(out)
+    }
+
+    fn resources(&self) -> Result<Vec<Arc<SharedResource>>, BlockError> {
+        let n = self.resources;
+        let present = self.bitmap("resource.present", n)?;
+        let schema = self.dict("resource.schema_url", n)?;
+        let dropped = self.varints("resource.dropped_attributes", n)?;
+        let attrs = self.attributes("resource", n)?;
+        Ok(attrs
+            .into_iter()
+            .enumerate()
+            .map(|(i, attributes)| {
+                Arc::new(SharedResource {
+                    resource: present.get(i).then(|| Resource {
+                        attributes,
+                        dropped_attributes_count: dropped[i] as u32,
+                    }),
+                    schema_url: schema.get(i).unwrap_or("").to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    fn scopes(&self) -> Result<Vec<Arc<SharedScope>>, BlockError> {
+        let n = self.scopes;
+        let present = self.bitmap("scope.present", n)?;
+        let name = self.dict("scope.name", n)?;
+        let version = self.dict("scope.version", n)?;
+        let schema = self.dict("scope.schema_url", n)?;
+        let dropped = self.varints("scope.dropped_attributes", n)?;
+        let attrs = self.blobs("scope.attributes", n)?;
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let attributes = decode_attr_blob(&attrs[i], "scope.attributes")?;
+            out.push(Arc::new(SharedScope {
+                scope: present.get(i).then(|| InstrumentationScope {
+                    name: name.get(i).unwrap_or("").to_owned(),
+                    version: version.get(i).unwrap_or("").to_owned(),
+                    attributes,
+                    dropped_attributes_count: dropped[i] as u32,
+                }),
+                schema_url: schema.get(i).unwrap_or("").to_owned(),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The trace with this ID, if this row group holds it.
+    pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<HeadSpan>>, BlockError> {
+        let ids = self.fixed("trace.id", self.traces)?;
+        let (mut lo, mut hi) = (0usize, self.traces);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match ids.get(mid).map(|b| b.cmp(&id.0[..])) {
+                Some(std::cmp::Ordering::Less) => lo = mid + 1,
+                Some(std::cmp::Ordering::Greater) => hi = mid,
+                Some(std::cmp::Ordering::Equal) => {
+                    let mut traces = self.decode(Some(mid))?;
+                    return Ok(traces.pop().map(|(_, spans)| spans));
+                }
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every trace of the row group.
+    pub(crate) fn all(&self) -> Result<Vec<BlockTrace>, BlockError> {
+        self.decode(None)
+    }
+
+    /// Decodes one trace (by row) or all of them.
+    fn decode(&self, only: Option<usize>) -> Result<Vec<BlockTrace>, BlockError> {
+        let (t, s) = (self.traces, self.spans);
+        let ids = self.fixed("trace.id", t)?;
+        let starts = self.varints("trace.start", t)?;
+        let counts = self.varints("trace.span_count", t)?;
+        if counts.iter().fold(0u64, |a, b| a.saturating_add(*b)) != s as u64 {
+            return Err(BlockError::corrupt(
+                "trace span counts do not add up to the span count",
+            ));
+        }
+        let span_id = self.fixed("span.id", s)?;
+        let parent_idx = self.varints("span.parent_idx", s)?;
+        let ext_present = self.bitmap("span.parent_ext#present", s)?;
+        let ext_count = (0..s).filter(|&i| ext_present.get(i)).count();
+        let ext = self.fixed("span.parent_ext#values", ext_count)?;
+        let name = self.dict("span.name", s)?;
+        let kind = self.varints("span.kind", s)?;
+        let status_present = self.bitmap("span.status_present", s)?;
+        let status_code = self.varints("span.status_code", s)?;
+        let status_message = self.dict("span.status_message", s)?;
+        let start = self.varints("span.start", s)?;
+        let duration = self.varints("span.duration", s)?;
+        let trace_state = self.dict("span.trace_state", s)?;
+        let flags = self.varints("span.flags", s)?;
+        let dropped_attributes = self.varints("span.dropped_attributes", s)?;
+        let dropped_events = self.varints("span.dropped_events", s)?;
+        let dropped_links = self.varints("span.dropped_links", s)?;
+        let resource = self.varints("span.resource", s)?;
+        let scope = self.varints("span.scope", s)?;
+        let event_count = self.varints("span.event_count", s)?;
+        let link_count = self.varints("span.link_count", s)?;
+        let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
+        if total(&event_count) != self.events as u64 || total(&link_count) != self.links as u64 {
+            return Err(BlockError::corrupt("event or link counts do not add up"));
+        }
+        let mut attrs = self.attributes("span", s)?;
+        let resources = self.resources()?;
+        let scopes = self.scopes()?;
+
+        let (e, l) = (self.events, self.links);
+        let event_time = self.varints("event.time", e)?;
+        let event_name = self.dict("event.name", e)?;
+        let event_dropped = self.varints("event.dropped_attributes", e)?;
+        let event_attrs = self.blobs("event.attributes", e)?;
+        let link_trace = self.fixed("link.trace_id", l)?;
+        let link_span = self.fixed("link.span_id", l)?;
+        let link_state = self.dict("link.trace_state", l)?;
+        let link_flags = self.varints("link.flags", l)?;
+        let link_dropped = self.varints("link.dropped_attributes", l)?;
+        let link_attrs = self.blobs("link.attributes", l)?;
+
+        let mut out = Vec::new();
+        let (mut span_row, mut event_row, mut link_row, mut ext_row) =
+            (0usize, 0usize, 0usize, 0usize);
+        for trace in 0..t {
+            let n = counts[trace] as usize;
+            let wanted = only.is_none_or(|o| o == trace);
+            let first = span_row;
+            let mut spans = Vec::with_capacity(if wanted { n } else { 0 });
+            for row in first..first + n {
+                let (ne, nl) = (event_count[row] as usize, link_count[row] as usize);
+                let external = ext_present.get(row);
+                if wanted {
+                    let span_start = starts[trace].wrapping_add(start[row]);
+                    let parent_span_id = match parent_idx[row] {
+                        0 if external => ext.get(ext_row).map(<[u8]>::to_vec).unwrap_or_default(),
+                        0 => Vec::new(),
+                        p if p <= n as u64 => span_id
+                            .get(first + p as usize - 1)
+                            .map(<[u8]>::to_vec)
+                            .ok_or_else(|| BlockError::corrupt("span parent outside its trace"))?,
+                        _ => return Err(BlockError::corrupt("span parent outside its trace")),
+                    };
+                    let mut events = Vec::with_capacity(ne);
+                    for er in event_row..event_row + ne {
+                        events.push(Event {
+                            time_unix_nano: span_start
+                                .wrapping_add(unzigzag(event_time[er]) as u64),
+                            name: event_name.get(er).unwrap_or("").to_owned(),
+                            attributes: decode_attr_blob(&event_attrs[er], "event.attributes")?,
+                            dropped_attributes_count: event_dropped[er] as u32,
+                        });
+                    }
+                    let mut links = Vec::with_capacity(nl);
+                    for lr in link_row..link_row + nl {
+                        links.push(Link {
+                            trace_id: link_trace.get(lr).map(<[u8]>::to_vec).unwrap_or_default(),
+                            span_id: link_span.get(lr).map(<[u8]>::to_vec).unwrap_or_default(),
+                            trace_state: link_state.get(lr).unwrap_or("").to_owned(),
+                            attributes: decode_attr_blob(&link_attrs[lr], "link.attributes")?,
+                            dropped_attributes_count: link_dropped[lr] as u32,
+                            flags: link_flags[lr] as u32,
+                        });
+                    }
+                    let r = resources
+                        .get(resource[row] as usize)
+                        .cloned()
+                        .ok_or_else(|| BlockError::corrupt("span refers to a missing resource"))?;
+                    let sc = scopes
+                        .get(scope[row] as usize)
+                        .cloned()
+                        .ok_or_else(|| BlockError::corrupt("span refers to a missing scope"))?;
+                    spans.push(HeadSpan {
+                        resource: r,
+                        scope: sc,
+                        span: Span {
+                            trace_id: ids.get(trace).map(<[u8]>::to_vec).unwrap_or_default(),
+                            span_id: span_id.get(row).map(<[u8]>::to_vec).unwrap_or_default(),
+                            trace_state: trace_state.get(row).unwrap_or("").to_owned(),
+                            parent_span_id,
+                            name: name.get(row).unwrap_or("").to_owned(),
+                            kind: unzigzag(kind[row]) as i32,
+                            start_time_unix_nano: span_start,
+                            end_time_unix_nano: span_start
+                                .wrapping_add(unzigzag(duration[row]) as u64),
+                            attributes: std::mem::take(&mut attrs[row]),
+                            dropped_attributes_count: dropped_attributes[row] as u32,
+                            events,
+                            dropped_events_count: dropped_events[row] as u32,
+                            links,
+                            dropped_links_count: dropped_links[row] as u32,
+                            status: status_present.get(row).then(|| Status {
+                                message: status_message.get(row).unwrap_or("").to_owned(),
+                                code: unzigzag(status_code[row]) as i32,
+                            }),
+                            flags: flags[row] as u32,
+                        },
+                    });
+                }
+                if parent_idx[row] == 0 && external {
+                    ext_row += 1;
+                }
+                event_row += ne;
+                link_row += nl;
+            }
+            span_row += n;
+            if wanted {
+                let id = ids
+                    .get(trace)
+                    .and_then(TraceId::from_slice)
+                    .ok_or_else(|| BlockError::corrupt("trace ID missing"))?;
+                out.push((id, spans));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Parses a row group (footer, then every trace) from arbitrary bytes, for fuzzing: any input
+/// is an error or a result, never a panic.
+#[doc(hidden)]
+pub fn fuzz_decode_row_group(data: &[u8]) -> usize {
+    if data.len() < 8 {
+        return 0;
+    }
+    // The last 8 bytes say where the footer starts, as an index entry would.
+    let (body, tail) = data.split_at(data.len() - 8);
+    let mut a = [0u8; 8];
+    a.copy_from_slice(tail);
+    let entry = IndexEntry {
+        min_id: TraceId::default(),
+        max_id: TraceId([0xff; 16]),
+        offset: 0,
+        len: body.len() as u64,
+        footer_offset: u64::from_le_bytes(a) % (body.len() as u64 + 1),
+        footer_len: 0,
+        traces: 0,
+        spans: 0,
+        start: 0,
+        end: 0,
+    };
+    match RowGroupData::parse(Bytes::copy_from_slice(body), &entry) {
+        Ok(group) => group.all().map_or(0, |t| t.len()),
+        Err(_) => 0,
+    }
+}
+
+fn decode_attr_blob(blob: &[u8], what: &str) -> Result<Vec<KeyValue>, BlockError> {
+    if blob.is_empty() {
+        return Ok(Vec::new());
+    }
+    KeyValueList::decode(blob)
+        .map(|l| l.values)
+        .map_err(|e| BlockError::corrupt(format!("column {what}: {e}")))
+}

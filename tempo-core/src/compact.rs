@@ -1,0 +1,201 @@
+//! compact: why are there not a thousand tiny blocks?
+//!
+//! Blocks of one tenant whose traces start in the same time window (`compaction_window`,
+//! default 1h) are merged into one, by a streaming k-way merge on trace ID: parts of one trace
+//! from several blocks become one trace, repeated spans (same span ID and kind) are kept once,
+//! and a trace over `max_bytes_per_trace` keeps its first spans up to the limit (the rest are
+//! counted). The new block is durable before its inputs are removed, so every trace stays
+//! findable throughout, and a crash at any point leaves at worst a duplicate, which readers and
+//! the next compaction de-duplicate.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+
+use crate::backend::Backend;
+use crate::block::reader::{BlockReader, BlockTrace};
+use crate::block::writer::BlockWriter;
+use crate::block::{BlockError, BlockMeta, new_block_id};
+use crate::head::HeadSpan;
+
+/// Settings of compaction.
+#[derive(Debug, Clone)]
+pub(crate) struct CompactionPolicy {
+    pub(crate) window: Duration,
+    /// At least this many blocks in a window before they are merged.
+    pub(crate) min_inputs: usize,
+    /// At most this many blocks merged at once.
+    pub(crate) max_inputs: usize,
+    /// Blocks at or above this level are left alone.
+    pub(crate) max_level: u32,
+    /// Largest trace kept whole, in encoded bytes.
+    pub(crate) max_bytes_per_trace: u64,
+    pub(crate) bloom_false_positive: f64,
+}
+
+/// What one compaction did.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CompactionOutcome {
+    pub(crate) output: Option<BlockMeta>,
+    /// Spans dropped because their trace exceeded `max_bytes_per_trace`.
+    pub(crate) spans_over_limit: u64,
+    /// Repeated spans removed.
+    pub(crate) duplicate_spans: u64,
+}
+
+/// Picks the blocks to merge next: in the oldest time window, blocks of one compaction level,
+/// once there are enough of them. Merging like with like keeps each span rewritten only a few
+/// times (once per level).
+pub(crate) fn plan(
+    blocks: &[Arc<BlockReader>],
+    policy: &CompactionPolicy,
+) -> Vec<Arc<BlockReader>> {
+    let window = policy.window.as_nanos().max(1) as u64;
+    let mut groups: BTreeMap<(u64, u32), Vec<Arc<BlockReader>>> = BTreeMap::new();
+    for b in blocks {
+        if b.meta.compaction_level >= policy.max_level {
+            continue;
+        }
+        groups
+            .entry((
+                b.meta.start_time_unix_nano / window,
+                b.meta.compaction_level,
+            ))
+            .or_default()
+            .push(b.clone());
+    }
+    for (_, mut group) in groups {
+        if group.len() >= policy.min_inputs {
+            group.sort_by_key(|b| b.meta.created_at_unix_seconds);
+            group.truncate(policy.max_inputs);
+            return group;
+        }
+    }
+    Vec::new()
+}
+
+/// One input's cursor: the current row group's traces, consumed in order.
+struct Input {
+    reader: Arc<BlockReader>,
+    next_group: usize,
+    traces: std::vec::IntoIter<BlockTrace>,
+}
+
+impl Input {
+    fn next(&mut self) -> Result<Option<BlockTrace>, BlockError> {
+        loop {
+            if let Some(t) = self.traces.next() {
+                return Ok(Some(t));
+            }
+            if self.next_group >= self.reader.index.len() {
+                return Ok(None);
+            }
+            let group = self.reader.row_group(self.next_group)?;
+            self.next_group += 1;
+            self.traces = group
+                .all()
+                .map_err(|e| e.in_block(self.reader.name()))?
+                .into_iter();
+        }
+    }
+}
+
+/// Merges `inputs` (blocks of `tenant`) into one new block written to `backend`.
+pub(crate) fn merge(
+    backend: &dyn Backend,
+    tenant: &str,
+    inputs: &[Arc<BlockReader>],
+    policy: &CompactionPolicy,
+) -> Result<CompactionOutcome, BlockError> {
+    let started = Instant::now();
+    let expected: u64 = inputs.iter().map(|b| b.meta.traces).sum();
+    let level = inputs
+        .iter()
+        .map(|b| b.meta.compaction_level)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let mut writer = BlockWriter::new(
+        tenant,
+        new_block_id(),
+        expected as usize,
+        level,
+        policy.bloom_false_positive,
+    );
+    let mut cursors: Vec<Input> = inputs
+        .iter()
+        .map(|r| Input {
+            reader: r.clone(),
+            next_group: 0,
+            traces: Vec::new().into_iter(),
+        })
+        .collect();
+    let mut heads: Vec<Option<BlockTrace>> = Vec::with_capacity(cursors.len());
+    for c in &mut cursors {
+        heads.push(c.next()?);
+    }
+    let mut outcome = CompactionOutcome::default();
+    let mut wrote = 0u64;
+    // The smallest trace ID among the inputs' current traces (few inputs: a scan is fine).
+    while let Some(min) = heads.iter().flatten().map(|(id, _)| *id).min() {
+        let mut spans: Vec<HeadSpan> = Vec::new();
+        for (i, head) in heads.iter_mut().enumerate() {
+            if head.as_ref().is_some_and(|(id, _)| *id == min) {
+                if let Some((_, s)) = head.take() {
+                    spans.extend(s);
+                }
+                *head = cursors[i].next()?;
+            }
+        }
+        let (kept, duplicates, over) = combine(spans, policy.max_bytes_per_trace);
+        outcome.duplicate_spans += duplicates;
+        outcome.spans_over_limit += over;
+        if over > 0 {
+            tracing::warn!(tenant, trace = %min, dropped_spans = over, limit = policy.max_bytes_per_trace, "trace exceeds max_bytes_per_trace; spans dropped");
+        }
+        let refs: Vec<&HeadSpan> = kept.iter().collect();
+        writer.add_trace(min, &refs)?;
+        wrote += 1;
+    }
+    if wrote == 0 {
+        return Ok(outcome);
+    }
+    let meta = writer.finish(backend)?;
+    tracing::info!(
+        tenant,
+        block = %meta.block_id,
+        inputs = inputs.len(),
+        level,
+        traces = meta.traces,
+        spans = meta.spans,
+        duplicate_spans = outcome.duplicate_spans,
+        spans_over_limit = outcome.spans_over_limit,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "blocks compacted"
+    );
+    outcome.output = Some(meta);
+    Ok(outcome)
+}
+
+/// De-duplicates a trace's spans (span ID and kind) and applies the size limit.
+fn combine(spans: Vec<HeadSpan>, max_bytes: u64) -> (Vec<HeadSpan>, u64, u64) {
+    let mut seen: HashSet<(Vec<u8>, i32)> = HashSet::with_capacity(spans.len());
+    let mut kept = Vec::with_capacity(spans.len());
+    let (mut duplicates, mut over, mut bytes) = (0u64, 0u64, 0u64);
+    for s in spans {
+        if !seen.insert((s.span.span_id.clone(), s.span.kind)) {
+            duplicates += 1;
+            continue;
+        }
+        let size = s.span.encoded_len() as u64;
+        if bytes + size > max_bytes && !kept.is_empty() {
+            over += 1;
+            continue;
+        }
+        bytes += size;
+        kept.push(s);
+    }
+    (kept, duplicates, over)
+}
