@@ -89,7 +89,7 @@ pub fn parse_lenient(src: &str) -> Vec<Condition> {
     out
 }
 
-fn field_ref(e: &FieldExpr) -> Option<FieldRef> {
+pub(crate) fn field_ref(e: &FieldExpr) -> Option<FieldRef> {
     match &e.kind {
         FieldExprKind::Attribute(a) => Some(FieldRef::Attribute(a.clone())),
         FieldExprKind::Intrinsic(i) => Some(FieldRef::Intrinsic(*i)),

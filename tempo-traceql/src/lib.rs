@@ -41,6 +41,7 @@
 //!   part in equality.
 //! - [`parse_lenient`]: the complete conditions of a query being typed.
 //! - [`explain`]: the tree as indented text.
+//! - [`Query::referenced_fields`]: the attributes and intrinsics to fetch.
 //! - [`compile_regex`] / [`anchored_regex`]: regular expressions are matched
 //!   against whole values, as in Tempo. Validation checks each pattern's
 //!   syntax (RE2, as the `regex` crate reads it) without compiling it, which
@@ -96,6 +97,7 @@
 
 mod ast;
 mod error;
+mod fields;
 mod format;
 mod lenient;
 mod lexer;

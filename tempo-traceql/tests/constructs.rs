@@ -854,3 +854,23 @@ fn lenient_keeps_complete_conditions() {
     // A lexing error later on does not lose what came before.
     assert_eq!(parse_lenient(r#"{ .a = 1 && .b = "unterminated"#).len(), 1);
 }
+
+#[test]
+fn referenced_fields_lists_each_field_once() {
+    let query = q(
+        r#"{ span.a = 1 && duration > 1s } >> { resource.service.name = "x" } | select(span.a, span:id) | avg(span.b) > 1"#,
+    );
+    assert_eq!(
+        query.referenced_fields(),
+        vec![
+            FieldRef::Attribute(Attribute::new(Scope::Span, "a")),
+            FieldRef::Intrinsic(Intrinsic::SpanDuration),
+            FieldRef::Attribute(Attribute::new(Scope::Resource, "service.name")),
+            FieldRef::Intrinsic(Intrinsic::SpanId),
+            FieldRef::Attribute(Attribute::new(Scope::Span, "b")),
+        ]
+    );
+    let query = q("{ } | quantile_over_time(duration, .9) by (resource.service.name)");
+    assert_eq!(query.referenced_fields().len(), 2);
+    assert!(q("{}").referenced_fields().is_empty());
+}
