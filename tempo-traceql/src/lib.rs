@@ -37,8 +37,8 @@
 //! - [`parse`]: text to a validated [`Query`], or an [`Error`].
 //! - [`parse_unchecked`] and [`validate`]: the two halves of `parse`.
 //! - [`format()`] (also `Display` on [`Query`]): canonical text;
-//!   `parse(&format(&q)) == Ok(q)` for every query, since [`Span`]s never take
-//!   part in equality.
+//!   `parse(&format(&q)) == Ok(q)` for every query `parse` returns, since
+//!   [`Span`]s never take part in equality.
 //! - [`parse_lenient`]: the complete conditions of a query being typed.
 //! - [`explain`]: the tree as indented text.
 //! - [`Query::referenced_fields`]: the attributes and intrinsics to fetch.
@@ -53,15 +53,16 @@
 //! [`ErrorKind`] has the three kinds Tempo distinguishes:
 //!
 //! - **Parse**: not TraceQL. Unknown characters and words, missing
-//!   brackets, wrong argument counts (`topk()`), duration units Tempo does
-//!   not have (`1d`: write `24h`).
+//!   brackets, wrong argument counts (`topk()`), duration units outside the
+//!   Go duration syntax Tempo reads (`1d`: write `24h`).
 //! - **Validation**: TraceQL, but wrong. Type errors (`{ .a + "x" = 1 }`,
 //!   `{ span:status = 1.5 }`), invalid regular expressions, `nil` compared
 //!   with an intrinsic or with `<`, aggregates missing their field or given
 //!   one they do not take (`avg()`, `count(.a)`), stages in an impossible
 //!   order (`{} | rate() | { .a = 1 }`), quantiles outside `0..=1`.
-//! - **Unsupported**: well-formed and well-typed, but not executable. This
-//!   crate reports, as Tempo does not execute them:
+//! - **Unsupported**: well-formed and well-typed, but not executable. The
+//!   line is ours to draw; this crate reports as unsupported the forms that
+//!   Tempo's grammar accepts but that our engine does not evaluate:
 //!   - arithmetic and comparisons between wrapped pipelines, scalar or
 //!     metrics: `({ } | count()) > ({ .a } | count())`,
 //!     `({ } | rate()) * 100 > 5` (write the comparison inside the
