@@ -157,7 +157,7 @@ const SCOPES: [(&str, Scope); 5] = [
 ];
 
 /// Duration units, longest first where one is a prefix of another.
-const UNITS: [(&str, u128); 8] = [
+const UNITS: [(&str, u128); 11] = [
     ("ns", 1),
     ("us", 1_000),
     ("µs", 1_000),
@@ -166,6 +166,9 @@ const UNITS: [(&str, u128); 8] = [
     ("s", 1_000_000_000),
     ("m", 60_000_000_000),
     ("h", 3_600_000_000_000),
+    ("d", 86_400_000_000_000),
+    ("w", 604_800_000_000_000),
+    ("y", 31_536_000_000_000_000),
 ];
 
 impl Lexer<'_> {
@@ -570,11 +573,9 @@ impl Lexer<'_> {
             Span::new(start, e),
             format!("invalid number `{}`", &self.src[start..e]),
         )
-        .with_expected(["a duration unit: ns, us, µs, ms, s, m or h"]);
-        let first = suffix.chars().next().unwrap_or(' ');
-        if matches!(first, 'd' | 'w' | 'y') {
-            err =
-                err.with_hint("durations go up to hours: write `24h` for a day, `168h` for a week");
+        .with_expected(["a duration unit: ns, us, µs, ms, s, m, h, d, w or y"]);
+        if suffix.starts_with("mo") {
+            err = err.with_hint("there is no month unit: write `30d`");
         }
         Err(err)
     }
@@ -668,7 +669,10 @@ mod tests {
         assert_eq!(toks("10μs")[0], Tok::Duration(10_000));
         assert_eq!(toks("3ms")[0], Tok::Duration(3_000_000));
         assert_eq!(toks("2m")[0], Tok::Duration(120_000_000_000));
-        assert!(lex("1d").1.is_some());
+        assert_eq!(toks("1d")[0], Tok::Duration(86_400_000_000_000));
+        assert_eq!(toks("2w")[0], Tok::Duration(1_209_600_000_000_000));
+        assert_eq!(toks("1y")[0], Tok::Duration(31_536_000_000_000_000));
+        assert_eq!(toks("1d12h")[0], Tok::Duration(129_600_000_000_000));
         assert!(lex("1mo").1.is_some());
     }
 

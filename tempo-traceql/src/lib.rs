@@ -53,8 +53,9 @@
 //! [`ErrorKind`] has the three kinds Tempo distinguishes:
 //!
 //! - **Parse**: not TraceQL. Unknown characters and words, missing
-//!   brackets, wrong argument counts (`topk()`), duration units outside the
-//!   Go duration syntax Tempo reads (`1d`: write `24h`).
+//!   brackets, wrong argument counts (`topk()`), unknown duration units
+//!   (`1mo`; the units are `ns us µs ms s m h d w y`, a day being 24h, a week
+//!   7d and a year 365d).
 //! - **Validation**: TraceQL, but wrong. Type errors (`{ .a + "x" = 1 }`,
 //!   `{ span:status = 1.5 }`), invalid regular expressions, `nil` compared
 //!   with an intrinsic or with `<`, aggregates missing their field or given

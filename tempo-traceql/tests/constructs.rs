@@ -362,11 +362,13 @@ fn durations() {
     assert_eq!(ns("2h45m30s"), 9_930_000_000_000);
     assert_eq!(ns("1s500ms"), 1_500_000_000);
     assert_eq!(ns("-10ms"), -10_000_000);
-    for bad in ["1d", "2w", "1y", "5mo", "1.5.5s", "3000000h"] {
+    assert_eq!(ns("1d"), 86_400_000_000_000);
+    assert_eq!(ns("2w"), 14 * 86_400_000_000_000);
+    assert_eq!(ns("1y"), 365 * 86_400_000_000_000);
+    for bad in ["5mo", "1.5.5s", "3000000h"] {
         let e = err(&format!("{{ duration > {bad} }}"));
         assert_eq!(e.kind(), ErrorKind::Parse, "{bad}");
     }
-    assert!(err("{ duration > 1d }").hint().unwrap().contains("24h"));
 }
 
 #[test]
