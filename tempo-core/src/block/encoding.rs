@@ -271,7 +271,7 @@ pub(crate) fn decode_fixed(
 /// Builds a dictionary-encoded string column.
 #[derive(Debug, Default)]
 pub(crate) struct DictColumn {
-    dict: std::collections::HashMap<String, u32>,
+    dict: std::collections::HashMap<String, u32, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
     order: Vec<String>,
     codes: VarintColumn,
 }
@@ -415,6 +415,21 @@ impl Bitmap {
             .get(i / 8)
             .is_some_and(|b| b & (1 << (i % 8)) != 0)
     }
+
+    /// Ones among the first `n` bits.
+    pub(crate) fn ones(&self, n: usize) -> usize {
+        let full = (n / 8).min(self.bytes.len());
+        let mut count: usize = self.bytes[..full]
+            .iter()
+            .map(|b| b.count_ones() as usize)
+            .sum();
+        if !n.is_multiple_of(8)
+            && let Some(b) = self.bytes.get(n / 8)
+        {
+            count += (b & ((1u8 << (n % 8)) - 1)).count_ones() as usize;
+        }
+        count
+    }
 }
 
 pub(crate) fn decode_bitmap(payload: &[u8], rows: usize, what: &str) -> Result<Bitmap, BlockError> {
@@ -496,18 +511,76 @@ impl BlobColumn {
     }
 }
 
-pub(crate) fn decode_blobs(
-    payload: &[u8],
-    rows: usize,
-    what: &str,
-) -> Result<Vec<Vec<u8>>, BlockError> {
+/// A decoded blob column: row `i` is `data[ranges[i]]`, without a copy per row.
+#[derive(Debug, Clone)]
+pub(crate) struct Blobs {
+    data: Bytes,
+    ranges: Vec<(u32, u32)>,
+}
+
+impl Blobs {
+    pub(crate) fn get(&self, i: usize) -> &[u8] {
+        self.ranges
+            .get(i)
+            .and_then(|&(s, e)| self.data.get(s as usize..e as usize))
+            .unwrap_or(&[])
+    }
+
+    #[cfg(test)]
+    pub(crate) fn to_vecs(&self) -> Vec<Vec<u8>> {
+        (0..self.ranges.len())
+            .map(|i| self.get(i).to_vec())
+            .collect()
+    }
+}
+
+pub(crate) fn decode_blobs(payload: &Bytes, rows: usize, what: &str) -> Result<Blobs, BlockError> {
     let mut c = Cursor::new(payload, what);
-    let mut out = Vec::with_capacity(rows.min(payload.len()));
+    let mut ranges = Vec::with_capacity(rows.min(payload.len()));
     for _ in 0..rows {
         let len = c.usize()?;
-        out.push(c.bytes(len)?.to_vec());
+        let start = c.pos;
+        c.bytes(len)?;
+        ranges.push((start as u32, c.pos as u32));
     }
-    Ok(out)
+    Ok(Blobs {
+        data: payload.clone(),
+        ranges,
+    })
+}
+
+thread_local! {
+    /// zstd contexts are costly to create: one of each per thread, reused for every chunk.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+        }
+        match c.as_mut() {
+            Some(c) => c.compress(data),
+            None => zstd::bulk::compress(data, ZSTD_LEVEL),
+        }
+    })
+}
+
+fn decompress(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new()?);
+        }
+        match d.as_mut() {
+            Some(d) => d.decompress(data, capacity),
+            None => zstd::bulk::decompress(data, capacity),
+        }
+    })
 }
 
 /// Frames a column as a chunk: header, payload (zstd-compressed when that helps), checksum.
@@ -517,8 +590,7 @@ pub(crate) fn write_chunk(
     data: &ColumnData,
 ) -> Result<(), BlockError> {
     let compressed = if data.payload.len() >= MIN_COMPRESS {
-        let c = zstd::bulk::compress(&data.payload, ZSTD_LEVEL)
-            .map_err(|e| BlockError::Write(format!("zstd: {e}")))?;
+        let c = compress(&data.payload).map_err(|e| BlockError::Write(format!("zstd: {e}")))?;
         (c.len() < data.payload.len()).then_some(c)
     } else {
         None
@@ -605,8 +677,7 @@ pub(crate) fn read_chunk(bytes: &Bytes, what: &str) -> Result<Chunk, BlockError>
             if raw_len > MAX_RAW {
                 return Err(corrupt(format!("decompressed size {raw_len} is too large")));
             }
-            let raw = zstd::bulk::decompress(&stored, raw_len)
-                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let raw = decompress(&stored, raw_len).map_err(|e| corrupt(format!("zstd: {e}")))?;
             if raw.len() != raw_len {
                 return Err(corrupt(format!(
                     "decompressed to {} bytes, expected {raw_len}",
@@ -716,7 +787,7 @@ mod tests {
             for x in &blobs { c.push(x); }
             let (enc, data) = c.finish();
             let chunk = round_trip(enc, data);
-            prop_assert_eq!(decode_blobs(&chunk.payload, chunk.rows, "t").unwrap(), blobs);
+            prop_assert_eq!(decode_blobs(&chunk.payload, chunk.rows, "t").unwrap().to_vecs(), blobs);
         }
 
         #[test]

@@ -8,8 +8,8 @@ use parking_lot::Mutex;
 use prost::Message;
 
 use super::encoding::{
-    Bitmap, Chunk, DictValues, Encoding, FixedValues, decode_bitmap, decode_blobs, decode_dict,
-    decode_f64, decode_fixed, decode_varints, read_chunk, unzigzag,
+    Bitmap, Blobs, Chunk, DictValues, Encoding, FixedValues, decode_bitmap, decode_blobs,
+    decode_dict, decode_f64, decode_fixed, decode_varints, read_chunk, unzigzag,
 };
 use super::writer::AttrType;
 use super::{
@@ -32,6 +32,8 @@ pub(crate) struct BlockReader {
     pub(crate) index: Vec<IndexEntry>,
     prefix: String,
     blooms: Mutex<HashMap<u32, Arc<BloomShard>>>,
+    /// Parsed row group footers, by row group.
+    footers: Mutex<HashMap<usize, Arc<Footer>>>,
 }
 
 /// One trace read back from a block.
@@ -65,6 +67,7 @@ impl BlockReader {
             index,
             prefix,
             blooms: Mutex::new(HashMap::new()),
+            footers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -125,7 +128,17 @@ impl BlockReader {
         let bytes = self
             .backend
             .read_range(&format!("{}/data", self.prefix), e.offset, e.len)?;
-        RowGroupData::parse(bytes, e).map_err(|err| err.in_block(&self.prefix))
+        let cached = self.footers.lock().get(&i).cloned();
+        let footer = match cached {
+            Some(f) => f,
+            None => {
+                let f =
+                    Arc::new(Footer::parse(&bytes, e).map_err(|err| err.in_block(&self.prefix))?);
+                self.footers.lock().insert(i, f.clone());
+                f
+            }
+        };
+        Ok(RowGroupData { bytes, footer })
     }
 
     /// Every trace of the block, row group by row group, in trace-ID order.
@@ -178,21 +191,9 @@ fn decode_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, BlockError> {
     Ok(out)
 }
 
-/// A row group's bytes and its chunk directory.
-pub(crate) struct RowGroupData {
-    bytes: Bytes,
-    directory: HashMap<String, (usize, usize)>,
-    traces: usize,
-    spans: usize,
-    resources: usize,
-    scopes: usize,
-    events: usize,
-    links: usize,
-}
-
-impl RowGroupData {
+impl Footer {
     /// Parses the footer of a row group read whole.
-    pub(crate) fn parse(bytes: Bytes, entry: &IndexEntry) -> Result<RowGroupData, BlockError> {
+    pub(crate) fn parse(bytes: &[u8], entry: &IndexEntry) -> Result<Footer, BlockError> {
         let footer_at = entry
             .footer_offset
             .checked_sub(entry.offset)
@@ -239,8 +240,7 @@ impl RowGroupData {
             }
             directory.insert(name, (offset, len));
         }
-        Ok(RowGroupData {
-            bytes,
+        Ok(Footer {
             directory,
             traces,
             spans,
@@ -249,6 +249,40 @@ impl RowGroupData {
             events,
             links,
         })
+    }
+}
+
+/// A row group's footer: its counts and where each chunk is.
+#[derive(Debug)]
+pub(crate) struct Footer {
+    directory: HashMap<String, (usize, usize)>,
+    traces: usize,
+    spans: usize,
+    resources: usize,
+    scopes: usize,
+    events: usize,
+    links: usize,
+}
+
+/// A row group's bytes and its footer.
+pub(crate) struct RowGroupData {
+    bytes: Bytes,
+    footer: Arc<Footer>,
+}
+
+impl std::ops::Deref for RowGroupData {
+    type Target = Footer;
+
+    fn deref(&self) -> &Footer {
+        &self.footer
+    }
+}
+
+impl RowGroupData {
+    /// Parses a row group read whole.
+    pub(crate) fn parse(bytes: Bytes, entry: &IndexEntry) -> Result<RowGroupData, BlockError> {
+        let footer = Arc::new(Footer::parse(&bytes, entry)?);
+        Ok(RowGroupData { bytes, footer })
     }
 
     /// Every chunk of the row group, by column name.
@@ -308,17 +342,23 @@ impl RowGroupData {
         decode_bitmap(&c.payload, rows, name)
     }
 
-    fn blobs(&self, name: &str, rows: usize) -> Result<Vec<Vec<u8>>, BlockError> {
+    fn blobs(&self, name: &str, rows: usize) -> Result<Blobs, BlockError> {
         let c = self.chunk(name, rows)?;
         Self::expect(&c, Encoding::Blob, name)?;
         decode_blobs(&c.payload, rows, name)
     }
 
-    /// The attribute columns of a table (`span` or `resource`), decoded per row.
-    fn attributes(&self, table: &str, rows: usize) -> Result<Vec<Vec<KeyValue>>, BlockError> {
-        let mut out: Vec<Vec<KeyValue>> = vec![Vec::new(); rows];
+    /// The attributes of rows `wanted` of a table (`span` or `resource`); only those rows'
+    /// values are materialized.
+    fn attributes(
+        &self,
+        table: &str,
+        rows: usize,
+        wanted: std::ops::Range<usize>,
+    ) -> Result<Vec<Vec<KeyValue>>, BlockError> {
+        let mut out: Vec<Vec<KeyValue>> = vec![Vec::new(); wanted.len()];
         let prefix = format!("{table}.attr.");
-        let mut names: Vec<(&str, AttrType, String)> = Vec::new();
+        let mut names: Vec<(&str, AttrType, &str)> = Vec::new();
         for name in self.directory.keys() {
             let Some(rest) = name.strip_prefix(&prefix) else {
                 continue;
@@ -334,83 +374,34 @@ impl RowGroupData {
                     "column {name}: unknown attribute type"
                 )));
             };
-            names.push((key, t, name[..name.len() - "#present".len()].to_owned()));
+            names.push((key, t, &name[..name.len() - "#present".len()]));
         }
         names.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
         for (key, t, base) in names {
             let present = self.bitmap(&format!("{base}#present"), rows)?;
-            let count = (0..rows).filter(|&i| present.get(i)).count();
+            let count = present.ones(rows);
             let vname = format!("{base}#values");
-            let values: Vec<Option<AnyValue>> = match t {
-                AttrType::Str => {
-                    let d = self.dict(&vname, count)?;
-                    (0..count)
-                        .map(|i| {
-                            Some(AnyValue {
-                                value: Some(Value::StringValue(d.get(i).unwrap_or("").to_owned())),
-                            })
-                        })
-                        .collect()
-                }
-                AttrType::Int => self
-                    .varints(&vname, count)?
-                    .into_iter()
-                    .map(|v| {
-                        Some(AnyValue {
-                            value: Some(Value::IntValue(unzigzag(v))),
-                        })
-                    })
-                    .collect(),
-                AttrType::Float => {
-                    let c = self.chunk(&vname, count)?;
-                    Self::expect(&c, Encoding::F64, &vname)?;
-                    decode_f64(&c.payload, count, &vname)?
-                        .into_iter()
-                        .map(|v| {
-                            Some(AnyValue {
-                                value: Some(Value::DoubleValue(v)),
-                            })
-                        })
-                        .collect()
-                }
-                AttrType::Bool => {
-                    let b = self.bitmap(&vname, count)?;
-                    (0..count)
-                        .map(|i| {
-                            Some(AnyValue {
-                                value: Some(Value::BoolValue(b.get(i))),
-                            })
-                        })
-                        .collect()
-                }
-                AttrType::Other => self
-                    .blobs(&vname, count)?
-                    .into_iter()
-                    .map(|b| match b.split_first() {
-                        Some((1, rest)) => AnyValue::decode(rest)
-                            .map(Some)
-                            .map_err(|e| BlockError::corrupt(format!("column {vname}: {e}"))),
-                        _ => Ok(None),
-                    })
-                    .collect::<Result<_, _>>()?,
-            };
-            let mut next = values.into_iter();
-            for (i, row) in out.iter_mut().enumerate() {
-                if present.get(i) {
-                    row.push(KeyValue {
+            // The value of the first wanted row that has one.
+            let mut v = present.ones(wanted.start);
+            let values = AttrValues::read(self, t, &vname, count)?;
+            for (slot, row) in out.iter_mut().zip(wanted.clone()) {
+                if present.get(row) {
+                    slot.push(KeyValue {
                         key: key.to_owned(),
-                        value: next.next().flatten(),
+                        value: values.get(v, &vname)?,
                     });
+                    v += 1;
                 }
             }
         }
         let overflow = self.blobs(&format!("{table}.attr_overflow"), rows)?;
-        for (row, blob) in out.iter_mut().zip(overflow) {
+        for (slot, row) in out.iter_mut().zip(wanted) {
+            let blob = overflow.get(row);
             if !blob.is_empty() {
-                let list = KeyValueList::decode(&blob[..]).map_err(|e| {
+                let list = KeyValueList::decode(blob).map_err(|e| {
                     BlockError::corrupt(format!("column {table}.attr_overflow: {e}"))
                 })?;
-                row.extend(list.values);
+                slot.extend(list.values);
             }
         }
         Ok(out)
@@ -421,7 +412,7 @@ impl RowGroupData {
         let present = self.bitmap("resource.present", n)?;
         let schema = self.dict("resource.schema_url", n)?;
         let dropped = self.varints("resource.dropped_attributes", n)?;
-        let attrs = self.attributes("resource", n)?;
+        let attrs = self.attributes("resource", n, 0..n)?;
         Ok(attrs
             .into_iter()
             .enumerate()
@@ -446,14 +437,14 @@ impl RowGroupData {
         let dropped = self.varints("scope.dropped_attributes", n)?;
         let attrs = self.blobs("scope.attributes", n)?;
         let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let attributes = decode_attr_blob(&attrs[i], "scope.attributes")?;
+        for (i, dropped) in dropped.iter().enumerate() {
+            let attributes = decode_attr_blob(attrs.get(i), "scope.attributes")?;
             out.push(Arc::new(SharedScope {
                 scope: present.get(i).then(|| InstrumentationScope {
                     name: name.get(i).unwrap_or("").to_owned(),
                     version: version.get(i).unwrap_or("").to_owned(),
                     attributes,
-                    dropped_attributes_count: dropped[i] as u32,
+                    dropped_attributes_count: *dropped as u32,
                 }),
                 schema_url: schema.get(i).unwrap_or("").to_owned(),
             }));
@@ -521,7 +512,16 @@ impl RowGroupData {
         if total(&event_count) != self.events as u64 || total(&link_count) != self.links as u64 {
             return Err(BlockError::corrupt("event or link counts do not add up"));
         }
-        let mut attrs = self.attributes("span", s)?;
+        // Only the wanted trace's spans get their attributes materialized.
+        let wanted_spans = match only {
+            Some(t) => {
+                let first: u64 = counts[..t.min(counts.len())].iter().sum();
+                let first = first as usize;
+                first..first + counts.get(t).copied().unwrap_or(0) as usize
+            }
+            None => 0..s,
+        };
+        let mut attrs = self.attributes("span", s, wanted_spans.clone())?;
         let resources = self.resources()?;
         let scopes = self.scopes()?;
 
@@ -565,7 +565,7 @@ impl RowGroupData {
                             time_unix_nano: span_start
                                 .wrapping_add(unzigzag(event_time[er]) as u64),
                             name: event_name.get(er).unwrap_or("").to_owned(),
-                            attributes: decode_attr_blob(&event_attrs[er], "event.attributes")?,
+                            attributes: decode_attr_blob(event_attrs.get(er), "event.attributes")?,
                             dropped_attributes_count: event_dropped[er] as u32,
                         });
                     }
@@ -575,7 +575,7 @@ impl RowGroupData {
                             trace_id: link_trace.get(lr).map(<[u8]>::to_vec).unwrap_or_default(),
                             span_id: link_span.get(lr).map(<[u8]>::to_vec).unwrap_or_default(),
                             trace_state: link_state.get(lr).unwrap_or("").to_owned(),
-                            attributes: decode_attr_blob(&link_attrs[lr], "link.attributes")?,
+                            attributes: decode_attr_blob(link_attrs.get(lr), "link.attributes")?,
                             dropped_attributes_count: link_dropped[lr] as u32,
                             flags: link_flags[lr] as u32,
                         });
@@ -601,7 +601,10 @@ impl RowGroupData {
                             start_time_unix_nano: span_start,
                             end_time_unix_nano: span_start
                                 .wrapping_add(unzigzag(duration[row]) as u64),
-                            attributes: std::mem::take(&mut attrs[row]),
+                            attributes: attrs
+                                .get_mut(row - wanted_spans.start)
+                                .map(std::mem::take)
+                                .unwrap_or_default(),
                             dropped_attributes_count: dropped_attributes[row] as u32,
                             events,
                             dropped_events_count: dropped_events[row] as u32,
@@ -660,6 +663,57 @@ pub fn fuzz_decode_row_group(data: &[u8]) -> usize {
     match RowGroupData::parse(Bytes::copy_from_slice(body), &entry) {
         Ok(group) => group.all().map_or(0, |t| t.len()),
         Err(_) => 0,
+    }
+}
+
+/// The decoded values of one attribute column.
+enum AttrValues {
+    Str(DictValues),
+    Int(Vec<u64>),
+    Float(Vec<f64>),
+    Bool(Bitmap),
+    Other(Blobs),
+}
+
+impl AttrValues {
+    fn read(
+        group: &RowGroupData,
+        t: AttrType,
+        name: &str,
+        count: usize,
+    ) -> Result<AttrValues, BlockError> {
+        Ok(match t {
+            AttrType::Str => AttrValues::Str(group.dict(name, count)?),
+            AttrType::Int => AttrValues::Int(group.varints(name, count)?),
+            AttrType::Float => {
+                let c = group.chunk(name, count)?;
+                RowGroupData::expect(&c, Encoding::F64, name)?;
+                AttrValues::Float(decode_f64(&c.payload, count, name)?)
+            }
+            AttrType::Bool => AttrValues::Bool(group.bitmap(name, count)?),
+            AttrType::Other => AttrValues::Other(group.blobs(name, count)?),
+        })
+    }
+
+    /// Value `i`.
+    fn get(&self, i: usize, name: &str) -> Result<Option<AnyValue>, BlockError> {
+        let missing =
+            || BlockError::corrupt(format!("column {name}: fewer values than present rows"));
+        let value = match self {
+            AttrValues::Str(d) => Value::StringValue(d.get(i).ok_or_else(missing)?.to_owned()),
+            AttrValues::Int(v) => Value::IntValue(unzigzag(*v.get(i).ok_or_else(missing)?)),
+            AttrValues::Float(v) => Value::DoubleValue(*v.get(i).ok_or_else(missing)?),
+            AttrValues::Bool(b) => Value::BoolValue(b.get(i)),
+            AttrValues::Other(b) => {
+                return match b.get(i).split_first() {
+                    Some((1, rest)) => AnyValue::decode(rest)
+                        .map(Some)
+                        .map_err(|e| BlockError::corrupt(format!("column {name}: {e}"))),
+                    _ => Ok(None),
+                };
+            }
+        };
+        Ok(Some(AnyValue { value: Some(value) }))
     }
 }
 

@@ -96,13 +96,16 @@ fn attr_type(v: Option<&AnyValue>) -> AttrType {
     }
 }
 
+/// Hash maps keyed by strings seen on every span: xxh3 rather than SipHash.
+type FastMap<K, V> = HashMap<K, V, xxhash_rust::xxh3::Xxh3DefaultBuilder>;
+
 /// The attribute columns of one table (spans or resources).
 #[derive(Default)]
 struct AttrTable {
-    columns: HashMap<(String, AttrType), AttrColumn>,
+    /// Columns by key, then by value type (a key seldom has more than one type).
+    columns: FastMap<String, Vec<(AttrType, AttrColumn)>>,
     overflow: BlobColumn,
     rows: u32,
-    seen: Vec<(String, AttrType)>,
 }
 
 impl AttrTable {
@@ -110,18 +113,24 @@ impl AttrTable {
     fn push_row(&mut self, attrs: &[KeyValue]) {
         let row = self.rows;
         let mut overflow: Vec<KeyValue> = Vec::new();
-        self.seen.clear();
-        for kv in attrs {
-            let t = attr_type(kv.value.as_ref());
-            if self.seen.iter().any(|(k, _)| *k == kv.key) {
+        for (i, kv) in attrs.iter().enumerate() {
+            if attrs[..i].iter().any(|prev| prev.key == kv.key) {
                 overflow.push(kv.clone());
                 continue;
             }
-            self.seen.push((kv.key.clone(), t));
-            let col = self
-                .columns
-                .entry((kv.key.clone(), t))
-                .or_insert_with(|| AttrColumn::new(t));
+            let t = attr_type(kv.value.as_ref());
+            let by_type = match self.columns.get_mut(kv.key.as_str()) {
+                Some(v) => v,
+                None => self.columns.entry(kv.key.clone()).or_default(),
+            };
+            let col = match by_type.iter().position(|(ct, _)| *ct == t) {
+                Some(p) => &mut by_type[p].1,
+                None => {
+                    by_type.push((t, AttrColumn::new(t)));
+                    let last = by_type.len() - 1;
+                    &mut by_type[last].1
+                }
+            };
             col.present.pad_to(row);
             col.present.push(true);
             match (
@@ -133,15 +142,12 @@ impl AttrTable {
                 (AttrValues::Float(c), Some(Value::DoubleValue(f))) => c.push(*f),
                 (AttrValues::Bool(c), Some(Value::BoolValue(b))) => c.push(*b),
                 (AttrValues::Other(c), _) => {
-                    let encoded = kv.value.as_ref().map(Message::encode_to_vec);
                     // A present empty value and an absent one differ: 0 = absent, 1 = present.
-                    let mut blob = Vec::with_capacity(1 + encoded.as_ref().map_or(0, Vec::len));
-                    match encoded {
-                        Some(e) => {
-                            blob.push(1);
-                            blob.extend_from_slice(&e);
-                        }
-                        None => blob.push(0),
+                    let mut blob = vec![0u8];
+                    if let Some(v) = kv.value.as_ref() {
+                        blob[0] = 1;
+                        // Encoding into a Vec cannot run out of room.
+                        let _ = v.encode(&mut blob);
                     }
                     c.push(&blob);
                 }
@@ -159,9 +165,13 @@ impl AttrTable {
 
     fn finish(self, prefix: &str, out: &mut RowGroupOut) -> Result<(), BlockError> {
         let rows = self.rows;
-        let mut columns: Vec<_> = self.columns.into_iter().collect();
-        columns.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((key, t), mut col) in columns {
+        let mut columns: Vec<(String, AttrType, AttrColumn)> = self
+            .columns
+            .into_iter()
+            .flat_map(|(key, by_type)| by_type.into_iter().map(move |(t, c)| (key.clone(), t, c)))
+            .collect();
+        columns.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        for (key, t, mut col) in columns {
             col.present.pad_to(rows);
             let name = format!("{prefix}.attr.{}.{key}", t.name());
             out.column(&format!("{name}#present"), col.present.finish())?;
