@@ -597,19 +597,35 @@ impl Store {
             match block.find(&id) {
                 Ok(Some(found)) => spans.extend(found),
                 Ok(None) => {}
-                Err(e) => {
-                    self.inner
-                        .counters
-                        .block_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(block = block.name(), error = %e, "block skipped while finding a trace");
-                }
+                Err(e) => self.block_failed(tenant, &block, &e),
             }
         }
         if spans.is_empty() {
             return Ok(None);
         }
         Ok(Some(assemble(spans.iter())))
+    }
+
+    /// Reports a block that failed a read. A corrupt block is set aside (no longer read,
+    /// counted once); a backend failure may pass, so the block stays.
+    fn block_failed(&self, tenant: &str, block: &Arc<BlockReader>, e: &crate::block::BlockError) {
+        self.inner
+            .counters
+            .block_errors
+            .fetch_add(1, Ordering::Relaxed);
+        let corrupt = matches!(
+            e,
+            crate::block::BlockError::Corrupt { .. }
+                | crate::block::BlockError::UnsupportedVersion { .. }
+        );
+        if corrupt {
+            if let Some(list) = self.inner.blocks.write().get_mut(tenant) {
+                list.retain(|b| !Arc::ptr_eq(b, block));
+            }
+            tracing::error!(block = block.name(), error = %e, "corrupt block set aside; it is no longer read");
+        } else {
+            tracing::error!(block = block.name(), error = %e, "block skipped while finding a trace");
+        }
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
@@ -783,6 +799,7 @@ fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
     };
     let _guard = inner.cutting.lock();
     let mut written = Vec::new();
+    let mut failure: Option<Error> = None;
     for (tenant, head) in inner.head.tenants() {
         // A head past max_block_bytes is cut whole, complete or not, so memory stays bounded;
         // spans arriving later for its traces land in a later block, and readers and
@@ -798,9 +815,13 @@ fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
         if !due {
             continue;
         }
-        let meta = write_block(inner, &backend, &tenant, &head)?;
-        if let Some(meta) = meta {
-            written.push(meta);
+        match write_block(inner, &backend, &tenant, &head) {
+            Ok(Some(meta)) => written.push(meta),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(tenant = %tenant, error = %e, "writing a block failed; its traces stay in the head and the WAL");
+                failure.get_or_insert(e);
+            }
         }
     }
     if !written.is_empty()
@@ -817,7 +838,10 @@ fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
             .unwrap_or(u64::MAX);
         wal.release_before(needed)?;
     }
-    Ok(written)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(written),
+    }
 }
 
 fn write_block(
@@ -950,7 +974,11 @@ fn apply_retention(inner: &Inner) {
                 .unwrap_or(inner.config.block_retention);
             let cutoff = now.saturating_sub(retention.as_nanos() as u64);
             blocks.retain(|b| {
-                let keep = b.meta.end_time_unix_nano >= cutoff;
+                // A block is kept for `retention` after its newest span, and never less than
+                // `retention` after it was written: spans sent late (backfill, skewed clocks)
+                // are not deleted as soon as they land.
+                let written = b.meta.created_at_unix_seconds.saturating_mul(1_000_000_000);
+                let keep = b.meta.end_time_unix_nano.max(written) >= cutoff;
                 if !keep {
                     expired.push((tenant.clone(), b.clone()));
                 }

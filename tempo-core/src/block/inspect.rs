@@ -117,6 +117,7 @@ fn encoding_name(e: Encoding) -> &'static str {
         Encoding::Bitmap => "bitmap",
         Encoding::F64 => "f64",
         Encoding::Blob => "blob",
+        Encoding::Empty => "empty",
     }
 }
 

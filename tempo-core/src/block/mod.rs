@@ -210,8 +210,8 @@ impl BlockMeta {
         self.data_bytes + self.index_bytes + self.bloom_bytes
     }
 
-    pub(crate) fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, BlockError> {
+        serde_json::to_vec_pretty(self).map_err(|e| BlockError::Write(format!("meta.json: {e}")))
     }
 
     pub(crate) fn from_json(bytes: &[u8], block: &str) -> Result<BlockMeta, BlockError> {

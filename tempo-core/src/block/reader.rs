@@ -294,10 +294,18 @@ impl RowGroupData {
     }
 
     fn chunk(&self, name: &str, rows: usize) -> Result<Chunk, BlockError> {
-        let &(offset, len) = self
-            .directory
-            .get(name)
-            .ok_or_else(|| BlockError::corrupt(format!("column {name} is missing")))?;
+        let Some(&(offset, len)) = self.directory.get(name) else {
+            if rows == 0 {
+                return Ok(Chunk {
+                    encoding: Encoding::Empty,
+                    rows: 0,
+                    min: 0,
+                    max: 0,
+                    payload: Bytes::new(),
+                });
+            }
+            return Err(BlockError::corrupt(format!("column {name} is missing")));
+        };
         let chunk = read_chunk(&self.bytes.slice(offset..offset + len), name)?;
         if chunk.rows != rows {
             return Err(BlockError::corrupt(format!(
@@ -309,7 +317,7 @@ impl RowGroupData {
     }
 
     fn expect(chunk: &Chunk, encoding: Encoding, name: &str) -> Result<(), BlockError> {
-        if chunk.encoding != encoding {
+        if chunk.encoding != encoding && chunk.encoding != Encoding::Empty {
             return Err(BlockError::corrupt(format!(
                 "column {name} has encoding {:?}, expected {encoding:?}",
                 chunk.encoding

@@ -811,7 +811,7 @@ impl BlockWriter {
                 .map(|e| e.max_id.to_hex())
                 .unwrap_or_default(),
         };
-        backend.write(&format!("{prefix}/meta.json"), Bytes::from(meta.to_json()))?;
+        backend.write(&format!("{prefix}/meta.json"), Bytes::from(meta.to_json()?))?;
         Ok(meta)
     }
 }
