@@ -1,4 +1,8 @@
 //! args: the command line, in Tempo's own flag style (`-config.file=PATH`).
+//!
+//! With no subcommand the server runs. `block` as the first argument selects the offline block
+//! tools instead (`block inspect PATH`, `block list [DIR]`), which read a block directory and
+//! print what it holds.
 
 use std::path::PathBuf;
 
@@ -13,7 +17,31 @@ pub(crate) enum Command {
     Help,
     /// Print the version.
     Version,
+    /// Read blocks on local disk and describe them (`tempo-server block ...`).
+    Block(BlockCommand),
 }
+
+/// The subcommands of `tempo-server block`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BlockCommand {
+    /// Describe one block: `block inspect PATH [--json]`.
+    Inspect {
+        /// The block directory, `<blocks-root>/<tenant>/<block-id>`.
+        path: PathBuf,
+        /// Print JSON instead of text.
+        json: bool,
+    },
+    /// One line per block under a blocks root: `block list [DIR] [--json]`.
+    List {
+        /// The blocks root, `<DIR>/<tenant>/<block-id>`.
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        json: bool,
+    },
+}
+
+/// Where `block list` looks when no directory is given: the default `storage.trace.local.path`.
+pub(crate) const DEFAULT_BLOCKS_DIR: &str = "./tempo-data/blocks";
 
 /// The parsed command line.
 #[derive(Debug, Clone)]
@@ -38,6 +66,8 @@ OTLP/HTTP (protobuf and JSON). Every acknowledged span is durable in a write-ahe
 
 USAGE:
     tempo-server [FLAGS]
+    tempo-server block inspect PATH [--json]
+    tempo-server block list [DIR] [--json]
 
 With no flags, it serves the HTTP API on :3200, OTLP/gRPC on :4317 and OTLP/HTTP on :4318,
 and stores under ./tempo-data (write-ahead log in ./tempo-data/wal).
@@ -69,6 +99,18 @@ FLAGS (Tempo's own names; `-flag=value`, `-flag value` and `--flag` all work):
     -h, -help, --help
         Print this help and exit.
 
+BLOCK TOOLS (read-only; safe to run while the server writes to the same directory):
+    block inspect PATH
+        Describe one block: PATH is a block directory <blocks-root>/<tenant>/<block-id>, such
+        as ./tempo-data/blocks/single-tenant/0b7c2d1e-.... Prints its metadata, the bytes of
+        each column family, its bloom filter and every column of every row group, reading and
+        checking all of its files. Exits with 1 if the block is missing or corrupt.
+    block list [DIR]
+        One line per block under DIR (default ./tempo-data/blocks): tenant, block ID,
+        compaction level, traces, spans, bytes, bytes per span and time range (UTC).
+    --json
+        Either of them prints JSON instead.
+
 SIGNALS:
     SIGTERM or SIGINT stops accepting connections, finishes in-flight requests, syncs the
     write-ahead log and exits.
@@ -79,6 +121,58 @@ fn parse_bool(flag: &str, value: Option<&str>) -> Result<bool, String> {
         None | Some("true") | Some("1") => Ok(true),
         Some("false") | Some("0") => Ok(false),
         Some(other) => Err(format!("-{flag}: expected true or false, got {other:?}")),
+    }
+}
+
+/// Parses the arguments of `tempo-server block`, after `block`.
+fn parse_block(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut json = false;
+    let mut help = false;
+    let mut positional = Vec::new();
+    for arg in args {
+        match arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) {
+            // A lone `-` or `--` is not a flag; `-` may even name a directory.
+            Some(flag) if !flag.is_empty() => {
+                let (name, inline) = match flag.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (flag, None),
+                };
+                match name {
+                    "json" => json = parse_bool(name, inline)?,
+                    "h" | "help" => help = true,
+                    other => return Err(format!("block: unknown flag -{other}")),
+                }
+            }
+            _ => positional.push(arg),
+        }
+    }
+    if help {
+        return Ok(Command::Help);
+    }
+    let mut positional = positional.into_iter();
+    let sub = positional.next();
+    let operand = positional.next();
+    if let Some(extra) = positional.next() {
+        return Err(format!("block: unexpected argument {extra:?}"));
+    }
+    match sub.as_deref() {
+        Some("inspect") => match operand {
+            Some(path) => Ok(Command::Block(BlockCommand::Inspect {
+                path: PathBuf::from(path),
+                json,
+            })),
+            None => Err("block inspect: needs the path of a block directory \
+                 (<blocks-root>/<tenant>/<block-id>)"
+                .to_owned()),
+        },
+        Some("list") => Ok(Command::Block(BlockCommand::List {
+            dir: PathBuf::from(operand.as_deref().unwrap_or(DEFAULT_BLOCKS_DIR)),
+            json,
+        })),
+        Some(other) => Err(format!(
+            "block: unknown subcommand {other:?}; expected inspect or list"
+        )),
+        None => Err("block: expected a subcommand: inspect PATH or list [DIR]".to_owned()),
     }
 }
 
@@ -96,8 +190,16 @@ pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, Stri
         log_level: None,
     };
     let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|first| first == "block") {
+        args.next();
+        out.command = parse_block(args)?;
+        return Ok(out);
+    }
     while let Some(arg) = args.next() {
         let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            if arg == "block" {
+                return Err("the block subcommand must come first: tempo-server block ...".into());
+            }
             return Err(format!("unexpected argument {arg:?}"));
         };
         let (name, inline) = match flag.split_once('=') {
@@ -193,5 +295,107 @@ mod tests {
         assert!(p(&["-config.file"]).unwrap_err().contains("needs a value"));
         assert!(p(&["-target=ingester"]).is_err());
         assert!(p(&["-server.http-listen-port=x"]).is_err());
+        assert_eq!(p(&[]).unwrap().command, Command::Serve);
+        assert!(p(&["inspect"]).unwrap_err().contains("unexpected argument"));
+    }
+
+    fn block(args: &[&str]) -> Result<BlockCommand, String> {
+        match p(args)?.command {
+            Command::Block(b) => Ok(b),
+            other => Err(format!("not a block command: {other:?}")),
+        }
+    }
+
+    #[test]
+    fn block_inspect() {
+        let dir = "./tempo-data/blocks/single-tenant/0b7c2d1e-0000-4000-8000-000000000000";
+        assert_eq!(
+            block(&["block", "inspect", dir]).unwrap(),
+            BlockCommand::Inspect {
+                path: PathBuf::from(dir),
+                json: false
+            }
+        );
+        for args in [
+            ["block", "inspect", "b", "--json"],
+            ["block", "--json", "inspect", "b"],
+            ["block", "inspect", "-json", "b"],
+            ["block", "inspect", "b", "--json=true"],
+        ] {
+            assert_eq!(
+                block(&args).unwrap(),
+                BlockCommand::Inspect {
+                    path: PathBuf::from("b"),
+                    json: true
+                },
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            block(&["block", "inspect", "b", "--json=false"]).unwrap(),
+            BlockCommand::Inspect {
+                path: PathBuf::from("b"),
+                json: false
+            }
+        );
+        let err = block(&["block", "inspect"]).unwrap_err();
+        assert!(err.contains("needs the path of a block directory"), "{err}");
+        let err = block(&["block", "inspect", "a", "b"]).unwrap_err();
+        assert!(err.contains("unexpected argument \"b\""), "{err}");
+        let err = block(&["block", "inspect", "a", "--bogus"]).unwrap_err();
+        assert!(err.contains("unknown flag -bogus"), "{err}");
+        let err = block(&["block", "inspect", "a", "--json=maybe"]).unwrap_err();
+        assert!(err.contains("expected true or false"), "{err}");
+    }
+
+    #[test]
+    fn block_list() {
+        assert_eq!(
+            block(&["block", "list"]).unwrap(),
+            BlockCommand::List {
+                dir: PathBuf::from(DEFAULT_BLOCKS_DIR),
+                json: false
+            }
+        );
+        assert_eq!(
+            block(&["block", "list", "/data/blocks", "--json"]).unwrap(),
+            BlockCommand::List {
+                dir: PathBuf::from("/data/blocks"),
+                json: true
+            }
+        );
+        // A lone `-` is an operand, not a flag.
+        assert_eq!(
+            block(&["block", "list", "-"]).unwrap(),
+            BlockCommand::List {
+                dir: PathBuf::from("-"),
+                json: false
+            }
+        );
+    }
+
+    #[test]
+    fn block_errors_and_help() {
+        let err = block(&["block"]).unwrap_err();
+        assert!(err.contains("expected a subcommand"), "{err}");
+        let err = block(&["block", "dump"]).unwrap_err();
+        assert!(err.contains("unknown subcommand \"dump\""), "{err}");
+        assert_eq!(p(&["block", "--help"]).unwrap().command, Command::Help);
+        assert_eq!(
+            p(&["block", "inspect", "-h"]).unwrap().command,
+            Command::Help
+        );
+        // Only as the first argument.
+        let err = p(&["-log.level=debug", "block", "list"]).unwrap_err();
+        assert!(err.contains("must come first"), "{err}");
+        // The server's flags are not block flags.
+        let err = block(&["block", "list", "-config.file=x.yaml"]).unwrap_err();
+        assert!(err.contains("unknown flag -config.file"), "{err}");
+    }
+
+    #[test]
+    fn help_documents_the_block_tools() {
+        assert!(HELP.contains("tempo-server block inspect PATH [--json]"));
+        assert!(HELP.contains("tempo-server block list [DIR] [--json]"));
     }
 }

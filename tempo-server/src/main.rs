@@ -7,6 +7,7 @@
 mod api;
 mod args;
 mod config;
+mod inspect;
 mod metrics;
 mod render;
 
@@ -42,6 +43,7 @@ fn main() -> std::process::ExitCode {
             println!("tempo-server {}", env!("CARGO_PKG_VERSION"));
             std::process::ExitCode::SUCCESS
         }
+        Command::Block(ref block) => inspect::run_block_command(block),
         Command::Serve => match serve(&args) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(err) => {

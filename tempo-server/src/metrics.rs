@@ -170,6 +170,48 @@ impl Metrics {
                 "Spans inserted into the head.",
                 stats.head_spans,
             ),
+            (
+                "tempo_blocks",
+                "gauge",
+                "Blocks now readable, all tenants.",
+                stats.blocks,
+            ),
+            (
+                "tempo_block_bytes",
+                "gauge",
+                "Bytes of the readable blocks (data, index and bloom filters).",
+                stats.block_bytes,
+            ),
+            (
+                "tempo_blocks_flushed_total",
+                "counter",
+                "Blocks written from the head.",
+                stats.blocks_flushed,
+            ),
+            (
+                "tempo_block_errors_total",
+                "counter",
+                "Times a block could not be read (at startup or by a query); it was skipped and logged.",
+                stats.block_errors,
+            ),
+            (
+                "tempo_blocks_expired_total",
+                "counter",
+                "Blocks deleted by retention.",
+                stats.blocks_expired,
+            ),
+            (
+                "tempo_compactions_total",
+                "counter",
+                "Compactions completed (blocks merged into one).",
+                stats.compactions,
+            ),
+            (
+                "tempo_spans_over_trace_limit_total",
+                "counter",
+                "Spans dropped by compaction because their trace exceeded the size limit per trace.",
+                stats.spans_over_trace_limit,
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(
@@ -304,5 +346,71 @@ where
             }
             result
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The value of an unlabelled metric, and checks that its HELP and TYPE lines come first.
+    fn value(text: &str, name: &str, kind: &str) -> u64 {
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("# HELP {name} ")))
+            .unwrap_or_else(|| panic!("no HELP for {name}:\n{text}"));
+        assert_eq!(lines[at + 1], format!("# TYPE {name} {kind}"));
+        let (sample, v) = lines[at + 2].split_once(' ').unwrap();
+        assert_eq!(sample, name);
+        v.parse().unwrap()
+    }
+
+    fn block_metrics(text: &str) -> [u64; 7] {
+        [
+            value(text, "tempo_blocks", "gauge"),
+            value(text, "tempo_block_bytes", "gauge"),
+            value(text, "tempo_blocks_flushed_total", "counter"),
+            value(text, "tempo_block_errors_total", "counter"),
+            value(text, "tempo_blocks_expired_total", "counter"),
+            value(text, "tempo_compactions_total", "counter"),
+            value(text, "tempo_spans_over_trace_limit_total", "counter"),
+        ]
+    }
+
+    #[test]
+    fn block_metrics_are_rendered() {
+        let metrics = Metrics::default();
+        let store = Store::in_memory();
+        assert_eq!(block_metrics(&metrics.render(&store)), [0; 7]);
+
+        let store = Store::builder()
+            .blocks(Arc::new(tempo_core::backend::MemoryBackend::new()))
+            .open()
+            .unwrap();
+        let span = tempo_core::model::Span {
+            trace_id: vec![3; 16],
+            span_id: vec![4; 8],
+            name: "GET /".into(),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            ..Default::default()
+        };
+        let batch = tempo_core::Batch::new(vec![tempo_core::model::ResourceSpans {
+            scope_spans: vec![tempo_core::model::ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        store.ingest("single-tenant", batch).unwrap();
+        let written = store.flush_blocks().unwrap();
+        assert_eq!(written.len(), 1);
+        let [blocks, bytes, flushed, errors, ..] = block_metrics(&metrics.render(&store));
+        assert_eq!((blocks, flushed, errors), (1, 1, 0));
+        assert_eq!(bytes, written[0].total_bytes());
+        assert!(bytes > 0);
+        store.close().unwrap();
     }
 }
