@@ -28,6 +28,9 @@ pub enum Error {
     /// A block could not be written or read.
     #[error(transparent)]
     Block(#[from] BlockError),
+    /// A query could not be run: bad TraceQL, a bad parameter, or an unsupported query.
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
 }
 
 impl From<WalError> for Error {

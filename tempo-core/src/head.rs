@@ -200,6 +200,27 @@ impl TenantHead {
         }
     }
 
+    /// Runs `f` on every live and pending trace overlapping `[start, end]`, one shard's lock
+    /// held at a time. A trace with late spans may be seen twice (live and pending parts).
+    pub(crate) fn for_each_trace(
+        &self,
+        start: u64,
+        end: u64,
+        mut f: impl FnMut(&TraceId, &[HeadSpan]),
+    ) {
+        let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
+        for shard in &self.shards {
+            let map = shard.lock();
+            for (id, t) in map.iter().filter(|(_, t)| overlaps(t)) {
+                f(id, &t.spans);
+            }
+        }
+        let pending = self.pending.read();
+        for (id, t) in pending.iter().filter(|(_, t)| overlaps(t)) {
+            f(id, &t.spans);
+        }
+    }
+
     /// Moves traces idle for `idle` (or all, with `everything`) from live to pending.
     pub(crate) fn complete_idle(&self, idle: Duration, everything: bool) -> usize {
         let now = Instant::now();

@@ -327,6 +327,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+use crate::query::eval::Compiled;
+use crate::query::{SearchRequest, SearchResponse, TagScope, TagValue};
+
 fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -999,6 +1002,111 @@ fn apply_retention(inner: &Inner) {
                 tracing::error!(tenant, block = %block.meta.block_id, error = %e, "deleting an expired block failed")
             }
         }
+    }
+}
+
+/// Search and tags.
+impl Store {
+    fn readable_blocks(&self, tenant: &str) -> Vec<Arc<BlockReader>> {
+        self.inner
+            .blocks
+            .read()
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Runs a TraceQL search over all of the tenant's data, fresh (the head) and old (the
+    /// blocks), and returns the newest matching traces, start time descending.
+    ///
+    /// ```
+    /// use tempo_core::model::{KeyValue, ResourceSpans, ScopeSpans, Span, Status};
+    /// use tempo_core::{Batch, SearchRequest, Store};
+    ///
+    /// let store = Store::in_memory();
+    /// let span = Span {
+    ///     trace_id: vec![1; 16],
+    ///     span_id: vec![2; 8],
+    ///     name: "GET /cart".into(),
+    ///     attributes: vec![KeyValue::int("http.response.status_code", 500)],
+    ///     status: Some(Status { code: 2, message: String::new() }),
+    ///     ..Default::default()
+    /// };
+    /// let batch = Batch::new(vec![ResourceSpans {
+    ///     scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+    ///     ..Default::default()
+    /// }]);
+    /// store.ingest("single-tenant", batch)?;
+    /// let found = store.search("single-tenant", &SearchRequest::new("{ status = error }"))?;
+    /// assert_eq!(found.traces.len(), 1);
+    /// assert_eq!(found.traces[0].span_sets[0].spans[0].name, "GET /cart");
+    /// # Ok::<(), tempo_core::Error>(())
+    /// ```
+    pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, Error> {
+        validate_tenant(tenant)?;
+        let compiled = Compiled::new(&req.query)?;
+        Ok(crate::query::source::search(
+            &compiled,
+            req,
+            self.inner.head.get(tenant),
+            self.readable_blocks(tenant),
+            &|block, e| self.block_failed(tenant, block, e),
+        ))
+    }
+
+    /// The tag (attribute) names of the tenant's data in `range`, per scope, each list sorted
+    /// and at most `limit` long. `scopes` empty means every scope.
+    pub fn tag_names(
+        &self,
+        tenant: &str,
+        scopes: &[TagScope],
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<(TagScope, Vec<String>)>, Error> {
+        validate_tenant(tenant)?;
+        let scopes = if scopes.is_empty() {
+            &TagScope::ALL[..]
+        } else {
+            scopes
+        };
+        Ok(crate::query::tags::names(
+            scopes,
+            self.inner.head.get(tenant),
+            &self.readable_blocks(tenant),
+            range,
+            limit,
+            &|block, e| self.block_failed(tenant, block, e),
+        ))
+    }
+
+    /// The values of one tag, a TraceQL identifier (`resource.service.name`,
+    /// `span.http.request.method`, `name`, `status`...; a bare `http.method` is unscoped),
+    /// sorted, at most `limit`. With `filter`, a TraceQL query that may be incomplete (as an
+    /// editor sends it while the user types), only values of spans meeting its complete
+    /// conditions.
+    pub fn tag_values(
+        &self,
+        tenant: &str,
+        tag: &str,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, Error> {
+        validate_tenant(tenant)?;
+        let field = crate::query::tags::parse_tag(tag)?;
+        let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) => crate::query::filter_query(q)?,
+        };
+        Ok(crate::query::tags::values(
+            &field,
+            compiled.as_ref(),
+            self.inner.head.get(tenant),
+            &self.readable_blocks(tenant),
+            range,
+            limit,
+            &|block, e| self.block_failed(tenant, block, e),
+        )?)
     }
 }
 

@@ -362,6 +362,24 @@ pub(crate) fn decode_dict(
     Ok(DictValues { dict, codes })
 }
 
+/// Whether a dictionary chunk's dictionary holds `value`, without decoding its rows.
+pub(crate) fn dict_has_entry(payload: &[u8], value: &str, what: &str) -> Result<bool, BlockError> {
+    let mut c = Cursor::new(payload, what);
+    let n = c.usize()?;
+    if n > payload.len() {
+        return Err(BlockError::corrupt(format!(
+            "column {what}: dictionary of {n} entries"
+        )));
+    }
+    for _ in 0..n {
+        let len = c.usize()?;
+        if c.bytes(len)? == value.as_bytes() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Builds a bitmap column.
 #[derive(Debug, Default)]
 pub(crate) struct BitmapColumn {

@@ -36,6 +36,9 @@ pub(crate) struct BlockReader {
     footers: Mutex<HashMap<usize, Arc<Footer>>>,
 }
 
+/// Which attributes to materialize: `(table, key)`; `None` keeps them all.
+type KeepKey<'a> = Option<&'a dyn Fn(&str, &str) -> bool>;
+
 /// One trace read back from a block.
 pub(crate) type BlockTrace = (TraceId, Vec<HeadSpan>);
 
@@ -363,6 +366,7 @@ impl RowGroupData {
         table: &str,
         rows: usize,
         wanted: std::ops::Range<usize>,
+        keep: KeepKey<'_>,
     ) -> Result<Vec<Vec<KeyValue>>, BlockError> {
         let mut out: Vec<Vec<KeyValue>> = vec![Vec::new(); wanted.len()];
         let prefix = format!("{table}.attr.");
@@ -382,6 +386,9 @@ impl RowGroupData {
                     "column {name}: unknown attribute type"
                 )));
             };
+            if keep.is_some_and(|keep| !keep(table, key)) {
+                continue;
+            }
             names.push((key, t, &name[..name.len() - "#present".len()]));
         }
         names.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -409,18 +416,22 @@ impl RowGroupData {
                 let list = KeyValueList::decode(blob).map_err(|e| {
                     BlockError::corrupt(format!("column {table}.attr_overflow: {e}"))
                 })?;
-                slot.extend(list.values);
+                slot.extend(
+                    list.values
+                        .into_iter()
+                        .filter(|kv| keep.is_none_or(|keep| keep(table, &kv.key))),
+                );
             }
         }
         Ok(out)
     }
 
-    fn resources(&self) -> Result<Vec<Arc<SharedResource>>, BlockError> {
+    fn resources(&self, keep: KeepKey<'_>) -> Result<Vec<Arc<SharedResource>>, BlockError> {
         let n = self.resources;
         let present = self.bitmap("resource.present", n)?;
         let schema = self.dict("resource.schema_url", n)?;
         let dropped = self.varints("resource.dropped_attributes", n)?;
-        let attrs = self.attributes("resource", n, 0..n)?;
+        let attrs = self.attributes("resource", n, 0..n, keep)?;
         Ok(attrs
             .into_iter()
             .enumerate()
@@ -470,7 +481,7 @@ impl RowGroupData {
                 Some(std::cmp::Ordering::Less) => lo = mid + 1,
                 Some(std::cmp::Ordering::Greater) => hi = mid,
                 Some(std::cmp::Ordering::Equal) => {
-                    let mut traces = self.decode(Some(mid))?;
+                    let mut traces = self.decode(Some(mid), None)?;
                     return Ok(traces.pop().map(|(_, spans)| spans));
                 }
                 None => break,
@@ -481,11 +492,132 @@ impl RowGroupData {
 
     /// Every trace of the row group.
     pub(crate) fn all(&self) -> Result<Vec<BlockTrace>, BlockError> {
-        self.decode(None)
+        self.decode(None, None)
+    }
+
+    /// Every trace of the row group, with only the span and resource attributes that `keep`
+    /// accepts (called with the table, `span` or `resource`, and the key).
+    pub(crate) fn all_with(
+        &self,
+        keep: &dyn Fn(&str, &str) -> bool,
+    ) -> Result<Vec<BlockTrace>, BlockError> {
+        self.decode(None, Some(keep))
+    }
+
+    /// Whether the row group has a column of this name.
+    pub(crate) fn has_column(&self, name: &str) -> bool {
+        self.directory.contains_key(name)
+    }
+
+    /// The min/max statistics of a column's chunk, if the column exists.
+    pub(crate) fn column_stats(&self, name: &str) -> Result<Option<(i64, i64)>, BlockError> {
+        if !self.has_column(name) {
+            return Ok(None);
+        }
+        let c = self.chunk_any_rows(name)?;
+        Ok(Some((c.min, c.max)))
+    }
+
+    fn chunk_any_rows(&self, name: &str) -> Result<Chunk, BlockError> {
+        let Some(&(offset, len)) = self.directory.get(name) else {
+            return Err(BlockError::corrupt(format!("column {name} is missing")));
+        };
+        read_chunk(&self.bytes.slice(offset..offset + len), name)
+    }
+
+    /// Whether a dictionary column holds `value` (false if the column does not exist).
+    pub(crate) fn dict_contains(&self, name: &str, value: &str) -> Result<bool, BlockError> {
+        if !self.has_column(name) {
+            return Ok(false);
+        }
+        let c = self.chunk_any_rows(name)?;
+        Self::expect(&c, Encoding::Dict, name)?;
+        super::encoding::dict_has_entry(&c.payload, value, name)
+    }
+
+    /// The names of the row group's columns.
+    pub(crate) fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.directory.keys().map(String::as_str)
+    }
+
+    /// The distinct values of an attribute column (`<table>.attr.<type>.<key>`), up to
+    /// `limit`: a dictionary's entries, or the decoded values of the other types.
+    pub(crate) fn attribute_values(
+        &self,
+        base: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, BlockError> {
+        let present = format!("{base}#present");
+        let vname = format!("{base}#values");
+        if !self.has_column(&present) {
+            return Ok(Vec::new());
+        }
+        let Some(t) = base.split('.').nth(2).and_then(AttrType::from_name) else {
+            return Err(BlockError::corrupt(format!(
+                "column {base}: unknown attribute type"
+            )));
+        };
+        let count = self.chunk_any_rows(&vname).map(|c| c.rows).unwrap_or(0);
+        let mut out: Vec<Value> = Vec::new();
+        let push = |v: Value, out: &mut Vec<Value>| {
+            if out.len() < limit && !out.contains(&v) {
+                out.push(v);
+            }
+        };
+        match AttrValues::read(self, t, &vname, count)? {
+            AttrValues::Str(d) => {
+                for s in d.dict {
+                    push(Value::StringValue(s), &mut out);
+                }
+            }
+            AttrValues::Int(v) => {
+                for x in v {
+                    push(Value::IntValue(unzigzag(x)), &mut out);
+                }
+            }
+            AttrValues::Float(v) => {
+                for x in v {
+                    push(Value::DoubleValue(x), &mut out);
+                }
+            }
+            AttrValues::Bool(b) => {
+                for i in 0..count {
+                    push(Value::BoolValue(b.get(i)), &mut out);
+                }
+            }
+            AttrValues::Other(_) => {}
+        }
+        Ok(out)
+    }
+
+    /// The dictionary entries of a dictionary column (empty if the column does not exist).
+    pub(crate) fn dict_entries(&self, name: &str) -> Result<Vec<String>, BlockError> {
+        if !self.has_column(name) {
+            return Ok(Vec::new());
+        }
+        let c = self.chunk_any_rows(name)?;
+        Self::expect(&c, Encoding::Dict, name)?;
+        Ok(decode_dict(&c.payload, c.rows, name)?.dict)
+    }
+
+    /// The attribute lists of a blob column of attributes (`event.attributes`, ...).
+    pub(crate) fn attribute_lists(&self, name: &str) -> Result<Vec<Vec<KeyValue>>, BlockError> {
+        if !self.has_column(name) {
+            return Ok(Vec::new());
+        }
+        let c = self.chunk_any_rows(name)?;
+        let blobs = self.blobs(name, c.rows)?;
+        (0..c.rows)
+            .map(|i| decode_attr_blob(blobs.get(i), name))
+            .collect()
     }
 
     /// Decodes one trace (by row) or all of them.
-    fn decode(&self, only: Option<usize>) -> Result<Vec<BlockTrace>, BlockError> {
+    fn decode(
+        &self,
+        only: Option<usize>,
+        keep: KeepKey<'_>,
+    ) -> Result<Vec<BlockTrace>, BlockError> {
         let (t, s) = (self.traces, self.spans);
         let ids = self.fixed("trace.id", t)?;
         let starts = self.varints("trace.start", t)?;
@@ -529,8 +661,8 @@ impl RowGroupData {
             }
             None => 0..s,
         };
-        let mut attrs = self.attributes("span", s, wanted_spans.clone())?;
-        let resources = self.resources()?;
+        let mut attrs = self.attributes("span", s, wanted_spans.clone(), keep)?;
+        let resources = self.resources(keep)?;
         let scopes = self.scopes()?;
 
         let (e, l) = (self.events, self.links);

@@ -1,0 +1,847 @@
+//! The evaluator: TraceQL over the spans of one trace.
+//!
+//! A trace is a list of spans with their tree ([`TraceView`]). An expression turns a list of
+//! spansets into another: the first input is one spanset holding every span of the trace.
+//! `{ cond }` keeps the spans of each input spanset that meet `cond`; `&&` and `||` join the
+//! spansets of both sides; structural operators relate the spans of both sides through the
+//! tree; pipeline stages filter, regroup (`by`), merge (`coalesce`) or annotate (`select`).
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use regex::Regex;
+use tempo_traceql::{
+    AggregateFn, Attribute, BinaryOp, Expr, ExprKind, FieldExpr, FieldExprKind, Intrinsic, Kind,
+    Query, ScalarExpr, ScalarExprKind, Scope, SpansetFilter, SpansetOp, StageKind, Status, UnaryOp,
+};
+
+use super::QueryError;
+use super::value::{Val, arithmetic, compare, regex_match};
+use crate::head::HeadSpan;
+use crate::model::{Event, KeyValue, Link, TraceId};
+
+const NONE: u32 = u32::MAX;
+
+/// One trace's spans and the tree they form.
+pub(crate) struct TraceView<'a> {
+    pub(crate) id: TraceId,
+    pub(crate) spans: &'a [HeadSpan],
+    /// Index of each span's parent in `spans`, or `NONE`.
+    parent: Vec<u32>,
+    child_count: Vec<u32>,
+    /// Nested-set positions: left, right, and the parent's left (0 for roots).
+    left: Vec<u32>,
+    right: Vec<u32>,
+    parent_left: Vec<u32>,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    root: Option<usize>,
+}
+
+impl<'a> TraceView<'a> {
+    pub(crate) fn new(id: TraceId, spans: &'a [HeadSpan]) -> TraceView<'a> {
+        let n = spans.len();
+        let mut by_id: HashMap<&[u8], u32> = HashMap::with_capacity(n);
+        for (i, s) in spans.iter().enumerate() {
+            by_id.entry(s.span.span_id.as_slice()).or_insert(i as u32);
+        }
+        let mut parent = vec![NONE; n];
+        let mut child_count = vec![0u32; n];
+        for (i, s) in spans.iter().enumerate() {
+            if s.span.parent_span_id.is_empty() {
+                continue;
+            }
+            if let Some(&p) = by_id.get(s.span.parent_span_id.as_slice())
+                && p as usize != i
+            {
+                parent[i] = p;
+                child_count[p as usize] += 1;
+            }
+        }
+        // Children lists, in span order.
+        let mut first_child = vec![NONE; n];
+        let mut next_sibling = vec![NONE; n];
+        for i in (0..n).rev() {
+            let p = parent[i];
+            if p != NONE {
+                next_sibling[i] = first_child[p as usize];
+                first_child[p as usize] = i as u32;
+            }
+        }
+        let (mut left, mut right, mut parent_left) = (vec![0; n], vec![0; n], vec![0; n]);
+        let mut counter = 0u32;
+        let mut stack: Vec<(u32, bool)> = Vec::new();
+        for root in (0..n).filter(|&i| parent[i] == NONE) {
+            stack.push((root as u32, false));
+            while let Some((node, done)) = stack.pop() {
+                let node_us = node as usize;
+                counter += 1;
+                if done {
+                    right[node_us] = counter;
+                    continue;
+                }
+                if left[node_us] != 0 {
+                    // A cycle through parent IDs: leave the rest unreachable.
+                    counter -= 1;
+                    continue;
+                }
+                left[node_us] = counter;
+                let p = parent[node_us];
+                parent_left[node_us] = if p == NONE { 0 } else { left[p as usize] };
+                stack.push((node, true));
+                let mut kids = Vec::new();
+                let mut c = first_child[node_us];
+                while c != NONE {
+                    kids.push(c);
+                    c = next_sibling[c as usize];
+                }
+                for k in kids.into_iter().rev() {
+                    stack.push((k, false));
+                }
+            }
+        }
+        let start = spans
+            .iter()
+            .map(|s| s.span.start_time_unix_nano)
+            .min()
+            .unwrap_or(0);
+        let end = spans
+            .iter()
+            .map(|s| s.span.end_time_unix_nano)
+            .max()
+            .unwrap_or(0);
+        let root = (0..n).find(|&i| spans[i].span.parent_span_id.is_empty());
+        TraceView {
+            id,
+            spans,
+            parent,
+            child_count,
+            left,
+            right,
+            parent_left,
+            start,
+            end,
+            root,
+        }
+    }
+
+    pub(crate) fn duration(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    pub(crate) fn root_name(&self) -> Option<&'a str> {
+        self.root.map(|r| self.spans[r].span.name.as_str())
+    }
+
+    pub(crate) fn root_service(&self) -> Option<&'a str> {
+        self.root.and_then(|r| service_name(&self.spans[r]))
+    }
+
+    fn is_ancestor(&self, a: usize, d: usize) -> bool {
+        // Nested sets: `a` encloses `d`. Unreachable spans (left 0) relate to nothing.
+        self.left[a] != 0
+            && self.left[d] != 0
+            && self.left[a] < self.left[d]
+            && self.right[d] < self.right[a]
+    }
+}
+
+/// `service.name` of a span's resource.
+pub(crate) fn service_name(s: &HeadSpan) -> Option<&str> {
+    let r = s.resource.resource.as_ref()?;
+    r.attributes.iter().find_map(|kv| match kv.key.as_str() {
+        "service.name" => match &kv.value.as_ref()?.value {
+            Some(crate::model::Value::StringValue(s)) => Some(s.as_str()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn find_attr<'v>(attrs: &'v [KeyValue], key: &str) -> Val<'v> {
+    for kv in attrs {
+        if kv.key == key {
+            return kv.value.as_ref().map_or(Val::Nil, Val::from_any);
+        }
+    }
+    Val::Nil
+}
+
+fn hex_val(b: &[u8]) -> Val<'static> {
+    if b.is_empty() {
+        Val::Nil
+    } else {
+        Val::Str(Cow::Owned(hex::encode(b)))
+    }
+}
+
+/// A set of spans (indices into the trace), with the attributes the pipeline gave it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Spanset {
+    pub(crate) spans: Vec<u32>,
+    pub(crate) attrs: Vec<(String, Val<'static>)>,
+}
+
+/// A query ready to run: its regular expressions compiled, what it reads known.
+pub(crate) struct Compiled {
+    pub(crate) query: Query,
+    regexes: HashMap<String, Regex>,
+    /// Fields shown with each matched span: those the query names, then `select()`'s.
+    pub(crate) shown: Vec<FieldExpr>,
+}
+
+impl Compiled {
+    pub(crate) fn new(text: &str) -> Result<Compiled, QueryError> {
+        let query = tempo_traceql::parse(text)?;
+        if query.is_metrics() {
+            return Err(QueryError::Unsupported(
+                "a metrics query cannot be run as a search; use the metrics API".into(),
+            ));
+        }
+        let mut regexes = HashMap::new();
+        let mut shown = Vec::new();
+        collect_expr(&query.expr, &mut regexes, &mut shown)?;
+        Ok(Compiled {
+            query,
+            regexes,
+            shown,
+        })
+    }
+
+    /// The spansets of one trace that the query yields.
+    pub(crate) fn run(&self, t: &TraceView<'_>) -> Result<Vec<Spanset>, QueryError> {
+        let all = Spanset {
+            spans: (0..t.spans.len() as u32).collect(),
+            attrs: Vec::new(),
+        };
+        self.expr(&self.query.expr, t, vec![all])
+    }
+
+    fn expr(
+        &self,
+        e: &Expr,
+        t: &TraceView<'_>,
+        input: Vec<Spanset>,
+    ) -> Result<Vec<Spanset>, QueryError> {
+        match &e.kind {
+            ExprKind::Filter(f) => Ok(input
+                .into_iter()
+                .filter_map(|ss| {
+                    let spans: Vec<u32> = ss
+                        .spans
+                        .iter()
+                        .copied()
+                        .filter(|&i| self.matches(f, t, i as usize))
+                        .collect();
+                    (!spans.is_empty()).then_some(Spanset {
+                        spans,
+                        attrs: ss.attrs,
+                    })
+                })
+                .collect()),
+            ExprKind::Spanset { op, lhs, rhs } => {
+                let mut out = Vec::new();
+                for ss in input {
+                    let l = self.expr(lhs, t, vec![ss.clone()])?;
+                    let r = self.expr(rhs, t, vec![ss.clone()])?;
+                    if let Some(spans) = spanset_op(*op, t, &l, &r) {
+                        out.push(Spanset {
+                            spans,
+                            attrs: ss.attrs,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+            ExprKind::Pipeline(p) => {
+                let mut sets = self.expr(&p.head, t, input)?;
+                for stage in &p.stages {
+                    if sets.is_empty() {
+                        break;
+                    }
+                    sets = self.stage(&stage.kind, t, sets)?;
+                }
+                Ok(sets)
+            }
+            ExprKind::Binary { .. } | ExprKind::Static(_) => Err(QueryError::Unsupported(
+                "arithmetic and comparisons between wrapped pipelines are not supported".into(),
+            )),
+        }
+    }
+
+    fn stage(
+        &self,
+        stage: &StageKind,
+        t: &TraceView<'_>,
+        sets: Vec<Spanset>,
+    ) -> Result<Vec<Spanset>, QueryError> {
+        match stage {
+            StageKind::Spanset(e) => {
+                let mut out = Vec::new();
+                for ss in sets {
+                    out.extend(self.expr(e, t, vec![ss])?);
+                }
+                Ok(out)
+            }
+            StageKind::ScalarFilter { op, lhs, rhs } => {
+                let mut out = Vec::new();
+                for mut ss in sets {
+                    let l = self.scalar(lhs, t, &ss);
+                    let r = self.scalar(rhs, t, &ss);
+                    if compare(*op, &l, &r) {
+                        for side in [lhs, rhs] {
+                            if let ScalarExprKind::Aggregate { .. } = side.kind {
+                                let v = self.scalar(side, t, &ss);
+                                if !v.is_nil() {
+                                    ss.attrs.push((scalar_name(side), v));
+                                }
+                            }
+                        }
+                        out.push(ss);
+                    }
+                }
+                Ok(out)
+            }
+            StageKind::Scalar(_) => Ok(sets),
+            StageKind::By(field) => {
+                let name = format!("by({})", tempo_traceql::format_field_expr(field));
+                let mut out: Vec<Spanset> = Vec::new();
+                for ss in sets {
+                    let mut groups: Vec<(String, Val<'static>, Vec<u32>)> = Vec::new();
+                    for &i in &ss.spans {
+                        let v = self.field(field, t, i as usize, None, None);
+                        let Some(key) = v.group_key() else { continue };
+                        match groups.iter_mut().find(|g| g.0 == key) {
+                            Some(g) => g.2.push(i),
+                            None => groups.push((key, v.into_owned(), vec![i])),
+                        }
+                    }
+                    for (_, v, spans) in groups {
+                        let mut attrs = ss.attrs.clone();
+                        attrs.push((name.clone(), v));
+                        out.push(Spanset { spans, attrs });
+                    }
+                }
+                Ok(out)
+            }
+            StageKind::Coalesce => {
+                let mut spans: Vec<u32> =
+                    sets.iter().flat_map(|s| s.spans.iter().copied()).collect();
+                spans.sort_unstable();
+                spans.dedup();
+                Ok(vec![Spanset {
+                    spans,
+                    attrs: Vec::new(),
+                }])
+            }
+            // The selected fields are shown with each span; nothing to filter.
+            StageKind::Select(_) => Ok(sets),
+            StageKind::Metrics(_)
+            | StageKind::SecondStage { .. }
+            | StageKind::MetricsFilter { .. } => Err(QueryError::Unsupported(
+                "a metrics query cannot be run as a search".into(),
+            )),
+        }
+    }
+
+    fn scalar(&self, e: &ScalarExpr, t: &TraceView<'_>, ss: &Spanset) -> Val<'static> {
+        match &e.kind {
+            ScalarExprKind::Static(s) => Val::from_static(s).into_owned(),
+            ScalarExprKind::Binary { op, lhs, rhs } => {
+                arithmetic(*op, &self.scalar(lhs, t, ss), &self.scalar(rhs, t, ss))
+            }
+            ScalarExprKind::Aggregate { func, field } => {
+                if *func == AggregateFn::Count {
+                    return Val::Int(ss.spans.len() as i64);
+                }
+                let Some(field) = field else { return Val::Nil };
+                let mut acc: Option<Val<'static>> = None;
+                let mut sum = 0f64;
+                let mut n = 0u64;
+                let mut all_int = true;
+                let mut is_dur = false;
+                for &i in &ss.spans {
+                    let v = self.field(field, t, i as usize, None, None);
+                    let Some(x) = v.as_f64() else { continue };
+                    is_dur |= matches!(v, Val::Dur(_));
+                    all_int &= matches!(v, Val::Int(_) | Val::Dur(_));
+                    n += 1;
+                    sum += x;
+                    let better = match &acc {
+                        None => true,
+                        Some(a) => {
+                            let ax = a.as_f64().unwrap_or(0.0);
+                            (*func == AggregateFn::Min && x < ax)
+                                || (*func == AggregateFn::Max && x > ax)
+                        }
+                    };
+                    if better {
+                        acc = Some(v.into_owned());
+                    }
+                }
+                if n == 0 {
+                    return Val::Nil;
+                }
+                match func {
+                    AggregateFn::Min | AggregateFn::Max => acc.unwrap_or(Val::Nil),
+                    AggregateFn::Sum if is_dur => Val::Dur(sum as i64),
+                    AggregateFn::Sum if all_int => Val::Int(sum as i64),
+                    AggregateFn::Sum => Val::Float(sum),
+                    AggregateFn::Avg if is_dur => Val::Dur((sum / n as f64) as i64),
+                    AggregateFn::Avg => Val::Float(sum / n as f64),
+                    AggregateFn::Count => Val::Int(n as i64),
+                }
+            }
+        }
+    }
+
+    /// Whether span `i` meets the filter: for a condition on events or links, some event
+    /// (link) of the span meets it together with the span's own fields.
+    fn matches(&self, f: &SpansetFilter, t: &TraceView<'_>, i: usize) -> bool {
+        let Some(e) = &f.expr else { return true };
+        let (uses_event, uses_link) = scopes_used(e);
+        let span = &t.spans[i].span;
+        let events: Vec<Option<&Event>> = if uses_event && !span.events.is_empty() {
+            span.events.iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        let links: Vec<Option<&Link>> = if uses_link && !span.links.is_empty() {
+            span.links.iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        events
+            .iter()
+            .any(|ev| links.iter().any(|l| self.field(e, t, i, *ev, *l).truthy()))
+    }
+
+    /// The value of a field expression on span `i` (with one of its events and links).
+    pub(crate) fn field<'t>(
+        &self,
+        e: &FieldExpr,
+        t: &TraceView<'t>,
+        i: usize,
+        ev: Option<&'t Event>,
+        link: Option<&'t Link>,
+    ) -> Val<'t> {
+        match &e.kind {
+            FieldExprKind::Static(s) => Val::from_static(s).into_owned(),
+            FieldExprKind::Attribute(a) => attribute(a, t, i, ev, link),
+            FieldExprKind::Intrinsic(x) => intrinsic(*x, t, i, ev, link),
+            FieldExprKind::Unary { op, expr } => {
+                let v = self.field(expr, t, i, ev, link);
+                match (op, v) {
+                    (UnaryOp::Not, Val::Bool(b)) => Val::Bool(!b),
+                    (UnaryOp::Neg, Val::Int(x)) => Val::Int(x.wrapping_neg()),
+                    (UnaryOp::Neg, Val::Float(x)) => Val::Float(-x),
+                    (UnaryOp::Neg, Val::Dur(x)) => Val::Dur(x.wrapping_neg()),
+                    _ => Val::Nil,
+                }
+            }
+            FieldExprKind::Binary { op, lhs, rhs } => match op {
+                BinaryOp::And => Val::Bool(
+                    self.field(lhs, t, i, ev, link).truthy()
+                        && self.field(rhs, t, i, ev, link).truthy(),
+                ),
+                BinaryOp::Or => Val::Bool(
+                    self.field(lhs, t, i, ev, link).truthy()
+                        || self.field(rhs, t, i, ev, link).truthy(),
+                ),
+                BinaryOp::Regex | BinaryOp::NotRegex => {
+                    let l = self.field(lhs, t, i, ev, link);
+                    let FieldExprKind::Static(tempo_traceql::Static::String(p)) = &rhs.kind else {
+                        return Val::Bool(false);
+                    };
+                    match self.regexes.get(p) {
+                        Some(re) => Val::Bool(regex_match(&l, re, *op == BinaryOp::NotRegex)),
+                        None => Val::Bool(false),
+                    }
+                }
+                BinaryOp::Eq
+                | BinaryOp::Neq
+                | BinaryOp::Lt
+                | BinaryOp::Lte
+                | BinaryOp::Gt
+                | BinaryOp::Gte => {
+                    let l = self.field(lhs, t, i, ev, link);
+                    let r = self.field(rhs, t, i, ev, link);
+                    Val::Bool(compare(*op, &l, &r))
+                }
+                _ => {
+                    let l = self.field(lhs, t, i, ev, link);
+                    let r = self.field(rhs, t, i, ev, link);
+                    arithmetic(*op, &l, &r)
+                }
+            },
+        }
+    }
+
+    /// The attributes shown with span `i` of a result.
+    pub(crate) fn shown_attributes(&self, t: &TraceView<'_>, i: usize) -> Vec<KeyValue> {
+        let mut out: Vec<KeyValue> = Vec::new();
+        for f in &self.shown {
+            let key = match &f.kind {
+                FieldExprKind::Attribute(a) => a.name.clone(),
+                FieldExprKind::Intrinsic(x) => match shown_intrinsic_key(*x) {
+                    Some(k) => k.to_owned(),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if out.iter().any(|kv| kv.key == key) {
+                continue;
+            }
+            let span = &t.spans[i].span;
+            let mut v = self.field(f, t, i, None, None);
+            if v.is_nil() {
+                // Event and link fields: the first event (link) that has one.
+                v = span
+                    .events
+                    .iter()
+                    .map(|ev| self.field(f, t, i, Some(ev), None))
+                    .chain(
+                        span.links
+                            .iter()
+                            .map(|l| self.field(f, t, i, None, Some(l))),
+                    )
+                    .find(|v| !v.is_nil())
+                    .unwrap_or(Val::Nil);
+            }
+            if let Some(value) = v.to_any() {
+                out.push(KeyValue {
+                    key,
+                    value: Some(value),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The key under which an intrinsic is shown with a span; name and duration have fields of
+/// their own, and trace-level intrinsics belong to the trace.
+fn shown_intrinsic_key(x: Intrinsic) -> Option<&'static str> {
+    Some(match x {
+        Intrinsic::SpanStatus => "status",
+        Intrinsic::SpanStatusMessage => "statusMessage",
+        Intrinsic::SpanKind => "kind",
+        Intrinsic::SpanParentId => "parentID",
+        Intrinsic::SpanChildCount => "childCount",
+        Intrinsic::EventName => "event:name",
+        Intrinsic::EventTimeSinceStart => "event:timeSinceStart",
+        Intrinsic::LinkTraceId => "link:traceID",
+        Intrinsic::LinkSpanId => "link:spanID",
+        Intrinsic::InstrumentationName => "instrumentation:name",
+        Intrinsic::InstrumentationVersion => "instrumentation:version",
+        Intrinsic::NestedSetLeft => "nestedSetLeft",
+        Intrinsic::NestedSetRight => "nestedSetRight",
+        Intrinsic::NestedSetParent => "nestedSetParent",
+        _ => return None,
+    })
+}
+
+fn scalar_name(e: &ScalarExpr) -> String {
+    match &e.kind {
+        ScalarExprKind::Aggregate { func, field } => match field {
+            Some(f) => format!("{}({})", func.as_str(), tempo_traceql::format_field_expr(f)),
+            None => format!("{}()", func.as_str()),
+        },
+        _ => String::new(),
+    }
+}
+
+fn attribute<'t>(
+    a: &Attribute,
+    t: &TraceView<'t>,
+    i: usize,
+    ev: Option<&'t Event>,
+    link: Option<&'t Link>,
+) -> Val<'t> {
+    let hs = &t.spans[i];
+    let resource_attrs = || {
+        hs.resource
+            .resource
+            .as_ref()
+            .map_or(Val::Nil, |r| find_attr(&r.attributes, &a.name))
+    };
+    match a.scope {
+        Scope::Span => find_attr(&hs.span.attributes, &a.name),
+        Scope::Resource => resource_attrs(),
+        Scope::None => match find_attr(&hs.span.attributes, &a.name) {
+            Val::Nil => resource_attrs(),
+            v => v,
+        },
+        Scope::Event => ev.map_or(Val::Nil, |e| find_attr(&e.attributes, &a.name)),
+        Scope::Link => link.map_or(Val::Nil, |l| find_attr(&l.attributes, &a.name)),
+        Scope::Instrumentation => hs
+            .scope
+            .scope
+            .as_ref()
+            .map_or(Val::Nil, |s| find_attr(&s.attributes, &a.name)),
+    }
+}
+
+fn status_of(code: i32) -> Status {
+    match code {
+        1 => Status::Ok,
+        2 => Status::Error,
+        _ => Status::Unset,
+    }
+}
+
+fn kind_of(kind: i32) -> Kind {
+    match kind {
+        1 => Kind::Internal,
+        2 => Kind::Server,
+        3 => Kind::Client,
+        4 => Kind::Producer,
+        5 => Kind::Consumer,
+        _ => Kind::Unspecified,
+    }
+}
+
+fn intrinsic<'t>(
+    x: Intrinsic,
+    t: &TraceView<'t>,
+    i: usize,
+    ev: Option<&'t Event>,
+    link: Option<&'t Link>,
+) -> Val<'t> {
+    let hs = &t.spans[i];
+    let s = &hs.span;
+    let opt_str = |v: Option<&'t str>| v.map_or(Val::Nil, |s| Val::Str(Cow::Borrowed(s)));
+    match x {
+        Intrinsic::SpanName => Val::Str(Cow::Borrowed(&s.name)),
+        Intrinsic::SpanStatus => Val::Status(status_of(s.status.as_ref().map_or(0, |st| st.code))),
+        Intrinsic::SpanStatusMessage => Val::Str(Cow::Borrowed(
+            s.status.as_ref().map_or("", |st| st.message.as_str()),
+        )),
+        Intrinsic::SpanKind => Val::Kind(kind_of(s.kind)),
+        Intrinsic::SpanDuration => {
+            Val::Dur(s.end_time_unix_nano.saturating_sub(s.start_time_unix_nano) as i64)
+        }
+        Intrinsic::SpanId => hex_val(&s.span_id),
+        Intrinsic::SpanParentId => hex_val(&s.parent_span_id),
+        Intrinsic::SpanChildCount => Val::Int(i64::from(t.child_count[i])),
+        Intrinsic::TraceDuration => Val::Dur(t.duration() as i64),
+        Intrinsic::TraceRootName => opt_str(t.root_name()),
+        Intrinsic::TraceRootService => opt_str(t.root_service()),
+        Intrinsic::TraceId => Val::Str(Cow::Owned(hex::encode(t.id.0))),
+        Intrinsic::EventName => ev.map_or(Val::Nil, |e| Val::Str(Cow::Borrowed(&e.name))),
+        Intrinsic::EventTimeSinceStart => ev.map_or(Val::Nil, |e| {
+            Val::Dur(e.time_unix_nano.saturating_sub(s.start_time_unix_nano) as i64)
+        }),
+        Intrinsic::LinkTraceId => link.map_or(Val::Nil, |l| hex_val(&l.trace_id)),
+        Intrinsic::LinkSpanId => link.map_or(Val::Nil, |l| hex_val(&l.span_id)),
+        Intrinsic::InstrumentationName => opt_str(hs.scope.scope.as_ref().map(|s| s.name.as_str())),
+        Intrinsic::InstrumentationVersion => {
+            opt_str(hs.scope.scope.as_ref().map(|s| s.version.as_str()))
+        }
+        Intrinsic::NestedSetLeft => Val::Int(i64::from(t.left[i])),
+        Intrinsic::NestedSetRight => Val::Int(i64::from(t.right[i])),
+        Intrinsic::NestedSetParent => Val::Int(i64::from(t.parent_left[i])),
+    }
+}
+
+/// Whether a condition reads event or link fields.
+fn scopes_used(e: &FieldExpr) -> (bool, bool) {
+    match &e.kind {
+        FieldExprKind::Attribute(a) => (a.scope == Scope::Event, a.scope == Scope::Link),
+        FieldExprKind::Intrinsic(x) => (
+            matches!(x, Intrinsic::EventName | Intrinsic::EventTimeSinceStart),
+            matches!(x, Intrinsic::LinkTraceId | Intrinsic::LinkSpanId),
+        ),
+        FieldExprKind::Binary { lhs, rhs, .. } => {
+            let (a, b) = scopes_used(lhs);
+            let (c, d) = scopes_used(rhs);
+            (a || c, b || d)
+        }
+        FieldExprKind::Unary { expr, .. } => scopes_used(expr),
+        FieldExprKind::Static(_) => (false, false),
+    }
+}
+
+/// Combines the spansets of both sides of a spanset operator into the spans of one spanset,
+/// or `None` when the operator yields nothing.
+fn spanset_op(op: SpansetOp, t: &TraceView<'_>, l: &[Spanset], r: &[Spanset]) -> Option<Vec<u32>> {
+    let union = |sets: &[Spanset]| -> Vec<u32> {
+        let mut v: Vec<u32> = sets.iter().flat_map(|s| s.spans.iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let (ls, rs) = (union(l), union(r));
+    let out = match op {
+        SpansetOp::And => {
+            if ls.is_empty() || rs.is_empty() {
+                return None;
+            }
+            let mut v = ls;
+            v.extend(rs);
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        SpansetOp::Or => {
+            let mut v = ls;
+            v.extend(rs);
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        _ => structural(op, t, &ls, &rs),
+    };
+    (!out.is_empty()).then_some(out)
+}
+
+/// `lhs op rhs` for the structural operators. `>`: right spans whose parent is a left span;
+/// `<`: right spans that are the parent of a left span; `>>` and `<<` the same with
+/// ancestors; `~`: right spans with a left sibling. The `!` forms keep the right spans that do
+/// not relate so; the `&` forms return the spans of both sides that take part.
+fn structural(op: SpansetOp, t: &TraceView<'_>, ls: &[u32], rs: &[u32]) -> Vec<u32> {
+    let lset: HashSet<u32> = ls.iter().copied().collect();
+    // relation(l, r): does right span r stand in the operator's relation to left span l?
+    let related = |l: u32, r: u32| -> bool {
+        let (lu, ru) = (l as usize, r as usize);
+        match op {
+            SpansetOp::Child | SpansetOp::NotChild | SpansetOp::UnionChild => t.parent[ru] == l,
+            SpansetOp::Parent | SpansetOp::NotParent | SpansetOp::UnionParent => t.parent[lu] == r,
+            SpansetOp::Descendant | SpansetOp::NotDescendant | SpansetOp::UnionDescendant => {
+                t.is_ancestor(lu, ru)
+            }
+            SpansetOp::Ancestor | SpansetOp::NotAncestor | SpansetOp::UnionAncestor => {
+                t.is_ancestor(ru, lu)
+            }
+            SpansetOp::Sibling | SpansetOp::NotSibling | SpansetOp::UnionSibling => {
+                l != r && t.parent[lu] != NONE && t.parent[lu] == t.parent[ru]
+            }
+            SpansetOp::And | SpansetOp::Or => false,
+        }
+    };
+    let fast_related_any = |r: u32| -> bool {
+        let ru = r as usize;
+        match op {
+            SpansetOp::Child | SpansetOp::NotChild => {
+                t.parent[ru] != NONE && lset.contains(&t.parent[ru])
+            }
+            SpansetOp::Descendant | SpansetOp::NotDescendant => {
+                let mut p = t.parent[ru];
+                let mut steps = 0usize;
+                while p != NONE && steps <= t.spans.len() {
+                    if lset.contains(&p) {
+                        return true;
+                    }
+                    p = t.parent[p as usize];
+                    steps += 1;
+                }
+                false
+            }
+            _ => ls.iter().any(|&l| related(l, r)),
+        }
+    };
+    match op {
+        SpansetOp::Child
+        | SpansetOp::Parent
+        | SpansetOp::Descendant
+        | SpansetOp::Ancestor
+        | SpansetOp::Sibling => rs
+            .iter()
+            .copied()
+            .filter(|&r| fast_related_any(r))
+            .collect(),
+        SpansetOp::NotChild
+        | SpansetOp::NotParent
+        | SpansetOp::NotDescendant
+        | SpansetOp::NotAncestor
+        | SpansetOp::NotSibling => rs
+            .iter()
+            .copied()
+            .filter(|&r| !fast_related_any(r))
+            .collect(),
+        _ => {
+            let mut out: Vec<u32> = Vec::new();
+            for &r in rs {
+                let mut hit = false;
+                for &l in ls {
+                    if related(l, r) {
+                        out.push(l);
+                        hit = true;
+                    }
+                }
+                if hit {
+                    out.push(r);
+                }
+            }
+            out.sort_unstable();
+            out.dedup();
+            out
+        }
+    }
+}
+
+fn collect_field(
+    e: &FieldExpr,
+    regexes: &mut HashMap<String, Regex>,
+    shown: &mut Vec<FieldExpr>,
+) -> Result<(), QueryError> {
+    match &e.kind {
+        FieldExprKind::Binary { op, lhs, rhs } => {
+            if matches!(op, BinaryOp::Regex | BinaryOp::NotRegex)
+                && let FieldExprKind::Static(tempo_traceql::Static::String(p)) = &rhs.kind
+                && !regexes.contains_key(p)
+            {
+                let re = tempo_traceql::compile_regex(p).map_err(|err| {
+                    QueryError::Invalid(format!(
+                        "regular expression {p:?} cannot be compiled: {err}"
+                    ))
+                })?;
+                regexes.insert(p.clone(), re);
+            }
+            collect_field(lhs, regexes, shown)?;
+            collect_field(rhs, regexes, shown)
+        }
+        FieldExprKind::Unary { expr, .. } => collect_field(expr, regexes, shown),
+        FieldExprKind::Static(_) => Ok(()),
+        FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => {
+            if !shown.contains(e) {
+                shown.push(e.clone());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn collect_expr(
+    e: &Expr,
+    regexes: &mut HashMap<String, Regex>,
+    shown: &mut Vec<FieldExpr>,
+) -> Result<(), QueryError> {
+    match &e.kind {
+        ExprKind::Filter(f) => match &f.expr {
+            Some(x) => collect_field(x, regexes, shown),
+            None => Ok(()),
+        },
+        ExprKind::Spanset { lhs, rhs, .. } | ExprKind::Binary { lhs, rhs, .. } => {
+            collect_expr(lhs, regexes, shown)?;
+            collect_expr(rhs, regexes, shown)
+        }
+        ExprKind::Static(_) => Ok(()),
+        ExprKind::Pipeline(p) => {
+            collect_expr(&p.head, regexes, shown)?;
+            for s in &p.stages {
+                match &s.kind {
+                    StageKind::Spanset(e) => collect_expr(e, regexes, shown)?,
+                    StageKind::By(f) => collect_field(f, regexes, shown)?,
+                    StageKind::Select(fs) => {
+                        for f in fs {
+                            collect_field(f, regexes, shown)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }
+    }
+}

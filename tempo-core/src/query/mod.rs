@@ -1,0 +1,226 @@
+//! query: which traces match this TraceQL, newest first?
+//!
+//! The search engine. A query is parsed by `tempo-traceql`, then run over every source of a
+//! tenant's spans through one interface ([`source`]): the head and each block's row groups
+//! present their traces the same way, so fresh and old data answer alike. Before a row group is
+//! decoded, the conditions every match must meet are checked against its footer, its chunk
+//! statistics and its dictionaries ([`prune`]); a row group that cannot match is never
+//! decoded, and only the attribute columns the query names are materialized. The evaluator
+//! ([`eval`]) then applies spanset filters, spanset and structural operators and pipelines to
+//! each trace.
+//!
+//! Results are the newest matching traces, sorted by start time descending, which makes them
+//! deterministic; blocks are visited newest first and the search stops once no older block
+//! can hold a newer match. Row groups are spread over a pool of threads; a deadline returns
+//! what was found so far, marked partial.
+
+pub(crate) mod eval;
+pub(crate) mod prune;
+pub(crate) mod source;
+pub(crate) mod tags;
+pub(crate) mod value;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::model::{KeyValue, TraceId};
+use crate::store::TimeRange;
+
+pub use tags::{TagScope, TagValue, TagValueType};
+
+/// Default number of traces a search returns, as Tempo.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Default number of spans returned per spanset, as Tempo (`spss`).
+pub const DEFAULT_SPANS_PER_SPANSET: usize = 3;
+/// Default deadline of a search.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A TraceQL search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The TraceQL query; `{}` matches every trace.
+    pub query: String,
+    /// How many traces to return at most (the newest ones).
+    pub limit: usize,
+    /// How many spans of each spanset to return at most; `matched` still counts all.
+    pub spans_per_spanset: usize,
+    /// Only traces overlapping this range (unix nanoseconds).
+    pub range: TimeRange,
+    /// Only traces lasting at least this long.
+    pub min_duration: Option<Duration>,
+    /// Only traces lasting at most this long.
+    pub max_duration: Option<Duration>,
+    /// After this long, return what was found, marked partial.
+    pub deadline: Duration,
+}
+
+impl SearchRequest {
+    /// A search for `query` with Tempo's defaults: 20 traces, 3 spans per spanset, all of
+    /// time, a 30 s deadline.
+    pub fn new(query: impl Into<String>) -> SearchRequest {
+        SearchRequest {
+            query: query.into(),
+            limit: DEFAULT_LIMIT,
+            spans_per_spanset: DEFAULT_SPANS_PER_SPANSET,
+            range: TimeRange::ALL,
+            min_duration: None,
+            max_duration: None,
+            deadline: DEFAULT_DEADLINE,
+        }
+    }
+
+    /// Sets the number of traces returned.
+    pub fn limit(mut self, limit: usize) -> SearchRequest {
+        self.limit = limit;
+        self
+    }
+
+    /// Sets the number of spans returned per spanset.
+    pub fn spans_per_spanset(mut self, n: usize) -> SearchRequest {
+        self.spans_per_spanset = n;
+        self
+    }
+
+    /// Restricts the search to traces overlapping `range`.
+    pub fn range(mut self, range: TimeRange) -> SearchRequest {
+        self.range = range;
+        self
+    }
+}
+
+/// What a search found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchResponse {
+    /// Matching traces, newest start first.
+    pub traces: Vec<TraceMatch>,
+    /// What the search read.
+    pub metrics: SearchMetrics,
+    /// True when the deadline passed before every source was read: more traces may match.
+    pub partial: bool,
+}
+
+/// One matching trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceMatch {
+    /// The trace's ID.
+    pub trace_id: TraceId,
+    /// `service.name` of the root span, if the root span was received.
+    pub root_service_name: Option<String>,
+    /// Name of the root span, if it was received.
+    pub root_trace_name: Option<String>,
+    /// Earliest span start, unix nanoseconds.
+    pub start_time_unix_nano: u64,
+    /// Latest span end minus earliest span start, nanoseconds.
+    pub duration_nanos: u64,
+    /// The spansets that matched.
+    pub span_sets: Vec<SpanSet>,
+    /// Spans and error spans per service in the trace, as seen by the source that matched.
+    pub service_stats: BTreeMap<String, ServiceStats>,
+}
+
+/// Spans and errors of one service within a trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Spans of the service.
+    pub span_count: u32,
+    /// Spans of the service whose status is error.
+    pub error_count: u32,
+}
+
+/// A set of matching spans of one trace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanSet {
+    /// Up to `spans_per_spanset` of the spans.
+    pub spans: Vec<MatchedSpan>,
+    /// How many spans matched in all.
+    pub matched: u64,
+    /// The spanset's own attributes: the `by()` value that grouped it and aggregate values.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// A span of a spanset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchedSpan {
+    /// The span's ID (8 bytes).
+    pub span_id: Vec<u8>,
+    /// The span's name.
+    pub name: String,
+    /// Start, unix nanoseconds.
+    pub start_time_unix_nano: u64,
+    /// Duration, nanoseconds.
+    pub duration_nanos: u64,
+    /// The attributes and intrinsics the query named (and `select()` asked for), with their
+    /// values on this span.
+    pub attributes: Vec<KeyValue>,
+}
+
+/// What a search read, as Tempo reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchMetrics {
+    /// Traces evaluated.
+    pub inspected_traces: u64,
+    /// Bytes of row groups read (and head spans, estimated).
+    pub inspected_bytes: u64,
+    /// Spans evaluated.
+    pub inspected_spans: u64,
+    /// Blocks of the tenant overlapping the time range.
+    pub total_blocks: u64,
+    /// Row groups (and head) to read.
+    pub total_jobs: u64,
+    /// Row groups (and head) read or skipped by their statistics.
+    pub completed_jobs: u64,
+    /// Row groups skipped without decoding.
+    pub skipped_jobs: u64,
+}
+
+/// Errors of a search, tag or metrics query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The TraceQL could not be parsed or is invalid; the error renders the query with a caret.
+    #[error("{0}")]
+    TraceQl(#[from] tempo_traceql::Error),
+    /// A query that parses but that a search cannot run (a metrics query, for example).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A bad parameter.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The query that filters tag values: `q` itself when it is a complete search query, else the
+/// complete conditions of its first spanset filter (`None` when it has none).
+pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError> {
+    if let Ok(parsed) = tempo_traceql::parse(q)
+        && !parsed.is_metrics()
+    {
+        return eval::Compiled::new(q).map(Some);
+    }
+    let conditions = tempo_traceql::parse_lenient(q);
+    if conditions.is_empty() {
+        return Ok(None);
+    }
+    let span = tempo_traceql::Span::default();
+    let text: Vec<String> = conditions
+        .into_iter()
+        .map(|c| {
+            let lhs = match c.field {
+                tempo_traceql::FieldRef::Attribute(a) => tempo_traceql::FieldExprKind::Attribute(a),
+                tempo_traceql::FieldRef::Intrinsic(i) => tempo_traceql::FieldExprKind::Intrinsic(i),
+            };
+            let e = tempo_traceql::FieldExpr {
+                kind: tempo_traceql::FieldExprKind::Binary {
+                    op: c.op,
+                    lhs: Box::new(tempo_traceql::FieldExpr { kind: lhs, span }),
+                    rhs: Box::new(tempo_traceql::FieldExpr {
+                        kind: tempo_traceql::FieldExprKind::Static(c.value),
+                        span,
+                    }),
+                },
+                span,
+            };
+            tempo_traceql::format_field_expr(&e)
+        })
+        .collect();
+    eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(Some)
+}

@@ -1,0 +1,282 @@
+//! Values during evaluation, and how TraceQL compares and computes them.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use regex::Regex;
+use tempo_traceql::{BinaryOp, Kind, Static, Status};
+
+use crate::model::{AnyValue, Value};
+
+/// A value of a field on one span, or a literal.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val<'a> {
+    /// No such attribute.
+    Nil,
+    Str(Cow<'a, str>),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Nanoseconds.
+    Dur(i64),
+    Status(Status),
+    Kind(Kind),
+    /// An array attribute: comparisons hold for any element (`=`, `=~`, ...) or none (`!=`,
+    /// `!~`).
+    Array(&'a [AnyValue]),
+}
+
+impl<'a> Val<'a> {
+    pub(crate) fn from_static(s: &'a Static) -> Val<'a> {
+        match s {
+            Static::String(s) => Val::Str(Cow::Borrowed(s)),
+            Static::Int(i) => Val::Int(*i),
+            Static::Float(f) => Val::Float(*f),
+            Static::Bool(b) => Val::Bool(*b),
+            Static::Nil => Val::Nil,
+            Static::Duration(d) => Val::Dur(*d),
+            Static::Status(s) => Val::Status(*s),
+            Static::Kind(k) => Val::Kind(*k),
+        }
+    }
+
+    /// An attribute's value; `Nil` for an empty value, key-value lists and bytes.
+    pub(crate) fn from_any(v: &'a AnyValue) -> Val<'a> {
+        match &v.value {
+            Some(Value::StringValue(s)) => Val::Str(Cow::Borrowed(s)),
+            Some(Value::IntValue(i)) => Val::Int(*i),
+            Some(Value::DoubleValue(f)) => Val::Float(*f),
+            Some(Value::BoolValue(b)) => Val::Bool(*b),
+            Some(Value::ArrayValue(a)) => Val::Array(&a.values),
+            _ => Val::Nil,
+        }
+    }
+
+    pub(crate) fn is_nil(&self) -> bool {
+        matches!(self, Val::Nil)
+    }
+
+    pub(crate) fn truthy(&self) -> bool {
+        matches!(self, Val::Bool(true))
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Val::Int(i) | Val::Dur(i) => Some(*i as f64),
+            Val::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// As an OTLP value, for results; `None` for nil.
+    pub(crate) fn to_any(&self) -> Option<AnyValue> {
+        let v = match self {
+            Val::Nil => return None,
+            Val::Str(s) => Value::StringValue(s.to_string()),
+            Val::Int(i) => Value::IntValue(*i),
+            Val::Float(f) => Value::DoubleValue(*f),
+            Val::Bool(b) => Value::BoolValue(*b),
+            Val::Dur(d) => Value::StringValue(format_duration(*d)),
+            Val::Status(s) => Value::StringValue(s.as_str().to_owned()),
+            Val::Kind(k) => Value::StringValue(k.as_str().to_owned()),
+            Val::Array(a) => Value::ArrayValue(crate::model::ArrayValue { values: a.to_vec() }),
+        };
+        Some(AnyValue { value: Some(v) })
+    }
+
+    /// A key for grouping (`by()`): equal values, equal keys.
+    pub(crate) fn group_key(&self) -> Option<String> {
+        Some(match self {
+            Val::Nil => return None,
+            Val::Str(s) => format!("s{s}"),
+            Val::Int(i) => format!("i{i}"),
+            Val::Float(f) => format!("f{f}"),
+            Val::Bool(b) => format!("b{b}"),
+            Val::Dur(d) => format!("d{d}"),
+            Val::Status(s) => format!("t{}", s.as_str()),
+            Val::Kind(k) => format!("k{}", k.as_str()),
+            Val::Array(a) => format!("a{a:?}"),
+        })
+    }
+
+    pub(crate) fn as_f64(&self) -> Option<f64> {
+        self.number()
+    }
+
+    pub(crate) fn into_owned(self) -> Val<'static> {
+        match self {
+            Val::Nil => Val::Nil,
+            Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
+            Val::Int(i) => Val::Int(i),
+            Val::Float(f) => Val::Float(f),
+            Val::Bool(b) => Val::Bool(b),
+            Val::Dur(d) => Val::Dur(d),
+            Val::Status(s) => Val::Status(s),
+            Val::Kind(k) => Val::Kind(k),
+            // Arrays only appear as attribute values, never as owned results.
+            Val::Array(_) => Val::Nil,
+        }
+    }
+}
+
+/// A duration as Tempo prints one: `1.5s`, `250ms`, `12µs`, `100ns`.
+pub(crate) fn format_duration(ns: i64) -> String {
+    let d = ns.unsigned_abs();
+    let sign = if ns < 0 { "-" } else { "" };
+    let (unit, scale) = if d >= 3_600_000_000_000 {
+        ("h", 3_600_000_000_000f64)
+    } else if d >= 60_000_000_000 {
+        ("m", 60_000_000_000f64)
+    } else if d >= 1_000_000_000 {
+        ("s", 1_000_000_000f64)
+    } else if d >= 1_000_000 {
+        ("ms", 1_000_000f64)
+    } else if d >= 1_000 {
+        ("µs", 1_000f64)
+    } else {
+        ("ns", 1f64)
+    };
+    let v = d as f64 / scale;
+    let text = format!("{v:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{sign}{text}{unit}")
+}
+
+/// Compares two scalar values; `None` when they cannot be compared (different types, nil).
+fn order(a: &Val<'_>, b: &Val<'_>) -> Option<Ordering> {
+    match (a, b) {
+        (Val::Str(x), Val::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        (Val::Int(x), Val::Int(y)) | (Val::Dur(x), Val::Dur(y)) => Some(x.cmp(y)),
+        (Val::Bool(x), Val::Bool(y)) => Some(x.cmp(y)),
+        (Val::Status(x), Val::Status(y)) => (x == y).then_some(Ordering::Equal),
+        (Val::Kind(x), Val::Kind(y)) => (x == y).then_some(Ordering::Equal),
+        _ => {
+            let (x, y) = (a.number()?, b.number()?);
+            x.partial_cmp(&y)
+        }
+    }
+}
+
+fn compare_scalar(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> bool {
+    // Status and kind only have equality; `!=` between comparable values.
+    let equal_only = matches!(
+        (a, b),
+        (Val::Status(_), _) | (Val::Kind(_), _) | (Val::Bool(_), _)
+    );
+    let Some(o) = order(a, b) else {
+        // Different statuses or kinds are comparable for `!=`.
+        return op == BinaryOp::Neq
+            && matches!(
+                (a, b),
+                (Val::Status(_), Val::Status(_)) | (Val::Kind(_), Val::Kind(_))
+            );
+    };
+    match op {
+        BinaryOp::Eq => o == Ordering::Equal,
+        BinaryOp::Neq => o != Ordering::Equal,
+        BinaryOp::Lt if !equal_only => o == Ordering::Less,
+        BinaryOp::Lte if !equal_only => o != Ordering::Greater,
+        BinaryOp::Gt if !equal_only => o == Ordering::Greater,
+        BinaryOp::Gte if !equal_only => o != Ordering::Less,
+        _ => false,
+    }
+}
+
+/// `a op b` for the comparison operators (`= != < <= > >=`), with TraceQL's rules: `nil`
+/// equals only a missing attribute; values of different types are never equal (and never
+/// unequal either: `span.x != 1` needs an integer `x`); integers, floats and durations compare
+/// as numbers; an array matches `=` when an element does, and `!=` when none is equal.
+pub(crate) fn compare(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> bool {
+    match (a, b) {
+        (Val::Nil, Val::Nil) => op == BinaryOp::Eq,
+        (Val::Nil, _) | (_, Val::Nil) => op == BinaryOp::Neq && !matches!(op, BinaryOp::Eq),
+        (Val::Array(items), other) | (other, Val::Array(items)) => {
+            let swapped = matches!(b, Val::Array(_)) && !matches!(a, Val::Array(_));
+            let test = |item: &AnyValue, op: BinaryOp| {
+                let v = Val::from_any(item);
+                if swapped {
+                    compare_scalar(op, other, &v)
+                } else {
+                    compare_scalar(op, &v, other)
+                }
+            };
+            if op == BinaryOp::Neq {
+                let typed = items.iter().any(|i| {
+                    let v = Val::from_any(i);
+                    order(&v, other).is_some()
+                });
+                typed && !items.iter().any(|i| test(i, BinaryOp::Eq))
+            } else {
+                items.iter().any(|i| test(i, op))
+            }
+        }
+        _ => compare_scalar(op, a, b),
+    }
+}
+
+/// `a =~ re` (or `!~` with `negate`): the whole string value matches; arrays match when an
+/// element does (`!~`: when none does).
+pub(crate) fn regex_match(a: &Val<'_>, re: &Regex, negate: bool) -> bool {
+    match a {
+        Val::Str(s) => re.is_match(s) != negate,
+        Val::Array(items) => {
+            let mut strings = items.iter().filter_map(|i| match &i.value {
+                Some(Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            });
+            if negate {
+                let all: Vec<&str> = strings.collect();
+                !all.is_empty() && !all.iter().any(|s| re.is_match(s))
+            } else {
+                strings.any(|s| re.is_match(s))
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Arithmetic: `+ - * / % ^` on numbers. Integers stay integers (except `^` and division by
+/// zero, which give nil); a duration with a number stays a duration.
+pub(crate) fn arithmetic(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> Val<'static> {
+    let int_op = |x: i64, y: i64| -> Option<i64> {
+        match op {
+            BinaryOp::Add => x.checked_add(y),
+            BinaryOp::Sub => x.checked_sub(y),
+            BinaryOp::Mul => x.checked_mul(y),
+            BinaryOp::Div => x.checked_div(y),
+            BinaryOp::Mod => x.checked_rem(y),
+            _ => None,
+        }
+    };
+    let float_op = |x: f64, y: f64| -> f64 {
+        match op {
+            BinaryOp::Add => x + y,
+            BinaryOp::Sub => x - y,
+            BinaryOp::Mul => x * y,
+            BinaryOp::Div => x / y,
+            BinaryOp::Mod => x % y,
+            _ => x.powf(y),
+        }
+    };
+    match (a, b) {
+        (Val::Int(x), Val::Int(y)) if op != BinaryOp::Pow => {
+            int_op(*x, *y).map_or(Val::Nil, Val::Int)
+        }
+        (Val::Dur(x), Val::Dur(y) | Val::Int(y)) | (Val::Int(x), Val::Dur(y))
+            if op != BinaryOp::Pow =>
+        {
+            int_op(*x, *y).map_or(Val::Nil, Val::Dur)
+        }
+        _ => match (a.number(), b.number()) {
+            (Some(x), Some(y)) => {
+                let r = float_op(x, y);
+                if r.is_finite() {
+                    Val::Float(r)
+                } else {
+                    Val::Nil
+                }
+            }
+            _ => Val::Nil,
+        },
+    }
+}
