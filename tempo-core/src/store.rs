@@ -57,6 +57,8 @@ pub struct Config {
     pub compaction_min_inputs: usize,
     /// Largest trace kept whole by compaction, in encoded bytes (default 5 MB).
     pub max_bytes_per_trace: u64,
+    /// Threads a search spreads its row groups over (default 0: one per core).
+    pub query_parallelism: usize,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             compaction_window: Duration::from_secs(3600),
             compaction_min_inputs: 4,
             max_bytes_per_trace: 5_000_000,
+            query_parallelism: 0,
         }
     }
 }
@@ -179,6 +182,12 @@ impl StoreBuilder {
     /// least 2).
     pub fn compaction_min_inputs(mut self, n: usize) -> StoreBuilder {
         self.config.compaction_min_inputs = n.max(2);
+        self
+    }
+
+    /// Sets how many threads a search uses (default 0: one per core).
+    pub fn query_parallelism(mut self, threads: usize) -> StoreBuilder {
+        self.config.query_parallelism = threads;
         self
     }
 
@@ -1050,6 +1059,7 @@ impl Store {
             req,
             self.inner.head.get(tenant),
             self.readable_blocks(tenant),
+            self.inner.config.query_parallelism,
             &|block, e| self.block_failed(tenant, block, e),
         ))
     }

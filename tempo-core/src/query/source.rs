@@ -253,6 +253,7 @@ pub(crate) fn search(
     req: &SearchRequest,
     head: Option<Arc<TenantHead>>,
     mut blocks: Vec<Arc<BlockReader>>,
+    parallelism: usize,
     on_block_error: &(dyn Fn(&Arc<BlockReader>, &BlockError) + Sync),
 ) -> SearchResponse {
     let started = Instant::now();
@@ -285,7 +286,10 @@ pub(crate) fn search(
         total.completed_jobs += 1;
     }
 
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match parallelism {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let mut next_block = 0usize;
     while next_block < blocks.len() {
         if run.expired() {
