@@ -200,24 +200,25 @@ impl TenantHead {
         }
     }
 
-    /// Runs `f` on every live and pending trace overlapping `[start, end]`, one shard's lock
-    /// held at a time. A trace with late spans may be seen twice (live and pending parts).
+    /// Runs `f` on every live and pending trace overlapping `[start, end]` (with its estimated
+    /// encoded size), one shard's lock held at a time. A trace with late spans may be seen
+    /// twice (live and pending parts).
     pub(crate) fn for_each_trace(
         &self,
         start: u64,
         end: u64,
-        mut f: impl FnMut(&TraceId, &[HeadSpan]),
+        mut f: impl FnMut(&TraceId, &[HeadSpan], u64),
     ) {
         let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
         for shard in &self.shards {
             let map = shard.lock();
             for (id, t) in map.iter().filter(|(_, t)| overlaps(t)) {
-                f(id, &t.spans);
+                f(id, &t.spans, t.bytes);
             }
         }
         let pending = self.pending.read();
         for (id, t) in pending.iter().filter(|(_, t)| overlaps(t)) {
-            f(id, &t.spans);
+            f(id, &t.spans, t.bytes);
         }
     }
 

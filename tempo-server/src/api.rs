@@ -1,8 +1,9 @@
 //! api: Tempo's HTTP API.
 //!
-//! Trace by ID (v1 and v2, JSON or protobuf), and the operational endpoints: `/api/echo`,
-//! `/ready`, `/api/status/buildinfo`, `/metrics`. Every rejection has its status code and a
-//! plain-text message, as Tempo sends them.
+//! Trace by ID (v1 and v2, JSON or protobuf), search and tags ([`crate::search`]), and the
+//! operational endpoints: `/api/echo`, `/ready`, `/api/status/buildinfo`, `/metrics`. Every
+//! rejection has its status code and a plain-text message, as Tempo sends them. Store work
+//! runs on the blocking thread pool ([`blocking`]), never on the async runtime.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,7 @@ use tempo_core::model::TraceId;
 use tempo_core::{SINGLE_TENANT, Store, TimeRange};
 
 use crate::metrics::Metrics;
-use crate::render;
+use crate::{render, search};
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -33,6 +34,11 @@ pub(crate) struct ApiState {
 pub(crate) const PATHS: &[&str] = &[
     "/api/traces/{traceID}",
     "/api/v2/traces/{traceID}",
+    "/api/search",
+    "/api/search/tags",
+    "/api/v2/search/tags",
+    "/api/search/tag/{tagName}/values",
+    "/api/v2/search/tag/{tagName}/values",
     "/api/echo",
     "/ready",
     "/api/status/buildinfo",
@@ -44,6 +50,17 @@ pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/traces/{traceID}", get(trace_v1))
         .route("/api/v2/traces/{traceID}", get(trace_v2))
+        .route("/api/search", get(search::search))
+        .route("/api/search/tags", get(search::tag_names_v1))
+        .route("/api/v2/search/tags", get(search::tag_names_v2))
+        .route(
+            "/api/search/tag/{tagName}/values",
+            get(search::tag_values_v1),
+        )
+        .route(
+            "/api/v2/search/tag/{tagName}/values",
+            get(search::tag_values_v2),
+        )
         .route("/api/echo", get(echo))
         .route("/ready", get(ready))
         .route("/api/status/buildinfo", get(buildinfo))
@@ -53,17 +70,56 @@ pub(crate) fn router(state: ApiState) -> Router {
 }
 
 /// A rejected request: status and plain-text message.
+#[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
 }
 
 impl ApiError {
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    /// A 400: the request is wrong, and the message says how.
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
         }
+    }
+
+    /// A 500: the server failed; the message is logged and sent.
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+
+    /// The message sent as the body.
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The response to a failed store call: a bad query (TraceQL that does not parse, a bad tag,
+/// a bad parameter) or a bad tenant is the client's fault, a 400 with the store's message
+/// (for TraceQL, the query with a caret under the error); anything else is a 500.
+pub(crate) fn store_error(err: tempo_core::Error) -> ApiError {
+    match err {
+        tempo_core::Error::Query(_) | tempo_core::Error::InvalidTenant { .. } => {
+            ApiError::bad_request(err.to_string())
+        }
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+/// Runs store work on the blocking thread pool (store calls read files and can take a
+/// while) and maps its failure with [`store_error`].
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, tempo_core::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(store_error),
+        Err(e) => Err(ApiError::internal(format!("query task failed: {e}"))),
     }
 }
 
@@ -88,7 +144,9 @@ async fn not_found() -> ApiError {
     }
 }
 
-fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// The tenant of a request: `single-tenant` without multi-tenancy, else the
+/// `X-Scope-OrgID` header (401 when missing, 400 when invalid).
+pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
     if !state.multitenancy_enabled {
         return Ok(SINGLE_TENANT.to_owned());
     }
@@ -134,9 +192,11 @@ struct TraceParams {
     end: Option<String>,
 }
 
-fn time_range(params: &TraceParams) -> Result<TimeRange, ApiError> {
-    let parse = |name: &str, v: &Option<String>| -> Result<Option<u64>, ApiError> {
-        match v.as_deref().map(str::trim) {
+/// The time range of the `start` and `end` parameters (unix seconds, either open), as
+/// Tempo checks them: `end` must come after `start`.
+pub(crate) fn time_range(start: Option<&str>, end: Option<&str>) -> Result<TimeRange, ApiError> {
+    let parse = |name: &str, v: Option<&str>| -> Result<Option<u64>, ApiError> {
+        match v.map(str::trim) {
             None | Some("") => Ok(None),
             Some(s) => s
                 .parse::<i64>()
@@ -144,8 +204,8 @@ fn time_range(params: &TraceParams) -> Result<TimeRange, ApiError> {
                 .map_err(|e| ApiError::bad_request(format!("invalid {name}: {s:?}: {e}"))),
         }
     };
-    let start = parse("start", &params.start)?;
-    let end = parse("end", &params.end)?;
+    let start = parse("start", start)?;
+    let end = parse("end", end)?;
     if let (Some(s), Some(e)) = (start, end)
         && e <= s
     {
@@ -190,14 +250,10 @@ async fn find(
 ) -> Result<Option<tempo_core::model::TracesData>, ApiError> {
     let tenant = tenant(state, headers)?;
     let id = parse_trace_id(id)?;
-    let range = time_range(&params(query)?)?;
-    state
-        .store
-        .find_trace(&tenant, id, range)
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        })
+    let params = params(query)?;
+    let range = time_range(params.start.as_deref(), params.end.as_deref())?;
+    let store = state.store.clone();
+    blocking(move || store.find_trace(&tenant, id, range)).await
 }
 
 async fn trace_v1(

@@ -10,6 +10,7 @@ mod config;
 mod inspect;
 mod metrics;
 mod render;
+mod search;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,4 +1,8 @@
-//! render: what bytes does Tempo send back for a trace?
+//! render: what bytes does Tempo send back for a trace, a search or a tag lookup?
+//!
+//! Search results (`GET /api/search`) and tag names and values (`/api/search/tags`,
+//! `/api/search/tag/{tag}/values` and their v2 forms) are JSON only, written with the same
+//! jsonpb rules as traces below; search results carry hex IDs, not base64 ones.
 //!
 //! Tempo answers `GET /api/traces/{id}` (v1) and `GET /api/v2/traces/{id}` (v2) in two formats:
 //!
@@ -18,7 +22,10 @@ use base64::Engine as _;
 use prost::Message as _;
 use tempo_core::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans, ScopeSpans,
-    Span, SpanKind, Status, StatusCode, TracesData, Value,
+    Span, SpanKind, Status, StatusCode, TraceId, TracesData, Value,
+};
+use tempo_core::{
+    MatchedSpan, SearchMetrics, SearchResponse, SpanSet, TagScope, TagValue, TraceMatch,
 };
 
 /// Tempo's `TraceByIDResponse`: the body of `GET /api/v2/traces/{id}` in protobuf.
@@ -154,6 +161,114 @@ fn json_capacity_hint(data: Option<&TracesData>) -> usize {
     data.map_or(0, |d| d.encoded_len().saturating_mul(2)) + 64
 }
 
+/// What Tempo writes as the root service of a trace whose root span has not arrived.
+pub(crate) const ROOT_SPAN_NOT_YET_RECEIVED: &str = "<root span not yet received>";
+
+/// The body of `GET /api/search`: Tempo's `SearchResponse`,
+/// `{"traces":[...],"metrics":{...}}`.
+///
+/// Each trace is a `TraceSearchMetadata`: `traceID` in hex with leading zeros trimmed,
+/// `rootServiceName` (`<root span not yet received>` when the root span is missing),
+/// `rootTraceName`, `startTimeUnixNano`, `durationMs` (whole milliseconds, truncated),
+/// `spanSet` (deprecated: the first spanset), `spanSets` and `serviceStats` (keys sorted, as
+/// jsonpb writes maps). `metrics` is always written, its zero counters left out; the store's
+/// `skipped_jobs` has no Tempo field and is not written.
+pub(crate) fn search_json(found: &SearchResponse) -> Vec<u8> {
+    let mut w = JsonWriter::with_capacity(256 + found.traces.len() * 512);
+    let mut obj = w.begin_object();
+    if !found.traces.is_empty() {
+        obj.key(&mut w, "traces");
+        w.array(&found.traces, JsonWriter::trace_match);
+    }
+    obj.key(&mut w, "metrics");
+    w.search_metrics(&found.metrics);
+    obj.end(&mut w);
+    w.finish()
+}
+
+/// The body of `GET /api/search/tags`: `{"tagNames":[...]}`; `{}` when there are none, as
+/// jsonpb leaves an empty list out.
+pub(crate) fn tag_names_json(names: &[String]) -> Vec<u8> {
+    let mut w = JsonWriter::with_capacity(64 + names.len() * 24);
+    let mut obj = w.begin_object();
+    if !names.is_empty() {
+        obj.key(&mut w, "tagNames");
+        w.array(names, |w, s| w.string(s));
+    }
+    obj.end(&mut w);
+    w.finish()
+}
+
+/// The body of `GET /api/v2/search/tags`:
+/// `{"scopes":[{"name":"resource","tags":[...]},...]}`, in the order given. Scopes without
+/// tags are left out, as Tempo only lists scopes it found tags in; `{}` when none has any.
+pub(crate) fn tag_scopes_json(scopes: &[(TagScope, Vec<String>)]) -> Vec<u8> {
+    let scopes: Vec<&(TagScope, Vec<String>)> =
+        scopes.iter().filter(|(_, tags)| !tags.is_empty()).collect();
+    let count: usize = scopes.iter().map(|(_, tags)| tags.len()).sum();
+    let mut w = JsonWriter::with_capacity(64 + count * 24);
+    let mut obj = w.begin_object();
+    if !scopes.is_empty() {
+        obj.key(&mut w, "scopes");
+        w.array(&scopes, |w, (scope, tags)| {
+            let mut s = w.begin_object();
+            s.key(w, "name");
+            w.raw_string(scope.as_str());
+            s.key(w, "tags");
+            w.array(tags, |w, t| w.string(t));
+            s.end(w);
+        });
+    }
+    obj.end(&mut w);
+    w.finish()
+}
+
+/// The body of `GET /api/search/tag/{tag}/values`: `{"tagValues":["..."]}`, the values as
+/// plain strings; `{}` when there are none.
+pub(crate) fn tag_values_json(values: &[TagValue]) -> Vec<u8> {
+    let mut w = JsonWriter::with_capacity(64 + values.len() * 24);
+    let mut obj = w.begin_object();
+    if !values.is_empty() {
+        obj.key(&mut w, "tagValues");
+        w.array(values, |w, v| w.string(&v.value));
+    }
+    obj.end(&mut w);
+    w.finish()
+}
+
+/// The body of `GET /api/v2/search/tag/{tag}/values`:
+/// `{"tagValues":[{"type":"string","value":"..."}]}`; `{}` when there are none. An empty
+/// value is left out of its object, as jsonpb does with empty strings.
+pub(crate) fn tag_values_v2_json(values: &[TagValue]) -> Vec<u8> {
+    let mut w = JsonWriter::with_capacity(64 + values.len() * 40);
+    let mut obj = w.begin_object();
+    if !values.is_empty() {
+        obj.key(&mut w, "tagValues");
+        w.array(values, |w, v| {
+            let mut o = w.begin_object();
+            o.key(w, "type");
+            w.raw_string(v.kind.as_str());
+            w.string_field(&mut o, "value", &v.value);
+            o.end(w);
+        });
+    }
+    obj.end(&mut w);
+    w.finish()
+}
+
+/// A trace ID as Tempo writes it in search results: lowercase hex, leading zeros trimmed
+/// (empty for an all-zero ID).
+pub(crate) fn search_trace_id(id: &TraceId) -> String {
+    id.to_hex().trim_start_matches('0').to_owned()
+}
+
+/// A span ID as Tempo writes it in search results: lowercase hex, leading zeros trimmed,
+/// then left-padded with zeros to at least 16 digits.
+pub(crate) fn search_span_id(id: &[u8]) -> String {
+    let hex = hex::encode(id);
+    format!("{:0>16}", hex.trim_start_matches('0'))
+}
+
 /// Appends jsonpb-style JSON to a string buffer.
 struct JsonWriter {
     out: String,
@@ -212,6 +327,87 @@ impl JsonWriter {
             item(self, it);
         }
         self.out.push(']');
+    }
+
+    /// One `TraceSearchMetadata`, fields in the order of `tempo.proto`.
+    fn trace_match(&mut self, t: &TraceMatch) {
+        let mut obj = self.begin_object();
+        self.string_field(&mut obj, "traceID", &search_trace_id(&t.trace_id));
+        self.string_field(
+            &mut obj,
+            "rootServiceName",
+            t.root_service_name
+                .as_deref()
+                .unwrap_or(ROOT_SPAN_NOT_YET_RECEIVED),
+        );
+        self.string_field(
+            &mut obj,
+            "rootTraceName",
+            t.root_trace_name.as_deref().unwrap_or_default(),
+        );
+        self.fixed64_field(&mut obj, "startTimeUnixNano", t.start_time_unix_nano);
+        let duration_ms = u32::try_from(t.duration_nanos / 1_000_000).unwrap_or(u32::MAX);
+        self.u32_field(&mut obj, "durationMs", duration_ms);
+        if let Some(first) = t.span_sets.first() {
+            obj.key(self, "spanSet");
+            self.span_set(first);
+            obj.key(self, "spanSets");
+            self.array(&t.span_sets, JsonWriter::span_set);
+        }
+        if !t.service_stats.is_empty() {
+            obj.key(self, "serviceStats");
+            let mut map = self.begin_object();
+            for (service, stats) in &t.service_stats {
+                // A map key is any string: written with the escaping of a value.
+                if !map.empty {
+                    self.out.push(',');
+                }
+                map.empty = false;
+                self.string(service);
+                self.out.push(':');
+                let mut s = self.begin_object();
+                self.u32_field(&mut s, "spanCount", stats.span_count);
+                self.u32_field(&mut s, "errorCount", stats.error_count);
+                s.end(self);
+            }
+            map.end(self);
+        }
+        obj.end(self);
+    }
+
+    fn span_set(&mut self, set: &SpanSet) {
+        let mut obj = self.begin_object();
+        if !set.spans.is_empty() {
+            obj.key(self, "spans");
+            self.array(&set.spans, JsonWriter::matched_span);
+        }
+        let matched = u32::try_from(set.matched).unwrap_or(u32::MAX);
+        self.u32_field(&mut obj, "matched", matched);
+        self.attributes(&mut obj, &set.attributes, 0);
+        obj.end(self);
+    }
+
+    fn matched_span(&mut self, span: &MatchedSpan) {
+        let mut obj = self.begin_object();
+        self.string_field(&mut obj, "spanID", &search_span_id(&span.span_id));
+        self.string_field(&mut obj, "name", &span.name);
+        self.fixed64_field(&mut obj, "startTimeUnixNano", span.start_time_unix_nano);
+        self.fixed64_field(&mut obj, "durationNanos", span.duration_nanos);
+        self.attributes(&mut obj, &span.attributes, 0);
+        obj.end(self);
+    }
+
+    /// Tempo's `SearchMetrics`: `uint32` counters as numbers, `uint64` ones as strings.
+    fn search_metrics(&mut self, m: &SearchMetrics) {
+        let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut obj = self.begin_object();
+        self.u32_field(&mut obj, "inspectedTraces", small(m.inspected_traces));
+        self.fixed64_field(&mut obj, "inspectedBytes", m.inspected_bytes);
+        self.u32_field(&mut obj, "totalBlocks", small(m.total_blocks));
+        self.u32_field(&mut obj, "completedJobs", small(m.completed_jobs));
+        self.u32_field(&mut obj, "totalJobs", small(m.total_jobs));
+        self.fixed64_field(&mut obj, "inspectedSpans", m.inspected_spans);
+        obj.end(self);
     }
 
     /// `{"<list_name>":[...]}`, or `{}` when there are no resource spans.
@@ -1163,6 +1359,149 @@ mod tests {
             }
             assert_eq!(i, spans.count());
         }
+    }
+
+    #[test]
+    fn search_results_as_tempo_writes_them() {
+        use std::collections::BTreeMap;
+        use tempo_core::ServiceStats;
+        let mut id = [0u8; 16];
+        id[13..].copy_from_slice(&[0x0a, 0xbc, 0xde]);
+        let set = SpanSet {
+            spans: vec![MatchedSpan {
+                span_id: vec![0, 0, 0, 0, 0, 0, 0x12, 0x34],
+                name: "GET /".into(),
+                start_time_unix_nano: 1_700_000_000_000_000_000,
+                duration_nanos: 1_500_000,
+                attributes: vec![KeyValue::int("http.status_code", 500)],
+            }],
+            matched: 4,
+            attributes: Vec::new(),
+        };
+        let found = SearchResponse {
+            traces: vec![
+                TraceMatch {
+                    trace_id: TraceId(id),
+                    root_service_name: Some("cart".into()),
+                    root_trace_name: Some("GET /".into()),
+                    start_time_unix_nano: 1_700_000_000_000_000_000,
+                    duration_nanos: 2_999_999,
+                    span_sets: vec![set],
+                    service_stats: BTreeMap::from([
+                        (
+                            "db".to_owned(),
+                            ServiceStats {
+                                span_count: 1,
+                                error_count: 0,
+                            },
+                        ),
+                        (
+                            "cart<>".to_owned(),
+                            ServiceStats {
+                                span_count: 3,
+                                error_count: 2,
+                            },
+                        ),
+                    ]),
+                },
+                TraceMatch {
+                    trace_id: TraceId([0xff; 16]),
+                    root_service_name: None,
+                    root_trace_name: None,
+                    start_time_unix_nano: 0,
+                    duration_nanos: 999_999,
+                    span_sets: Vec::new(),
+                    service_stats: BTreeMap::new(),
+                },
+            ],
+            metrics: SearchMetrics {
+                inspected_traces: 2,
+                inspected_bytes: 1 << 40,
+                inspected_spans: 9,
+                total_blocks: 0,
+                total_jobs: 1,
+                completed_jobs: 1,
+                skipped_jobs: 1,
+            },
+            partial: false,
+        };
+        let set_json = r#"{"spans":[{"spanID":"0000000000001234","name":"GET /","startTimeUnixNano":"1700000000000000000","durationNanos":"1500000","attributes":[{"key":"http.status_code","value":{"intValue":"500"}}]}],"matched":4}"#;
+        assert_eq!(
+            text(search_json(&found)),
+            format!(
+                concat!(
+                    r#"{{"traces":[{{"traceID":"abcde","rootServiceName":"cart","rootTraceName":"GET /","#,
+                    r#""startTimeUnixNano":"1700000000000000000","durationMs":2,"spanSet":{set},"spanSets":[{set}],"#,
+                    r#""serviceStats":{{"cart\u003c\u003e":{{"spanCount":3,"errorCount":2}},"db":{{"spanCount":1}}}}}},"#,
+                    r#"{{"traceID":"ffffffffffffffffffffffffffffffff","rootServiceName":"\u003croot span not yet received\u003e"}}],"#,
+                    r#""metrics":{{"inspectedTraces":2,"inspectedBytes":"1099511627776","completedJobs":1,"totalJobs":1,"inspectedSpans":"9"}}}}"#
+                ),
+                set = set_json
+            )
+        );
+        assert_eq!(
+            text(search_json(&SearchResponse::default())),
+            r#"{"metrics":{}}"#
+        );
+        assert_eq!(search_trace_id(&TraceId([0; 16])), "");
+        assert_eq!(
+            search_span_id(&[1, 2, 3, 4, 5, 6, 7, 8]),
+            "0102030405060708"
+        );
+        assert_eq!(
+            search_span_id(&[0, 0, 0, 0, 0, 0, 0, 0]),
+            "0000000000000000"
+        );
+        assert_eq!(
+            search_span_id(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0xab]),
+            "00000000000000ab"
+        );
+    }
+
+    #[test]
+    fn tag_bodies() {
+        let names = vec!["a".to_owned(), "b&c".to_owned()];
+        assert_eq!(
+            text(tag_names_json(&names)),
+            r#"{"tagNames":["a","b\u0026c"]}"#
+        );
+        assert_eq!(text(tag_names_json(&[])), "{}");
+        let scopes = vec![
+            (TagScope::Resource, vec!["service.name".to_owned()]),
+            (TagScope::Span, Vec::new()),
+            (
+                TagScope::Intrinsic,
+                vec!["name".to_owned(), "status".to_owned()],
+            ),
+        ];
+        assert_eq!(
+            text(tag_scopes_json(&scopes)),
+            r#"{"scopes":[{"name":"resource","tags":["service.name"]},{"name":"intrinsic","tags":["name","status"]}]}"#
+        );
+        assert_eq!(text(tag_scopes_json(&scopes[1..2])), "{}");
+        let values = vec![
+            TagValue {
+                kind: tempo_core::TagValueType::Int,
+                value: "500".into(),
+            },
+            TagValue {
+                kind: tempo_core::TagValueType::String,
+                value: String::new(),
+            },
+            TagValue {
+                kind: tempo_core::TagValueType::Keyword,
+                value: "error".into(),
+            },
+        ];
+        assert_eq!(
+            text(tag_values_json(&values)),
+            r#"{"tagValues":["500","","error"]}"#
+        );
+        assert_eq!(
+            text(tag_values_v2_json(&values)),
+            r#"{"tagValues":[{"type":"int","value":"500"},{"type":"string"},{"type":"keyword","value":"error"}]}"#
+        );
+        assert_eq!(text(tag_values_v2_json(&[])), "{}");
     }
 
     #[test]

@@ -268,7 +268,7 @@ pub(crate) fn search(
     };
     let keys = Keys::of(&compiled.query.referenced_fields());
     blocks.retain(|b| b.overlaps(req.range.start, req.range.end));
-    blocks.sort_by(|a, b| b.meta.end_time_unix_nano.cmp(&a.meta.end_time_unix_nano));
+    blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.end_time_unix_nano));
     {
         let mut m = run.metrics.lock();
         m.total_blocks = blocks.len() as u64;
@@ -277,12 +277,14 @@ pub(crate) fn search(
 
     if let Some(head) = head {
         let mut m = SearchMetrics::default();
-        head.for_each_trace(req.range.start, req.range.end, |id, spans| {
+        head.for_each_trace(req.range.start, req.range.end, |id, spans, bytes| {
+            m.inspected_bytes += bytes;
             run.trace(*id, spans, &mut m);
         });
         let mut total = run.metrics.lock();
         total.inspected_traces += m.inspected_traces;
         total.inspected_spans += m.inspected_spans;
+        total.inspected_bytes += m.inspected_bytes;
         total.completed_jobs += 1;
     }
 

@@ -149,7 +149,6 @@ pub(crate) fn names(
     let want = |scope: TagScope| scopes.contains(&scope);
     let add = |sets: &mut Vec<(TagScope, BTreeSet<String>)>, scope: TagScope, key: &str| {
         if let Some((_, set)) = sets.iter_mut().find(|(s, _)| *s == scope)
-            && set.len() < limit
             && !set.contains(key)
         {
             set.insert(key.to_owned());
@@ -161,7 +160,7 @@ pub(crate) fn names(
         }
     }
     if let Some(head) = head {
-        head.for_each_trace(range.start, range.end, |_, spans| {
+        head.for_each_trace(range.start, range.end, |_, spans, _| {
             for hs in spans {
                 let s = &hs.span;
                 let scoped: [(TagScope, &[KeyValue]); 2] = [
@@ -247,8 +246,9 @@ pub(crate) fn names(
             on_block_error(block, &e.in_block(block.name()));
         }
     }
+    // The first `limit` names in sort order, whatever order they were found in.
     sets.into_iter()
-        .map(|(s, set)| (s, set.into_iter().collect()))
+        .map(|(s, set)| (s, set.into_iter().take(limit).collect()))
         .collect()
 }
 
@@ -347,6 +347,7 @@ pub(crate) fn values(
         if !words.is_empty() {
             return Ok(words
                 .iter()
+                .take(limit)
                 .map(|w| TagValue {
                     kind: TagValueType::Keyword,
                     value: (*w).to_owned(),
@@ -390,7 +391,7 @@ pub(crate) fn values(
         }
     };
     if let Some(head) = head {
-        head.for_each_trace(range.start, range.end, |id, spans| {
+        head.for_each_trace(range.start, range.end, |id, spans, _| {
             from_trace(*id, spans, &mut out)
         });
     }

@@ -1,0 +1,819 @@
+//! search: which traces and tags match?
+//!
+//! Tempo's search endpoints over the store:
+//!
+//! - `GET /api/search`: a TraceQL query in `q`, or Tempo's legacy tag search in `tags`
+//!   (logfmt, translated here to TraceQL), with `minDuration`, `maxDuration`, `limit`, `spss`,
+//!   `start` and `end`.
+//! - `GET /api/search/tags` (one flat list) and `GET /api/v2/search/tags` (per scope).
+//! - `GET /api/search/tag/{tagName}/values` (plain strings) and
+//!   `GET /api/v2/search/tag/{tagName}/values` (typed values), both filtered by `q`.
+//!
+//! Parameters are read as Tempo reads them: the first value of a name counts and an empty
+//! value is an absent one. Every bad parameter is a 400 whose message names it. The store
+//! runs on the blocking pool; its query errors (bad TraceQL, a bad tag) are the client's and
+//! answer 400 with the store's message.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, header};
+use tempo_core::{SearchRequest, TagScope, TagValue, TimeRange};
+
+use crate::api::{ApiError, ApiState, blocking, tenant, time_range};
+use crate::render;
+
+/// Tag names returned per scope when the request gives no `limit` (or `limit=0`). Tempo
+/// bounds tag lookups by bytes only (`max_bytes_per_tag_values_query`, 5 MB by default); a
+/// count keeps the answer small enough for an editor's autocompletion all the same.
+pub(crate) const DEFAULT_TAG_NAMES_LIMIT: usize = 1000;
+
+/// Tag values returned when the request gives no `limit` (or `limit=0`); see
+/// [`DEFAULT_TAG_NAMES_LIMIT`].
+pub(crate) const DEFAULT_TAG_VALUES_LIMIT: usize = 1000;
+
+/// A request's query-string parameters, read as Tempo reads them.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: Option<&str>) -> Result<Params, ApiError> {
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return Ok(Params(Vec::new()));
+        };
+        let uri: http::Uri = format!("/?{raw}")
+            .parse()
+            .map_err(|_| ApiError::bad_request("malformed query string"))?;
+        Query::<Vec<(String, String)>>::try_from_uri(&uri)
+            .map(|Query(pairs)| Params(pairs))
+            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
+    }
+
+    /// The first value of `name`; `None` when absent or empty.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn range(&self) -> Result<TimeRange, ApiError> {
+        time_range(self.get("start"), self.get("end"))
+    }
+
+    /// `limit` for tag lookups: absent or 0 is `default`.
+    fn tag_limit(&self, default: usize) -> Result<usize, ApiError> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(s) => match number("limit", s)? {
+                0 => Ok(default),
+                n => Ok(n as usize),
+            },
+        }
+    }
+}
+
+fn number(name: &str, s: &str) -> Result<u32, ApiError> {
+    s.trim()
+        .parse::<u32>()
+        .map_err(|e| ApiError::bad_request(format!("invalid {name}: {s:?}: {e}")))
+}
+
+fn json(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `GET /api/search`.
+pub(crate) async fn search(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    let req = search_request(&Params::parse(raw.as_deref())?)?;
+    let store = state.store.clone();
+    let query = req.query.clone();
+    let found = blocking(move || store.search(&tenant, &req)).await?;
+    if found.partial {
+        tracing::warn!(
+            query = %query,
+            traces = found.traces.len(),
+            "search deadline passed: answering with the traces found so far"
+        );
+    }
+    Ok(json(render::search_json(&found)))
+}
+
+/// The store's request for Tempo's search parameters.
+fn search_request(p: &Params) -> Result<SearchRequest, ApiError> {
+    let range = p.range()?;
+    let query = match (p.get("q"), p.get("tags")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid request: can't specify tags and q in the same query",
+            ));
+        }
+        (Some(q), None) => q.to_owned(),
+        (None, Some(tags)) => legacy_query(tags)?,
+        (None, None) => "{}".to_owned(),
+    };
+    let duration = |name: &str| -> Result<Option<Duration>, ApiError> {
+        p.get(name)
+            .map(|s| {
+                parse_go_duration(s)
+                    .map_err(|e| ApiError::bad_request(format!("invalid {name}: {e}")))
+            })
+            .transpose()
+    };
+    let min_duration = duration("minDuration")?.filter(|d| !d.is_zero());
+    // As in Tempo, a zero maximum is no maximum.
+    let max_duration = duration("maxDuration")?.filter(|d| !d.is_zero());
+    if let (Some(min), Some(max)) = (min_duration, max_duration)
+        && min > max
+    {
+        return Err(ApiError::bad_request(
+            "invalid maxDuration: must be greater than minDuration",
+        ));
+    }
+    let mut req = SearchRequest::new(query).range(range);
+    if let Some(s) = p.get("limit") {
+        match number("limit", s)? {
+            0 => {
+                return Err(ApiError::bad_request(
+                    "invalid limit: must be a positive number",
+                ));
+            }
+            n => req.limit = n as usize,
+        }
+    }
+    if let Some(s) = p.get("spss") {
+        req.spans_per_spanset = number("spss", s)? as usize;
+    }
+    req.min_duration = min_duration;
+    req.max_duration = max_duration;
+    Ok(req)
+}
+
+/// `GET /api/search/tags`: the names of every scope but `intrinsic` unless `scope` asks for
+/// one, merged into one sorted list of at most `limit` names.
+pub(crate) async fn tag_names_v1(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    let p = Params::parse(raw.as_deref())?;
+    let scopes: Vec<TagScope> = match scope_param(&p)? {
+        ScopeParam::All => TagScope::ALL
+            .into_iter()
+            .filter(|s| *s != TagScope::Intrinsic)
+            .collect(),
+        ScopeParam::One(scope) => vec![scope],
+        ScopeParam::Trace => Vec::new(),
+    };
+    let range = p.range()?;
+    let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
+    if scopes.is_empty() {
+        return Ok(json(render::tag_names_json(&[])));
+    }
+    let store = state.store.clone();
+    let found = blocking(move || store.tag_names(&tenant, &scopes, range, limit)).await?;
+    let names: BTreeSet<String> = found.into_iter().flat_map(|(_, names)| names).collect();
+    let names: Vec<String> = names.into_iter().take(limit).collect();
+    Ok(json(render::tag_names_json(&names)))
+}
+
+/// `GET /api/v2/search/tags`: the names per scope, every scope (intrinsics included) unless
+/// `scope` asks for one; at most `limit` names per scope.
+///
+/// `q` is accepted and ignored: the store cannot yet restrict tag names to the spans a query
+/// matches, so every name of the time range is listed.
+pub(crate) async fn tag_names_v2(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&state, &headers)?;
+    let p = Params::parse(raw.as_deref())?;
+    let scopes: Vec<TagScope> = match scope_param(&p)? {
+        ScopeParam::All => TagScope::ALL.to_vec(),
+        ScopeParam::One(scope) => vec![scope],
+        ScopeParam::Trace => Vec::new(),
+    };
+    let range = p.range()?;
+    let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
+    if let Some(q) = p.get("q") {
+        tracing::debug!(q, "tag names are not filtered by a query yet; q ignored");
+    }
+    if scopes.is_empty() {
+        return Ok(json(render::tag_scopes_json(&[])));
+    }
+    let store = state.store.clone();
+    let found = blocking(move || store.tag_names(&tenant, &scopes, range, limit)).await?;
+    Ok(json(render::tag_scopes_json(&found)))
+}
+
+/// `GET /api/search/tag/{tagName}/values`: the values as plain strings.
+pub(crate) async fn tag_values_v1(
+    State(state): State<ApiState>,
+    Path(tag): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let values = tag_values(&state, &headers, tag, raw).await?;
+    Ok(json(render::tag_values_json(&values)))
+}
+
+/// `GET /api/v2/search/tag/{tagName}/values`: the values with their types.
+pub(crate) async fn tag_values_v2(
+    State(state): State<ApiState>,
+    Path(tag): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let values = tag_values(&state, &headers, tag, raw).await?;
+    Ok(json(render::tag_values_v2_json(&values)))
+}
+
+/// The values of `tag` (a TraceQL identifier, or a bare attribute name), filtered by the
+/// query in `q` when there is one, at most `limit`.
+async fn tag_values(
+    state: &ApiState,
+    headers: &HeaderMap,
+    tag: String,
+    raw: Option<String>,
+) -> Result<Vec<TagValue>, ApiError> {
+    let tenant = tenant(state, headers)?;
+    let p = Params::parse(raw.as_deref())?;
+    let range = p.range()?;
+    let limit = p.tag_limit(DEFAULT_TAG_VALUES_LIMIT)?;
+    let filter = p.get("q").map(str::to_owned);
+    let store = state.store.clone();
+    blocking(move || store.tag_values(&tenant, &tag, filter.as_deref(), range, limit)).await
+}
+
+/// The `scope` parameter of the tag name endpoints.
+enum ScopeParam {
+    /// No scope, or `none`.
+    All,
+    /// One scope.
+    One(TagScope),
+    /// `trace`, which Tempo accepts and which holds no attributes here.
+    Trace,
+}
+
+fn scope_param(p: &Params) -> Result<ScopeParam, ApiError> {
+    match p.get("scope") {
+        None | Some("none") => Ok(ScopeParam::All),
+        Some("trace") => Ok(ScopeParam::Trace),
+        Some(s) => TagScope::parse(s)
+            .map(ScopeParam::One)
+            .ok_or_else(|| ApiError::bad_request(format!("invalid scope: {s}"))),
+    }
+}
+
+/// Translates Tempo's legacy tag search (`tags=key=value key2="quoted value"`, logfmt) to
+/// one TraceQL spanset filter whose conditions are joined with `&&`.
+///
+/// As Tempo's own tag search does, a few keys name fixed fields and match a substring of
+/// them (case-sensitive): `service.name` (resource), `name` (span name),
+/// `root.service.name` and `root.name` (the trace's root span). `status.code` takes
+/// `error`, `ok` or `unset`. `http.status_code` compares as an integer when the value is
+/// one. Any other key is an attribute of the span or of its resource whose string value
+/// equals the given one.
+fn legacy_query(tags: &str) -> Result<String, ApiError> {
+    let pairs =
+        parse_logfmt(tags).map_err(|e| ApiError::bad_request(format!("invalid tags: {e}")))?;
+    let mut seen = HashSet::new();
+    let mut conditions = Vec::with_capacity(pairs.len());
+    for (key, value) in &pairs {
+        if !seen.insert(key.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "invalid tags: tag {key} has been set twice"
+            )));
+        }
+        conditions.push(legacy_condition(key, value)?);
+    }
+    Ok(if conditions.is_empty() {
+        "{}".to_owned()
+    } else {
+        format!("{{ {} }}", conditions.join(" && "))
+    })
+}
+
+fn legacy_condition(key: &str, value: &str) -> Result<String, ApiError> {
+    let substring = |field: &str| {
+        let mut pattern = String::from("(?s).*");
+        escape_regex(value, &mut pattern);
+        pattern.push_str(".*");
+        format!("{field} =~ {}", traceql_string(&pattern))
+    };
+    Ok(match key {
+        "service.name" => substring("resource.service.name"),
+        "name" => substring("name"),
+        "root.service.name" => substring("rootServiceName"),
+        "root.name" => substring("rootName"),
+        "status.code" => match value {
+            "error" | "ok" | "unset" => format!("status = {value}"),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid tags: status.code must be error, ok or unset, not {value:?}"
+                )));
+            }
+        },
+        "http.status_code" if value.parse::<i64>().is_ok() => {
+            format!("span.http.status_code = {value}")
+        }
+        _ => format!(".{} = {}", traceql_name(key), traceql_string(value)),
+    })
+}
+
+/// An attribute name as TraceQL reads it: bare when it can be, else quoted.
+fn traceql_name(name: &str) -> String {
+    const STOPS: &str = "{}()=!<>&|~^,+*/%\"'`\\";
+    let bare = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || STOPS.contains(c));
+    if bare {
+        name.to_owned()
+    } else {
+        traceql_string(name)
+    }
+}
+
+/// A TraceQL string literal.
+fn traceql_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Appends `text` to a regular expression, matching itself literally.
+fn escape_regex(text: &str, out: &mut String) {
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Parses logfmt as Tempo's `tags` parameter takes it: `key=value` pairs separated by
+/// whitespace, values optionally double-quoted (with `\"`, `\\`, `\n`, `\t`, `\r`, `\/`,
+/// `\b`, `\f` and `\uXXXX` escapes); a key without `=` has an empty value. Errors give the
+/// 1-based character position, as `unexpected '=' at pos 3`.
+fn parse_logfmt(input: &str) -> Result<Vec<(String, String)>, String> {
+    let chars: Vec<char> = input.chars().collect();
+    let at = |msg: &str, i: usize| format!("{msg} at pos {}", i + 1);
+    let separator = |c: char| c <= ' ';
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < chars.len() && separator(chars[i]) {
+            i += 1;
+        }
+        if i >= chars.len() {
+            return Ok(out);
+        }
+        let start = i;
+        while i < chars.len() && !separator(chars[i]) && chars[i] != '=' && chars[i] != '"' {
+            i += 1;
+        }
+        if i == start {
+            return Err(at(&format!("unexpected '{}'", chars[i]), i));
+        }
+        let key: String = chars[start..i].iter().collect();
+        if i < chars.len() && chars[i] == '"' {
+            return Err(at("unexpected '\"'", i));
+        }
+        if i >= chars.len() || chars[i] != '=' {
+            out.push((key, String::new()));
+            continue;
+        }
+        i += 1; // '='
+        let mut value = String::new();
+        if i < chars.len() && chars[i] == '"' {
+            let open = i;
+            i += 1;
+            loop {
+                let Some(&c) = chars.get(i) else {
+                    return Err(at("unterminated quoted value", open));
+                };
+                i += 1;
+                match c {
+                    '"' => break,
+                    '\\' => {
+                        let Some(&e) = chars.get(i) else {
+                            return Err(at("unterminated quoted value", open));
+                        };
+                        i += 1;
+                        match e {
+                            '"' | '\\' | '/' => value.push(e),
+                            'n' => value.push('\n'),
+                            't' => value.push('\t'),
+                            'r' => value.push('\r'),
+                            'b' => value.push('\u{8}'),
+                            'f' => value.push('\u{c}'),
+                            'u' => {
+                                let hex: String =
+                                    chars.get(i..i + 4).unwrap_or(&[]).iter().collect();
+                                let c = u32::from_str_radix(&hex, 16)
+                                    .ok()
+                                    .filter(|_| hex.len() == 4)
+                                    .and_then(char::from_u32)
+                                    .ok_or_else(|| {
+                                        at("invalid \\u escape in quoted value", i - 2)
+                                    })?;
+                                value.push(c);
+                                i += 4;
+                            }
+                            other => {
+                                return Err(at(
+                                    &format!("invalid escape \\{other} in quoted value"),
+                                    i - 2,
+                                ));
+                            }
+                        }
+                    }
+                    c => value.push(c),
+                }
+            }
+            if i < chars.len() && !separator(chars[i]) {
+                return Err(at(
+                    &format!("unexpected '{}' after quoted value", chars[i]),
+                    i,
+                ));
+            }
+        } else {
+            while i < chars.len() && !separator(chars[i]) {
+                if chars[i] == '=' || chars[i] == '"' {
+                    return Err(at(&format!("unexpected '{}'", chars[i]), i));
+                }
+                value.push(chars[i]);
+                i += 1;
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// Parses a duration as Go's `time.ParseDuration` does: a sequence of decimal numbers, each
+/// with an optional fraction and a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), as `300ms`,
+/// `1.5h` or `2h45m`; `0` alone needs no unit. Negative durations are refused.
+pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("time: invalid duration {text:?}");
+    let mut s = text;
+    if let Some(rest) = s.strip_prefix('+') {
+        s = rest;
+    } else if s.starts_with('-') {
+        return Err(format!("time: negative duration {text:?}"));
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !s.is_empty() {
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (int_part, rest) = s.split_at(int_len);
+        let (frac_part, rest) = match rest.strip_prefix('.') {
+            Some(r) => {
+                let len = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+                r.split_at(len)
+            }
+            None => ("", rest),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (unit, rest) = rest.split_at(unit_len);
+        let nanos_per_unit: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(format!("time: missing unit in duration {text:?}")),
+            other => return Err(format!("time: unknown unit {other:?} in duration {text:?}")),
+        };
+        let int: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
+        let mut nanos = int.checked_mul(nanos_per_unit).ok_or_else(invalid)?;
+        // The fraction, to the nanosecond (digits past the 19th cannot change it).
+        let mut scale = nanos_per_unit;
+        for d in frac_part.bytes().take(19) {
+            scale /= 10;
+            nanos += u128::from(d - b'0') * scale;
+        }
+        total = total.checked_add(nanos).ok_or_else(invalid)?;
+        s = rest;
+    }
+    // Go's durations are int64 nanoseconds.
+    if total > i64::MAX as u128 {
+        return Err(invalid());
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("0", Duration::ZERO),
+            ("100ms", ms(100)),
+            ("1.5s", ms(1500)),
+            ("1m", ms(60_000)),
+            ("2h45m", ms((2 * 60 + 45) * 60_000)),
+            (".5s", ms(500)),
+            ("1.s", ms(1000)),
+            ("+3us", Duration::from_micros(3)),
+            ("7µs", Duration::from_micros(7)),
+            ("1.000000001s", Duration::from_nanos(1_000_000_001)),
+            ("0.1ns", Duration::ZERO),
+        ] {
+            assert_eq!(parse_go_duration(text), Ok(want), "{text}");
+        }
+        for (text, message) in [
+            ("", "invalid duration"),
+            ("1", "missing unit"),
+            ("5x", "unknown unit \"x\""),
+            ("s", "invalid duration"),
+            (".s", "invalid duration"),
+            ("-1s", "negative"),
+            ("1.5.5s", "missing unit"),
+            ("9999999999h", "invalid duration"),
+        ] {
+            let err = parse_go_duration(text).unwrap_err();
+            assert!(err.contains(message), "{text}: {err}");
+        }
+    }
+
+    fn pairs(input: &str) -> Vec<(String, String)> {
+        parse_logfmt(input).unwrap()
+    }
+
+    fn kv(k: &str, v: &str) -> (String, String) {
+        (k.to_owned(), v.to_owned())
+    }
+
+    #[test]
+    fn logfmt() {
+        assert_eq!(pairs(""), vec![]);
+        assert_eq!(
+            pairs("  a=1 \n b=two  "),
+            vec![kv("a", "1"), kv("b", "two")]
+        );
+        assert_eq!(
+            pairs(r#"service.name="my svc" http.url=/api/x flag empty="""#),
+            vec![
+                kv("service.name", "my svc"),
+                kv("http.url", "/api/x"),
+                kv("flag", ""),
+                kv("empty", ""),
+            ]
+        );
+        assert_eq!(pairs("k="), vec![kv("k", "")]);
+        assert_eq!(
+            pairs(r#"q="say \"hi\"\\ \u00e9\n""#),
+            vec![kv("q", "say \"hi\"\\ é\n")]
+        );
+        for (input, message) in [
+            ("=a", "unexpected '=' at pos 1"),
+            ("a=b=c", "unexpected '=' at pos 4"),
+            (r#"a="open"#, "unterminated quoted value at pos 3"),
+            (r#"a="x"y"#, "unexpected 'y' after quoted value at pos 6"),
+            (r#"a"b"=c"#, "unexpected '\"' at pos 2"),
+            (r#"a=b"c"#, "unexpected '\"' at pos 4"),
+            (r#"a="\q""#, "invalid escape \\q"),
+            (r#"a="\u12""#, "invalid \\u escape"),
+        ] {
+            let err = parse_logfmt(input).unwrap_err();
+            assert!(err.contains(message), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn legacy_tags_become_traceql() {
+        let q = |tags: &str| legacy_query(tags).map_err(|e| e.message().to_owned());
+        assert_eq!(q("").unwrap(), "{}");
+        assert_eq!(
+            q(r#"http.method=GET "#).unwrap(),
+            r#"{ .http.method = "GET" }"#
+        );
+        assert_eq!(
+            q(r#"service.name=a.b status.code=error http.status_code=500"#).unwrap(),
+            r#"{ resource.service.name =~ "(?s).*a\\.b.*" && status = error && span.http.status_code = 500 }"#
+        );
+        assert_eq!(q(r#"my\key=1"#).unwrap(), r#"{ ."my\\key" = "1" }"#);
+        assert_eq!(
+            q(r#"weird"x=1"#).unwrap_err(),
+            "invalid tags: unexpected '\"' at pos 6"
+        );
+        assert_eq!(
+            q("a=1 a=2").unwrap_err(),
+            "invalid tags: tag a has been set twice"
+        );
+        assert!(q("status.code=bad").unwrap_err().contains("status.code"));
+        assert_eq!(
+            q(r#"a(b="x\"y" http.status_code=abc"#).unwrap(),
+            r#"{ ."a(b" = "x\"y" && .http.status_code = "abc" }"#
+        );
+    }
+
+    /// Every translation is a query the store runs, and matches what Tempo's tag search would.
+    #[test]
+    fn legacy_queries_run_on_the_store() {
+        use tempo_core::model::{
+            AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status, Value,
+        };
+        let store = tempo_core::Store::in_memory();
+        let span = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "GET /cart".into(),
+            start_time_unix_nano: 1_000_000_000,
+            end_time_unix_nano: 1_500_000_000,
+            attributes: vec![
+                KeyValue::int("http.status_code", 500),
+                KeyValue::string("a(b", "x\"y"),
+                KeyValue::string("peer", "db.1"),
+            ],
+            status: Some(Status {
+                code: 2,
+                message: String::new(),
+            }),
+            ..Default::default()
+        };
+        let batch = tempo_core::Batch::new(vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("shop.cart".into())),
+                    }),
+                }],
+                dropped_attributes_count: 0,
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]);
+        store.ingest("single-tenant", batch).unwrap();
+        let hits = |tags: &str| {
+            let query = legacy_query(tags).unwrap();
+            let found = store
+                .search("single-tenant", &SearchRequest::new(query.clone()))
+                .unwrap_or_else(|e| panic!("{tags} -> {query}: {e}"));
+            found.traces.len()
+        };
+        for (tags, want) in [
+            ("service.name=cart", 1),
+            ("service.name=shop.cart", 1),
+            ("service.name=shopxcart", 0),
+            ("root.service.name=shop", 1),
+            ("root.name=cart", 1),
+            ("name=GET", 1),
+            ("name=POST", 0),
+            ("status.code=error", 1),
+            ("status.code=ok", 0),
+            ("http.status_code=500", 1),
+            ("http.status_code=404", 0),
+            (r#"a(b="x\"y""#, 1),
+            (r#"a(b=x"#, 0),
+            ("peer=db.1", 1),
+            ("peer=db", 0),
+            (r#"service.name=cart name="GET /cart" status.code=error"#, 1),
+        ] {
+            assert_eq!(
+                hits(tags),
+                want,
+                "{tags} -> {}",
+                legacy_query(tags).unwrap()
+            );
+        }
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn names_are_quoted_when_needed() {
+        assert_eq!(traceql_name("http.method"), "http.method");
+        assert_eq!(traceql_name("x-request-id"), "x-request-id");
+        assert_eq!(traceql_name("a b"), "\"a b\"");
+        assert_eq!(traceql_name("9lives"), "\"9lives\"");
+        assert_eq!(traceql_name("a=b"), "\"a=b\"");
+        assert_eq!(traceql_string("tab\tq\"\u{1}"), "\"tab\\tq\\\"\\u0001\"");
+    }
+
+    fn params(raw: &str) -> Params {
+        Params::parse(Some(raw)).unwrap()
+    }
+
+    fn search_err(raw: &str) -> String {
+        search_request(&params(raw))
+            .unwrap_err()
+            .message()
+            .to_owned()
+    }
+
+    #[test]
+    fn search_parameters() {
+        let req = search_request(&params("")).unwrap();
+        assert_eq!(
+            (req.query.as_str(), req.limit, req.spans_per_spanset),
+            ("{}", 20, 3)
+        );
+        let req = search_request(&params(
+            "q=%7B+status+%3D+error+%7D&limit=5&spss=0&minDuration=100ms&maxDuration=2s&start=10&end=20",
+        ))
+        .unwrap();
+        assert_eq!(req.query, "{ status = error }");
+        assert_eq!((req.limit, req.spans_per_spanset), (5, 0));
+        assert_eq!(req.min_duration, Some(Duration::from_millis(100)));
+        assert_eq!(req.max_duration, Some(Duration::from_secs(2)));
+        assert_eq!(req.range, TimeRange::from_unix_seconds(Some(10), Some(20)));
+        // Empty values are absent ones; a zero maximum is no maximum.
+        let req = search_request(&params("q=&tags=&limit=&maxDuration=0s")).unwrap();
+        assert_eq!(
+            (req.query.as_str(), req.limit, req.max_duration),
+            ("{}", 20, None)
+        );
+
+        assert!(search_err("q={}&tags=a=b").contains("can't specify tags and q"));
+        assert!(search_err("limit=abc").starts_with("invalid limit: \"abc\""));
+        assert_eq!(
+            search_err("limit=0"),
+            "invalid limit: must be a positive number"
+        );
+        assert!(search_err("limit=-3").starts_with("invalid limit"));
+        assert!(search_err("spss=x").starts_with("invalid spss"));
+        assert!(
+            search_err("minDuration=5x").starts_with("invalid minDuration: time: unknown unit")
+        );
+        assert!(search_err("maxDuration=1").starts_with("invalid maxDuration: time: missing unit"));
+        assert_eq!(
+            search_err("minDuration=2s&maxDuration=1s"),
+            "invalid maxDuration: must be greater than minDuration"
+        );
+        assert!(search_err("start=20&end=10").contains("start must be before end"));
+        assert!(search_err("start=x").starts_with("invalid start"));
+        assert!(search_err("tags=a%3D%22open").starts_with("invalid tags: unterminated"));
+    }
+
+    #[test]
+    fn scopes_and_limits() {
+        assert!(matches!(scope_param(&params("")), Ok(ScopeParam::All)));
+        assert!(matches!(
+            scope_param(&params("scope=none")),
+            Ok(ScopeParam::All)
+        ));
+        assert!(matches!(
+            scope_param(&params("scope=trace")),
+            Ok(ScopeParam::Trace)
+        ));
+        assert!(matches!(
+            scope_param(&params("scope=intrinsic")),
+            Ok(ScopeParam::One(TagScope::Intrinsic))
+        ));
+        let err = scope_param(&params("scope=spans")).err().unwrap();
+        assert_eq!(err.message(), "invalid scope: spans");
+        assert_eq!(params("").tag_limit(7).unwrap(), 7);
+        assert_eq!(params("limit=0").tag_limit(7).unwrap(), 7);
+        assert_eq!(params("limit=3").tag_limit(7).unwrap(), 3);
+        assert!(params("limit=x").tag_limit(7).is_err());
+    }
+}
