@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
+use prost::Message;
 
 use crate::model::{
     InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TraceId, TracesData,
@@ -41,10 +42,52 @@ pub(crate) struct HeadSpan {
     pub(crate) span: Span,
 }
 
+/// A span as the head keeps it: protobuf-encoded, a few hundred bytes in one allocation
+/// instead of a tree of strings and vectors several times that size. Traces are decoded when
+/// they are read or cut into a block.
+#[derive(Debug)]
+pub(crate) struct PackedSpan {
+    resource: Arc<SharedResource>,
+    scope: Arc<SharedScope>,
+    span: Box<[u8]>,
+}
+
+impl PackedSpan {
+    fn new(resource: &Arc<SharedResource>, scope: &Arc<SharedScope>, span: &Span) -> PackedSpan {
+        PackedSpan {
+            resource: resource.clone(),
+            scope: scope.clone(),
+            span: span.encode_to_vec().into_boxed_slice(),
+        }
+    }
+
+    /// The span, decoded. The bytes were encoded here, so decoding fails only on a bug; such a
+    /// span is logged and left out rather than taking the process down.
+    pub(crate) fn unpack(&self) -> Option<HeadSpan> {
+        match Span::decode(&self.span[..]) {
+            Ok(span) => Some(HeadSpan {
+                resource: self.resource.clone(),
+                scope: self.scope.clone(),
+                span,
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "a span in the head could not be decoded");
+                None
+            }
+        }
+    }
+}
+
+/// Decodes packed spans into `out` (cleared first).
+pub(crate) fn unpack_all(spans: &[PackedSpan], out: &mut Vec<HeadSpan>) {
+    out.clear();
+    out.extend(spans.iter().filter_map(PackedSpan::unpack));
+}
+
 /// A trace still receiving spans.
 #[derive(Debug)]
 pub(crate) struct LiveTrace {
-    pub(crate) spans: Vec<HeadSpan>,
+    pub(crate) spans: Vec<PackedSpan>,
     /// Earliest span start, unix nanoseconds.
     pub(crate) start: u64,
     /// Latest span end, unix nanoseconds.
@@ -69,8 +112,16 @@ impl LiveTrace {
         }
     }
 
-    fn push(&mut self, span: HeadSpan) {
-        let (start, end) = (span.span.start_time_unix_nano, span.span.end_time_unix_nano);
+    fn push(&mut self, resource: &Arc<SharedResource>, scope: &Arc<SharedScope>, span: &Span) {
+        let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
+        if self.spans.is_empty() || start < self.start {
+            self.start = start;
+        }
+        self.end = self.end.max(end);
+        self.spans.push(PackedSpan::new(resource, scope, span));
+    }
+
+    fn push_packed(&mut self, span: PackedSpan, start: u64, end: u64) {
         if self.spans.is_empty() || start < self.start {
             self.start = start;
         }
@@ -152,20 +203,12 @@ impl TenantHead {
                     trace.min_segment = trace.min_segment.min(segment);
                     count += 1;
                     trace.bytes += bytes_per_span;
-                    trace.push(HeadSpan {
-                        resource: resource.clone(),
-                        scope: scope.clone(),
-                        span,
-                    });
+                    trace.push(&resource, &scope, &span);
                     // Spans of one trace usually arrive together: keep the lock for them.
                     while let Some(next) = spans.next_if(|s| s.trace_id == id.0) {
                         count += 1;
                         trace.bytes += bytes_per_span;
-                        trace.push(HeadSpan {
-                            resource: resource.clone(),
-                            scope: scope.clone(),
-                            span: next,
-                        });
+                        trace.push(&resource, &scope, &next);
                     }
                 }
             }
@@ -186,11 +229,7 @@ impl TenantHead {
             if trace.end < start || trace.start > end {
                 return;
             }
-            out.extend(trace.spans.iter().map(|h| HeadSpan {
-                resource: h.resource.clone(),
-                scope: h.scope.clone(),
-                span: h.span.clone(),
-            }));
+            out.extend(trace.spans.iter().filter_map(PackedSpan::unpack));
         };
         if let Some(trace) = self.pending.read().get(id) {
             copy(trace, out);
@@ -210,15 +249,37 @@ impl TenantHead {
         mut f: impl FnMut(&TraceId, &[HeadSpan], u64),
     ) {
         let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
+        let mut spans = Vec::new();
+        // A trace with late spans has a pending part and a live part: seen together, once.
+        let mut seen_pending = std::collections::HashSet::new();
+        {
+            let pending = self.pending.read();
+            for (id, t) in pending.iter() {
+                let shard = self.shard(id).lock();
+                let live = shard.get(id);
+                if !overlaps(t) && !live.is_some_and(|l| overlaps(l)) {
+                    continue;
+                }
+                unpack_all(&t.spans, &mut spans);
+                let mut bytes = t.bytes;
+                if let Some(l) = live {
+                    spans.extend(l.spans.iter().filter_map(PackedSpan::unpack));
+                    bytes += l.bytes;
+                    seen_pending.insert(*id);
+                }
+                drop(shard);
+                f(id, &spans, bytes);
+            }
+        }
         for shard in &self.shards {
             let map = shard.lock();
             for (id, t) in map.iter().filter(|(_, t)| overlaps(t)) {
-                f(id, &t.spans, t.bytes);
+                if seen_pending.contains(id) {
+                    continue;
+                }
+                unpack_all(&t.spans, &mut spans);
+                f(id, &spans, t.bytes);
             }
-        }
-        let pending = self.pending.read();
-        for (id, t) in pending.iter().filter(|(_, t)| overlaps(t)) {
-            f(id, &t.spans, t.bytes);
         }
     }
 
@@ -255,8 +316,9 @@ impl TenantHead {
                 Some(existing) => {
                     existing.min_segment = existing.min_segment.min(trace.min_segment);
                     existing.bytes += trace.bytes;
+                    let (start, end) = (trace.start, trace.end);
                     for span in trace.spans {
-                        existing.push(span);
+                        existing.push_packed(span, start, end);
                     }
                 }
                 None => {

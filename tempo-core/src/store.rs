@@ -18,7 +18,7 @@ use crate::block::writer::BlockWriter;
 use crate::block::{BlockMeta, new_block_id};
 use crate::compact::{self, CompactionPolicy};
 use crate::error::Error;
-use crate::head::{Head, HeadSpan, TenantHead, assemble};
+use crate::head::{Head, HeadSpan, TenantHead, assemble, unpack_all};
 use crate::model::{TraceId, TracesData};
 use crate::tenant::validate_tenant;
 use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
@@ -876,10 +876,10 @@ fn write_block(
             inner.config.bloom_false_positive,
         );
         let mut ids = Vec::with_capacity(traces.len());
-        let mut refs: Vec<&HeadSpan> = Vec::new();
+        let mut spans: Vec<HeadSpan> = Vec::new();
         for (id, trace) in traces {
-            refs.clear();
-            refs.extend(trace.spans.iter());
+            unpack_all(&trace.spans, &mut spans);
+            let refs: Vec<&HeadSpan> = spans.iter().collect();
             writer.add_trace(**id, &refs)?;
             ids.push(**id);
         }

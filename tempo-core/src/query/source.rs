@@ -146,7 +146,7 @@ impl Run<'_> {
 
     fn to_match(&self, view: &TraceView<'_>, sets: Vec<Spanset>) -> TraceMatch {
         let mut stats: BTreeMap<String, ServiceStats> = BTreeMap::new();
-        for s in view.spans {
+        for s in view.distinct().map(|i| &view.spans[i as usize]) {
             let e = stats
                 .entry(service_name(s).unwrap_or("").to_owned())
                 .or_default();
