@@ -20,27 +20,53 @@ use super::value::{Val, arithmetic, compare, regex_match};
 use crate::head::HeadSpan;
 use crate::model::{Event, KeyValue, Link, TraceId};
 
+/// No span: the parent of a span without one in the trace.
 const NONE: u32 = u32::MAX;
 
+/// `nestedSetParent` of a root span, as Tempo numbers it.
+const NESTED_SET_ROOT_PARENT: i64 = -1;
+
 /// One trace's spans and the tree they form.
+///
+/// A span delivered more than once (the same span ID and kind, as an exporter retrying a batch
+/// sends it) is a *repeat*: it takes no part in the tree and is never matched, so that it is
+/// counted once, as [`crate::Store::find_trace`] returns it once.
 pub(crate) struct TraceView<'a> {
+    /// The trace's ID.
     pub(crate) id: TraceId,
+    /// The spans, repeats included; spansets hold indices into this.
     pub(crate) spans: &'a [HeadSpan],
+    /// Whether each span repeats an earlier one.
+    repeat: Vec<bool>,
     /// Index of each span's parent in `spans`, or `NONE`.
     parent: Vec<u32>,
+    /// Number of children of each span.
     child_count: Vec<u32>,
-    /// Nested-set positions: left, right, and the parent's left (0 for roots).
+    /// Nested-set left position of each span; 0 for spans outside the tree (repeats, cycles).
     left: Vec<u32>,
+    /// Nested-set right position of each span.
     right: Vec<u32>,
-    parent_left: Vec<u32>,
+    /// The parent's left position. As in Tempo, a root span (one without a parent ID) has
+    /// parent -1, and a span whose parent is missing from the trace has parent 0, "unknown";
+    /// it is numbered as the root of its own subtree.
+    parent_left: Vec<i64>,
+    /// Earliest span start, unix nanoseconds.
     pub(crate) start: u64,
+    /// Latest span end, unix nanoseconds.
     pub(crate) end: u64,
+    /// The first span without a parent ID.
     root: Option<usize>,
 }
 
 impl<'a> TraceView<'a> {
+    /// Builds the tree of a trace's spans, in any order.
     pub(crate) fn new(id: TraceId, spans: &'a [HeadSpan]) -> TraceView<'a> {
         let n = spans.len();
+        let mut seen: HashSet<(&[u8], i32)> = HashSet::with_capacity(n);
+        let repeat: Vec<bool> = spans
+            .iter()
+            .map(|s| !seen.insert((s.span.span_id.as_slice(), s.span.kind)))
+            .collect();
         let mut by_id: HashMap<&[u8], u32> = HashMap::with_capacity(n);
         for (i, s) in spans.iter().enumerate() {
             by_id.entry(s.span.span_id.as_slice()).or_insert(i as u32);
@@ -48,7 +74,7 @@ impl<'a> TraceView<'a> {
         let mut parent = vec![NONE; n];
         let mut child_count = vec![0u32; n];
         for (i, s) in spans.iter().enumerate() {
-            if s.span.parent_span_id.is_empty() {
+            if repeat[i] || s.span.parent_span_id.is_empty() {
                 continue;
             }
             if let Some(&p) = by_id.get(s.span.parent_span_id.as_slice())
@@ -68,10 +94,11 @@ impl<'a> TraceView<'a> {
                 first_child[p as usize] = i as u32;
             }
         }
-        let (mut left, mut right, mut parent_left) = (vec![0; n], vec![0; n], vec![0; n]);
+        let (mut left, mut right) = (vec![0; n], vec![0; n]);
+        let mut parent_left = vec![0i64; n];
         let mut counter = 0u32;
         let mut stack: Vec<(u32, bool)> = Vec::new();
-        for root in (0..n).filter(|&i| parent[i] == NONE) {
+        for root in (0..n).filter(|&i| parent[i] == NONE && !repeat[i]) {
             stack.push((root as u32, false));
             while let Some((node, done)) = stack.pop() {
                 let node_us = node as usize;
@@ -87,7 +114,13 @@ impl<'a> TraceView<'a> {
                 }
                 left[node_us] = counter;
                 let p = parent[node_us];
-                parent_left[node_us] = if p == NONE { 0 } else { left[p as usize] };
+                parent_left[node_us] = if p != NONE {
+                    i64::from(left[p as usize])
+                } else if spans[node_us].span.parent_span_id.is_empty() {
+                    NESTED_SET_ROOT_PARENT
+                } else {
+                    0
+                };
                 stack.push((node, true));
                 let mut kids = Vec::new();
                 let mut c = first_child[node_us];
@@ -114,6 +147,7 @@ impl<'a> TraceView<'a> {
         TraceView {
             id,
             spans,
+            repeat,
             parent,
             child_count,
             left,
@@ -125,18 +159,27 @@ impl<'a> TraceView<'a> {
         }
     }
 
+    /// Indices of the spans that are not repeats: each distinct span once.
+    pub(crate) fn distinct(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.spans.len() as u32).filter(|&i| !self.repeat[i as usize])
+    }
+
+    /// Latest end minus earliest start, nanoseconds.
     pub(crate) fn duration(&self) -> u64 {
         self.end.saturating_sub(self.start)
     }
 
+    /// Name of the root span, if it was received.
     pub(crate) fn root_name(&self) -> Option<&'a str> {
         self.root.map(|r| self.spans[r].span.name.as_str())
     }
 
+    /// `service.name` of the root span's resource, if the root span was received.
     pub(crate) fn root_service(&self) -> Option<&'a str> {
         self.root.and_then(|r| service_name(&self.spans[r]))
     }
 
+    /// Whether span `a` is a proper ancestor of span `d`.
     fn is_ancestor(&self, a: usize, d: usize) -> bool {
         // Nested sets: `a` encloses `d`. Unreachable spans (left 0) relate to nothing.
         self.left[a] != 0
@@ -158,6 +201,7 @@ pub(crate) fn service_name(s: &HeadSpan) -> Option<&str> {
     })
 }
 
+/// The value of attribute `key` among `attrs` (the first, if repeated), or nil.
 fn find_attr<'v>(attrs: &'v [KeyValue], key: &str) -> Val<'v> {
     for kv in attrs {
         if kv.key == key {
@@ -167,6 +211,7 @@ fn find_attr<'v>(attrs: &'v [KeyValue], key: &str) -> Val<'v> {
     Val::Nil
 }
 
+/// An ID as lowercase hex, as TraceQL compares IDs; nil for an empty ID.
 fn hex_val(b: &[u8]) -> Val<'static> {
     if b.is_empty() {
         Val::Nil
@@ -178,19 +223,25 @@ fn hex_val(b: &[u8]) -> Val<'static> {
 /// A set of spans (indices into the trace), with the attributes the pipeline gave it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Spanset {
+    /// The spans, as indices into [`TraceView::spans`].
     pub(crate) spans: Vec<u32>,
+    /// Attributes of the spanset itself: the `by()` value, aggregates compared in the
+    /// pipeline.
     pub(crate) attrs: Vec<(String, Val<'static>)>,
 }
 
 /// A query ready to run: its regular expressions compiled, what it reads known.
 pub(crate) struct Compiled {
+    /// The parsed and validated query.
     pub(crate) query: Query,
+    /// Every regular expression of the query, compiled (anchored), by its pattern.
     regexes: HashMap<String, Regex>,
     /// Fields shown with each matched span: those the query names, then `select()`'s.
     pub(crate) shown: Vec<FieldExpr>,
 }
 
 impl Compiled {
+    /// Parses, validates and prepares a search query; a metrics query is unsupported.
     pub(crate) fn new(text: &str) -> Result<Compiled, QueryError> {
         let query = tempo_traceql::parse(text)?;
         if query.is_metrics() {
@@ -211,12 +262,13 @@ impl Compiled {
     /// The spansets of one trace that the query yields.
     pub(crate) fn run(&self, t: &TraceView<'_>) -> Result<Vec<Spanset>, QueryError> {
         let all = Spanset {
-            spans: (0..t.spans.len() as u32).collect(),
+            spans: t.distinct().collect(),
             attrs: Vec::new(),
         };
         self.expr(&self.query.expr, t, vec![all])
     }
 
+    /// The spansets `e` yields from `input`, each input spanset evaluated on its own.
     fn expr(
         &self,
         e: &Expr,
@@ -269,6 +321,7 @@ impl Compiled {
         }
     }
 
+    /// Applies one pipeline stage to the spansets so far.
     fn stage(
         &self,
         stage: &StageKind,
@@ -344,6 +397,9 @@ impl Compiled {
         }
     }
 
+    /// The value of a scalar expression (aggregates, literals, arithmetic) over a spanset.
+    /// Aggregates other than `count()` skip spans where their field is not a number, and are
+    /// nil when no span has one.
     fn scalar(&self, e: &ScalarExpr, t: &TraceView<'_>, ss: &Spanset) -> Val<'static> {
         match &e.kind {
             ScalarExprKind::Static(s) => Val::from_static(s).into_owned(),
@@ -458,6 +514,13 @@ impl Compiled {
                         None => Val::Bool(false),
                     }
                 }
+                // `x = nil` and `x != nil` test whether `x` is there; `nil` is written on
+                // either side.
+                BinaryOp::Eq | BinaryOp::Neq if is_nil(lhs) || is_nil(rhs) => {
+                    let other = if is_nil(rhs) { lhs } else { rhs };
+                    let present = !self.field(other, t, i, ev, link).is_nil();
+                    Val::Bool(present == (*op == BinaryOp::Neq))
+                }
                 BinaryOp::Eq
                 | BinaryOp::Neq
                 | BinaryOp::Lt
@@ -541,6 +604,8 @@ fn shown_intrinsic_key(x: Intrinsic) -> Option<&'static str> {
     })
 }
 
+/// The name under which an aggregate's value is attached to a spanset: `count()`,
+/// `avg(span:duration)`.
 fn scalar_name(e: &ScalarExpr) -> String {
     match &e.kind {
         ScalarExprKind::Aggregate { func, field } => match field {
@@ -551,6 +616,8 @@ fn scalar_name(e: &ScalarExpr) -> String {
     }
 }
 
+/// The value of an attribute on span `i` (with one of its events and links): `span.` and
+/// `resource.` read their own, an unscoped name the span's, else the resource's.
 fn attribute<'t>(
     a: &Attribute,
     t: &TraceView<'t>,
@@ -582,6 +649,7 @@ fn attribute<'t>(
     }
 }
 
+/// The TraceQL status of an OTLP status code; unknown codes are unset.
 fn status_of(code: i32) -> Status {
     match code {
         1 => Status::Ok,
@@ -590,6 +658,7 @@ fn status_of(code: i32) -> Status {
     }
 }
 
+/// The TraceQL kind of an OTLP span kind; unknown kinds are unspecified.
 fn kind_of(kind: i32) -> Kind {
     match kind {
         1 => Kind::Internal,
@@ -601,6 +670,8 @@ fn kind_of(kind: i32) -> Kind {
     }
 }
 
+/// The value of an intrinsic on span `i` (with one of its events and links); event and link
+/// intrinsics are nil without one.
 fn intrinsic<'t>(
     x: Intrinsic,
     t: &TraceView<'t>,
@@ -640,8 +711,13 @@ fn intrinsic<'t>(
         }
         Intrinsic::NestedSetLeft => Val::Int(i64::from(t.left[i])),
         Intrinsic::NestedSetRight => Val::Int(i64::from(t.right[i])),
-        Intrinsic::NestedSetParent => Val::Int(i64::from(t.parent_left[i])),
+        Intrinsic::NestedSetParent => Val::Int(t.parent_left[i]),
     }
+}
+
+/// Whether a field expression is the `nil` literal.
+fn is_nil(e: &FieldExpr) -> bool {
+    matches!(e.kind, FieldExprKind::Static(tempo_traceql::Static::Nil))
 }
 
 /// Whether a condition reads event or link fields.
@@ -780,6 +856,7 @@ fn structural(op: SpansetOp, t: &TraceView<'_>, ls: &[u32], rs: &[u32]) -> Vec<u
     }
 }
 
+/// Compiles the regular expressions of a field expression and notes the fields it shows.
 fn collect_field(
     e: &FieldExpr,
     regexes: &mut HashMap<String, Regex>,
@@ -812,6 +889,7 @@ fn collect_field(
     }
 }
 
+/// Compiles the regular expressions of an expression and notes the fields it shows.
 fn collect_expr(
     e: &Expr,
     regexes: &mut HashMap<String, Regex>,

@@ -13,13 +13,19 @@ use crate::model::{AnyValue, Value};
 pub(crate) enum Val<'a> {
     /// No such attribute.
     Nil,
+    /// A string.
     Str(Cow<'a, str>),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
+    /// A boolean.
     Bool(bool),
-    /// Nanoseconds.
+    /// A duration, in nanoseconds.
     Dur(i64),
+    /// A span status.
     Status(Status),
+    /// A span kind.
     Kind(Kind),
     /// An array attribute: comparisons hold for any element (`=`, `=~`, ...) or none (`!=`,
     /// `!~`).
@@ -27,6 +33,7 @@ pub(crate) enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
+    /// A literal's value.
     pub(crate) fn from_static(s: &'a Static) -> Val<'a> {
         match s {
             Static::String(s) => Val::Str(Cow::Borrowed(s)),
@@ -52,14 +59,17 @@ impl<'a> Val<'a> {
         }
     }
 
+    /// Whether the value is missing.
     pub(crate) fn is_nil(&self) -> bool {
         matches!(self, Val::Nil)
     }
 
+    /// Whether a condition holds: only `true` does (a missing boolean attribute does not).
     pub(crate) fn truthy(&self) -> bool {
         matches!(self, Val::Bool(true))
     }
 
+    /// An integer, float or duration (in nanoseconds) as a float.
     fn number(&self) -> Option<f64> {
         match self {
             Val::Int(i) | Val::Dur(i) => Some(*i as f64),
@@ -99,10 +109,12 @@ impl<'a> Val<'a> {
         })
     }
 
+    /// The value as a number, for aggregates: integers, floats and durations (nanoseconds).
     pub(crate) fn as_f64(&self) -> Option<f64> {
         self.number()
     }
 
+    /// The value without borrows; an array (which only attributes hold) becomes nil.
     pub(crate) fn into_owned(self) -> Val<'static> {
         match self {
             Val::Nil => Val::Nil,
@@ -157,6 +169,8 @@ fn order(a: &Val<'_>, b: &Val<'_>) -> Option<Ordering> {
     }
 }
 
+/// `a op b` for two values that are not arrays: ordered types with every operator;
+/// booleans, statuses and kinds with `=` and `!=` only.
 fn compare_scalar(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> bool {
     // Status and kind only have equality; `!=` between comparable values.
     let equal_only = matches!(
@@ -182,14 +196,15 @@ fn compare_scalar(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> bool {
     }
 }
 
-/// `a op b` for the comparison operators (`= != < <= > >=`), with TraceQL's rules: `nil`
-/// equals only a missing attribute; values of different types are never equal (and never
+/// `a op b` for the comparison operators (`= != < <= > >=`), with TraceQL's rules: a missing
+/// value (`Nil`) compares with nothing, so `span.x != "a"` does not match a span without `x`
+/// (the tests against the `nil` literal, `= nil` and `!= nil`, are presence tests that the
+/// evaluator makes before calling this); values of different types are never equal (and never
 /// unequal either: `span.x != 1` needs an integer `x`); integers, floats and durations compare
 /// as numbers; an array matches `=` when an element does, and `!=` when none is equal.
 pub(crate) fn compare(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> bool {
     match (a, b) {
-        (Val::Nil, Val::Nil) => op == BinaryOp::Eq,
-        (Val::Nil, _) | (_, Val::Nil) => op == BinaryOp::Neq && !matches!(op, BinaryOp::Eq),
+        (Val::Nil, _) | (_, Val::Nil) => false,
         (Val::Array(items), other) | (other, Val::Array(items)) => {
             let swapped = matches!(b, Val::Array(_)) && !matches!(a, Val::Array(_));
             let test = |item: &AnyValue, op: BinaryOp| {
@@ -235,9 +250,13 @@ pub(crate) fn regex_match(a: &Val<'_>, re: &Regex, negate: bool) -> bool {
     }
 }
 
-/// Arithmetic: `+ - * / % ^` on numbers. Integers stay integers (except `^` and division by
-/// zero, which give nil); a duration with a number stays a duration.
+/// Arithmetic: `+ - * / % ^` on numbers. Sums, differences, products and remainders of
+/// integers stay integers; division is exact, as in Tempo (`3 / 2` is 1.5, a float), and `^`
+/// gives a float. A duration with an integer, or two durations added, subtracted or taken
+/// modulo, stay a duration (in nanoseconds); a duration divided by a duration is their ratio.
+/// Overflow, division by zero and anything that is not a number give nil.
 pub(crate) fn arithmetic(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> Val<'static> {
+    use BinaryOp::{Add, Div, Mod, Mul, Sub};
     let int_op = |x: i64, y: i64| -> Option<i64> {
         match op {
             BinaryOp::Add => x.checked_add(y),
@@ -259,12 +278,16 @@ pub(crate) fn arithmetic(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> Val<'static>
         }
     };
     match (a, b) {
-        (Val::Int(x), Val::Int(y)) if op != BinaryOp::Pow => {
+        (Val::Int(x), Val::Int(y)) if matches!(op, Add | Sub | Mul | Mod) => {
             int_op(*x, *y).map_or(Val::Nil, Val::Int)
         }
-        (Val::Dur(x), Val::Dur(y) | Val::Int(y)) | (Val::Int(x), Val::Dur(y))
-            if op != BinaryOp::Pow =>
-        {
+        (Val::Dur(x), Val::Int(y)) if matches!(op, Add | Sub | Mul | Div | Mod) => {
+            int_op(*x, *y).map_or(Val::Nil, Val::Dur)
+        }
+        (Val::Int(x), Val::Dur(y)) if matches!(op, Add | Sub | Mul) => {
+            int_op(*x, *y).map_or(Val::Nil, Val::Dur)
+        }
+        (Val::Dur(x), Val::Dur(y)) if matches!(op, Add | Sub | Mod) => {
             int_op(*x, *y).map_or(Val::Nil, Val::Dur)
         }
         _ => match (a.number(), b.number()) {
@@ -278,5 +301,78 @@ pub(crate) fn arithmetic(op: BinaryOp, a: &Val<'_>, b: &Val<'_>) -> Val<'static>
             }
             _ => Val::Nil,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(s: &str) -> AnyValue {
+        AnyValue {
+            value: Some(Value::StringValue(s.into())),
+        }
+    }
+
+    #[test]
+    fn a_missing_value_compares_with_nothing() {
+        let x = Val::Str(Cow::Borrowed("x"));
+        for op in [BinaryOp::Eq, BinaryOp::Neq, BinaryOp::Lt, BinaryOp::Gte] {
+            assert!(!compare(op, &Val::Nil, &x), "{op:?}");
+            assert!(!compare(op, &x, &Val::Nil), "{op:?}");
+            assert!(!compare(op, &Val::Nil, &Val::Nil), "{op:?}");
+        }
+    }
+
+    #[test]
+    fn values_of_different_types_are_neither_equal_nor_unequal() {
+        let (s, i) = (Val::Str(Cow::Borrowed("1")), Val::Int(1));
+        assert!(!compare(BinaryOp::Eq, &s, &i));
+        assert!(!compare(BinaryOp::Neq, &s, &i));
+        assert!(compare(BinaryOp::Eq, &Val::Float(1.0), &i));
+        assert!(compare(
+            BinaryOp::Neq,
+            &Val::Status(Status::Ok),
+            &Val::Status(Status::Error)
+        ));
+    }
+
+    #[test]
+    fn arrays_match_any_element_and_unequal_none() {
+        let items = [string("a"), string("b")];
+        let arr = Val::Array(&items);
+        let a = Val::Str(Cow::Borrowed("a"));
+        let c = Val::Str(Cow::Borrowed("c"));
+        assert!(compare(BinaryOp::Eq, &arr, &a));
+        assert!(compare(BinaryOp::Eq, &a, &arr));
+        assert!(!compare(BinaryOp::Neq, &arr, &a));
+        assert!(compare(BinaryOp::Neq, &arr, &c));
+        assert!(
+            !compare(BinaryOp::Neq, &arr, &Val::Int(1)),
+            "no element is typed alike"
+        );
+        let re = regex::Regex::new("^(?:b)$").unwrap_or_else(|e| panic!("{e}"));
+        assert!(regex_match(&arr, &re, false));
+        assert!(!regex_match(&arr, &re, true));
+    }
+
+    #[test]
+    fn division_is_exact_and_durations_stay_durations() {
+        let div = |a, b| arithmetic(BinaryOp::Div, &a, &b);
+        assert_eq!(div(Val::Int(3), Val::Int(2)), Val::Float(1.5));
+        assert_eq!(div(Val::Int(1), Val::Int(0)), Val::Nil);
+        assert_eq!(div(Val::Dur(190), Val::Dur(100)), Val::Float(1.9));
+        assert_eq!(div(Val::Dur(100), Val::Int(4)), Val::Dur(25));
+        let mul = |a, b| arithmetic(BinaryOp::Mul, &a, &b);
+        assert_eq!(mul(Val::Int(2), Val::Dur(25)), Val::Dur(50));
+        assert_eq!(mul(Val::Int(i64::MAX), Val::Int(2)), Val::Nil);
+        assert_eq!(
+            arithmetic(BinaryOp::Mod, &Val::Int(7), &Val::Int(2)),
+            Val::Int(1)
+        );
+        assert_eq!(
+            arithmetic(BinaryOp::Pow, &Val::Int(3), &Val::Int(2)),
+            Val::Float(9.0)
+        );
     }
 }
