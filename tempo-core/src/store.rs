@@ -1065,15 +1065,21 @@ impl Store {
     }
 
     /// The tag (attribute) names of the tenant's data in `range`, per scope, each list sorted
-    /// and at most `limit` long. `scopes` empty means every scope.
+    /// and at most `limit` long. `scopes` empty means every scope. With `filter`, a TraceQL
+    /// query that may be incomplete, only names of spans meeting its complete conditions.
     pub fn tag_names(
         &self,
         tenant: &str,
         scopes: &[TagScope],
+        filter: Option<&str>,
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<(TagScope, Vec<String>)>, Error> {
         validate_tenant(tenant)?;
+        let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) => crate::query::filter_query(q)?,
+        };
         let scopes = if scopes.is_empty() {
             &TagScope::ALL[..]
         } else {
@@ -1081,6 +1087,7 @@ impl Store {
         };
         Ok(crate::query::tags::names(
             scopes,
+            compiled.as_ref(),
             self.inner.head.get(tenant),
             &self.readable_blocks(tenant),
             range,

@@ -180,7 +180,7 @@ pub(crate) async fn tag_names_v1(
         return Ok(json(render::tag_names_json(&[])));
     }
     let store = state.store.clone();
-    let found = blocking(move || store.tag_names(&tenant, &scopes, range, limit)).await?;
+    let found = blocking(move || store.tag_names(&tenant, &scopes, None, range, limit)).await?;
     let names: BTreeSet<String> = found.into_iter().flat_map(|(_, names)| names).collect();
     let names: Vec<String> = names.into_iter().take(limit).collect();
     Ok(json(render::tag_names_json(&names)))
@@ -189,8 +189,8 @@ pub(crate) async fn tag_names_v1(
 /// `GET /api/v2/search/tags`: the names per scope, every scope (intrinsics included) unless
 /// `scope` asks for one; at most `limit` names per scope.
 ///
-/// `q` is accepted and ignored: the store cannot yet restrict tag names to the spans a query
-/// matches, so every name of the time range is listed.
+/// With `q`, only the names of spans that meet its complete conditions (an incomplete query,
+/// as an editor sends it while the user types, filters by what is complete).
 pub(crate) async fn tag_names_v2(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
@@ -205,14 +205,13 @@ pub(crate) async fn tag_names_v2(
     };
     let range = p.range()?;
     let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
-    if let Some(q) = p.get("q") {
-        tracing::debug!(q, "tag names are not filtered by a query yet; q ignored");
-    }
+    let q = p.get("q").map(str::to_owned);
     if scopes.is_empty() {
         return Ok(json(render::tag_scopes_json(&[])));
     }
     let store = state.store.clone();
-    let found = blocking(move || store.tag_names(&tenant, &scopes, range, limit)).await?;
+    let found =
+        blocking(move || store.tag_names(&tenant, &scopes, q.as_deref(), range, limit)).await?;
     Ok(json(render::tag_scopes_json(&found)))
 }
 

@@ -540,6 +540,22 @@ fn search_and_tags_answer_as_tempo() {
     );
     let limited = get_json(&server, "/api/v2/search/tags?scope=span&limit=1", &[]);
     assert_eq!(limited["scopes"][0]["tags"].as_array().unwrap().len(), 1);
+    // `q` keeps the names of the spans that meet it, even while it is being typed.
+    for q in [
+        r#"{ resource.service.name = "cart" }"#,
+        r#"{ resource.service.name = "cart" && span.foo = "#,
+    ] {
+        let filtered = get_json(
+            &server,
+            &format!("/api/v2/search/tags?scope=span&q={}", enc(q)),
+            &[],
+        );
+        assert_eq!(
+            filtered,
+            json!({"scopes": [{"name": "span", "tags": ["http.method", "http.status_code", "retry"]}]}),
+            "{q}"
+        );
+    }
     assert_eq!(
         get_json(&server, "/api/v2/search/tags?scope=link", &[]),
         json!({})

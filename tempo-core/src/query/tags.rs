@@ -16,7 +16,7 @@ use super::value::Val;
 use crate::block::BlockError;
 use crate::block::reader::BlockReader;
 use crate::head::{HeadSpan, TenantHead};
-use crate::model::{KeyValue, Value};
+use crate::model::Value;
 use crate::store::TimeRange;
 
 /// Where a tag lives.
@@ -136,8 +136,10 @@ pub(crate) const INTRINSIC_TAGS: &[&str] = &[
 ];
 
 /// The tag names of each scope, each list sorted.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn names(
     scopes: &[TagScope],
+    filter: Option<&Compiled>,
     head: Option<Arc<TenantHead>>,
     blocks: &[Arc<BlockReader>],
     range: TimeRange,
@@ -160,45 +162,9 @@ pub(crate) fn names(
         }
     }
     if let Some(head) = head {
-        head.for_each_trace(range.start, range.end, |_, spans, _| {
-            for hs in spans {
-                let s = &hs.span;
-                let scoped: [(TagScope, &[KeyValue]); 2] = [
-                    (TagScope::Span, &s.attributes),
-                    (
-                        TagScope::Resource,
-                        hs.resource
-                            .resource
-                            .as_ref()
-                            .map_or(&[][..], |r| &r.attributes),
-                    ),
-                ];
-                for (scope, attrs) in scoped {
-                    if want(scope) {
-                        attrs.iter().for_each(|kv| add(&mut sets, scope, &kv.key));
-                    }
-                }
-                if want(TagScope::Event) {
-                    for e in &s.events {
-                        e.attributes
-                            .iter()
-                            .for_each(|kv| add(&mut sets, TagScope::Event, &kv.key));
-                    }
-                }
-                if want(TagScope::Link) {
-                    for l in &s.links {
-                        l.attributes
-                            .iter()
-                            .for_each(|kv| add(&mut sets, TagScope::Link, &kv.key));
-                    }
-                }
-                if want(TagScope::Instrumentation)
-                    && let Some(sc) = &hs.scope.scope
-                {
-                    sc.attributes
-                        .iter()
-                        .for_each(|kv| add(&mut sets, TagScope::Instrumentation, &kv.key));
-                }
+        head.for_each_trace(range.start, range.end, |id, spans, _| {
+            for hs in matching_spans(filter, *id, spans) {
+                span_names(hs, &want, &mut |scope, key| add(&mut sets, scope, key));
             }
         });
     }
@@ -210,6 +176,14 @@ pub(crate) fn names(
                     continue;
                 }
                 let g = block.row_group(rg)?;
+                if filter.is_some() {
+                    for (id, spans) in g.all()? {
+                        for hs in matching_spans(filter, id, &spans) {
+                            span_names(hs, &want, &mut |scope, key| add(&mut sets, scope, key));
+                        }
+                    }
+                    continue;
+                }
                 for name in g.column_names() {
                     for (prefix, scope) in [
                         ("span.attr.", TagScope::Span),
@@ -250,6 +224,63 @@ pub(crate) fn names(
     sets.into_iter()
         .map(|(s, set)| (s, set.into_iter().take(limit).collect()))
         .collect()
+}
+
+/// The spans of a trace that meet `filter` (all of them without one).
+fn matching_spans<'s>(
+    filter: Option<&Compiled>,
+    id: crate::model::TraceId,
+    spans: &'s [HeadSpan],
+) -> Vec<&'s HeadSpan> {
+    let Some(c) = filter else {
+        return spans.iter().collect();
+    };
+    let view = TraceView::new(id, spans);
+    let mut idx: Vec<u32> = match c.run(&view) {
+        Ok(sets) => sets.into_iter().flat_map(|s| s.spans).collect(),
+        Err(_) => Vec::new(),
+    };
+    idx.sort_unstable();
+    idx.dedup();
+    idx.into_iter().map(|i| &spans[i as usize]).collect()
+}
+
+/// Calls `add` with the scope and key of every attribute of a span that `want` asks for.
+fn span_names(hs: &HeadSpan, want: &dyn Fn(TagScope) -> bool, add: &mut dyn FnMut(TagScope, &str)) {
+    let s = &hs.span;
+    if want(TagScope::Span) {
+        s.attributes
+            .iter()
+            .for_each(|kv| add(TagScope::Span, &kv.key));
+    }
+    if want(TagScope::Resource)
+        && let Some(r) = &hs.resource.resource
+    {
+        r.attributes
+            .iter()
+            .for_each(|kv| add(TagScope::Resource, &kv.key));
+    }
+    if want(TagScope::Event) {
+        for e in &s.events {
+            e.attributes
+                .iter()
+                .for_each(|kv| add(TagScope::Event, &kv.key));
+        }
+    }
+    if want(TagScope::Link) {
+        for l in &s.links {
+            l.attributes
+                .iter()
+                .for_each(|kv| add(TagScope::Link, &kv.key));
+        }
+    }
+    if want(TagScope::Instrumentation)
+        && let Some(sc) = &hs.scope.scope
+    {
+        sc.attributes
+            .iter()
+            .for_each(|kv| add(TagScope::Instrumentation, &kv.key));
+    }
 }
 
 /// Parses a tag as the v2 API takes it: a TraceQL identifier (`resource.service.name`,
