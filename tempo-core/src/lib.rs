@@ -2,8 +2,11 @@
 //!
 //! `tempo-core` stores OpenTelemetry spans and reads them back. It holds the data model
 //! ([`model`], wire-compatible with OTLP's protobuf), the write-ahead log that makes every
-//! acknowledged span survive a crash, and the head that serves traces from the moment they
-//! are acknowledged. A host holds one [`Store`].
+//! acknowledged span survive a crash, the head that serves traces from the moment they are
+//! acknowledged, the columnar blocks they are cut into (with compaction and retention), and
+//! the TraceQL search engine ([`query`]) that reads head and blocks alike. A host holds one
+//! [`Store`]: [`Store::ingest`], [`Store::find_trace`], [`Store::search`],
+//! [`Store::tag_names`], [`Store::tag_values`].
 //!
 //! It is not a network server: the OTLP receivers live in `tempo-otlp` and Tempo's HTTP API in
 //! `tempo-server`. It never depends on an async runtime: every operation has a blocking form,
@@ -41,6 +44,13 @@
 //! let store = Store::builder().wal_dir(&dir).open()?;
 //! let trace = store.find_trace("single-tenant", TraceId([7; 16]), TimeRange::ALL)?;
 //! assert!(trace.is_some());
+//!
+//! // TraceQL over everything the store holds, newest traces first.
+//! let found = store.search(
+//!     "single-tenant",
+//!     &tempo_core::SearchRequest::new(r#"{ resource.service.name = "checkout" }"#),
+//! )?;
+//! assert_eq!(found.traces[0].root_trace_name.as_deref(), Some("POST /cart"));
 //! # store.close()?;
 //! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok(())
