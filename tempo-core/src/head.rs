@@ -257,7 +257,7 @@ impl TenantHead {
             for (id, t) in pending.iter() {
                 let shard = self.shard(id).lock();
                 let live = shard.get(id);
-                if !overlaps(t) && !live.is_some_and(|l| overlaps(l)) {
+                if !overlaps(t) && !live.is_some_and(&overlaps) {
                     continue;
                 }
                 unpack_all(&t.spans, &mut spans);
