@@ -495,15 +495,6 @@ impl RowGroupData {
         self.decode(None, None)
     }
 
-    /// Every trace of the row group, with only the span and resource attributes that `keep`
-    /// accepts (called with the table, `span` or `resource`, and the key).
-    pub(crate) fn all_with(
-        &self,
-        keep: &dyn Fn(&str, &str) -> bool,
-    ) -> Result<Vec<BlockTrace>, BlockError> {
-        self.decode(None, Some(keep))
-    }
-
     /// Whether the row group has a column of this name.
     pub(crate) fn has_column(&self, name: &str) -> bool {
         self.directory.contains_key(name)
@@ -618,162 +609,360 @@ impl RowGroupData {
         only: Option<usize>,
         keep: KeepKey<'_>,
     ) -> Result<Vec<BlockTrace>, BlockError> {
-        let (t, s) = (self.traces, self.spans);
-        let ids = self.fixed("trace.id", t)?;
-        let starts = self.varints("trace.start", t)?;
-        let counts = self.varints("trace.span_count", t)?;
-        if counts.iter().fold(0u64, |a, b| a.saturating_add(*b)) != s as u64 {
-            return Err(BlockError::corrupt(
-                "trace span counts do not add up to the span count",
-            ));
+        let cols = GroupColumns::new(self, keep)?;
+        match only {
+            Some(t) if t < cols.traces() => Ok(vec![cols.trace(t)?]),
+            Some(_) => Ok(Vec::new()),
+            None => (0..cols.traces()).map(|t| cols.trace(t)).collect(),
         }
-        let span_id = self.fixed("span.id", s)?;
-        let parent_idx = self.varints("span.parent_idx", s)?;
-        let ext_present = self.bitmap("span.parent_ext#present", s)?;
-        let ext_count = (0..s).filter(|&i| ext_present.get(i)).count();
-        let ext = self.fixed("span.parent_ext#values", ext_count)?;
-        let name = self.dict("span.name", s)?;
-        let kind = self.varints("span.kind", s)?;
-        let status_present = self.bitmap("span.status_present", s)?;
-        let status_code = self.varints("span.status_code", s)?;
-        let status_message = self.dict("span.status_message", s)?;
-        let start = self.varints("span.start", s)?;
-        let duration = self.varints("span.duration", s)?;
-        let trace_state = self.dict("span.trace_state", s)?;
-        let flags = self.varints("span.flags", s)?;
-        let dropped_attributes = self.varints("span.dropped_attributes", s)?;
-        let dropped_events = self.varints("span.dropped_events", s)?;
-        let dropped_links = self.varints("span.dropped_links", s)?;
-        let resource = self.varints("span.resource", s)?;
-        let scope = self.varints("span.scope", s)?;
-        let event_count = self.varints("span.event_count", s)?;
-        let link_count = self.varints("span.link_count", s)?;
-        let total = |v: &[u64]| v.iter().fold(0u64, |a, b| a.saturating_add(*b));
-        if total(&event_count) != self.events as u64 || total(&link_count) != self.links as u64 {
-            return Err(BlockError::corrupt("event or link counts do not add up"));
-        }
-        // Only the wanted trace's spans get their attributes materialized.
-        let wanted_spans = match only {
-            Some(t) => {
-                let first: u64 = counts[..t.min(counts.len())].iter().sum();
-                let first = first as usize;
-                first..first + counts.get(t).copied().unwrap_or(0) as usize
+    }
+
+    /// The row group's columns decoded once, to materialize traces one at a time, with only
+    /// the span and resource attributes that `keep` accepts (`None`: all of them).
+    pub(crate) fn columns(&self, keep: KeepKey<'_>) -> Result<GroupColumns, BlockError> {
+        GroupColumns::new(self, keep)
+    }
+}
+
+/// One attribute column of the span table, decoded.
+struct SpanAttrColumn {
+    key: String,
+    values_name: String,
+    present: Bitmap,
+    values: AttrValues,
+    /// Per trace: the index of the first value at or after the trace's first span.
+    trace_rank: Vec<u32>,
+}
+
+/// The decoded columns of a row group. Decoding happens once; [`GroupColumns::trace`] then
+/// materializes any trace, in any order, so a search can evaluate the newest traces first
+/// and stop early.
+pub(crate) struct GroupColumns {
+    ids: FixedValues,
+    starts: Vec<u64>,
+    durations: Vec<u64>,
+    counts: Vec<u64>,
+    /// First span row of each trace, and the span count at the end.
+    first: Vec<usize>,
+    span_id: FixedValues,
+    parent_idx: Vec<u64>,
+    ext_present: Bitmap,
+    ext: FixedValues,
+    /// Per span: its row in `ext` when its parent is outside the trace.
+    ext_row: Vec<u32>,
+    name: DictValues,
+    kind: Vec<u64>,
+    status_present: Bitmap,
+    status_code: Vec<u64>,
+    status_message: DictValues,
+    start: Vec<u64>,
+    duration: Vec<u64>,
+    trace_state: DictValues,
+    flags: Vec<u64>,
+    dropped_attributes: Vec<u64>,
+    dropped_events: Vec<u64>,
+    dropped_links: Vec<u64>,
+    resource: Vec<u64>,
+    scope: Vec<u64>,
+    /// First event and link row of each span, and the totals at the end.
+    event_first: Vec<usize>,
+    link_first: Vec<usize>,
+    span_attrs: Vec<SpanAttrColumn>,
+    overflow: Blobs,
+    keep_all: bool,
+    overflow_keep: Vec<String>,
+    resources: Vec<Arc<SharedResource>>,
+    scopes: Vec<Arc<SharedScope>>,
+    event_time: Vec<u64>,
+    event_name: DictValues,
+    event_dropped: Vec<u64>,
+    event_attrs: Blobs,
+    link_trace: FixedValues,
+    link_span: FixedValues,
+    link_state: DictValues,
+    link_flags: Vec<u64>,
+    link_dropped: Vec<u64>,
+    link_attrs: Blobs,
+}
+
+fn prefix_sums(counts: &[u64], total: usize, what: &str) -> Result<Vec<usize>, BlockError> {
+    let mut out = Vec::with_capacity(counts.len() + 1);
+    let mut sum = 0usize;
+    out.push(0);
+    for c in counts {
+        sum = sum.saturating_add(*c as usize);
+        out.push(sum);
+    }
+    if sum != total {
+        return Err(BlockError::corrupt(format!(
+            "{what} counts add up to {sum}, expected {total}"
+        )));
+    }
+    Ok(out)
+}
+
+impl GroupColumns {
+    fn new(g: &RowGroupData, keep: KeepKey<'_>) -> Result<GroupColumns, BlockError> {
+        let (t, s) = (g.traces, g.spans);
+        let counts = g.varints("trace.span_count", t)?;
+        let first = prefix_sums(&counts, s, "trace span")?;
+        let parent_idx = g.varints("span.parent_idx", s)?;
+        let ext_present = g.bitmap("span.parent_ext#present", s)?;
+        let ext_count = ext_present.ones(s);
+        let ext = g.fixed("span.parent_ext#values", ext_count)?;
+        let mut ext_row = Vec::with_capacity(s);
+        let mut next = 0u32;
+        for (row, p) in parent_idx.iter().enumerate() {
+            ext_row.push(next);
+            if *p == 0 && ext_present.get(row) {
+                next += 1;
             }
-            None => 0..s,
-        };
-        let mut attrs = self.attributes("span", s, wanted_spans.clone(), keep)?;
-        let resources = self.resources(keep)?;
-        let scopes = self.scopes()?;
+        }
+        let event_count = g.varints("span.event_count", s)?;
+        let link_count = g.varints("span.link_count", s)?;
+        let event_first = prefix_sums(&event_count, g.events, "event")?;
+        let link_first = prefix_sums(&link_count, g.links, "link")?;
 
-        let (e, l) = (self.events, self.links);
-        let event_time = self.varints("event.time", e)?;
-        let event_name = self.dict("event.name", e)?;
-        let event_dropped = self.varints("event.dropped_attributes", e)?;
-        let event_attrs = self.blobs("event.attributes", e)?;
-        let link_trace = self.fixed("link.trace_id", l)?;
-        let link_span = self.fixed("link.span_id", l)?;
-        let link_state = self.dict("link.trace_state", l)?;
-        let link_flags = self.varints("link.flags", l)?;
-        let link_dropped = self.varints("link.dropped_attributes", l)?;
-        let link_attrs = self.blobs("link.attributes", l)?;
+        let mut names: Vec<(&str, AttrType, &str)> = Vec::new();
+        for name in g.directory.keys() {
+            let Some(base) = name
+                .strip_prefix("span.attr.")
+                .and_then(|r| r.strip_suffix("#present"))
+            else {
+                continue;
+            };
+            let Some((ty, key)) = base.split_once('.') else {
+                continue;
+            };
+            let Some(ty) = AttrType::from_name(ty) else {
+                return Err(BlockError::corrupt(format!(
+                    "column {name}: unknown attribute type"
+                )));
+            };
+            if keep.is_some_and(|keep| !keep("span", key)) {
+                continue;
+            }
+            names.push((key, ty, &name[..name.len() - "#present".len()]));
+        }
+        names.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut span_attrs = Vec::with_capacity(names.len());
+        for (key, ty, base) in names {
+            let present = g.bitmap(&format!("{base}#present"), s)?;
+            let count = present.ones(s);
+            let values_name = format!("{base}#values");
+            let values = AttrValues::read(g, ty, &values_name, count)?;
+            let mut trace_rank = Vec::with_capacity(t);
+            let mut rank = 0u32;
+            for tr in 0..t {
+                trace_rank.push(rank);
+                for row in first[tr]..first[tr + 1] {
+                    if present.get(row) {
+                        rank += 1;
+                    }
+                }
+            }
+            span_attrs.push(SpanAttrColumn {
+                key: key.to_owned(),
+                values_name,
+                present,
+                values,
+                trace_rank,
+            });
+        }
+        let (e, l) = (g.events, g.links);
+        Ok(GroupColumns {
+            ids: g.fixed("trace.id", t)?,
+            starts: g.varints("trace.start", t)?,
+            durations: g.varints("trace.duration", t)?,
+            counts,
+            first,
+            span_id: g.fixed("span.id", s)?,
+            parent_idx,
+            ext_present,
+            ext,
+            ext_row,
+            name: g.dict("span.name", s)?,
+            kind: g.varints("span.kind", s)?,
+            status_present: g.bitmap("span.status_present", s)?,
+            status_code: g.varints("span.status_code", s)?,
+            status_message: g.dict("span.status_message", s)?,
+            start: g.varints("span.start", s)?,
+            duration: g.varints("span.duration", s)?,
+            trace_state: g.dict("span.trace_state", s)?,
+            flags: g.varints("span.flags", s)?,
+            dropped_attributes: g.varints("span.dropped_attributes", s)?,
+            dropped_events: g.varints("span.dropped_events", s)?,
+            dropped_links: g.varints("span.dropped_links", s)?,
+            resource: g.varints("span.resource", s)?,
+            scope: g.varints("span.scope", s)?,
+            event_first,
+            link_first,
+            span_attrs,
+            overflow: g.blobs("span.attr_overflow", s)?,
+            keep_all: keep.is_none(),
+            overflow_keep: Vec::new(),
+            resources: g.resources(keep)?,
+            scopes: g.scopes()?,
+            event_time: g.varints("event.time", e)?,
+            event_name: g.dict("event.name", e)?,
+            event_dropped: g.varints("event.dropped_attributes", e)?,
+            event_attrs: g.blobs("event.attributes", e)?,
+            link_trace: g.fixed("link.trace_id", l)?,
+            link_span: g.fixed("link.span_id", l)?,
+            link_state: g.dict("link.trace_state", l)?,
+            link_flags: g.varints("link.flags", l)?,
+            link_dropped: g.varints("link.dropped_attributes", l)?,
+            link_attrs: g.blobs("link.attributes", l)?,
+        }
+        .with_overflow_keys(keep))
+    }
 
-        let mut out = Vec::new();
-        let (mut span_row, mut event_row, mut link_row, mut ext_row) =
-            (0usize, 0usize, 0usize, 0usize);
-        for trace in 0..t {
-            let n = counts[trace] as usize;
-            let wanted = only.is_none_or(|o| o == trace);
-            let first = span_row;
-            let mut spans = Vec::with_capacity(if wanted { n } else { 0 });
-            for row in first..first + n {
-                let (ne, nl) = (event_count[row] as usize, link_count[row] as usize);
-                let external = ext_present.get(row);
-                if wanted {
-                    let span_start = starts[trace].wrapping_add(start[row]);
-                    let parent_span_id = match parent_idx[row] {
-                        0 if external => ext.get(ext_row).map(<[u8]>::to_vec).unwrap_or_default(),
-                        0 => Vec::new(),
-                        p if p <= n as u64 => span_id
-                            .get(first + p as usize - 1)
-                            .map(<[u8]>::to_vec)
-                            .ok_or_else(|| BlockError::corrupt("span parent outside its trace"))?,
-                        _ => return Err(BlockError::corrupt("span parent outside its trace")),
-                    };
-                    let mut events = Vec::with_capacity(ne);
-                    for er in event_row..event_row + ne {
-                        events.push(Event {
-                            time_unix_nano: span_start
-                                .wrapping_add(unzigzag(event_time[er]) as u64),
-                            name: event_name.get(er).unwrap_or("").to_owned(),
-                            attributes: decode_attr_blob(event_attrs.get(er), "event.attributes")?,
-                            dropped_attributes_count: event_dropped[er] as u32,
-                        });
-                    }
-                    let mut links = Vec::with_capacity(nl);
-                    for lr in link_row..link_row + nl {
-                        links.push(Link {
-                            trace_id: link_trace.get(lr).map(<[u8]>::to_vec).unwrap_or_default(),
-                            span_id: link_span.get(lr).map(<[u8]>::to_vec).unwrap_or_default(),
-                            trace_state: link_state.get(lr).unwrap_or("").to_owned(),
-                            attributes: decode_attr_blob(link_attrs.get(lr), "link.attributes")?,
-                            dropped_attributes_count: link_dropped[lr] as u32,
-                            flags: link_flags[lr] as u32,
-                        });
-                    }
-                    let r = resources
-                        .get(resource[row] as usize)
-                        .cloned()
-                        .ok_or_else(|| BlockError::corrupt("span refers to a missing resource"))?;
-                    let sc = scopes
-                        .get(scope[row] as usize)
-                        .cloned()
-                        .ok_or_else(|| BlockError::corrupt("span refers to a missing scope"))?;
-                    spans.push(HeadSpan {
-                        resource: r,
-                        scope: sc,
-                        span: Span {
-                            trace_id: ids.get(trace).map(<[u8]>::to_vec).unwrap_or_default(),
-                            span_id: span_id.get(row).map(<[u8]>::to_vec).unwrap_or_default(),
-                            trace_state: trace_state.get(row).unwrap_or("").to_owned(),
-                            parent_span_id,
-                            name: name.get(row).unwrap_or("").to_owned(),
-                            kind: unzigzag(kind[row]) as i32,
-                            start_time_unix_nano: span_start,
-                            end_time_unix_nano: span_start
-                                .wrapping_add(unzigzag(duration[row]) as u64),
-                            attributes: attrs
-                                .get_mut(row - wanted_spans.start)
-                                .map(std::mem::take)
-                                .unwrap_or_default(),
-                            dropped_attributes_count: dropped_attributes[row] as u32,
-                            events,
-                            dropped_events_count: dropped_events[row] as u32,
-                            links,
-                            dropped_links_count: dropped_links[row] as u32,
-                            status: status_present.get(row).then(|| Status {
-                                message: status_message.get(row).unwrap_or("").to_owned(),
-                                code: unzigzag(status_code[row]) as i32,
-                            }),
-                            flags: flags[row] as u32,
-                        },
+    /// Records which overflow attributes to keep: those whose key has a column kept.
+    fn with_overflow_keys(mut self, keep: KeepKey<'_>) -> GroupColumns {
+        if keep.is_some() {
+            self.overflow_keep = self.span_attrs.iter().map(|c| c.key.clone()).collect();
+        }
+        self
+    }
+
+    /// Number of traces.
+    pub(crate) fn traces(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Start of trace `t`, unix nanoseconds.
+    pub(crate) fn trace_start(&self, t: usize) -> u64 {
+        self.starts.get(t).copied().unwrap_or(0)
+    }
+
+    /// End of trace `t`, unix nanoseconds.
+    pub(crate) fn trace_end(&self, t: usize) -> u64 {
+        self.trace_start(t)
+            .saturating_add(self.durations.get(t).copied().unwrap_or(0))
+    }
+
+    /// Materializes trace `t`.
+    pub(crate) fn trace(&self, t: usize) -> Result<BlockTrace, BlockError> {
+        let id = self
+            .ids
+            .get(t)
+            .and_then(TraceId::from_slice)
+            .ok_or_else(|| BlockError::corrupt("trace ID missing"))?;
+        let (first, end) = (self.first[t], self.first[t + 1]);
+        let n = end - first;
+        let trace_start = self.starts[t];
+        let mut ranks: Vec<usize> = self
+            .span_attrs
+            .iter()
+            .map(|c| c.trace_rank[t] as usize)
+            .collect();
+        let mut spans = Vec::with_capacity(n);
+        for row in first..end {
+            let span_start = trace_start.wrapping_add(self.start[row]);
+            let parent_span_id = match self.parent_idx[row] {
+                0 if self.ext_present.get(row) => self
+                    .ext
+                    .get(self.ext_row[row] as usize)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default(),
+                0 => Vec::new(),
+                p if p <= n as u64 => self
+                    .span_id
+                    .get(first + p as usize - 1)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| BlockError::corrupt("span parent outside its trace"))?,
+                _ => return Err(BlockError::corrupt("span parent outside its trace")),
+            };
+            let mut attributes = Vec::new();
+            for (c, r) in self.span_attrs.iter().zip(ranks.iter_mut()) {
+                if c.present.get(row) {
+                    attributes.push(KeyValue {
+                        key: c.key.clone(),
+                        value: c.values.get(*r, &c.values_name)?,
                     });
+                    *r += 1;
                 }
-                if parent_idx[row] == 0 && external {
-                    ext_row += 1;
-                }
-                event_row += ne;
-                link_row += nl;
             }
-            span_row += n;
-            if wanted {
-                let id = ids
-                    .get(trace)
-                    .and_then(TraceId::from_slice)
-                    .ok_or_else(|| BlockError::corrupt("trace ID missing"))?;
-                out.push((id, spans));
+            let blob = self.overflow.get(row);
+            if !blob.is_empty() {
+                let list = KeyValueList::decode(blob)
+                    .map_err(|e| BlockError::corrupt(format!("column span.attr_overflow: {e}")))?;
+                attributes.extend(
+                    list.values
+                        .into_iter()
+                        .filter(|kv| self.keep_all || self.overflow_keep.contains(&kv.key)),
+                );
             }
+            let mut events = Vec::new();
+            for er in self.event_first[row]..self.event_first[row + 1] {
+                events.push(Event {
+                    time_unix_nano: span_start.wrapping_add(unzigzag(self.event_time[er]) as u64),
+                    name: self.event_name.get(er).unwrap_or("").to_owned(),
+                    attributes: decode_attr_blob(self.event_attrs.get(er), "event.attributes")?,
+                    dropped_attributes_count: self.event_dropped[er] as u32,
+                });
+            }
+            let mut links = Vec::new();
+            for lr in self.link_first[row]..self.link_first[row + 1] {
+                links.push(Link {
+                    trace_id: self
+                        .link_trace
+                        .get(lr)
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
+                    span_id: self
+                        .link_span
+                        .get(lr)
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
+                    trace_state: self.link_state.get(lr).unwrap_or("").to_owned(),
+                    attributes: decode_attr_blob(self.link_attrs.get(lr), "link.attributes")?,
+                    dropped_attributes_count: self.link_dropped[lr] as u32,
+                    flags: self.link_flags[lr] as u32,
+                });
+            }
+            let resource = self
+                .resources
+                .get(self.resource[row] as usize)
+                .cloned()
+                .ok_or_else(|| BlockError::corrupt("span refers to a missing resource"))?;
+            let scope = self
+                .scopes
+                .get(self.scope[row] as usize)
+                .cloned()
+                .ok_or_else(|| BlockError::corrupt("span refers to a missing scope"))?;
+            spans.push(HeadSpan {
+                resource,
+                scope,
+                span: Span {
+                    trace_id: id.0.to_vec(),
+                    span_id: self
+                        .span_id
+                        .get(row)
+                        .map(<[u8]>::to_vec)
+                        .unwrap_or_default(),
+                    trace_state: self.trace_state.get(row).unwrap_or("").to_owned(),
+                    parent_span_id,
+                    name: self.name.get(row).unwrap_or("").to_owned(),
+                    kind: unzigzag(self.kind[row]) as i32,
+                    start_time_unix_nano: span_start,
+                    end_time_unix_nano: span_start
+                        .wrapping_add(unzigzag(self.duration[row]) as u64),
+                    attributes,
+                    dropped_attributes_count: self.dropped_attributes[row] as u32,
+                    events,
+                    dropped_events_count: self.dropped_events[row] as u32,
+                    links,
+                    dropped_links_count: self.dropped_links[row] as u32,
+                    status: self.status_present.get(row).then(|| Status {
+                        message: self.status_message.get(row).unwrap_or("").to_owned(),
+                        code: unzigzag(self.status_code[row]) as i32,
+                    }),
+                    flags: self.flags[row] as u32,
+                },
+            });
         }
-        Ok(out)
+        Ok((id, spans))
     }
 }
 

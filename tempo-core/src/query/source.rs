@@ -377,10 +377,24 @@ fn row_group(
         return Ok(());
     }
     m.inspected_bytes += block.index[rg].len;
-    let traces = group
-        .all_with(&|table, key| keys.keep(table, key))
+    let cols = group
+        .columns(Some(&|table: &str, key: &str| keys.keep(table, key)))
         .map_err(|e| e.in_block(name))?;
-    for (id, spans) in traces {
+    // Newest traces first: once the kept matches are all newer than the next trace, no
+    // older trace of this row group can make the cut.
+    let mut order: Vec<usize> = (0..cols.traces())
+        .filter(|&t| {
+            cols.trace_end(t) >= run.req.range.start && cols.trace_start(t) <= run.req.range.end
+        })
+        .collect();
+    order.sort_unstable_by_key(|&t| std::cmp::Reverse(cols.trace_start(t)));
+    for t in order {
+        if let Some(floor) = run.top.lock().floor()
+            && cols.trace_start(t) < floor
+        {
+            break;
+        }
+        let (id, spans) = cols.trace(t).map_err(|e| e.in_block(name))?;
         run.trace(id, &spans, m);
     }
     Ok(())
