@@ -1,43 +1,78 @@
-//! OTLP receivers for the tempo trace store.
+//! OpenTelemetry in, for the tempo trace store: OTLP receivers, an in-process SDK exporter and
+//! a test harness.
 //!
-//! `tempo-otlp` accepts spans from OpenTelemetry SDKs and collectors and stores them in a
-//! [`tempo_core::Store`]:
+//! `tempo-otlp` puts spans into a [`tempo_core::Store`] three ways:
 //!
-//! - OTLP/gRPC, `opentelemetry.proto.collector.trace.v1.TraceService/Export`
-//!   ([`TraceServiceServer`], for tonic), with gzip and zstd compression;
-//! - OTLP/HTTP, `POST /v1/traces` ([`http_router`], for axum), with protobuf and JSON bodies,
-//!   plain, gzip or deflate.
+//! - over the network, from OpenTelemetry SDKs and collectors:
+//!   - OTLP/gRPC, `opentelemetry.proto.collector.trace.v1.TraceService/Export`
+//!     ([`TraceServiceServer`], for tonic), with gzip and zstd compression;
+//!   - OTLP/HTTP, `POST /v1/traces` ([`http_router`], for axum), with protobuf and JSON
+//!     bodies, plain, gzip or deflate.
 //!
-//! Both validate IDs, drop and count malformed spans in OTLP's partial success, resolve the
-//! tenant from `X-Scope-OrgID` when multi-tenancy is on, and acknowledge a request only once
-//! its spans are durable in the store's write-ahead log.
-//!
-//! It is not a server: `tempo-server` binds the sockets. It does not speak Jaeger or Zipkin yet.
+//!   Both validate IDs, drop and count malformed spans in OTLP's partial success, resolve
+//!   the tenant from `X-Scope-OrgID` when multi-tenancy is on, and acknowledge a request only
+//!   once its spans are durable in the store's write-ahead log.
+//! - in-process, from the OpenTelemetry Rust SDK: [`sdk::StoreExporter`] is a `SpanExporter`
+//!   that converts the SDK's spans straight into the store's model (no protobuf round trip),
+//!   so a service records and queries its own traces with no collector and no server;
+//! - in tests: `testing::Harness` wires an in-memory store to a tracer provider (and to
+//!   `tracing`) and asserts on the spans with TraceQL, printing readable trace trees when an
+//!   assertion fails.
 //!
 //! ```
-//! use tempo_otlp::{Receiver, ReceiverConfig, decode_traces_json};
+//! use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+//! use opentelemetry_sdk::trace::SdkTracerProvider;
+//! use tempo_core::{SearchRequest, Store};
+//! use tempo_otlp::sdk::StoreExporter;
 //!
-//! let store = tempo_core::Store::in_memory();
-//! let receiver = Receiver::new(store, ReceiverConfig::default());
-//! // Mount `tempo_otlp::http_router(receiver.clone())` in axum, and
-//! // `tempo_otlp::TraceServiceServer::new(receiver)` in tonic.
-//! # let _ = receiver;
+//! // In-process: the service's own spans, stored as they end.
+//! let store = Store::in_memory();
+//! let provider = SdkTracerProvider::builder()
+//!     .with_batch_exporter(StoreExporter::new(store.clone()))
+//!     .build();
+//! let tracer = provider.tracer("checkout");
+//! tracer.in_span("POST /cart", |_cx| tracer.in_span("SELECT cart", |_cx| {}));
+//! provider.force_flush()?;
+//! let found = store.search(
+//!     "single-tenant",
+//!     &SearchRequest::new(r#"{ name = "POST /cart" } > { name = "SELECT cart" }"#),
+//! )?;
+//! assert_eq!(found.traces.len(), 1);
 //!
-//! let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{
-//!     "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
-//!     "name":"GET /","kind":"SPAN_KIND_SERVER"}]}]}]}"#;
-//! let decoded = decode_traces_json(body)?;
-//! assert_eq!(decoded.resource_spans[0].scope_spans[0].spans[0].name, "GET /");
-//! # Ok::<(), tempo_otlp::JsonError>(())
+//! // Over the network: mount the receivers in a server of your own.
+//! let receiver = tempo_otlp::Receiver::new(store, tempo_otlp::ReceiverConfig::default());
+//! let _http: axum::Router = tempo_otlp::http_router(receiver.clone());
+//! let _grpc = tempo_otlp::TraceServiceServer::new(receiver);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! This crate has no cargo features yet.
+//! # Cargo features
+//!
+//! - `sdk` (default): [`sdk::StoreExporter`], the in-process exporter for the OpenTelemetry
+//!   SDK (`opentelemetry` and `opentelemetry_sdk` 0.33, trace only). Turn default features
+//!   off for the receivers alone.
+//! - `testing`: `testing::Harness` and its TraceQL assertions; implies `sdk`. Meant for
+//!   `[dev-dependencies]`.
+//! - `tracing`: the harness's `tracing` integration (`tracing-opentelemetry` 0.34):
+//!   `Harness::tracing_layer`, `tracing_dispatch` and `set_tracing_default`; implies
+//!   `testing`.
+//!
+//! # What this crate is not
+//!
+//! It is not a server: it binds no socket (`tempo-server` does) and serves no query API. It is
+//! not a collector: it neither samples, batches across processes, nor forwards spans
+//! elsewhere. It does not speak Jaeger or Zipkin yet, and it handles traces only, not metrics
+//! or logs.
 
 mod grpc;
 mod http;
 mod json;
 mod receiver;
 mod response;
+#[cfg(feature = "sdk")]
+pub mod sdk;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use grpc::{SERVICE_NAME, TraceServiceServer};
 pub use http::{TRACES_PATH, router as http_router};

@@ -1,0 +1,471 @@
+//! A service that records its own traces in an embedded on-disk store and serves Tempo's query
+//! API for them on a side port: no collector, no tracing backend, one process.
+//!
+//! ```text
+//! cargo run --example embedded_service                # drives itself for a moment, then exits
+//! cargo run --example embedded_service -- --serve     # keeps serving until Ctrl-C
+//! cargo run --example embedded_service -- --serve --dir ./shop-traces
+//! ```
+//!
+//! The shop's handlers are instrumented with `tracing`; `tracing-opentelemetry` turns their
+//! spans into OpenTelemetry spans, and the SDK's batch processor hands them to
+//! [`StoreExporter`], which writes them into the [`Store`] (write-ahead log, then blocks on
+//! local disk) on the processor's thread.
+//!
+//! The side port serves a minimal subset of Tempo's HTTP API, built on `Store` directly:
+//! `GET /api/echo`, `GET /api/search?q=<TraceQL>&limit=&spss=` (Tempo's search JSON) and
+//! `GET /api/traces/<id>` (OTLP protobuf with `Accept: application/protobuf`, else Tempo's
+//! v1 JSON). `tempo-server` serves the complete API, but as a binary only: it has no library
+//! target to mount its router from.
+//!
+//! Without `--serve`, it sends itself a few dozen requests, queries its own API and prints
+//! what it found.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use prost::Message as _;
+use serde_json::{Value as Json, json};
+use tempo::core::model::{AnyValue, KeyValue, SpanKind, StatusCode as OtlpStatus, TraceId, Value};
+use tempo::core::{SINGLE_TENANT, SearchRequest, SearchResponse, Store, TimeRange};
+use tempo::otlp::sdk::StoreExporter;
+use tracing_subscriber::layer::SubscriberExt as _;
+
+/// Requests the self-driving run sends.
+const REQUESTS: u64 = 40;
+
+// ---------------------------------------------------------------------------------------------
+// The service: a product catalogue, instrumented with `tracing`.
+
+#[tracing::instrument(
+    name = "GET /products/{id}",
+    skip_all,
+    fields(
+        otel.kind = "server",
+        http.request.method = "GET",
+        http.route = "/products/{id}",
+        product.id = id,
+        http.response.status_code,
+    )
+)]
+async fn get_product(Path(id): Path<i64>) -> Response {
+    let span = tracing::Span::current();
+    let cached = cache_get(id).await;
+    let result = match cached {
+        Some(name) => Ok(name),
+        None => db_query(id).await,
+    };
+    let (status, body) = match result {
+        Ok(name) => (StatusCode::OK, json!({ "id": id, "name": name })),
+        Err(message) => {
+            tracing::error!(error = %message, "query failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": message }),
+            )
+        }
+    };
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    json_response(status, &body)
+}
+
+#[tracing::instrument(name = "cache.get", fields(otel.kind = "client", db.system = "redis"))]
+async fn cache_get(id: i64) -> Option<String> {
+    tokio::time::sleep(Duration::from_micros(200)).await;
+    (id % 3 == 0).then(|| format!("product {id} (cached)"))
+}
+
+#[tracing::instrument(
+    name = "db.query",
+    err,
+    fields(otel.kind = "client", db.system = "postgresql", db.statement = "SELECT name FROM products WHERE id = $1")
+)]
+async fn db_query(id: i64) -> Result<String, String> {
+    tokio::time::sleep(Duration::from_millis(1 + (id % 4) as u64)).await;
+    if id % 13 == 0 {
+        return Err("connection reset by peer".to_owned());
+    }
+    Ok(format!("product {id}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The side port: a minimal Tempo API over the embedded store.
+
+#[derive(serde::Deserialize)]
+struct SearchParams {
+    q: Option<String>,
+    limit: Option<usize>,
+    spss: Option<usize>,
+}
+
+async fn echo() -> &'static str {
+    "echo"
+}
+
+async fn search(State(store): State<Store>, Query(params): Query<SearchParams>) -> Response {
+    let mut request = SearchRequest::new(params.q.unwrap_or_else(|| "{}".to_owned()));
+    if let Some(limit) = params.limit {
+        request = request.limit(limit);
+    }
+    if let Some(spss) = params.spss {
+        request = request.spans_per_spanset(spss);
+    }
+    // Searching scans data: keep it off the async runtime's threads.
+    let result = tokio::task::spawn_blocking(move || store.search(SINGLE_TENANT, &request)).await;
+    match result {
+        Ok(Ok(found)) => json_response(StatusCode::OK, &search_json(&found)),
+        Ok(Err(e @ tempo::core::Error::Query(_))) => {
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn trace_by_id(
+    State(store): State<Store>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(id) = TraceId::from_hex(&id) else {
+        return (StatusCode::BAD_REQUEST, format!("invalid trace ID {id:?}")).into_response();
+    };
+    let found =
+        tokio::task::spawn_blocking(move || store.find_trace(SINGLE_TENANT, id, TimeRange::ALL))
+            .await;
+    let trace = match found {
+        Ok(Ok(Some(trace))) => trace,
+        Ok(Ok(None)) => return StatusCode::NOT_FOUND.into_response(),
+        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let wants_proto = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/protobuf"));
+    if wants_proto {
+        // Tempo's `Trace` message is OTLP's `TracesData` on the wire (field 1, `batches`).
+        return (
+            [(header::CONTENT_TYPE, "application/protobuf")],
+            trace.encode_to_vec(),
+        )
+            .into_response();
+    }
+    let batches: Vec<Json> = trace
+        .resource_spans
+        .iter()
+        .map(|rs| {
+            json!({
+                "resource": { "attributes": attributes_json(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes)) },
+                "scopeSpans": rs.scope_spans.iter().map(|ss| json!({
+                    "scope": ss.scope.as_ref().map(|s| json!({ "name": s.name, "version": s.version })),
+                    "spans": ss.spans.iter().map(|s| {
+                        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+                        let kind = SpanKind::try_from(s.kind).unwrap_or(SpanKind::Unspecified);
+                        let status = s.status.as_ref().map(|st| json!({
+                            "code": OtlpStatus::try_from(st.code).unwrap_or(OtlpStatus::Unset).otlp_name(),
+                            "message": st.message,
+                        }));
+                        json!({
+                            "traceId": b64(&s.trace_id),
+                            "spanId": b64(&s.span_id),
+                            "parentSpanId": b64(&s.parent_span_id),
+                            "name": s.name,
+                            "kind": kind.otlp_name(),
+                            "startTimeUnixNano": s.start_time_unix_nano.to_string(),
+                            "endTimeUnixNano": s.end_time_unix_nano.to_string(),
+                            "attributes": attributes_json(&s.attributes),
+                            "status": status,
+                        })
+                    }).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({ "batches": batches }))
+}
+
+fn json_response(status: StatusCode, body: &Json) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Tempo's search response: hex IDs without leading zeros, 64-bit integers as strings.
+fn search_json(found: &SearchResponse) -> Json {
+    let hex_trimmed = |bytes: &[u8]| {
+        let hex = hex::encode(bytes);
+        let trimmed = hex.trim_start_matches('0');
+        if trimmed.is_empty() {
+            "0".to_owned()
+        } else {
+            trimmed.to_owned()
+        }
+    };
+    let traces: Vec<Json> = found
+        .traces
+        .iter()
+        .map(|t| {
+            json!({
+                "traceID": hex_trimmed(&t.trace_id.0),
+                "rootServiceName": t.root_service_name.as_deref().unwrap_or("<root span not yet received>"),
+                "rootTraceName": t.root_trace_name,
+                "startTimeUnixNano": t.start_time_unix_nano.to_string(),
+                "durationMs": t.duration_nanos / 1_000_000,
+                "spanSets": t.span_sets.iter().map(|set| json!({
+                    "spans": set.spans.iter().map(|s| json!({
+                        "spanID": hex_trimmed(&s.span_id),
+                        "name": s.name,
+                        "startTimeUnixNano": s.start_time_unix_nano.to_string(),
+                        "durationNanos": s.duration_nanos.to_string(),
+                        "attributes": attributes_json(&s.attributes),
+                    })).collect::<Vec<_>>(),
+                    "matched": set.matched,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let m = &found.metrics;
+    json!({
+        "traces": traces,
+        "metrics": {
+            "inspectedTraces": m.inspected_traces,
+            "inspectedBytes": m.inspected_bytes.to_string(),
+            "totalBlocks": m.total_blocks,
+            "completedJobs": m.completed_jobs,
+            "totalJobs": m.total_jobs,
+        },
+    })
+}
+
+fn attributes_json(attributes: &[KeyValue]) -> Vec<Json> {
+    attributes
+        .iter()
+        .map(|kv| json!({ "key": kv.key, "value": any_value_json(kv.value.as_ref()) }))
+        .collect()
+}
+
+fn any_value_json(value: Option<&AnyValue>) -> Json {
+    match value.and_then(|v| v.value.as_ref()) {
+        None => json!({}),
+        Some(Value::StringValue(s)) => json!({ "stringValue": s }),
+        Some(Value::BoolValue(b)) => json!({ "boolValue": b }),
+        Some(Value::IntValue(i)) => json!({ "intValue": i.to_string() }),
+        Some(Value::DoubleValue(f)) => json!({ "doubleValue": f }),
+        Some(Value::BytesValue(b)) => {
+            json!({ "bytesValue": base64::engine::general_purpose::STANDARD.encode(b) })
+        }
+        Some(Value::ArrayValue(a)) => json!({ "arrayValue": {
+            "values": a.values.iter().map(|v| any_value_json(Some(v))).collect::<Vec<_>>()
+        }}),
+        Some(Value::KvlistValue(l)) => json!({ "kvlistValue": {
+            "values": attributes_json(&l.values)
+        }}),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Args {
+    serve: bool,
+    dir: Option<PathBuf>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        serve: false,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--serve" => args.serve = true,
+            "--dir" => args.dir = Some(it.next().context("--dir needs a value")?.into()),
+            other => anyhow::bail!("unknown argument {other}; expected --serve and --dir DIR"),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let temp;
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_owned()
+        }
+    };
+
+    // 1. The embedded store, laid out like tempo-server's: DIR/wal and DIR/blocks.
+    let store = Store::builder()
+        .wal_dir(dir.join("wal"))
+        .local_blocks(dir.join("blocks"))?
+        .open()?;
+
+    // 2. OpenTelemetry SDK -> batch processor -> StoreExporter -> store; `tracing` on top.
+    let provider = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name("catalogue").build())
+        .with_batch_exporter(StoreExporter::new(store.clone()))
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("catalogue")));
+    tracing::subscriber::set_global_default(subscriber)?;
+
+    // 3. The service, and Tempo's API on a side port.
+    let (app_port, api_port) = if args.serve { (8080, 3200) } else { (0, 0) };
+    let app = axum::Router::new().route("/products/{id}", get(get_product));
+    let api = axum::Router::new()
+        .route("/api/echo", get(echo))
+        .route("/api/search", get(search))
+        .route("/api/traces/{id}", get(trace_by_id))
+        .with_state(store.clone());
+    let app_listener = tokio::net::TcpListener::bind(("127.0.0.1", app_port)).await?;
+    let api_listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
+    let (app_addr, api_addr) = (app_listener.local_addr()?, api_listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let servers = [
+        tokio::spawn(
+            axum::serve(app_listener, app)
+                .with_graceful_shutdown(stopped(stop_rx.clone()))
+                .into_future(),
+        ),
+        tokio::spawn(
+            axum::serve(api_listener, api)
+                .with_graceful_shutdown(stopped(stop_rx))
+                .into_future(),
+        ),
+    ];
+    println!(
+        "service on http://{app_addr}, Tempo API on http://{api_addr}, data in {}",
+        dir.display()
+    );
+
+    if args.serve {
+        println!("try:\n  curl http://{app_addr}/products/26");
+        println!("  curl 'http://{api_addr}/api/search?q=%7B%20status%20%3D%20error%20%7D'");
+        println!("  curl http://{api_addr}/api/traces/<trace id from the search>");
+        tokio::signal::ctrl_c().await?;
+    } else {
+        drive(app_addr, api_addr, &provider).await?;
+    }
+
+    let _ = stop_tx.send(true);
+    for server in servers {
+        server.await??;
+    }
+    provider.shutdown()?;
+    store.close()?;
+    Ok(())
+}
+
+/// Sends the service some requests, then asks its own Tempo API about them.
+async fn drive(
+    app: SocketAddr,
+    api: SocketAddr,
+    provider: &SdkTracerProvider,
+) -> anyhow::Result<()> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let get = |uri: String, accept: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            let mut request = http::Request::get(uri.as_str());
+            if let Some(accept) = accept {
+                request = request.header(header::ACCEPT, accept);
+            }
+            let response = client.request(request.body(Empty::new())?).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, body))
+        }
+    };
+
+    let mut errors = 0;
+    for id in 1..=REQUESTS {
+        let (status, _) = get(format!("http://{app}/products/{id}"), None).await?;
+        errors += usize::from(status.is_server_error());
+    }
+    println!("sent {REQUESTS} requests, {errors} failed");
+    // The batch processor exports every few seconds or every 512 spans: flush now.
+    provider.force_flush()?;
+
+    let query = r#"{ span.http.response.status_code = 500 } >> { status = error }"#;
+    let uri = format!(
+        "http://{api}/api/search?q={}&limit=5",
+        query
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect::<String>()
+    );
+    let (status, body) = get(uri, None).await?;
+    anyhow::ensure!(status.is_success(), "search failed: {status} {body:?}");
+    let found: Json = serde_json::from_slice(&body)?;
+    let traces = found["traces"].as_array().cloned().unwrap_or_default();
+    println!("\nGET /api/search?q={query}\n  {} traces:", traces.len());
+    for t in &traces {
+        let spans = t["spanSets"][0]["spans"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+        println!(
+            "  {}  {}  {} ms  failed: {names:?}",
+            t["traceID"].as_str().unwrap_or("?"),
+            t["rootTraceName"].as_str().unwrap_or("?"),
+            t["durationMs"]
+        );
+    }
+
+    let Some(first) = traces.first().and_then(|t| t["traceID"].as_str()) else {
+        anyhow::bail!("no failed trace found");
+    };
+    let (status, body) = get(format!("http://{api}/api/traces/{first}"), None).await?;
+    anyhow::ensure!(status.is_success(), "trace by ID failed: {status}");
+    let trace: Json = serde_json::from_slice(&body)?;
+    println!("\nGET /api/traces/{first}");
+    for span in trace["batches"][0]["scopeSpans"][0]["spans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "  {:<20} {:<18} status {}",
+            span["name"].as_str().unwrap_or("?"),
+            span["kind"].as_str().unwrap_or("?"),
+            span["status"]["code"].as_str().unwrap_or("?")
+        );
+    }
+    let (status, body) = get(
+        format!("http://{api}/api/traces/{first}"),
+        Some("application/protobuf"),
+    )
+    .await?;
+    let decoded = tempo::core::model::TracesData::decode(body)?;
+    println!(
+        "  (as protobuf: {status}, {} resource spans)",
+        decoded.resource_spans.len()
+    );
+    Ok(())
+}
