@@ -28,6 +28,19 @@ pub enum Error {
     /// A block could not be written or read.
     #[error(transparent)]
     Block(#[from] BlockError),
+    /// The tenant's head holds as much as it may until blocks are cut: the batch was not
+    /// stored. Retry later (OTLP receivers answer 503 / `UNAVAILABLE`, which clients retry).
+    #[error(
+        "tenant {tenant:?} has {held} bytes waiting to be cut into blocks (limit {limit}); retry later"
+    )]
+    Overloaded {
+        /// The tenant.
+        tenant: String,
+        /// Estimated bytes its head holds.
+        held: u64,
+        /// The limit (`max_head_bytes`).
+        limit: u64,
+    },
     /// A query could not be run: bad TraceQL, a bad parameter, or an unsupported query.
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),

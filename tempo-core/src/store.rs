@@ -59,6 +59,11 @@ pub struct Config {
     pub max_bytes_per_trace: u64,
     /// Threads a search spreads its row groups over (default 0: one per core).
     pub query_parallelism: usize,
+    /// With a block backend, the most a tenant's head may hold (estimated encoded bytes)
+    /// before ingestion is refused with [`Error::Overloaded`], so that memory stays bounded
+    /// when spans arrive faster than blocks are cut (default 200 MiB; never less than twice
+    /// `max_block_bytes`). Clients retry a refused request; nothing acknowledged is lost.
+    pub max_head_bytes: u64,
 }
 
 impl Default for Config {
@@ -79,6 +84,7 @@ impl Default for Config {
             compaction_min_inputs: 4,
             max_bytes_per_trace: 5_000_000,
             query_parallelism: 0,
+            max_head_bytes: 200 << 20,
         }
     }
 }
@@ -185,6 +191,12 @@ impl StoreBuilder {
         self
     }
 
+    /// Sets the most a tenant's head may hold before ingestion is refused (default 200 MiB).
+    pub fn max_head_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.max_head_bytes = bytes;
+        self
+    }
+
     /// Sets how many threads a search uses (default 0: one per core).
     pub fn query_parallelism(mut self, threads: usize) -> StoreBuilder {
         self.config.query_parallelism = threads;
@@ -277,6 +289,8 @@ pub struct StoreStats {
     pub compactions: u64,
     /// Spans dropped by compaction because their trace exceeded `max_bytes_per_trace`.
     pub spans_over_trace_limit: u64,
+    /// Batches refused because a head held `max_head_bytes` ([`Error::Overloaded`]).
+    pub batches_refused_overloaded: u64,
 }
 
 #[derive(Default)]
@@ -286,6 +300,7 @@ struct Counters {
     blocks_expired: AtomicU64,
     compactions: AtomicU64,
     spans_over_trace_limit: AtomicU64,
+    overloaded: AtomicU64,
 }
 
 struct Inner {
@@ -567,6 +582,26 @@ impl Store {
         if batch.span_count() == 0 {
             return Ok((receipt, None));
         }
+        let config = &self.inner.config;
+        if config.blocks.is_some()
+            && let Some(head) = self.inner.head.get(tenant)
+        {
+            let limit = config
+                .max_head_bytes
+                .max(config.max_block_bytes.saturating_mul(2));
+            let held = head.total_bytes();
+            if held >= limit {
+                self.inner
+                    .counters
+                    .overloaded
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(Error::Overloaded {
+                    tenant: tenant.to_owned(),
+                    held,
+                    limit,
+                });
+            }
+        }
         let Some(wal) = &self.inner.wal else {
             return Ok((receipt, None));
         };
@@ -699,6 +734,7 @@ impl Store {
         stats.blocks_expired = c.blocks_expired.load(Ordering::Relaxed);
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.spans_over_trace_limit = c.spans_over_trace_limit.load(Ordering::Relaxed);
+        stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
         stats
     }
 

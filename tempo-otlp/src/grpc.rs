@@ -170,6 +170,11 @@ impl UnaryService<Bytes> for Export {
 fn store_error_status(err: &StoreError, msg: String) -> Status {
     match err {
         StoreError::InvalidTenant { .. } => Status::invalid_argument(msg),
+        // Back-pressure, counted in the store's stats: the client retries.
+        StoreError::Overloaded { .. } => {
+            tracing::debug!(error = %msg, "OTLP/gRPC request refused while blocks are cut");
+            Status::unavailable(msg)
+        }
         _ => {
             tracing::error!(error = %msg, "storing OTLP/gRPC request failed");
             Status::unavailable(msg)

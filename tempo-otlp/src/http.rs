@@ -69,11 +69,11 @@ impl Failure {
     /// The error as OTLP/HTTP sends it: a `google.rpc.Status` in the request's encoding.
     fn into_response(self, encoding: Option<Encoding>) -> Response {
         let code = match self.status {
-            StatusCode::BAD_REQUEST => 3,          // INVALID_ARGUMENT
-            StatusCode::UNAUTHORIZED => 16,        // UNAUTHENTICATED
-            StatusCode::PAYLOAD_TOO_LARGE => 8,    // RESOURCE_EXHAUSTED
-            StatusCode::SERVICE_UNAVAILABLE => 14, // UNAVAILABLE
-            _ => 2,                                // UNKNOWN
+            StatusCode::BAD_REQUEST => 3,   // INVALID_ARGUMENT
+            StatusCode::UNAUTHORIZED => 16, // UNAUTHENTICATED
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => 8, // RESOURCE_EXHAUSTED
+            StatusCode::SERVICE_UNAVAILABLE => 14,                              // UNAVAILABLE
+            _ => 2,                                                             // UNKNOWN
         };
         let status = RpcStatus {
             code,
@@ -189,7 +189,10 @@ async fn export(State(receiver): State<Receiver>, headers: HeaderMap, body: Body
                 tracing::debug!(status = %f.status, error = %f.message, "OTLP/HTTP export rejected");
             }
             let mut response = f.into_response(encoding);
-            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            if matches!(
+                response.status(),
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ) {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -272,6 +275,10 @@ async fn handle(
         Ok(receipt) => Ok((rejected, message, receipt.accepted_spans)),
         Err(e @ StoreError::InvalidTenant { .. }) => {
             Err(Failure::new(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+        // Back-pressure while blocks are cut: the client retries after `Retry-After`.
+        Err(e @ StoreError::Overloaded { .. }) => {
+            Err(Failure::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))
         }
         Err(e) => Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
     }

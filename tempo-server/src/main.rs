@@ -4,6 +4,11 @@
 //! (4318), storing under `./tempo-data` unless a Tempo-style YAML configuration says otherwise.
 //! Run `tempo-server --help` for the flags.
 
+/// The allocator: request decoding, the head and block building allocate and free many small
+/// buffers across threads, where glibc's allocator spends a quarter of the server's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api;
 mod args;
 mod config;

@@ -212,6 +212,12 @@ impl Metrics {
                 "Spans dropped by compaction because their trace exceeded the size limit per trace.",
                 stats.spans_over_trace_limit,
             ),
+            (
+                "tempo_batches_refused_overloaded_total",
+                "counter",
+                "Batches refused (503 / UNAVAILABLE, retried by clients) because a tenant's head held its limit while blocks were cut.",
+                stats.batches_refused_overloaded,
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(
