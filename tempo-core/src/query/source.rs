@@ -305,7 +305,7 @@ pub(crate) fn search(
         }
         // A wave: enough row groups for every worker, newest blocks first.
         let mut jobs: Vec<(usize, usize)> = Vec::new();
-        while next_block < blocks.len() && jobs.len() < workers * 4 {
+        while next_block < blocks.len() && jobs.len() < workers * 16 {
             let b = &blocks[next_block];
             for (rg, e) in b.index.iter().enumerate() {
                 if e.end >= req.range.start && e.start <= req.range.end {

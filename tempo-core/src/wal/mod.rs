@@ -56,6 +56,12 @@ pub enum WalError {
     /// The log was closed before the record was durable.
     #[error("write-ahead log is closed")]
     Closed,
+    /// Another store (in this or another process) has the log open.
+    #[error("write-ahead log {dir} is in use by another store (its LOCK file is locked)")]
+    Locked {
+        /// The log's directory.
+        dir: PathBuf,
+    },
     /// A record is larger than a segment may hold.
     #[error("record of {size} bytes is larger than the {limit}-byte record limit")]
     RecordTooLarge {
@@ -107,6 +113,9 @@ pub(crate) struct Wal {
     writer: parking_lot::Mutex<Option<JoinHandle<()>>>,
     counters: Arc<WalCounters>,
     dir: PathBuf,
+    /// `LOCK` in the directory, locked while this log is open (until `close`): two stores
+    /// appending to one log would corrupt it.
+    lock: parking_lot::Mutex<Option<fs::File>>,
 }
 
 /// A record read back at replay.
@@ -127,6 +136,22 @@ impl Wal {
         mut replay: impl FnMut(ReplayedRecord),
     ) -> Result<(Wal, ReplayReport), WalError> {
         fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
+        let lock_path = dir.join("LOCK");
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| WalError::io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(WalError::Locked {
+                    dir: dir.to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(WalError::io(&lock_path, e)),
+        }
         let segments = segment::list(dir)?;
         let mut report = ReplayReport::default();
         let last = segments.last().map(|(seq, _)| *seq).unwrap_or(0);
@@ -155,6 +180,7 @@ impl Wal {
                 writer: parking_lot::Mutex::new(Some(handle)),
                 counters,
                 dir: dir.to_owned(),
+                lock: parking_lot::Mutex::new(Some(lock)),
             },
             report,
         ))
@@ -233,6 +259,8 @@ impl Wal {
         {
             tracing::error!(dir = %self.dir.display(), "write-ahead log writer panicked");
         }
+        // Nothing more is appended: another store may open the log now.
+        drop(self.lock.lock().take());
     }
 
     pub(crate) fn counters(&self) -> &WalCounters {

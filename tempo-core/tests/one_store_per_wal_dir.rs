@@ -1,0 +1,21 @@
+//! Two stores appending to one write-ahead log would corrupt it: the second open is refused
+//! with a clear error while the first is open, and succeeds once it is closed.
+#![allow(clippy::unwrap_used)]
+
+use tempo_core::{Error, Store, WalError};
+
+#[test]
+fn a_second_store_on_the_same_wal_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::builder().wal_dir(dir.path()).open().unwrap();
+    let err = Store::builder().wal_dir(dir.path()).open().unwrap_err();
+    assert!(
+        matches!(&err, Error::Wal(WalError::Locked { dir: d }) if d == dir.path()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("in use by another store"), "{err}");
+    first.close().unwrap();
+    drop(first);
+    let again = Store::builder().wal_dir(dir.path()).open().unwrap();
+    again.close().unwrap();
+}
