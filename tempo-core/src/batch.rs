@@ -107,6 +107,11 @@ impl Batch {
         self.data.resource_spans
     }
 
+    /// The kept spans, and their protobuf encoding when it came with them.
+    pub(crate) fn into_parts(self) -> (Vec<ResourceSpans>, Option<Bytes>) {
+        (self.data.resource_spans, self.encoded)
+    }
+
     /// The protobuf encoding of the kept spans (`TracesData`).
     pub(crate) fn encoded(&self) -> Bytes {
         match &self.encoded {
@@ -174,10 +179,94 @@ fn check_id(what: &str, id: &[u8], len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The encoded bytes of each span of an encoded `TracesData`, by resource spans and scope spans,
+/// sliced without copying; `None` if the bytes are not well-formed protobuf. Spans are fields 2
+/// of `ScopeSpans`, which are fields 2 of `ResourceSpans`, which are fields 1 of `TracesData`.
+pub(crate) fn span_slices(encoded: &Bytes) -> Option<Vec<Vec<Vec<Bytes>>>> {
+    let mut out = Vec::new();
+    for_each_len_field(encoded, 1, &mut |resource_spans| {
+        let mut scopes = Vec::new();
+        for_each_len_field(&resource_spans, 2, &mut |scope_spans| {
+            let mut spans = Vec::new();
+            for_each_len_field(&scope_spans, 2, &mut |span| {
+                spans.push(span);
+                Some(())
+            })?;
+            scopes.push(spans);
+            Some(())
+        })?;
+        out.push(scopes);
+        Some(())
+    })?;
+    Some(out)
+}
+
+/// Calls `f` with the value of every length-delimited field `wanted` of a message, skipping
+/// the other fields; `None` on malformed bytes.
+fn for_each_len_field(
+    buf: &Bytes,
+    wanted: u64,
+    f: &mut dyn FnMut(Bytes) -> Option<()>,
+) -> Option<()> {
+    let mut at = 0usize;
+    let varint = |at: &mut usize| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *buf.get(*at)?;
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    while at < buf.len() {
+        let key = varint(&mut at)?;
+        match key & 7 {
+            0 => {
+                varint(&mut at)?;
+            }
+            1 => at = at.checked_add(8)?,
+            5 => at = at.checked_add(4)?,
+            2 => {
+                let len = usize::try_from(varint(&mut at)?).ok()?;
+                let end = at.checked_add(len).filter(|&e| e <= buf.len())?;
+                if key >> 3 == wanted {
+                    f(buf.slice(at..end))?;
+                }
+                at = end;
+            }
+            _ => return None,
+        }
+    }
+    (at == buf.len()).then_some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::ScopeSpans;
+
+    #[test]
+    fn span_slices_are_each_spans_own_bytes() {
+        let data = crate::workload::Workload::new(3).batch(20, None);
+        let encoded = Bytes::from(data.encode_to_vec());
+        let slices = span_slices(&encoded).expect("well-formed");
+        assert_eq!(slices.len(), data.resource_spans.len());
+        for (rs, s) in data.resource_spans.iter().zip(&slices) {
+            assert_eq!(s.len(), rs.scope_spans.len());
+            for (ss, s) in rs.scope_spans.iter().zip(s) {
+                assert_eq!(s.len(), ss.spans.len());
+                for (span, bytes) in ss.spans.iter().zip(s) {
+                    assert_eq!(&Span::decode(bytes.clone()).expect("decodes"), span);
+                }
+            }
+        }
+        // Truncated or garbled bytes are refused, not misread.
+        assert!(span_slices(&encoded.slice(..encoded.len() - 1)).is_none());
+        assert!(span_slices(&Bytes::from_static(&[0x0a, 0xff, 0xff, 0xff])).is_none());
+    }
 
     fn span(trace: &[u8], id: &[u8]) -> Span {
         Span {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
 
@@ -49,22 +50,29 @@ pub(crate) struct HeadSpan {
 pub(crate) struct PackedSpan {
     resource: Arc<SharedResource>,
     scope: Arc<SharedScope>,
-    span: Box<[u8]>,
+    /// The span's protobuf bytes: a slice of the request (or WAL record) it came in, or its
+    /// own encoding when the request was re-encoded.
+    span: Bytes,
 }
 
 impl PackedSpan {
-    fn new(resource: &Arc<SharedResource>, scope: &Arc<SharedScope>, span: &Span) -> PackedSpan {
+    fn new(
+        resource: &Arc<SharedResource>,
+        scope: &Arc<SharedScope>,
+        span: &Span,
+        encoded: Option<Bytes>,
+    ) -> PackedSpan {
         PackedSpan {
             resource: resource.clone(),
             scope: scope.clone(),
-            span: span.encode_to_vec().into_boxed_slice(),
+            span: encoded.unwrap_or_else(|| Bytes::from(span.encode_to_vec())),
         }
     }
 
     /// The span, decoded. The bytes were encoded here, so decoding fails only on a bug; such a
     /// span is logged and left out rather than taking the process down.
     pub(crate) fn unpack(&self) -> Option<HeadSpan> {
-        match Span::decode(&self.span[..]) {
+        match Span::decode(self.span.clone()) {
             Ok(span) => Some(HeadSpan {
                 resource: self.resource.clone(),
                 scope: self.scope.clone(),
@@ -112,13 +120,20 @@ impl LiveTrace {
         }
     }
 
-    fn push(&mut self, resource: &Arc<SharedResource>, scope: &Arc<SharedScope>, span: &Span) {
+    fn push(
+        &mut self,
+        resource: &Arc<SharedResource>,
+        scope: &Arc<SharedScope>,
+        span: &Span,
+        encoded: Option<Bytes>,
+    ) {
         let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
         if self.spans.is_empty() || start < self.start {
             self.start = start;
         }
         self.end = self.end.max(end);
-        self.spans.push(PackedSpan::new(resource, scope, span));
+        self.spans
+            .push(PackedSpan::new(resource, scope, span, encoded));
     }
 
     fn push_packed(&mut self, span: PackedSpan, start: u64, end: u64) {
@@ -175,23 +190,42 @@ impl TenantHead {
     pub(crate) fn insert(
         &self,
         resource_spans: Vec<ResourceSpans>,
+        encoded: Option<&Bytes>,
         segment: u64,
         bytes_per_span: u64,
     ) {
+        // The spans' own bytes, when the batch came encoded and its shape matches: kept as
+        // slices of it, with no encoding again.
+        let slices = encoded
+            .and_then(crate::batch::span_slices)
+            .filter(|slices| {
+                slices.len() == resource_spans.len()
+                    && slices.iter().zip(&resource_spans).all(|(s, rs)| {
+                        s.len() == rs.scope_spans.len()
+                            && s.iter()
+                                .zip(&rs.scope_spans)
+                                .all(|(s, ss)| s.len() == ss.spans.len())
+                    })
+            });
         let now = Instant::now();
         let mut count = 0u64;
-        for rs in resource_spans {
+        for (r, rs) in resource_spans.into_iter().enumerate() {
             let resource = Arc::new(SharedResource {
                 resource: rs.resource,
                 schema_url: rs.schema_url,
             });
-            for ss in rs.scope_spans {
+            for (c, ss) in rs.scope_spans.into_iter().enumerate() {
                 let scope = Arc::new(SharedScope {
                     scope: ss.scope,
                     schema_url: ss.schema_url,
                 });
-                let mut spans = ss.spans.into_iter().peekable();
-                while let Some(span) = spans.next() {
+                let bytes_of = |k: usize| -> Option<Bytes> {
+                    slices
+                        .as_ref()
+                        .and_then(|s| s.get(r)?.get(c)?.get(k).cloned())
+                };
+                let mut spans = ss.spans.into_iter().enumerate().peekable();
+                while let Some((k, span)) = spans.next() {
                     let Some(id) = TraceId::from_slice(&span.trace_id) else {
                         continue;
                     };
@@ -203,12 +237,12 @@ impl TenantHead {
                     trace.min_segment = trace.min_segment.min(segment);
                     count += 1;
                     trace.bytes += bytes_per_span;
-                    trace.push(&resource, &scope, &span);
+                    trace.push(&resource, &scope, &span, bytes_of(k));
                     // Spans of one trace usually arrive together: keep the lock for them.
-                    while let Some(next) = spans.next_if(|s| s.trace_id == id.0) {
+                    while let Some((k, next)) = spans.next_if(|(_, s)| s.trace_id == id.0) {
                         count += 1;
                         trace.bytes += bytes_per_span;
-                        trace.push(&resource, &scope, &next);
+                        trace.push(&resource, &scope, &next, bytes_of(k));
                     }
                 }
             }
@@ -231,7 +265,10 @@ impl TenantHead {
             }
             out.extend(trace.spans.iter().filter_map(PackedSpan::unpack));
         };
-        if let Some(trace) = self.pending.read().get(id) {
+        // The pending read lock is held across both look-ups: a trace moving from live to
+        // pending is in one of them.
+        let pending = self.pending.read();
+        if let Some(trace) = pending.get(id) {
             copy(trace, out);
         }
         if let Some(trace) = self.shard(id).lock().get(id) {
@@ -286,7 +323,11 @@ impl TenantHead {
     /// Moves traces idle for `idle` (or all, with `everything`) from live to pending.
     pub(crate) fn complete_idle(&self, idle: Duration, everything: bool) -> usize {
         let now = Instant::now();
-        let mut moved = Vec::new();
+        // Traces move from their shard to pending under the pending write lock, which readers
+        // hold (read) across both places: a reader never finds a trace in neither.
+        let mut pending = self.pending.write();
+        let mut n = 0usize;
+        let mut moved_bytes = 0u64;
         for shard in &self.shards {
             let mut map = shard.lock();
             let ids: Vec<TraceId> = map
@@ -295,37 +336,34 @@ impl TenantHead {
                 .map(|(id, _)| *id)
                 .collect();
             for id in ids {
-                if let Some(t) = map.remove(&id) {
-                    moved.push((id, t));
+                let Some(trace) = map.remove(&id) else {
+                    continue;
+                };
+                n += 1;
+                moved_bytes += trace.bytes;
+                self.pending_bytes.fetch_add(trace.bytes, Ordering::Relaxed);
+                match pending.get_mut(&id) {
+                    // Late spans of a trace already waiting for its block: one trace.
+                    Some(existing) => {
+                        existing.min_segment = existing.min_segment.min(trace.min_segment);
+                        existing.bytes += trace.bytes;
+                        let (start, end) = (trace.start, trace.end);
+                        for span in trace.spans {
+                            existing.push_packed(span, start, end);
+                        }
+                    }
+                    None => {
+                        pending.insert(id, trace);
+                    }
                 }
             }
         }
-        if moved.is_empty() {
+        if n == 0 {
             return 0;
         }
-        let n = moved.len();
-        let moved_bytes: u64 = moved.iter().map(|(_, t)| t.bytes).sum();
         let live = self.live_bytes.load(Ordering::Relaxed);
         self.live_bytes
             .fetch_sub(moved_bytes.min(live), Ordering::Relaxed);
-        let mut pending = self.pending.write();
-        for (id, trace) in moved {
-            self.pending_bytes.fetch_add(trace.bytes, Ordering::Relaxed);
-            match pending.get_mut(&id) {
-                // Late spans of a trace already waiting for its block: one trace.
-                Some(existing) => {
-                    existing.min_segment = existing.min_segment.min(trace.min_segment);
-                    existing.bytes += trace.bytes;
-                    let (start, end) = (trace.start, trace.end);
-                    for span in trace.spans {
-                        existing.push_packed(span, start, end);
-                    }
-                }
-                None => {
-                    pending.insert(id, trace);
-                }
-            }
-        }
         self.pending_since.lock().get_or_insert(now);
         n
     }

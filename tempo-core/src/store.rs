@@ -412,11 +412,12 @@ impl Store {
                     |record| match record.kind {
                         RecordKind::Spans => {
                             let len = record.data.len() as u64;
-                            match TracesData::decode(record.data) {
+                            match TracesData::decode(record.data.clone()) {
                                 Ok(data) => {
                                     let spans = span_count(&data).max(1);
                                     head.tenant(&record.tenant).insert(
                                         data.resource_spans,
+                                        Some(&record.data),
                                         record.segment,
                                         len / spans,
                                     );
@@ -562,10 +563,13 @@ impl Store {
         } else {
             spans * 200
         };
-        self.inner
-            .head
-            .tenant(tenant)
-            .insert(batch.into_resource_spans(), segment, bytes / spans);
+        let (resource_spans, encoded) = batch.into_parts();
+        self.inner.head.tenant(tenant).insert(
+            resource_spans,
+            encoded.as_ref(),
+            segment,
+            bytes / spans,
+        );
     }
 
     fn append(
