@@ -61,7 +61,7 @@ pub struct Config {
     pub query_parallelism: usize,
     /// With a block backend, the most a tenant's head may hold (estimated encoded bytes)
     /// before ingestion is refused with [`Error::Overloaded`], so that memory stays bounded
-    /// when spans arrive faster than blocks are cut (default 200 MiB; never less than twice
+    /// when spans arrive faster than blocks are cut (default 128 MiB; never less than twice
     /// `max_block_bytes`). Clients retry a refused request; nothing acknowledged is lost.
     pub max_head_bytes: u64,
 }
@@ -84,7 +84,7 @@ impl Default for Config {
             compaction_min_inputs: 4,
             max_bytes_per_trace: 5_000_000,
             query_parallelism: 0,
-            max_head_bytes: 200 << 20,
+            max_head_bytes: 128 << 20,
         }
     }
 }
@@ -191,7 +191,7 @@ impl StoreBuilder {
         self
     }
 
-    /// Sets the most a tenant's head may hold before ingestion is refused (default 200 MiB).
+    /// Sets the most a tenant's head may hold before ingestion is refused (default 128 MiB).
     pub fn max_head_bytes(mut self, bytes: u64) -> StoreBuilder {
         self.config.max_head_bytes = bytes;
         self
