@@ -12,11 +12,9 @@
 //! [`StoreExporter`], which writes them into the [`Store`] (write-ahead log, then blocks on
 //! local disk) on the processor's thread.
 //!
-//! The side port serves a minimal subset of Tempo's HTTP API, built on `Store` directly:
-//! `GET /api/echo`, `GET /api/search?q=<TraceQL>&limit=&spss=` (Tempo's search JSON) and
-//! `GET /api/traces/<id>` (OTLP protobuf with `Accept: application/protobuf`, else Tempo's
-//! v1 JSON). `tempo-server` serves the complete API, but as a binary only: it has no library
-//! target to mount its router from.
+//! The side port serves Tempo's whole query API with `tempo_server::api_router`: trace by ID
+//! (v1 and v2, JSON and protobuf), TraceQL search, tag names and values, so Grafana's Tempo
+//! data source can point at it.
 //!
 //! Without `--serve`, it sends itself a few dozen requests, queries its own API and prints
 //! what it found.
@@ -26,11 +24,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
@@ -40,8 +37,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prost::Message as _;
 use serde_json::{Value as Json, json};
-use tempo::core::model::{AnyValue, KeyValue, SpanKind, StatusCode as OtlpStatus, TraceId, Value};
-use tempo::core::{SINGLE_TENANT, SearchRequest, SearchResponse, Store, TimeRange};
+use tempo::core::Store;
 use tempo::otlp::sdk::StoreExporter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -102,103 +98,6 @@ async fn db_query(id: i64) -> Result<String, String> {
     Ok(format!("product {id}"))
 }
 
-// ---------------------------------------------------------------------------------------------
-// The side port: a minimal Tempo API over the embedded store.
-
-#[derive(serde::Deserialize)]
-struct SearchParams {
-    q: Option<String>,
-    limit: Option<usize>,
-    spss: Option<usize>,
-}
-
-async fn echo() -> &'static str {
-    "echo"
-}
-
-async fn search(State(store): State<Store>, Query(params): Query<SearchParams>) -> Response {
-    let mut request = SearchRequest::new(params.q.unwrap_or_else(|| "{}".to_owned()));
-    if let Some(limit) = params.limit {
-        request = request.limit(limit);
-    }
-    if let Some(spss) = params.spss {
-        request = request.spans_per_spanset(spss);
-    }
-    // Searching scans data: keep it off the async runtime's threads.
-    let result = tokio::task::spawn_blocking(move || store.search(SINGLE_TENANT, &request)).await;
-    match result {
-        Ok(Ok(found)) => json_response(StatusCode::OK, &search_json(&found)),
-        Ok(Err(e @ tempo::core::Error::Query(_))) => {
-            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
-        }
-        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-async fn trace_by_id(
-    State(store): State<Store>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(id) = TraceId::from_hex(&id) else {
-        return (StatusCode::BAD_REQUEST, format!("invalid trace ID {id:?}")).into_response();
-    };
-    let found =
-        tokio::task::spawn_blocking(move || store.find_trace(SINGLE_TENANT, id, TimeRange::ALL))
-            .await;
-    let trace = match found {
-        Ok(Ok(Some(trace))) => trace,
-        Ok(Ok(None)) => return StatusCode::NOT_FOUND.into_response(),
-        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    };
-    let wants_proto = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/protobuf"));
-    if wants_proto {
-        // Tempo's `Trace` message is OTLP's `TracesData` on the wire (field 1, `batches`).
-        return (
-            [(header::CONTENT_TYPE, "application/protobuf")],
-            trace.encode_to_vec(),
-        )
-            .into_response();
-    }
-    let batches: Vec<Json> = trace
-        .resource_spans
-        .iter()
-        .map(|rs| {
-            json!({
-                "resource": { "attributes": attributes_json(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes)) },
-                "scopeSpans": rs.scope_spans.iter().map(|ss| json!({
-                    "scope": ss.scope.as_ref().map(|s| json!({ "name": s.name, "version": s.version })),
-                    "spans": ss.spans.iter().map(|s| {
-                        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-                        let kind = SpanKind::try_from(s.kind).unwrap_or(SpanKind::Unspecified);
-                        let status = s.status.as_ref().map(|st| json!({
-                            "code": OtlpStatus::try_from(st.code).unwrap_or(OtlpStatus::Unset).otlp_name(),
-                            "message": st.message,
-                        }));
-                        json!({
-                            "traceId": b64(&s.trace_id),
-                            "spanId": b64(&s.span_id),
-                            "parentSpanId": b64(&s.parent_span_id),
-                            "name": s.name,
-                            "kind": kind.otlp_name(),
-                            "startTimeUnixNano": s.start_time_unix_nano.to_string(),
-                            "endTimeUnixNano": s.end_time_unix_nano.to_string(),
-                            "attributes": attributes_json(&s.attributes),
-                            "status": status,
-                        })
-                    }).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    json_response(StatusCode::OK, &json!({ "batches": batches }))
-}
-
 fn json_response(status: StatusCode, body: &Json) -> Response {
     (
         status,
@@ -206,79 +105,6 @@ fn json_response(status: StatusCode, body: &Json) -> Response {
         body.to_string(),
     )
         .into_response()
-}
-
-/// Tempo's search response: hex IDs without leading zeros, 64-bit integers as strings.
-fn search_json(found: &SearchResponse) -> Json {
-    let hex_trimmed = |bytes: &[u8]| {
-        let hex = hex::encode(bytes);
-        let trimmed = hex.trim_start_matches('0');
-        if trimmed.is_empty() {
-            "0".to_owned()
-        } else {
-            trimmed.to_owned()
-        }
-    };
-    let traces: Vec<Json> = found
-        .traces
-        .iter()
-        .map(|t| {
-            json!({
-                "traceID": hex_trimmed(&t.trace_id.0),
-                "rootServiceName": t.root_service_name.as_deref().unwrap_or("<root span not yet received>"),
-                "rootTraceName": t.root_trace_name,
-                "startTimeUnixNano": t.start_time_unix_nano.to_string(),
-                "durationMs": t.duration_nanos / 1_000_000,
-                "spanSets": t.span_sets.iter().map(|set| json!({
-                    "spans": set.spans.iter().map(|s| json!({
-                        "spanID": hex_trimmed(&s.span_id),
-                        "name": s.name,
-                        "startTimeUnixNano": s.start_time_unix_nano.to_string(),
-                        "durationNanos": s.duration_nanos.to_string(),
-                        "attributes": attributes_json(&s.attributes),
-                    })).collect::<Vec<_>>(),
-                    "matched": set.matched,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let m = &found.metrics;
-    json!({
-        "traces": traces,
-        "metrics": {
-            "inspectedTraces": m.inspected_traces,
-            "inspectedBytes": m.inspected_bytes.to_string(),
-            "totalBlocks": m.total_blocks,
-            "completedJobs": m.completed_jobs,
-            "totalJobs": m.total_jobs,
-        },
-    })
-}
-
-fn attributes_json(attributes: &[KeyValue]) -> Vec<Json> {
-    attributes
-        .iter()
-        .map(|kv| json!({ "key": kv.key, "value": any_value_json(kv.value.as_ref()) }))
-        .collect()
-}
-
-fn any_value_json(value: Option<&AnyValue>) -> Json {
-    match value.and_then(|v| v.value.as_ref()) {
-        None => json!({}),
-        Some(Value::StringValue(s)) => json!({ "stringValue": s }),
-        Some(Value::BoolValue(b)) => json!({ "boolValue": b }),
-        Some(Value::IntValue(i)) => json!({ "intValue": i.to_string() }),
-        Some(Value::DoubleValue(f)) => json!({ "doubleValue": f }),
-        Some(Value::BytesValue(b)) => {
-            json!({ "bytesValue": base64::engine::general_purpose::STANDARD.encode(b) })
-        }
-        Some(Value::ArrayValue(a)) => json!({ "arrayValue": {
-            "values": a.values.iter().map(|v| any_value_json(Some(v))).collect::<Vec<_>>()
-        }}),
-        Some(Value::KvlistValue(l)) => json!({ "kvlistValue": {
-            "values": attributes_json(&l.values)
-        }}),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,11 +160,7 @@ async fn main() -> anyhow::Result<()> {
     // 3. The service, and Tempo's API on a side port.
     let (app_port, api_port) = if args.serve { (8080, 3200) } else { (0, 0) };
     let app = axum::Router::new().route("/products/{id}", get(get_product));
-    let api = axum::Router::new()
-        .route("/api/echo", get(echo))
-        .route("/api/search", get(search))
-        .route("/api/traces/{id}", get(trace_by_id))
-        .with_state(store.clone());
+    let api = tempo_server::api_router(store.clone(), tempo_server::ApiOptions::default());
     let app_listener = tokio::net::TcpListener::bind(("127.0.0.1", app_port)).await?;
     let api_listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port)).await?;
     let (app_addr, api_addr) = (app_listener.local_addr()?, api_listener.local_addr()?);

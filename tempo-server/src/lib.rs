@@ -1,0 +1,345 @@
+//! `tempo-server`: Grafana Tempo's HTTP API and OTLP receivers over the tempo trace store.
+//!
+//! The `tempo-server` binary serves Tempo's HTTP API (default port 3200), OTLP/gRPC (4317) and
+//! OTLP/HTTP (4318), storing under `./tempo-data` unless a Tempo-style YAML configuration says
+//! otherwise; run `tempo-server --help` for the flags.
+//!
+//! As a library it gives an embedding service Tempo's query API over its own
+//! [`Store`](tempo_core::Store), to serve on a port of its choosing with axum:
+//!
+//! ```
+//! let store = tempo_core::Store::in_memory();
+//! let app: axum::Router = tempo_server::api_router(store, tempo_server::ApiOptions::default());
+//! # drop(app);
+//! ```
+//!
+//! It is not the storage engine (`tempo-core`) nor the OTLP receivers (`tempo-otlp`); it wires
+//! them to Tempo's configuration and API.
+
+mod api;
+mod args;
+mod config;
+mod inspect;
+mod metrics;
+mod render;
+mod search;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tempo_core::Store;
+use tempo_otlp::{Receiver, ReceiverConfig, TraceServiceServer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::args::{Args, Command};
+use crate::config::{Config, StorageBackend};
+use crate::metrics::{LatencyLayer, Metrics};
+
+/// Options of [`api_router`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ApiOptions {
+    /// Take the tenant from the `X-Scope-OrgID` header, as Tempo does with multi-tenancy on;
+    /// otherwise everything is tenant `single-tenant`.
+    pub multitenancy_enabled: bool,
+}
+
+impl ApiOptions {
+    /// Sets whether the tenant comes from the `X-Scope-OrgID` header.
+    pub fn multitenancy_enabled(mut self, enabled: bool) -> ApiOptions {
+        self.multitenancy_enabled = enabled;
+        self
+    }
+}
+
+/// Tempo's HTTP query API over `store`: trace by ID (v1, v2), search, tag names and values,
+/// `/api/echo`, `/ready`, `/api/status/buildinfo` and `/metrics`, exactly as `tempo-server`
+/// serves them. Store work runs on tokio's blocking pool: serve it on a tokio runtime.
+pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
+    let metrics = Arc::new(Metrics::default());
+    api::router(api::ApiState {
+        store,
+        metrics: metrics.clone(),
+        multitenancy_enabled: options.multitenancy_enabled,
+        stopping: Arc::new(AtomicBool::new(false)),
+    })
+    .layer(LatencyLayer {
+        metrics,
+        known_paths: api::PATHS,
+    })
+}
+
+/// The `tempo-server` command: parses the arguments and runs it.
+#[doc(hidden)]
+pub fn main() -> std::process::ExitCode {
+    let args = match args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("tempo-server: {message}\nRun 'tempo-server --help' for the flags.");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match args.command {
+        Command::Help => {
+            print!("{}", args::HELP);
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("tempo-server {}", env!("CARGO_PKG_VERSION"));
+            std::process::ExitCode::SUCCESS
+        }
+        Command::Block(ref block) => inspect::run_block_command(block),
+        Command::Serve => match serve(&args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("tempo-server: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn load_config(args: &Args) -> anyhow::Result<(Config, Vec<String>)> {
+    let (mut config, unknown) = match &args.config_file {
+        Some(path) if args.expand_env => Config::load_expanding_env(path)?,
+        Some(path) => Config::load(path)?,
+        None => (Config::default(), Vec::new()),
+    };
+    args.apply_overrides(&mut config)?;
+    Ok((config, unknown))
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn serve(args: &Args) -> anyhow::Result<()> {
+    let (config, unknown) = load_config(args)?;
+    init_logging(&config.log_level);
+    for key in &unknown {
+        tracing::warn!(key = %key, "configuration key not supported by this server; ignored");
+    }
+    config.log_summary();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tempo-server")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+/// Resolves a `host:port` endpoint. A host that does not resolve (such as `tempo`, the
+/// container name in Tempo's docker-compose examples) falls back to all interfaces.
+async fn resolve(endpoint: &str, what: &str) -> anyhow::Result<SocketAddr> {
+    match tokio::net::lookup_host(endpoint).await {
+        Ok(mut addrs) => addrs
+            .next()
+            .with_context(|| format!("{what} endpoint {endpoint:?} resolves to no address")),
+        Err(err) => {
+            let port = endpoint
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .with_context(|| format!("{what} endpoint {endpoint:?} is not host:port"))?;
+            tracing::warn!(endpoint, error = %err, "{what} host does not resolve; listening on all interfaces");
+            Ok(SocketAddr::from(([0, 0, 0, 0], port)))
+        }
+    }
+}
+
+async fn bind(endpoint: &str, what: &str) -> anyhow::Result<TcpListener> {
+    let addr = resolve(endpoint, what).await?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let mut builder = Store::builder()
+        .wal_dir(&config.wal_path)
+        .fsync(config.wal_fsync)
+        .trace_idle_period(config.trace_idle_period)
+        .max_block_bytes(config.max_block_bytes)
+        .max_block_duration(config.max_block_duration)
+        .block_retention(config.block_retention);
+    match config.storage_backend {
+        StorageBackend::Local => {
+            builder = builder.local_blocks(&config.local_path).with_context(|| {
+                format!(
+                    "opening the block directory {}",
+                    config.local_path.display()
+                )
+            })?;
+        }
+        StorageBackend::Memory => {
+            builder = builder.blocks(Arc::new(tempo_core::backend::MemoryBackend::new()));
+        }
+        other => anyhow::bail!(
+            "storage.trace.backend: {} is not supported yet; use local",
+            other.as_str()
+        ),
+    }
+    let store = builder
+        .open()
+        .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
+
+    let metrics = Arc::new(Metrics::default());
+    let stopping = Arc::new(AtomicBool::new(false));
+    let receiver = Receiver::new(
+        store.clone(),
+        ReceiverConfig {
+            multitenancy_enabled: config.multitenancy_enabled,
+            max_grpc_message_bytes: config.otlp_grpc_max_recv_msg_size,
+            max_http_body_bytes: config.otlp_http_max_request_bytes,
+        },
+    )
+    .with_observer(metrics.clone());
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let api_listener = bind(&config.http_listen_addr(), "HTTP API").await?;
+    let api = api::router(api::ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        multitenancy_enabled: config.multitenancy_enabled,
+        stopping: stopping.clone(),
+    })
+    .layer(LatencyLayer {
+        metrics: metrics.clone(),
+        known_paths: api::PATHS,
+    });
+    tracing::info!(addr = %api_listener.local_addr()?, "Tempo HTTP API listening");
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(serve_axum(api_listener, api, shutdown_rx.clone()));
+
+    if let Some(endpoint) = &config.otlp_http_endpoint {
+        let listener = bind(endpoint, "OTLP/HTTP").await?;
+        tracing::info!(addr = %listener.local_addr()?, "OTLP/HTTP receiver listening");
+        let router = tempo_otlp::http_router(receiver.clone()).layer(LatencyLayer {
+            metrics: metrics.clone(),
+            known_paths: &[tempo_otlp::TRACES_PATH],
+        });
+        tasks.spawn(serve_axum(listener, router, shutdown_rx.clone()));
+    }
+    if let Some(endpoint) = &config.otlp_grpc_endpoint {
+        let listener = bind(endpoint, "OTLP/gRPC").await?;
+        tracing::info!(addr = %listener.local_addr()?, "OTLP/gRPC receiver listening");
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let mut shutdown = shutdown_rx.clone();
+        let service = TraceServiceServer::new(receiver.clone());
+        let layer = LatencyLayer {
+            metrics: metrics.clone(),
+            known_paths: &["/opentelemetry.proto.collector.trace.v1.TraceService/Export"],
+        };
+        tasks.spawn(async move {
+            tonic::transport::Server::builder()
+                .layer(layer)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                })
+                .await
+                .context("OTLP/gRPC server")
+        });
+    }
+
+    tracing::info!(
+        wal = %config.wal_path.display(),
+        multitenancy = config.multitenancy_enabled,
+        "tempo-server ready"
+    );
+
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    let mut failure = None;
+    tokio::select! {
+        () = &mut signal => {}
+        Some(result) = tasks.join_next() => {
+            // A listener stopped on its own: that is a failure, shut the rest down.
+            failure = Some(match result {
+                Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
+                Ok(Err(e)) => e,
+                Err(e) => anyhow::anyhow!("a listener panicked: {e}"),
+            });
+        }
+    }
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    stopping.store(true, Ordering::Relaxed);
+    let _ = shutdown_tx.send(true);
+    let drain = async {
+        while let Some(result) = tasks.join_next().await {
+            match result {
+                Ok(Err(e)) => {
+                    tracing::error!(error = %format!("{e:#}"), "listener failed while stopping")
+                }
+                Err(e) => tracing::error!(error = %e, "listener task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(30), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within 30s; stopping anyway");
+    }
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close())
+        .await
+        .context("closing the store")?
+        .context("syncing the write-ahead log")?;
+    tracing::info!("write-ahead log synced; stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn serve_axum(
+    listener: TcpListener,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await
+        .context("HTTP server")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
