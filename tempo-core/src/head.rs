@@ -86,6 +86,15 @@ impl PackedSpan {
     }
 }
 
+/// The earliest start and latest end of some spans, unix nanoseconds (`(0, 0)` for none).
+pub(crate) fn time_bounds<'a>(spans: impl IntoIterator<Item = &'a HeadSpan>) -> (u64, u64) {
+    spans
+        .into_iter()
+        .map(|s| (s.span.start_time_unix_nano, s.span.end_time_unix_nano))
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+        .unwrap_or((0, 0))
+}
+
 /// Decodes packed spans into `out` (cleared first).
 pub(crate) fn unpack_all(spans: &[PackedSpan], out: &mut Vec<HeadSpan>) {
     out.clear();

@@ -379,16 +379,7 @@ impl RowGroup {
     }
 
     fn add_trace(&mut self, id: TraceId, spans: &[&HeadSpan]) {
-        let start = spans
-            .iter()
-            .map(|s| s.span.start_time_unix_nano)
-            .min()
-            .unwrap_or(0);
-        let end = spans
-            .iter()
-            .map(|s| s.span.end_time_unix_nano)
-            .max()
-            .unwrap_or(0);
+        let (start, end) = crate::head::time_bounds(spans.iter().copied());
         if self.traces == 0 {
             self.min_id = id;
             self.start = start;

@@ -133,16 +133,7 @@ impl<'a> TraceView<'a> {
                 }
             }
         }
-        let start = spans
-            .iter()
-            .map(|s| s.span.start_time_unix_nano)
-            .min()
-            .unwrap_or(0);
-        let end = spans
-            .iter()
-            .map(|s| s.span.end_time_unix_nano)
-            .max()
-            .unwrap_or(0);
+        let (start, end) = crate::head::time_bounds(spans);
         let root = (0..n).find(|&i| spans[i].span.parent_span_id.is_empty());
         TraceView {
             id,
