@@ -292,30 +292,20 @@ pub(crate) fn search(
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let mut next_block = 0usize;
-    while next_block < blocks.len() {
-        if run.expired() {
-            break;
-        }
-        // Once the kept matches are all newer than every remaining block, stop.
-        if let Some(floor) = run.top.lock().floor()
-            && blocks[next_block].meta.end_time_unix_nano < floor
-        {
-            break;
-        }
-        // A wave: enough row groups for every worker, newest blocks first.
-        let mut jobs: Vec<(usize, usize)> = Vec::new();
-        while next_block < blocks.len() && jobs.len() < workers * 16 {
-            let b = &blocks[next_block];
-            for (rg, e) in b.index.iter().enumerate() {
-                if e.end >= req.range.start && e.start <= req.range.end {
-                    jobs.push((next_block, rg));
-                } else {
-                    run.metrics.lock().completed_jobs += 1;
-                }
+    // Every row group overlapping the range, newest blocks first. Workers take them in that
+    // order; once the kept matches are all newer than a row group's latest span, it is skipped
+    // on its index entry alone, so older blocks cost next to nothing.
+    let mut jobs: Vec<(usize, usize)> = Vec::new();
+    for (bi, b) in blocks.iter().enumerate() {
+        for (rg, e) in b.index.iter().enumerate() {
+            if e.end >= req.range.start && e.start <= req.range.end {
+                jobs.push((bi, rg));
+            } else {
+                run.metrics.lock().completed_jobs += 1;
             }
-            next_block += 1;
         }
+    }
+    {
         let cursor = AtomicUsize::new(0);
         let work = || {
             let mut m = SearchMetrics::default();
