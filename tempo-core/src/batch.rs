@@ -10,7 +10,9 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::model::{ResourceSpans, Span, TracesData};
+use std::collections::HashMap;
+
+use crate::model::{ResourceSpans, Span, TraceId, TracesData};
 
 /// How many rejection reasons a batch keeps for its message.
 const MAX_REASONS: usize = 3;
@@ -241,6 +243,85 @@ fn for_each_len_field(
         }
     }
     (at == buf.len()).then_some(())
+}
+
+/// Trace size limits (`max_bytes_per_trace`).
+impl Batch {
+    /// Each trace of the batch with the encoded bytes and the number of its spans here, in
+    /// the order the traces first appear.
+    pub(crate) fn trace_sizes(&self) -> Vec<(TraceId, u64, usize)> {
+        trace_sizes(&self.data.resource_spans)
+    }
+
+    /// Drops every span of the traces in `refused` (sorted), counting them as rejected with
+    /// `reason` for each trace; the batch's encoded bytes are dropped with them.
+    pub(crate) fn refuse_traces(
+        &mut self,
+        refused: &[TraceId],
+        reason: impl Fn(&TraceId) -> String,
+    ) -> usize {
+        let mut dropped = 0usize;
+        let mut named: Vec<TraceId> = Vec::new();
+        for resource_spans in &mut self.data.resource_spans {
+            for scope_spans in &mut resource_spans.scope_spans {
+                scope_spans.spans.retain(|span| {
+                    let hit = TraceId::from_slice(&span.trace_id)
+                        .filter(|id| refused.binary_search(id).is_ok());
+                    if let Some(id) = hit {
+                        dropped += 1;
+                        if !named.contains(&id) {
+                            named.push(id);
+                        }
+                    }
+                    hit.is_none()
+                });
+            }
+            resource_spans.scope_spans.retain(|s| !s.spans.is_empty());
+        }
+        self.data
+            .resource_spans
+            .retain(|r| !r.scope_spans.is_empty());
+        if dropped == 0 {
+            return 0;
+        }
+        self.spans -= dropped;
+        self.rejected += dropped;
+        self.encoded = None;
+        for id in named {
+            if self.reasons.len() < MAX_REASONS {
+                self.reasons.push(reason(&id));
+            }
+        }
+        dropped
+    }
+}
+
+/// Each trace of `resource_spans` with the encoded bytes and the number of its spans there, in
+/// the order the traces first appear.
+pub(crate) fn trace_sizes(resource_spans: &[ResourceSpans]) -> Vec<(TraceId, u64, usize)> {
+    let mut out: Vec<(TraceId, u64, usize)> = Vec::new();
+    let mut at: HashMap<TraceId, usize> = HashMap::new();
+    for span in resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        let Some(id) = TraceId::from_slice(&span.trace_id) else {
+            continue;
+        };
+        let bytes = span.encoded_len() as u64;
+        // Spans of one trace usually come together: check the last one first.
+        let i = match out.last() {
+            Some((last, _, _)) if *last == id => out.len() - 1,
+            _ => *at.entry(id).or_insert_with(|| {
+                out.push((id, 0, 0));
+                out.len() - 1
+            }),
+        };
+        out[i].1 += bytes;
+        out[i].2 += 1;
+    }
+    out
 }
 
 #[cfg(test)]

@@ -2,17 +2,15 @@
 //!
 //! Blocks of one tenant whose traces start in the same time window (`compaction_window`,
 //! default 1h) are merged into one, by a streaming k-way merge on trace ID: parts of one trace
-//! from several blocks become one trace, repeated spans (same span ID and kind) are kept once,
-//! and a trace over `max_bytes_per_trace` keeps its first spans up to the limit (the rest are
-//! counted). The new block is durable before its inputs are removed, so every trace stays
+//! from several blocks become one trace and repeated spans (same span ID and kind) are kept
+//! once. Every other span is kept, however large its trace: the trace size limit is enforced
+//! at ingest, where the client can be told, never by dropping what was acknowledged. The new block is durable before its inputs are removed, so every trace stays
 //! findable throughout, and a crash at any point leaves at worst a duplicate, which readers and
 //! the next compaction de-duplicate.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use prost::Message;
 
 use crate::backend::Backend;
 use crate::block::reader::{BlockReader, BlockTrace};
@@ -30,8 +28,6 @@ pub(crate) struct CompactionPolicy {
     pub(crate) max_inputs: usize,
     /// Blocks at or above this level are left alone.
     pub(crate) max_level: u32,
-    /// Largest trace kept whole, in encoded bytes.
-    pub(crate) max_bytes_per_trace: u64,
     pub(crate) bloom_false_positive: f64,
 }
 
@@ -39,8 +35,6 @@ pub(crate) struct CompactionPolicy {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CompactionOutcome {
     pub(crate) output: Option<BlockMeta>,
-    /// Spans dropped because their trace exceeded `max_bytes_per_trace`.
-    pub(crate) spans_over_limit: u64,
     /// Repeated spans removed.
     pub(crate) duplicate_spans: u64,
 }
@@ -149,12 +143,8 @@ pub(crate) fn merge(
                 *head = cursors[i].next()?;
             }
         }
-        let (kept, duplicates, over) = combine(spans, policy.max_bytes_per_trace);
+        let (kept, duplicates) = combine(spans);
         outcome.duplicate_spans += duplicates;
-        outcome.spans_over_limit += over;
-        if over > 0 {
-            tracing::warn!(tenant, trace = %min, dropped_spans = over, limit = policy.max_bytes_per_trace, "trace exceeds max_bytes_per_trace; spans dropped");
-        }
         let refs: Vec<&HeadSpan> = kept.iter().collect();
         writer.add_trace(min, &refs)?;
         wrote += 1;
@@ -171,7 +161,6 @@ pub(crate) fn merge(
         traces = meta.traces,
         spans = meta.spans,
         duplicate_spans = outcome.duplicate_spans,
-        spans_over_limit = outcome.spans_over_limit,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "blocks compacted"
     );
@@ -179,23 +168,17 @@ pub(crate) fn merge(
     Ok(outcome)
 }
 
-/// De-duplicates a trace's spans (span ID and kind) and applies the size limit.
-fn combine(spans: Vec<HeadSpan>, max_bytes: u64) -> (Vec<HeadSpan>, u64, u64) {
+/// De-duplicates a trace's spans (span ID and kind); every distinct span is kept.
+fn combine(spans: Vec<HeadSpan>) -> (Vec<HeadSpan>, u64) {
     let mut seen: HashSet<(Vec<u8>, i32)> = HashSet::with_capacity(spans.len());
     let mut kept = Vec::with_capacity(spans.len());
-    let (mut duplicates, mut over, mut bytes) = (0u64, 0u64, 0u64);
+    let mut duplicates = 0u64;
     for s in spans {
         if !seen.insert((s.span.span_id.clone(), s.span.kind)) {
             duplicates += 1;
             continue;
         }
-        let size = s.span.encoded_len() as u64;
-        if bytes + size > max_bytes && !kept.is_empty() {
-            over += 1;
-            continue;
-        }
-        bytes += size;
         kept.push(s);
     }
-    (kept, duplicates, over)
+    (kept, duplicates)
 }

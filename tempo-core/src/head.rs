@@ -46,7 +46,7 @@ pub(crate) struct HeadSpan {
 /// A span as the head keeps it: protobuf-encoded, a few hundred bytes in one allocation
 /// instead of a tree of strings and vectors several times that size. Traces are decoded when
 /// they are read or cut into a block.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct PackedSpan {
     resource: Arc<SharedResource>,
     scope: Arc<SharedScope>,
@@ -99,6 +99,27 @@ pub(crate) fn time_bounds<'a>(spans: impl IntoIterator<Item = &'a HeadSpan>) -> 
 pub(crate) fn unpack_all(spans: &[PackedSpan], out: &mut Vec<HeadSpan>) {
     out.clear();
     out.extend(spans.iter().filter_map(PackedSpan::unpack));
+}
+
+/// A trace copied out of the head: its live and pending parts together.
+pub(crate) struct TraceParts {
+    /// The trace's ID.
+    pub(crate) id: TraceId,
+    packed: Vec<PackedSpan>,
+    /// Estimated encoded size.
+    pub(crate) bytes: u64,
+}
+
+impl TraceParts {
+    /// Number of spans.
+    pub(crate) fn span_count(&self) -> usize {
+        self.packed.len()
+    }
+
+    /// Decodes the spans into `out` (cleared first).
+    pub(crate) fn unpack(&self, out: &mut Vec<HeadSpan>) {
+        unpack_all(&self.packed, out);
+    }
 }
 
 /// A trace still receiving spans.
@@ -174,6 +195,15 @@ impl Hasher for IdHasher {
 
 type TraceMap = HashMap<TraceId, LiveTrace, BuildHasherDefault<IdHasher>>;
 
+/// Bytes admitted for one trace while it is active, for `max_bytes_per_trace`.
+#[derive(Debug, Clone, Copy)]
+struct Admitted {
+    bytes: u64,
+    last: Instant,
+}
+
+type LedgerMap = HashMap<TraceId, Admitted, BuildHasherDefault<IdHasher>>;
+
 /// The live traces of one tenant, and the complete ones waiting for their block.
 #[derive(Default)]
 pub(crate) struct TenantHead {
@@ -185,7 +215,11 @@ pub(crate) struct TenantHead {
     pending_since: Mutex<Option<Instant>>,
     /// Estimated bytes of the live traces.
     live_bytes: AtomicU64,
+    /// Spans held, live and pending.
     spans: AtomicU64,
+    /// Bytes admitted per active trace, reserved before the WAL append: the trace size limit
+    /// holds across concurrent requests, and across blocks cut while the trace is active.
+    ledger: [Mutex<LedgerMap>; SHARDS],
 }
 
 impl TenantHead {
@@ -261,6 +295,57 @@ impl TenantHead {
             .fetch_add(count * bytes_per_span, Ordering::Relaxed);
     }
 
+    /// Admits each trace's bytes unless they would take it past `limit` (0: no limit);
+    /// returns the refused traces, sorted, with the bytes they already had. Admitted bytes
+    /// are reserved until the trace is idle ([`TenantHead::forget_idle`]) or given back
+    /// ([`TenantHead::unadmit`]).
+    pub(crate) fn admit(&self, sizes: &[(TraceId, u64, usize)], limit: u64) -> Vec<(TraceId, u64)> {
+        let now = Instant::now();
+        let mut refused = Vec::new();
+        for (id, bytes, _) in sizes {
+            let mut ledger = self.ledger[id.0[15] as usize & (SHARDS - 1)].lock();
+            let entry = ledger.entry(*id).or_insert(Admitted {
+                bytes: 0,
+                last: now,
+            });
+            if limit > 0 && entry.bytes.saturating_add(*bytes) > limit {
+                refused.push((*id, entry.bytes));
+                if entry.bytes == 0 {
+                    ledger.remove(id);
+                }
+                continue;
+            }
+            entry.bytes += bytes;
+            entry.last = now;
+        }
+        refused.sort_unstable();
+        refused
+    }
+
+    /// Gives back bytes admitted for a batch that was not stored after all.
+    pub(crate) fn unadmit(&self, sizes: &[(TraceId, u64, usize)]) {
+        for (id, bytes, _) in sizes {
+            let mut ledger = self.ledger[id.0[15] as usize & (SHARDS - 1)].lock();
+            if let Some(entry) = ledger.get_mut(id) {
+                entry.bytes = entry.bytes.saturating_sub(*bytes);
+                if entry.bytes == 0 {
+                    ledger.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Forgets the admitted bytes of traces that received nothing for `idle`: a trace that
+    /// starts again later is a new one for the size limit, as in Tempo.
+    pub(crate) fn forget_idle(&self, idle: Duration) {
+        let now = Instant::now();
+        for shard in &self.ledger {
+            shard
+                .lock()
+                .retain(|_, a| now.duration_since(a.last) < idle);
+        }
+    }
+
     /// Estimated bytes of live and pending traces together.
     pub(crate) fn total_bytes(&self) -> u64 {
         self.live_bytes.load(Ordering::Relaxed) + self.pending_bytes.load(Ordering::Relaxed)
@@ -268,63 +353,72 @@ impl TenantHead {
 
     /// Copies of the trace's spans (live and pending), if it overlaps `[start, end]`.
     pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64, out: &mut Vec<HeadSpan>) {
-        let copy = |trace: &LiveTrace, out: &mut Vec<HeadSpan>| {
-            if trace.end < start || trace.start > end {
-                return;
-            }
-            out.extend(trace.spans.iter().filter_map(PackedSpan::unpack));
-        };
-        // The pending read lock is held across both look-ups: a trace moving from live to
-        // pending is in one of them.
-        let pending = self.pending.read();
-        if let Some(trace) = pending.get(id) {
-            copy(trace, out);
-        }
-        if let Some(trace) = self.shard(id).lock().get(id) {
-            copy(trace, out);
+        if let Some(parts) = self.copy_trace(id, start, end) {
+            out.extend(parts.packed.iter().filter_map(PackedSpan::unpack));
         }
     }
 
-    /// Runs `f` on every live and pending trace overlapping `[start, end]` (with its estimated
-    /// encoded size), one shard's lock held at a time. A trace with late spans may be seen
-    /// twice (live and pending parts).
+    /// The live and pending parts of a trace, if either overlaps `[start, end]`: references
+    /// to its packed spans, taken under the locks and decoded after they are released, so a
+    /// reader never holds up ingestion.
+    fn copy_trace(&self, id: &TraceId, start: u64, end: u64) -> Option<TraceParts> {
+        let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
+        // The pending read lock is held across both look-ups: a trace moving from live to
+        // pending is in one of them.
+        let pending = self.pending.read();
+        let shard = self.shard(id).lock();
+        let (p, l) = (pending.get(id), shard.get(id));
+        if !p.is_some_and(overlaps) && !l.is_some_and(overlaps) {
+            return None;
+        }
+        let mut parts = TraceParts {
+            id: *id,
+            packed: Vec::with_capacity(
+                p.map_or(0, |t| t.spans.len()) + l.map_or(0, |t| t.spans.len()),
+            ),
+            bytes: 0,
+        };
+        for t in p.into_iter().chain(l) {
+            parts.packed.extend(t.spans.iter().cloned());
+            parts.bytes += t.bytes;
+        }
+        Some(parts)
+    }
+
+    /// Runs `f` on every trace overlapping `[start, end]`, its live and pending parts
+    /// together, until `f` returns `false`. No lock is held while `f` runs: the traces' IDs
+    /// are listed first, then each trace is copied (its spans are reference-counted) under
+    /// its locks.
     pub(crate) fn for_each_trace(
         &self,
         start: u64,
         end: u64,
-        mut f: impl FnMut(&TraceId, &[HeadSpan], u64),
+        mut f: impl FnMut(&TraceParts) -> bool,
     ) {
         let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
-        let mut spans = Vec::new();
-        // A trace with late spans has a pending part and a live part: seen together, once.
-        let mut seen_pending = std::collections::HashSet::new();
-        {
-            let pending = self.pending.read();
-            for (id, t) in pending.iter() {
-                let shard = self.shard(id).lock();
-                let live = shard.get(id);
-                if !overlaps(t) && !live.is_some_and(&overlaps) {
-                    continue;
-                }
-                unpack_all(&t.spans, &mut spans);
-                let mut bytes = t.bytes;
-                if let Some(l) = live {
-                    spans.extend(l.spans.iter().filter_map(PackedSpan::unpack));
-                    bytes += l.bytes;
-                    seen_pending.insert(*id);
-                }
-                drop(shard);
-                f(id, &spans, bytes);
-            }
-        }
+        let mut ids: Vec<TraceId> = self
+            .pending
+            .read()
+            .iter()
+            .filter(|(_, t)| overlaps(t))
+            .map(|(id, _)| *id)
+            .collect();
         for shard in &self.shards {
-            let map = shard.lock();
-            for (id, t) in map.iter().filter(|(_, t)| overlaps(t)) {
-                if seen_pending.contains(id) {
-                    continue;
-                }
-                unpack_all(&t.spans, &mut spans);
-                f(id, &spans, t.bytes);
+            ids.extend(
+                shard
+                    .lock()
+                    .iter()
+                    .filter(|(_, t)| overlaps(t))
+                    .map(|(id, _)| *id),
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if let Some(parts) = self.copy_trace(&id, start, end)
+                && !f(&parts)
+            {
+                return;
             }
         }
     }
@@ -398,6 +492,9 @@ impl TenantHead {
         let mut pending = self.pending.write();
         for id in ids {
             if let Some(t) = pending.remove(id) {
+                let spans = t.spans.len() as u64;
+                let held = self.spans.load(Ordering::Relaxed);
+                self.spans.fetch_sub(spans.min(held), Ordering::Relaxed);
                 self.pending_bytes.fetch_sub(
                     t.bytes.min(self.pending_bytes.load(Ordering::Relaxed)),
                     Ordering::Relaxed,
@@ -429,7 +526,7 @@ impl TenantHead {
         self.shards.iter().map(|s| s.lock().len()).sum::<usize>() + self.pending.read().len()
     }
 
-    /// Number of spans inserted.
+    /// Number of spans held, live and pending.
     pub(crate) fn span_count(&self) -> u64 {
         self.spans.load(Ordering::Relaxed)
     }

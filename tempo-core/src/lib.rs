@@ -84,8 +84,8 @@ pub use block::reader::fuzz_decode_row_group;
 pub use block::{BlockError, BlockMeta, FORMAT_VERSION as BLOCK_FORMAT_VERSION};
 pub use error::Error;
 pub use query::{
-    MatchedSpan, QueryError, SearchMetrics, SearchRequest, SearchResponse, ServiceStats, SpanSet,
-    TagScope, TagValue, TagValueType, TraceMatch,
+    CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,
+    SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TraceMatch,
 };
 pub use store::{Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};

@@ -55,8 +55,13 @@ pub struct Config {
     pub compaction_window: Duration,
     /// Blocks of one level and window are merged once there are this many (default 4).
     pub compaction_min_inputs: usize,
-    /// Largest trace kept whole by compaction, in encoded bytes (default 5 MB).
+    /// The largest a trace may grow, in encoded bytes, as Tempo's `max_bytes_per_trace`
+    /// (default 5 MB; 0: no limit). Spans that would take a trace past it are refused at
+    /// ingest, where the client is told (OTLP partial success); nothing acknowledged is ever
+    /// dropped afterwards.
     pub max_bytes_per_trace: u64,
+    /// Per-tenant `max_bytes_per_trace`, overriding the default.
+    pub max_bytes_per_trace_overrides: HashMap<String, u64>,
     /// Threads a search spreads its row groups over (default 0: one per core).
     pub query_parallelism: usize,
     /// With a block backend, the most a tenant's head may hold (estimated encoded bytes)
@@ -64,6 +69,10 @@ pub struct Config {
     /// when spans arrive faster than blocks are cut (default 128 MiB; never less than twice
     /// `max_block_bytes`). Clients retry a refused request; nothing acknowledged is lost.
     pub max_head_bytes: u64,
+    /// The most memory one query may hold (estimated: decoded row groups and the traces being
+    /// evaluated); past it the query stops and returns what it found, marked partial, with
+    /// the reason (default 512 MiB).
+    pub max_query_bytes: u64,
 }
 
 impl Default for Config {
@@ -83,8 +92,10 @@ impl Default for Config {
             compaction_window: Duration::from_secs(3600),
             compaction_min_inputs: 4,
             max_bytes_per_trace: 5_000_000,
+            max_bytes_per_trace_overrides: HashMap::new(),
             query_parallelism: 0,
             max_head_bytes: 128 << 20,
+            max_query_bytes: 512 << 20,
         }
     }
 }
@@ -197,15 +208,29 @@ impl StoreBuilder {
         self
     }
 
+    /// Sets the most memory one query may hold (default 512 MiB).
+    pub fn max_query_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.max_query_bytes = bytes.max(1 << 20);
+        self
+    }
+
     /// Sets how many threads a search uses (default 0: one per core).
     pub fn query_parallelism(mut self, threads: usize) -> StoreBuilder {
         self.config.query_parallelism = threads;
         self
     }
 
-    /// Sets the largest trace compaction keeps whole (default 5 MB).
+    /// Sets the largest a trace may grow (default 5 MB; 0: no limit).
     pub fn max_bytes_per_trace(mut self, bytes: u64) -> StoreBuilder {
         self.config.max_bytes_per_trace = bytes;
+        self
+    }
+
+    /// Sets `tenant`'s own `max_bytes_per_trace`.
+    pub fn tenant_max_bytes_per_trace(mut self, tenant: &str, bytes: u64) -> StoreBuilder {
+        self.config
+            .max_bytes_per_trace_overrides
+            .insert(tenant.to_owned(), bytes);
         self
     }
 
@@ -216,12 +241,15 @@ impl StoreBuilder {
 }
 
 /// What [`Store::ingest`] stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IngestReceipt {
     /// Spans now durable and readable.
     pub accepted_spans: usize,
-    /// Spans dropped by validation.
+    /// Spans dropped by validation or refused by a limit (`max_bytes_per_trace`).
     pub rejected_spans: usize,
+    /// Why spans were rejected: the first few reasons, as OTLP's partial success reports
+    /// them; `None` when none was.
+    pub rejection_message: Option<String>,
     /// Bytes written to the write-ahead log for this batch (zero in memory).
     pub wal_bytes: usize,
 }
@@ -273,7 +301,7 @@ pub struct StoreStats {
     pub wal_groups: u64,
     /// Live and complete traces in the head, all tenants.
     pub head_traces: u64,
-    /// Spans inserted into the head, all tenants.
+    /// Spans held in the head (live and waiting for their block), all tenants.
     pub head_spans: u64,
     /// Blocks now readable, all tenants.
     pub blocks: u64,
@@ -287,8 +315,8 @@ pub struct StoreStats {
     pub blocks_expired: u64,
     /// Compactions completed.
     pub compactions: u64,
-    /// Spans dropped by compaction because their trace exceeded `max_bytes_per_trace`.
-    pub spans_over_trace_limit: u64,
+    /// Spans refused at ingest because their trace would exceed `max_bytes_per_trace`.
+    pub spans_refused_trace_too_large: u64,
     /// Batches refused because a head held `max_head_bytes` ([`Error::Overloaded`]).
     pub batches_refused_overloaded: u64,
 }
@@ -299,7 +327,7 @@ struct Counters {
     block_errors: AtomicU64,
     blocks_expired: AtomicU64,
     compactions: AtomicU64,
-    spans_over_trace_limit: AtomicU64,
+    spans_refused_trace_too_large: AtomicU64,
     overloaded: AtomicU64,
 }
 
@@ -415,6 +443,9 @@ impl Store {
                             match TracesData::decode(record.data.clone()) {
                                 Ok(data) => {
                                     let spans = span_count(&data).max(1);
+                                    // The traces' sizes count toward their limit again.
+                                    head.tenant(&record.tenant)
+                                        .admit(&crate::batch::trace_sizes(&data.resource_spans), 0);
                                     head.tenant(&record.tenant).insert(
                                         data.resource_spans,
                                         Some(&record.data),
@@ -534,29 +565,44 @@ impl Store {
 
     /// Stores a batch, blocking until it is durable in the write-ahead log. Once this returns,
     /// the batch's traces are found by ID.
+    ///
+    /// Spans of a trace that would grow past `max_bytes_per_trace` are refused, counted in
+    /// the receipt's rejected spans with the reason, and the rest of the batch is stored.
     pub fn ingest(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, Error> {
-        let (receipt, ack) = self.append(tenant, &batch)?;
+        let (batch, receipt, ack, admitted) = self.append(tenant, batch)?;
         let segment = match ack {
-            Some(ack) => ack.wait()?,
+            Some(ack) => match ack.wait() {
+                Ok(segment) => segment,
+                Err(e) => {
+                    self.unadmit(tenant, &admitted);
+                    return Err(e.into());
+                }
+            },
             None => 0,
         };
-        self.insert(tenant, batch, receipt, segment);
+        self.insert(tenant, batch, &receipt, segment);
         Ok(receipt)
     }
 
     /// Stores a batch; the future completes once it is durable in the write-ahead log. It can
-    /// be awaited on any async runtime.
+    /// be awaited on any async runtime. Trace size limits apply as for [`Store::ingest`].
     pub async fn ingest_async(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, Error> {
-        let (receipt, ack) = self.append(tenant, &batch)?;
+        let (batch, receipt, ack, admitted) = self.append(tenant, batch)?;
         let segment = match ack {
-            Some(ack) => ack.await?,
+            Some(ack) => match ack.await {
+                Ok(segment) => segment,
+                Err(e) => {
+                    self.unadmit(tenant, &admitted);
+                    return Err(e.into());
+                }
+            },
             None => 0,
         };
-        self.insert(tenant, batch, receipt, segment);
+        self.insert(tenant, batch, &receipt, segment);
         Ok(receipt)
     }
 
-    fn insert(&self, tenant: &str, batch: Batch, receipt: IngestReceipt, segment: u64) {
+    fn insert(&self, tenant: &str, batch: Batch, receipt: &IngestReceipt, segment: u64) {
         let spans = batch.span_count().max(1) as u64;
         let bytes = if receipt.wal_bytes > 0 {
             receipt.wal_bytes as u64
@@ -572,22 +618,45 @@ impl Store {
         );
     }
 
+    /// `max_bytes_per_trace` of a tenant (0: no limit).
+    fn trace_limit(&self, tenant: &str) -> u64 {
+        let config = &self.inner.config;
+        config
+            .max_bytes_per_trace_overrides
+            .get(tenant)
+            .copied()
+            .unwrap_or(config.max_bytes_per_trace)
+    }
+
+    fn unadmit(&self, tenant: &str, admitted: &[(TraceId, u64, usize)]) {
+        if !admitted.is_empty() {
+            self.inner.head.tenant(tenant).unadmit(admitted);
+        }
+    }
+
+    /// Checks the batch against the tenant's limits, reserves its traces' bytes and appends
+    /// what is admitted to the write-ahead log.
+    #[expect(
+        clippy::type_complexity,
+        reason = "private, and each part is named where used"
+    )]
     fn append(
         &self,
         tenant: &str,
-        batch: &Batch,
-    ) -> Result<(IngestReceipt, Option<crate::wal::Ack>), Error> {
+        mut batch: Batch,
+    ) -> Result<
+        (
+            Batch,
+            IngestReceipt,
+            Option<crate::wal::Ack>,
+            Vec<(TraceId, u64, usize)>,
+        ),
+        Error,
+    > {
         validate_tenant(tenant)?;
-        let mut receipt = IngestReceipt {
-            accepted_spans: batch.span_count(),
-            rejected_spans: batch.rejected_spans(),
-            wal_bytes: 0,
-        };
-        if batch.span_count() == 0 {
-            return Ok((receipt, None));
-        }
         let config = &self.inner.config;
-        if config.blocks.is_some()
+        if batch.span_count() > 0
+            && config.blocks.is_some()
             && let Some(head) = self.inner.head.get(tenant)
         {
             let limit = config
@@ -606,15 +675,55 @@ impl Store {
                 });
             }
         }
+        let mut admitted = Vec::new();
+        let limit = self.trace_limit(tenant);
+        if batch.span_count() > 0 && limit > 0 {
+            admitted = batch.trace_sizes();
+            let head = self.inner.head.tenant(tenant);
+            let refused = head.admit(&admitted, limit);
+            if !refused.is_empty() {
+                admitted
+                    .retain(|(id, _, _)| refused.binary_search_by_key(id, |(r, _)| *r).is_err());
+                let ids: Vec<TraceId> = refused.iter().map(|(id, _)| *id).collect();
+                let spans = batch.refuse_traces(&ids, |id| {
+                    let had = refused
+                        .binary_search_by_key(id, |(r, _)| *r)
+                        .map_or(0, |i| refused[i].1);
+                    format!(
+                        "TRACE_TOO_LARGE: trace {id} would exceed max_bytes_per_trace ({limit} bytes) \
+                         of tenant {tenant}: it holds {had} bytes"
+                    )
+                });
+                self.inner
+                    .counters
+                    .spans_refused_trace_too_large
+                    .fetch_add(spans as u64, Ordering::Relaxed);
+                tracing::warn!(
+                    tenant,
+                    traces = refused.len(),
+                    spans,
+                    limit,
+                    first = %refused[0].0,
+                    "spans refused: their trace would exceed max_bytes_per_trace"
+                );
+            }
+        }
+        let mut receipt = IngestReceipt {
+            accepted_spans: batch.span_count(),
+            rejected_spans: batch.rejected_spans(),
+            rejection_message: batch.rejection_message(),
+            wal_bytes: 0,
+        };
+        if batch.span_count() == 0 {
+            return Ok((batch, receipt, None, admitted));
+        }
         let Some(wal) = &self.inner.wal else {
-            return Ok((receipt, None));
+            return Ok((batch, receipt, None, admitted));
         };
         let data = batch.encoded();
         receipt.wal_bytes = data.len();
-        Ok((
-            receipt,
-            Some(wal.append(RecordKind::Spans, Arc::from(tenant), data)),
-        ))
+        let ack = wal.append(RecordKind::Spans, Arc::from(tenant), data);
+        Ok((batch, receipt, Some(ack), admitted))
     }
 
     /// Finds a trace by ID among the tenant's data overlapping `range`: the head first, then
@@ -737,7 +846,8 @@ impl Store {
         stats.block_errors = c.block_errors.load(Ordering::Relaxed);
         stats.blocks_expired = c.blocks_expired.load(Ordering::Relaxed);
         stats.compactions = c.compactions.load(Ordering::Relaxed);
-        stats.spans_over_trace_limit = c.spans_over_trace_limit.load(Ordering::Relaxed);
+        stats.spans_refused_trace_too_large =
+            c.spans_refused_trace_too_large.load(Ordering::Relaxed);
         stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
         stats
     }
@@ -858,6 +968,7 @@ fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
         // compaction combine the parts.
         let full = head.total_bytes() >= inner.config.max_block_bytes;
         head.complete_idle(inner.config.trace_idle_period, force || full);
+        head.forget_idle(inner.config.trace_idle_period);
         let (bytes, age) = head.pending_state();
         let due = age.is_some()
             && (force
@@ -963,7 +1074,6 @@ fn compact_once(inner: &Inner) -> Result<bool, Error> {
         min_inputs: inner.config.compaction_min_inputs.max(2),
         max_inputs: 8,
         max_level: 4,
-        max_bytes_per_trace: inner.config.max_bytes_per_trace,
         bloom_false_positive: inner.config.bloom_false_positive,
     };
     let _guard = inner.compacting.lock();
@@ -1001,10 +1111,6 @@ fn compact_once(inner: &Inner) -> Result<bool, Error> {
         }
     }
     inner.counters.compactions.fetch_add(1, Ordering::Relaxed);
-    inner
-        .counters
-        .spans_over_trace_limit
-        .fetch_add(outcome.spans_over_limit, Ordering::Relaxed);
     Ok(true)
 }
 
@@ -1056,6 +1162,15 @@ fn apply_retention(inner: &Inner) {
 
 /// Search and tags.
 impl Store {
+    /// The limits of a tag lookup: the search deadline and the query memory budget.
+    fn tag_stop(&self) -> crate::query::stop::Stop {
+        crate::query::stop::Stop::new(
+            Instant::now() + crate::query::DEFAULT_DEADLINE,
+            None,
+            self.inner.config.max_query_bytes,
+        )
+    }
+
     fn readable_blocks(&self, tenant: &str) -> Vec<Arc<BlockReader>> {
         self.inner
             .blocks
@@ -1100,6 +1215,7 @@ impl Store {
             self.inner.head.get(tenant),
             self.readable_blocks(tenant),
             self.inner.config.query_parallelism,
+            self.inner.config.max_query_bytes,
             &|block, e| self.block_failed(tenant, block, e),
         ))
     }
@@ -1132,6 +1248,7 @@ impl Store {
             &self.readable_blocks(tenant),
             range,
             limit,
+            &self.tag_stop(),
             &|block, e| self.block_failed(tenant, block, e),
         ))
     }
@@ -1162,6 +1279,7 @@ impl Store {
             &self.readable_blocks(tenant),
             range,
             limit,
+            &self.tag_stop(),
             &|block, e| self.block_failed(tenant, block, e),
         )?)
     }

@@ -148,13 +148,13 @@ impl UnaryService<Bytes> for Export {
                     return Err(Status::invalid_argument(msg));
                 }
             };
-            let rejected = batch.rejected_spans();
-            let message = batch.rejection_message();
             match receiver.store.ingest_async(&tenant, batch).await {
                 Ok(receipt) => {
+                    let rejected = receipt.rejected_spans;
                     observe(Some(&tenant), receipt.accepted_spans, rejected, None);
                     Ok(tonic::Response::new(ExportTraceServiceResponse::new(
-                        rejected, message,
+                        rejected,
+                        receipt.rejection_message,
                     )))
                 }
                 Err(e) => {

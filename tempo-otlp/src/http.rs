@@ -269,10 +269,12 @@ async fn handle(
             Batch::decode(body).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.to_string()))?
         }
     };
-    let rejected = batch.rejected_spans();
-    let message = batch.rejection_message();
     match receiver.store.ingest_async(&tenant, batch).await {
-        Ok(receipt) => Ok((rejected, message, receipt.accepted_spans)),
+        Ok(receipt) => Ok((
+            receipt.rejected_spans,
+            receipt.rejection_message,
+            receipt.accepted_spans,
+        )),
         Err(e @ StoreError::InvalidTenant { .. }) => {
             Err(Failure::new(StatusCode::BAD_REQUEST, e.to_string()))
         }

@@ -141,12 +141,12 @@ impl StoreExporter {
     /// export spans collected some other way.
     pub fn export_now(&self, spans: Vec<SpanData>) -> Result<IngestReceipt, ExportError> {
         let batch = self.prepare(spans)?;
-        let (count, message) = (batch.span_count(), batch.rejection_message());
+        let count = batch.span_count();
         let receipt = self
             .store
             .ingest(&self.tenant, batch)
             .map_err(|source| store_error(&self.tenant, count, source))?;
-        all_stored(receipt, message)
+        all_stored(receipt)
     }
 
     /// The validated batch for `spans`, or why it cannot be stored.
@@ -172,16 +172,13 @@ fn store_error(tenant: &str, spans: usize, source: tempo_core::Error) -> ExportE
 }
 
 /// The receipt when every span was stored, else the rejection.
-fn all_stored(
-    receipt: IngestReceipt,
-    message: Option<String>,
-) -> Result<IngestReceipt, ExportError> {
+fn all_stored(receipt: IngestReceipt) -> Result<IngestReceipt, ExportError> {
     if receipt.rejected_spans == 0 {
         return Ok(receipt);
     }
     Err(ExportError::Rejected {
         spans: receipt.rejected_spans,
-        message: message.unwrap_or_else(|| {
+        message: receipt.rejection_message.unwrap_or_else(|| {
             format!(
                 "{} spans with malformed IDs dropped",
                 receipt.rejected_spans
@@ -197,12 +194,12 @@ impl SpanExporter for StoreExporter {
         let tenant = self.tenant.clone();
         async move {
             let batch = prepared?;
-            let (count, message) = (batch.span_count(), batch.rejection_message());
+            let count = batch.span_count();
             let receipt = store
                 .ingest_async(&tenant, batch)
                 .await
                 .map_err(|source| store_error(&tenant, count, source))?;
-            all_stored(receipt, message)?;
+            all_stored(receipt)?;
             Ok(())
         }
     }

@@ -167,7 +167,7 @@ impl Metrics {
             (
                 "tempo_head_spans",
                 "gauge",
-                "Spans inserted into the head.",
+                "Spans held in the head, live and waiting for their block.",
                 stats.head_spans,
             ),
             (
@@ -207,10 +207,10 @@ impl Metrics {
                 stats.compactions,
             ),
             (
-                "tempo_spans_over_trace_limit_total",
+                "tempo_spans_refused_trace_too_large_total",
                 "counter",
-                "Spans dropped by compaction because their trace exceeded the size limit per trace.",
-                stats.spans_over_trace_limit,
+                "Spans refused at ingest because their trace would exceed max_bytes_per_trace.",
+                stats.spans_refused_trace_too_large,
             ),
             (
                 "tempo_batches_refused_overloaded_total",
@@ -381,7 +381,7 @@ mod tests {
             value(text, "tempo_block_errors_total", "counter"),
             value(text, "tempo_blocks_expired_total", "counter"),
             value(text, "tempo_compactions_total", "counter"),
-            value(text, "tempo_spans_over_trace_limit_total", "counter"),
+            value(text, "tempo_spans_refused_trace_too_large_total", "counter"),
         ]
     }
 

@@ -1424,6 +1424,7 @@ mod tests {
                 skipped_jobs: 1,
             },
             partial: false,
+            partial_reason: None,
         };
         let set_json = r#"{"spans":[{"spanID":"0000000000001234","name":"GET /","startTimeUnixNano":"1700000000000000000","durationNanos":"1500000","attributes":[{"key":"http.status_code","value":{"intValue":"500"}}]}],"matched":4}"#;
         assert_eq!(

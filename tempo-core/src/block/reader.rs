@@ -841,6 +841,14 @@ impl GroupColumns {
             .saturating_add(self.durations.get(t).copied().unwrap_or(0))
     }
 
+    /// Number of spans of trace `t`.
+    pub(crate) fn trace_spans(&self, t: usize) -> usize {
+        match (self.first.get(t), self.first.get(t + 1)) {
+            (Some(a), Some(b)) => b.saturating_sub(*a),
+            _ => 0,
+        }
+    }
+
     /// Materializes trace `t`.
     pub(crate) fn trace(&self, t: usize) -> Result<BlockTrace, BlockError> {
         let id = self

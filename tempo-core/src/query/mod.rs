@@ -17,6 +17,7 @@
 pub(crate) mod eval;
 pub(crate) mod prune;
 pub(crate) mod source;
+pub(crate) mod stop;
 pub(crate) mod tags;
 pub(crate) mod value;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 use crate::model::{KeyValue, TraceId};
 use crate::store::TimeRange;
 
+pub use stop::{CancelOnDrop, CancelToken};
 pub use tags::{TagScope, TagValue, TagValueType};
 
 /// Default number of traces a search returns, as Tempo.
@@ -52,6 +54,9 @@ pub struct SearchRequest {
     pub max_duration: Option<Duration>,
     /// After this long, return what was found, marked partial.
     pub deadline: Duration,
+    /// Cancels the search from another thread: it then returns what it found, marked
+    /// partial.
+    pub cancel: Option<CancelToken>,
 }
 
 impl SearchRequest {
@@ -66,6 +71,7 @@ impl SearchRequest {
             min_duration: None,
             max_duration: None,
             deadline: DEFAULT_DEADLINE,
+            cancel: None,
         }
     }
 
@@ -86,6 +92,12 @@ impl SearchRequest {
         self.range = range;
         self
     }
+
+    /// Lets `token` cancel the search.
+    pub fn cancel_token(mut self, token: CancelToken) -> SearchRequest {
+        self.cancel = Some(token);
+        self
+    }
 }
 
 /// What a search found.
@@ -95,8 +107,11 @@ pub struct SearchResponse {
     pub traces: Vec<TraceMatch>,
     /// What the search read.
     pub metrics: SearchMetrics,
-    /// True when the deadline passed before every source was read: more traces may match.
+    /// True when the search stopped before every source was read (its deadline, a
+    /// cancellation, its memory budget): more traces may match.
     pub partial: bool,
+    /// Why the search is partial, in words.
+    pub partial_reason: Option<String>,
 }
 
 /// One matching trace.
@@ -180,6 +195,10 @@ pub enum QueryError {
     /// The TraceQL could not be parsed or is invalid; the error renders the query with a caret.
     #[error("{0}")]
     TraceQl(#[from] tempo_traceql::Error),
+    /// The query was stopped before it finished: its deadline passed, it was cancelled, or it
+    /// reached its memory budget.
+    #[error("the query was stopped before it finished")]
+    Interrupted,
     /// A query that parses but that a search cannot run (a metrics query, for example).
     #[error("{0}")]
     Unsupported(String),

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -15,6 +15,7 @@ use tempo_traceql::{FieldRef, Scope};
 
 use super::eval::{Compiled, Spanset, TraceView, service_name};
 use super::prune::Need;
+use super::stop::{BYTES_PER_DECODED_SPAN, Charge, Stop};
 use super::{
     MatchedSpan, SearchMetrics, SearchRequest, SearchResponse, ServiceStats, SpanSet, TraceMatch,
 };
@@ -22,6 +23,9 @@ use crate::block::BlockError;
 use crate::block::reader::BlockReader;
 use crate::head::{HeadSpan, TenantHead};
 use crate::model::{KeyValue, TraceId};
+
+/// Estimated bytes per span of a row group's decoded columns.
+const BYTES_PER_DECODED_COLUMNS: u64 = 64;
 
 /// The newest `limit` matches seen so far, by trace start.
 pub(crate) struct TopN {
@@ -103,10 +107,9 @@ struct Run<'a> {
     compiled: &'a Compiled,
     req: &'a SearchRequest,
     need: Need,
-    deadline: Instant,
+    stop: Stop,
     top: Mutex<TopN>,
     metrics: Mutex<SearchMetrics>,
-    partial: AtomicBool,
 }
 
 impl Run<'_> {
@@ -136,7 +139,7 @@ impl Run<'_> {
             // Older than every kept match: it cannot make the cut.
             return;
         }
-        let sets = match self.compiled.run(&view) {
+        let sets = match self.compiled.run(&view, &self.stop) {
             Ok(sets) if !sets.is_empty() => sets,
             _ => return,
         };
@@ -203,13 +206,11 @@ impl Run<'_> {
         }
     }
 
-    fn expired(&self) -> bool {
-        if Instant::now() >= self.deadline {
-            self.partial.store(true, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
+    /// Reserves the memory a trace of `spans` spans takes while it is evaluated.
+    fn charge_trace(&self, id: &TraceId, spans: usize) -> Option<Charge<'_>> {
+        self.stop.charge(spans as u64 * BYTES_PER_DECODED_SPAN, || {
+            format!("trace {id} of {spans} spans")
+        })
     }
 }
 
@@ -254,6 +255,7 @@ pub(crate) fn search(
     head: Option<Arc<TenantHead>>,
     mut blocks: Vec<Arc<BlockReader>>,
     parallelism: usize,
+    max_bytes: u64,
     on_block_error: &(dyn Fn(&Arc<BlockReader>, &BlockError) + Sync),
 ) -> SearchResponse {
     let started = Instant::now();
@@ -261,10 +263,9 @@ pub(crate) fn search(
         compiled,
         req,
         need: Need::of_query(&compiled.query.expr),
-        deadline: started + req.deadline,
+        stop: Stop::new(started + req.deadline, req.cancel.clone(), max_bytes),
         top: Mutex::new(TopN::new(req.limit)),
         metrics: Mutex::new(SearchMetrics::default()),
-        partial: AtomicBool::new(false),
     };
     let keys = Keys::of(&compiled.query.referenced_fields());
     blocks.retain(|b| b.overlaps(req.range.start, req.range.end));
@@ -277,9 +278,18 @@ pub(crate) fn search(
 
     if let Some(head) = head {
         let mut m = SearchMetrics::default();
-        head.for_each_trace(req.range.start, req.range.end, |id, spans, bytes| {
-            m.inspected_bytes += bytes;
-            run.trace(*id, spans, &mut m);
+        let mut spans = Vec::new();
+        head.for_each_trace(req.range.start, req.range.end, |parts| {
+            if run.stop.should_stop() {
+                return false;
+            }
+            let Some(_charge) = run.charge_trace(&parts.id, parts.span_count()) else {
+                return false;
+            };
+            m.inspected_bytes += parts.bytes;
+            parts.unpack(&mut spans);
+            run.trace(parts.id, &spans, &mut m);
+            true
         });
         let mut total = run.metrics.lock();
         total.inspected_traces += m.inspected_traces;
@@ -312,7 +322,7 @@ pub(crate) fn search(
             loop {
                 let j = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some(&(bi, rg)) = jobs.get(j) else { break };
-                if run.expired() {
+                if run.stop.should_stop() {
                     break;
                 }
                 let block = &blocks[bi];
@@ -346,10 +356,12 @@ pub(crate) fn search(
         }
     }
     let metrics = *run.metrics.lock();
+    let reason = run.stop.reason();
     SearchResponse {
         traces: run.top.into_inner().finish(),
         metrics,
-        partial: run.partial.load(Ordering::Relaxed),
+        partial: reason.is_some(),
+        partial_reason: reason.map(|r| r.to_string()),
     }
 }
 
@@ -367,6 +379,13 @@ fn row_group(
         return Ok(());
     }
     m.inspected_bytes += block.index[rg].len;
+    let entry = &block.index[rg];
+    let Some(_group_charge) = run.stop.charge(
+        entry.len + u64::from(entry.spans) * BYTES_PER_DECODED_COLUMNS,
+        || format!("row group {rg} of block {name} ({} spans)", entry.spans),
+    ) else {
+        return Ok(());
+    };
     let cols = group
         .columns(Some(&|table: &str, key: &str| keys.keep(table, key)))
         .map_err(|e| e.in_block(name))?;
@@ -384,6 +403,17 @@ fn row_group(
         {
             break;
         }
+        if run.stop.should_stop() {
+            break;
+        }
+        let Some(_charge) = run
+            .stop
+            .charge(cols.trace_spans(t) as u64 * BYTES_PER_DECODED_SPAN, || {
+                format!("a trace of {} spans in block {name}", cols.trace_spans(t))
+            })
+        else {
+            break;
+        };
         let (id, spans) = cols.trace(t).map_err(|e| e.in_block(name))?;
         run.trace(id, &spans, m);
     }

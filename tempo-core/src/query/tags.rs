@@ -12,6 +12,7 @@ use tempo_traceql::{Attribute, FieldExpr, FieldExprKind, Intrinsic, Scope};
 
 use super::QueryError;
 use super::eval::{Compiled, TraceView};
+use super::stop::Stop;
 use super::value::Val;
 use crate::block::BlockError;
 use crate::block::reader::BlockReader;
@@ -144,6 +145,7 @@ pub(crate) fn names(
     blocks: &[Arc<BlockReader>],
     range: TimeRange,
     limit: usize,
+    stop: &Stop,
     on_block_error: &dyn Fn(&Arc<BlockReader>, &BlockError),
 ) -> Vec<(TagScope, Vec<String>)> {
     let mut sets: Vec<(TagScope, BTreeSet<String>)> =
@@ -162,10 +164,13 @@ pub(crate) fn names(
         }
     }
     if let Some(head) = head {
-        head.for_each_trace(range.start, range.end, |id, spans, _| {
-            for hs in matching_spans(filter, *id, spans) {
+        let mut spans = Vec::new();
+        head.for_each_trace(range.start, range.end, |parts| {
+            parts.unpack(&mut spans);
+            for hs in matching_spans(filter, parts.id, &spans, stop) {
                 span_names(hs, &want, &mut |scope, key| add(&mut sets, scope, key));
             }
+            !stop.should_stop()
         });
     }
     for block in blocks.iter().filter(|b| b.overlaps(range.start, range.end)) {
@@ -175,10 +180,13 @@ pub(crate) fn names(
                 if e.end < range.start || e.start > range.end {
                     continue;
                 }
+                if stop.should_stop() {
+                    break;
+                }
                 let g = block.row_group(rg)?;
                 if filter.is_some() {
                     for (id, spans) in g.all()? {
-                        for hs in matching_spans(filter, id, &spans) {
+                        for hs in matching_spans(filter, id, &spans, stop) {
                             span_names(hs, &want, &mut |scope, key| add(&mut sets, scope, key));
                         }
                     }
@@ -231,12 +239,13 @@ fn matching_spans<'s>(
     filter: Option<&Compiled>,
     id: crate::model::TraceId,
     spans: &'s [HeadSpan],
+    stop: &Stop,
 ) -> Vec<&'s HeadSpan> {
     let Some(c) = filter else {
         return spans.iter().collect();
     };
     let view = TraceView::new(id, spans);
-    let mut idx: Vec<u32> = match c.run(&view) {
+    let mut idx: Vec<u32> = match c.run(&view, stop) {
         Ok(sets) => sets.into_iter().flat_map(|s| s.spans).collect(),
         Err(_) => Vec::new(),
     };
@@ -356,6 +365,7 @@ pub(crate) fn values(
     blocks: &[Arc<BlockReader>],
     range: TimeRange,
     limit: usize,
+    stop: &Stop,
     on_block_error: &dyn Fn(&Arc<BlockReader>, &BlockError),
 ) -> Result<Vec<TagValue>, QueryError> {
     let mut out: BTreeSet<TagValue> = BTreeSet::new();
@@ -391,7 +401,7 @@ pub(crate) fn values(
     let from_trace = |id, spans: &[HeadSpan], out: &mut BTreeSet<TagValue>| {
         let view = TraceView::new(id, spans);
         let matching: Vec<u32> = match filter {
-            Some(c) => match c.run(&view) {
+            Some(c) => match c.run(&view, stop) {
                 Ok(sets) => {
                     let mut v: Vec<u32> = sets.into_iter().flat_map(|s| s.spans).collect();
                     v.sort_unstable();
@@ -422,8 +432,11 @@ pub(crate) fn values(
         }
     };
     if let Some(head) = head {
-        head.for_each_trace(range.start, range.end, |id, spans, _| {
-            from_trace(*id, spans, &mut out)
+        let mut spans = Vec::new();
+        head.for_each_trace(range.start, range.end, |parts| {
+            parts.unpack(&mut spans);
+            from_trace(parts.id, &spans, &mut out);
+            out.len() < limit && !stop.should_stop()
         });
     }
     for block in blocks.iter().filter(|b| b.overlaps(range.start, range.end)) {
@@ -435,6 +448,9 @@ pub(crate) fn values(
                 let e = &block.index[rg];
                 if e.end < range.start || e.start > range.end || out.len() >= limit {
                     continue;
+                }
+                if stop.should_stop() {
+                    break;
                 }
                 let g = block.row_group(rg)?;
                 match (&field.kind, filter) {
