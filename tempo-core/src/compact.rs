@@ -96,13 +96,28 @@ impl Input {
     }
 }
 
+/// Why a merge failed: reading one of its inputs, or writing its output.
+#[derive(Debug)]
+pub(crate) enum MergeError {
+    /// Input `input` could not be read.
+    Input {
+        /// Its position among the inputs.
+        input: usize,
+        /// What went wrong.
+        error: BlockError,
+    },
+    /// The output could not be written.
+    Output(BlockError),
+}
+
 /// Merges `inputs` (blocks of `tenant`) into one new block written to `backend`.
 pub(crate) fn merge(
     backend: &dyn Backend,
     tenant: &str,
     inputs: &[Arc<BlockReader>],
     policy: &CompactionPolicy,
-) -> Result<CompactionOutcome, BlockError> {
+) -> Result<CompactionOutcome, MergeError> {
+    let read = |input: usize| move |error: BlockError| MergeError::Input { input, error };
     let started = Instant::now();
     let expected: u64 = inputs.iter().map(|b| b.meta.traces).sum();
     let level = inputs
@@ -127,8 +142,8 @@ pub(crate) fn merge(
         })
         .collect();
     let mut heads: Vec<Option<BlockTrace>> = Vec::with_capacity(cursors.len());
-    for c in &mut cursors {
-        heads.push(c.next()?);
+    for (i, c) in cursors.iter_mut().enumerate() {
+        heads.push(c.next().map_err(read(i))?);
     }
     let mut outcome = CompactionOutcome::default();
     let mut wrote = 0u64;
@@ -140,19 +155,25 @@ pub(crate) fn merge(
                 if let Some((_, s)) = head.take() {
                     spans.extend(s);
                 }
-                *head = cursors[i].next()?;
+                *head = cursors[i].next().map_err(read(i))?;
             }
         }
         let (kept, duplicates) = combine(spans);
         outcome.duplicate_spans += duplicates;
         let refs: Vec<&HeadSpan> = kept.iter().collect();
-        writer.add_trace(min, &refs)?;
+        writer.add_trace(min, &refs).map_err(MergeError::Output)?;
         wrote += 1;
     }
     if wrote == 0 {
         return Ok(outcome);
     }
-    let meta = writer.finish(backend)?;
+    for input in inputs {
+        writer.note_range(
+            input.meta.start_time_unix_nano,
+            input.meta.end_time_unix_nano,
+        );
+    }
+    let meta = writer.finish(backend).map_err(MergeError::Output)?;
     tracing::info!(
         tenant,
         block = %meta.block_id,

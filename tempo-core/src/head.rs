@@ -136,6 +136,11 @@ pub(crate) struct LiveTrace {
     pub(crate) min_segment: u64,
     /// Estimated encoded size.
     pub(crate) bytes: u64,
+    /// The trace's time range as its block states it (for pruning and retention): each
+    /// span's start and end clamped to the window around its ingestion time
+    /// (`ingestion_time_range_slack`), so a span stamped far in the past or future never pins
+    /// a block nor escapes retention.
+    pub(crate) block_range: (u64, u64),
 }
 
 impl LiveTrace {
@@ -147,31 +152,46 @@ impl LiveTrace {
             last_append: now,
             min_segment: segment,
             bytes: 0,
+            block_range: (u64::MAX, 0),
         }
     }
 
+    /// Adds a span ingested when the window `[window.0, window.1]` was around now.
     fn push(
         &mut self,
         resource: &Arc<SharedResource>,
         scope: &Arc<SharedScope>,
         span: &Span,
         encoded: Option<Bytes>,
+        window: (u64, u64),
     ) {
         let (start, end) = (span.start_time_unix_nano, span.end_time_unix_nano);
         if self.spans.is_empty() || start < self.start {
             self.start = start;
         }
         self.end = self.end.max(end);
+        let clamp = |t: u64| t.clamp(window.0, window.1);
+        self.block_range = (
+            self.block_range.0.min(clamp(start)),
+            self.block_range.1.max(clamp(end.max(start))),
+        );
         self.spans
             .push(PackedSpan::new(resource, scope, span, encoded));
     }
 
-    fn push_packed(&mut self, span: PackedSpan, start: u64, end: u64) {
-        if self.spans.is_empty() || start < self.start {
-            self.start = start;
+    /// Adds the spans of a later part of the same trace.
+    fn absorb(&mut self, other: LiveTrace) {
+        if self.spans.is_empty() || other.start < self.start {
+            self.start = other.start;
         }
-        self.end = self.end.max(end);
-        self.spans.push(span);
+        self.end = self.end.max(other.end);
+        self.min_segment = self.min_segment.min(other.min_segment);
+        self.bytes += other.bytes;
+        self.block_range = (
+            self.block_range.0.min(other.block_range.0),
+            self.block_range.1.max(other.block_range.1),
+        );
+        self.spans.extend(other.spans);
     }
 }
 
@@ -229,13 +249,15 @@ impl TenantHead {
     }
 
     /// Adds spans whose IDs have been validated, durable in WAL segment `segment`;
-    /// `bytes_per_span` estimates their encoded size.
+    /// `bytes_per_span` estimates their encoded size. `window` is the ingestion time minus and
+    /// plus `ingestion_time_range_slack`, unix nanoseconds: the traces' block ranges stay in it.
     pub(crate) fn insert(
         &self,
         resource_spans: Vec<ResourceSpans>,
         encoded: Option<&Bytes>,
         segment: u64,
         bytes_per_span: u64,
+        window: (u64, u64),
     ) {
         // The spans' own bytes, when the batch came encoded and its shape matches: kept as
         // slices of it, with no encoding again.
@@ -280,12 +302,12 @@ impl TenantHead {
                     trace.min_segment = trace.min_segment.min(segment);
                     count += 1;
                     trace.bytes += bytes_per_span;
-                    trace.push(&resource, &scope, &span, bytes_of(k));
+                    trace.push(&resource, &scope, &span, bytes_of(k), window);
                     // Spans of one trace usually arrive together: keep the lock for them.
                     while let Some((k, next)) = spans.next_if(|(_, s)| s.trace_id == id.0) {
                         count += 1;
                         trace.bytes += bytes_per_span;
-                        trace.push(&resource, &scope, &next, bytes_of(k));
+                        trace.push(&resource, &scope, &next, bytes_of(k), window);
                     }
                 }
             }
@@ -447,14 +469,7 @@ impl TenantHead {
                 self.pending_bytes.fetch_add(trace.bytes, Ordering::Relaxed);
                 match pending.get_mut(&id) {
                     // Late spans of a trace already waiting for its block: one trace.
-                    Some(existing) => {
-                        existing.min_segment = existing.min_segment.min(trace.min_segment);
-                        existing.bytes += trace.bytes;
-                        let (start, end) = (trace.start, trace.end);
-                        for span in trace.spans {
-                            existing.push_packed(span, start, end);
-                        }
-                    }
+                    Some(existing) => existing.absorb(trace),
                     None => {
                         pending.insert(id, trace);
                     }
@@ -504,6 +519,54 @@ impl TenantHead {
         if pending.is_empty() {
             *self.pending_since.lock() = None;
             self.pending_bytes.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The traces (live and pending) that still need a WAL segment below `before`, each as
+    /// its ID and its spans grouped into a `TracesData`: to be appended to the WAL again so
+    /// that those segments can be released ([`TenantHead::carried_forward`]). Called with
+    /// block cutting held off, so no trace moves between live and pending meanwhile.
+    pub(crate) fn stale_traces(&self, before: u64) -> Vec<(TraceId, TracesData)> {
+        let mut ids: Vec<TraceId> = self
+            .pending
+            .read()
+            .iter()
+            .filter(|(_, t)| t.min_segment < before)
+            .map(|(id, _)| *id)
+            .collect();
+        for shard in &self.shards {
+            ids.extend(
+                shard
+                    .lock()
+                    .iter()
+                    .filter(|(_, t)| t.min_segment < before)
+                    .map(|(id, _)| *id),
+            );
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut spans = Vec::new();
+        ids.into_iter()
+            .filter_map(|id| {
+                let parts = self.copy_trace(&id, 0, u64::MAX)?;
+                parts.unpack(&mut spans);
+                Some((id, assemble(spans.iter())))
+            })
+            .collect()
+    }
+
+    /// Records that the traces' spans taken by [`TenantHead::stale_traces`] are durable again
+    /// in recent segments: every span they had then is in segment `segment` or later, and
+    /// any span added since came from segment `segment` or later.
+    pub(crate) fn carried_forward(&self, ids: &[TraceId], segment: u64) {
+        let mut pending = self.pending.write();
+        for id in ids {
+            if let Some(t) = pending.get_mut(id) {
+                t.min_segment = t.min_segment.max(segment);
+            }
+            if let Some(t) = self.shard(id).lock().get_mut(id) {
+                t.min_segment = t.min_segment.max(segment);
+            }
         }
     }
 

@@ -87,7 +87,9 @@ pub use query::{
     CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,
     SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TraceMatch,
 };
-pub use store::{Config, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats, TimeRange};
+pub use store::{
+    Config, IngestReceipt, SINGLE_TENANT, SetAside, Store, StoreBuilder, StoreStats, TimeRange,
+};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
 #[doc(hidden)]
 pub use wal::fuzz_replay_segment;

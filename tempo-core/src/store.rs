@@ -15,7 +15,7 @@ use crate::backend::{Backend, LocalBackend};
 use crate::batch::Batch;
 use crate::block::reader::BlockReader;
 use crate::block::writer::BlockWriter;
-use crate::block::{BlockMeta, new_block_id};
+use crate::block::{BlockMeta, COMPACTED_MARKER, CORRUPT_MARKER, new_block_id};
 use crate::compact::{self, CompactionPolicy};
 use crate::error::Error;
 use crate::head::{Head, HeadSpan, TenantHead, assemble, unpack_all};
@@ -73,6 +73,15 @@ pub struct Config {
     /// evaluated); past it the query stops and returns what it found, marked partial, with
     /// the reason (default 512 MiB).
     pub max_query_bytes: u64,
+    /// How long a block replaced by compaction is kept (marked, no longer read by new
+    /// queries) before it is deleted, so queries reading it meanwhile finish (default 5 min;
+    /// Tempo's `compacted_block_retention`).
+    pub compacted_block_retention: Duration,
+    /// A block's time range (for pruning and retention) keeps each span within this much
+    /// of the time it was ingested, as Tempo's `ingestion_time_range_slack` (default 2 min):
+    /// spans stamped far in the past or future are stored as sent, but never pin a block
+    /// forever nor escape retention.
+    pub ingestion_time_range_slack: Duration,
 }
 
 impl Default for Config {
@@ -96,6 +105,8 @@ impl Default for Config {
             query_parallelism: 0,
             max_head_bytes: 128 << 20,
             max_query_bytes: 512 << 20,
+            compacted_block_retention: Duration::from_secs(300),
+            ingestion_time_range_slack: Duration::from_secs(120),
         }
     }
 }
@@ -214,6 +225,20 @@ impl StoreBuilder {
         self
     }
 
+    /// Sets how long blocks replaced by compaction are kept before they are deleted (default
+    /// 5 min).
+    pub fn compacted_block_retention(mut self, grace: Duration) -> StoreBuilder {
+        self.config.compacted_block_retention = grace;
+        self
+    }
+
+    /// Sets how far from its ingestion time a span may stretch its block's time range
+    /// (default 2 min).
+    pub fn ingestion_time_range_slack(mut self, slack: Duration) -> StoreBuilder {
+        self.config.ingestion_time_range_slack = slack;
+        self
+    }
+
     /// Sets how many threads a search uses (default 0: one per core).
     pub fn query_parallelism(mut self, threads: usize) -> StoreBuilder {
         self.config.query_parallelism = threads;
@@ -311,6 +336,11 @@ pub struct StoreStats {
     pub blocks_flushed: u64,
     /// Blocks that could not be read (skipped and reported).
     pub block_errors: u64,
+    /// Corrupt blocks set aside: marked, no longer read nor compacted, kept for inspection.
+    pub blocks_set_aside: u64,
+    /// Readable blocks with a bloom filter shard that could not be read: lookups there read
+    /// the index instead.
+    pub blocks_bloom_damaged: u64,
     /// Blocks deleted by retention.
     pub blocks_expired: u64,
     /// Compactions completed.
@@ -338,6 +368,10 @@ struct Inner {
     blocks: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
     replay: ReplayReport,
     counters: Counters,
+    /// Corrupt blocks set aside (marked, no longer read).
+    set_aside: Mutex<Vec<SetAside>>,
+    /// Blocks replaced by compaction, waiting for their grace period to end.
+    doomed: Mutex<Vec<Doomed>>,
     /// Serializes cutting blocks (background thread, `flush_blocks`).
     cutting: Mutex<()>,
     /// Serializes compactions (compaction thread, `compact_now`).
@@ -413,6 +447,8 @@ impl Store {
                 blocks: RwLock::new(HashMap::new()),
                 replay,
                 counters: Counters::default(),
+                set_aside: Mutex::new(Vec::new()),
+                doomed: Mutex::new(Vec::new()),
                 cutting: Mutex::new(()),
                 compacting: Mutex::new(()),
                 stop: Mutex::new(None),
@@ -451,6 +487,7 @@ impl Store {
                                         Some(&record.data),
                                         record.segment,
                                         len / spans,
+                                        ingest_window(config.ingestion_time_range_slack),
                                     );
                                 }
                                 Err(err) => {
@@ -494,8 +531,8 @@ impl Store {
                 return;
             }
         };
+        let grace = self.inner.config.compacted_block_retention;
         let mut loaded = 0usize;
-        let mut all = self.inner.blocks.write();
         for tenant in tenants {
             if validate_tenant(&tenant).is_err() {
                 continue;
@@ -507,17 +544,71 @@ impl Store {
                     continue;
                 }
             };
-            for id in ids {
+            for id in ids.into_iter().filter(|id| is_block_id(id)) {
+                let prefix = crate::block::block_key(&tenant, &id);
+                let files = match backend.list(&prefix) {
+                    Ok(files) => files,
+                    Err(e) => {
+                        tracing::error!(tenant, block = %id, error = %e, "cannot list a block's files; skipped");
+                        continue;
+                    }
+                };
+                let has = |name: &str| files.iter().any(|f| f == name);
+                if !has("meta.json") {
+                    // A block whose writing was interrupted by a crash: it never existed.
+                    match backend.delete_prefix(&prefix) {
+                        Ok(()) => {
+                            tracing::info!(tenant, block = %id, "removed a block left without meta.json by an interrupted write")
+                        }
+                        Err(e) => {
+                            tracing::warn!(tenant, block = %id, error = %e, "cannot remove a block left without meta.json")
+                        }
+                    }
+                    continue;
+                }
+                if has(CORRUPT_MARKER) {
+                    let reason = backend
+                        .read(&format!("{prefix}/{CORRUPT_MARKER}"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Marker>(&b).ok())
+                        .map(|m| m.reason)
+                        .unwrap_or_default();
+                    self.inner.set_aside.lock().push(SetAside {
+                        tenant: tenant.clone(),
+                        block_id: id.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+                if has(COMPACTED_MARKER) {
+                    let at = backend
+                        .read(&format!("{prefix}/{COMPACTED_MARKER}"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Marker>(&b).ok())
+                        .map_or(0, |m| m.at_unix_seconds);
+                    self.inner.doomed.lock().push(Doomed {
+                        prefix,
+                        delete_after: at.saturating_add(grace.as_secs()),
+                    });
+                    continue;
+                }
                 match BlockReader::open(backend.clone(), &tenant, &id) {
                     Ok(reader) => {
-                        all.entry(tenant.clone())
+                        if let Some(damage) = reader.repaired() {
+                            let written = backend
+                                .write(&format!("{prefix}/index"), reader.index_file().into());
+                            tracing::warn!(tenant, block = %id, damage, rewritten = written.is_ok(), "block index rebuilt from its data file");
+                        }
+                        self.inner
+                            .blocks
+                            .write()
+                            .entry(tenant.clone())
                             .or_default()
                             .push(Arc::new(reader));
                         loaded += 1;
                     }
-                    Err(e) if e.is_not_found() => {
-                        // No meta.json: a block whose writing was interrupted. It does not exist.
-                        tracing::warn!(tenant, block = %id, "block without meta.json ignored (interrupted write)");
+                    Err(e) if e.is_corrupt() => {
+                        set_aside(&self.inner, &tenant, &id, &e.to_string());
                     }
                     Err(e) => {
                         self.inner
@@ -531,6 +622,13 @@ impl Store {
         }
         if loaded > 0 {
             tracing::info!(blocks = loaded, "blocks loaded");
+        }
+        let aside = self.inner.set_aside.lock().len();
+        if aside > 0 {
+            tracing::warn!(
+                blocks = aside,
+                "corrupt blocks are set aside and not read; `tempo-server block list` shows them"
+            );
         }
     }
 
@@ -615,6 +713,7 @@ impl Store {
             encoded.as_ref(),
             segment,
             bytes / spans,
+            ingest_window(self.inner.config.ingestion_time_range_slack),
         );
     }
 
@@ -766,25 +865,37 @@ impl Store {
         Ok(Some(assemble(spans.iter())))
     }
 
-    /// Reports a block that failed a read. A corrupt block is set aside (no longer read,
-    /// counted once); a backend failure may pass, so the block stays.
+    /// Reports a block that failed a read. A corrupt block is set aside; a block that is no
+    /// longer listed (compacted away or expired while it was read) is skipped quietly; a
+    /// backend failure may pass, so the block stays.
     fn block_failed(&self, tenant: &str, block: &Arc<BlockReader>, e: &crate::block::BlockError) {
-        self.inner
-            .counters
-            .block_errors
-            .fetch_add(1, Ordering::Relaxed);
-        let corrupt = matches!(
-            e,
-            crate::block::BlockError::Corrupt { .. }
-                | crate::block::BlockError::UnsupportedVersion { .. }
-        );
-        if corrupt {
-            if let Some(list) = self.inner.blocks.write().get_mut(tenant) {
-                list.retain(|b| !Arc::ptr_eq(b, block));
+        let listed = self
+            .inner
+            .blocks
+            .read()
+            .get(tenant)
+            .is_some_and(|l| l.iter().any(|b| Arc::ptr_eq(b, block)));
+        if !listed {
+            tracing::debug!(block = block.name(), error = %e, "a block removed while it was read was skipped");
+            return;
+        }
+        match e {
+            _ if e.is_corrupt() => {
+                set_aside(&self.inner, tenant, &block.meta.block_id, &e.to_string())
             }
-            tracing::error!(block = block.name(), error = %e, "corrupt block set aside; it is no longer read");
-        } else {
-            tracing::error!(block = block.name(), error = %e, "block skipped while finding a trace");
+            _ if e.is_not_found() => set_aside(
+                &self.inner,
+                tenant,
+                &block.meta.block_id,
+                &format!("a file is missing: {e}"),
+            ),
+            _ => {
+                self.inner
+                    .counters
+                    .block_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(block = block.name(), error = %e, "block skipped by a read");
+            }
         }
     }
 
@@ -800,6 +911,11 @@ impl Store {
     /// write-ahead log segments they came from. Without a block backend, does nothing.
     pub fn flush_blocks(&self) -> Result<Vec<BlockMeta>, Error> {
         cut_blocks(&self.inner, true)
+    }
+
+    /// The corrupt blocks set aside, with why.
+    pub fn set_aside_blocks(&self) -> Vec<SetAside> {
+        self.inner.set_aside.lock().clone()
     }
 
     /// The metadata of the tenant's readable blocks.
@@ -840,10 +956,13 @@ impl Store {
         for blocks in self.inner.blocks.read().values() {
             stats.blocks += blocks.len() as u64;
             stats.block_bytes += blocks.iter().map(|b| b.meta.total_bytes()).sum::<u64>();
+            stats.blocks_bloom_damaged +=
+                blocks.iter().filter(|b| b.bloom_damaged()).count() as u64;
         }
         let c = &self.inner.counters;
         stats.blocks_flushed = c.blocks_flushed.load(Ordering::Relaxed);
         stats.block_errors = c.block_errors.load(Ordering::Relaxed);
+        stats.blocks_set_aside = self.inner.set_aside.lock().len() as u64;
         stats.blocks_expired = c.blocks_expired.load(Ordering::Relaxed);
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.spans_refused_trace_too_large =
@@ -855,12 +974,22 @@ impl Store {
     /// Runs compaction until no window of any tenant has enough blocks to merge; returns the
     /// number of compactions.
     pub fn compact_now(&self) -> Result<usize, Error> {
-        let mut n = 0;
-        while compact_once(&self.inner)? {
-            n += 1;
+        let mut total = 0;
+        loop {
+            let (done, failure) = compact_round(&self.inner);
+            total += done;
+            if done == 0 {
+                return failure.map_or(Ok(total), Err);
+            }
         }
-        Ok(n)
     }
+}
+
+/// Now minus and plus `slack`, unix nanoseconds.
+fn ingest_window(slack: Duration) -> (u64, u64) {
+    let now = now_nanos();
+    let slack = slack.as_nanos().min(u128::from(u64::MAX)) as u64;
+    (now.saturating_sub(slack), now.saturating_add(slack))
 }
 
 fn span_count(data: &TracesData) -> u64 {
@@ -934,20 +1063,16 @@ fn compaction_loop(inner: Weak<Inner>, stop: Receiver<()>, period: Duration) {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            match compact_once(&inner) {
-                Ok(true) => {
-                    if matches!(
-                        stop.try_recv(),
-                        Err(crossbeam_channel::TryRecvError::Disconnected)
-                    ) {
-                        return;
-                    }
-                }
-                Ok(false) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, "compaction failed; its inputs are kept");
-                    break;
-                }
+            let (done, _) = compact_round(&inner);
+            delete_compacted(&inner, false);
+            if done == 0 {
+                break;
+            }
+            if matches!(
+                stop.try_recv(),
+                Err(crossbeam_channel::TryRecvError::Disconnected)
+            ) {
+                return;
             }
         }
     }
@@ -991,20 +1116,71 @@ fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
         && let Some(wal) = &inner.wal
     {
         // New appends go to a fresh segment, so the older ones can be released.
-        wal.rotate()?;
-        let needed = inner
-            .head
-            .tenants()
-            .iter()
-            .filter_map(|(_, h)| h.min_segment())
-            .min()
-            .unwrap_or(u64::MAX);
-        wal.release_before(needed)?;
+        let previous = wal.rotate()?.saturating_sub(1);
+        let needed = oldest_needed_segment(inner);
+        if previous.saturating_sub(needed) >= CARRY_FORWARD_AFTER_SEGMENTS {
+            carry_forward(inner, wal, previous);
+        }
+        wal.release_before(oldest_needed_segment(inner))?;
     }
     match failure {
         Some(e) => Err(e),
         None => Ok(written),
     }
+}
+
+/// How many segments behind the current one the oldest needed segment may fall before the
+/// traces holding it are written to the WAL again.
+const CARRY_FORWARD_AFTER_SEGMENTS: u64 = 8;
+
+/// The oldest WAL segment any trace in the head still needs.
+fn oldest_needed_segment(inner: &Inner) -> u64 {
+    inner
+        .head
+        .tenants()
+        .iter()
+        .filter_map(|(_, h)| h.min_segment())
+        .min()
+        .unwrap_or(u64::MAX)
+}
+
+/// Appends again the traces that hold WAL segments older than `previous` (a trace that
+/// stays live for a long time, or a tenant whose blocks cannot be written), so that those
+/// segments can be released: no trace and no tenant holds back the log of the others. A crash
+/// in between leaves spans twice in the log, which readers and compaction de-duplicate.
+fn carry_forward(inner: &Inner, wal: &Wal, previous: u64) {
+    let started = Instant::now();
+    let (mut traces, mut bytes) = (0usize, 0usize);
+    for (tenant, head) in inner.head.tenants() {
+        let stale = head.stale_traces(previous);
+        if stale.is_empty() {
+            continue;
+        }
+        let mut done: Vec<TraceId> = Vec::with_capacity(stale.len());
+        for (id, data) in stale {
+            let record = bytes::Bytes::from(data.encode_to_vec());
+            let len = record.len();
+            match wal.append(RecordKind::Spans, tenant.clone(), record).wait() {
+                Ok(_) => {
+                    done.push(id);
+                    bytes += len;
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, trace = %id, error = %e, "cannot write a trace to the write-ahead log again; its old segments are kept");
+                }
+            }
+        }
+        traces += done.len();
+        // Everything those traces held is now in segments after `previous`; spans added
+        // since came from `previous` or later.
+        head.carried_forward(&done, previous);
+    }
+    tracing::info!(
+        traces,
+        bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "long-lived traces written to the write-ahead log again, so its old segments can be released"
+    );
 }
 
 fn write_block(
@@ -1032,6 +1208,7 @@ fn write_block(
             unpack_all(&trace.spans, &mut spans);
             let refs: Vec<&HeadSpan> = spans.iter().collect();
             writer.add_trace(**id, &refs)?;
+            writer.note_range(trace.block_range.0, trace.block_range.1);
             ids.push(**id);
         }
         Ok((Some(writer.finish(backend.as_ref())?), ids))
@@ -1064,10 +1241,12 @@ fn write_block(
     Ok(Some(meta))
 }
 
-/// Merges one group of blocks, if any tenant has one; returns whether it did.
-fn compact_once(inner: &Inner) -> Result<bool, Error> {
+/// Runs one compaction for every tenant that has blocks to merge; returns how many ran and
+/// the first failure. A tenant whose compaction fails is logged and left for the next round:
+/// one tenant never holds back another's.
+fn compact_round(inner: &Inner) -> (usize, Option<Error>) {
     let Some(backend) = inner.config.blocks.clone() else {
-        return Ok(false);
+        return (0, None);
     };
     let policy = CompactionPolicy {
         window: inner.config.compaction_window,
@@ -1077,41 +1256,201 @@ fn compact_once(inner: &Inner) -> Result<bool, Error> {
         bloom_false_positive: inner.config.bloom_false_positive,
     };
     let _guard = inner.compacting.lock();
-    let candidates: Vec<(String, Vec<Arc<BlockReader>>)> = inner
+    let mut plans: Vec<(String, Vec<Arc<BlockReader>>)> = inner
         .blocks
         .read()
         .iter()
         .map(|(t, b)| (t.clone(), compact::plan(b, &policy)))
         .filter(|(_, plan)| !plan.is_empty())
         .collect();
-    let Some((tenant, inputs)) = candidates.into_iter().next() else {
-        return Ok(false);
+    plans.sort_by(|a, b| a.0.cmp(&b.0));
+    let (mut done, mut failure) = (0, None);
+    for (tenant, inputs) in plans {
+        match compact_tenant(inner, &backend, &tenant, &inputs, &policy) {
+            Ok(()) => done += 1,
+            Err(e) => {
+                tracing::error!(tenant, error = %e, "compaction failed; its inputs are kept and it is tried again later");
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    (done, failure)
+}
+
+/// Merges one planned group of a tenant's blocks. An input that turns out corrupt is set
+/// aside (and the group planned again next round); the inputs of a merge are marked compacted
+/// and deleted after `compacted_block_retention`, so queries reading them meanwhile finish.
+fn compact_tenant(
+    inner: &Inner,
+    backend: &Arc<dyn Backend>,
+    tenant: &str,
+    inputs: &[Arc<BlockReader>],
+    policy: &CompactionPolicy,
+) -> Result<(), Error> {
+    let outcome = match compact::merge(backend.as_ref(), tenant, inputs, policy) {
+        Ok(outcome) => outcome,
+        Err(compact::MergeError::Input { input, error }) => {
+            let block = &inputs[input];
+            let listed = inner
+                .blocks
+                .read()
+                .get(tenant)
+                .is_some_and(|l| l.iter().any(|b| Arc::ptr_eq(b, block)));
+            if !listed {
+                // Expired while it was read: plan again without it.
+                return Ok(());
+            }
+            if error.is_corrupt() || error.is_not_found() {
+                set_aside(inner, tenant, &block.meta.block_id, &error.to_string());
+                return Ok(());
+            }
+            return Err(error.into());
+        }
+        Err(compact::MergeError::Output(e)) => return Err(e.into()),
     };
-    let outcome = compact::merge(backend.as_ref(), &tenant, &inputs, &policy)?;
     // The output is durable: make it readable, then retire the inputs.
     let output = match &outcome.output {
         Some(meta) => Some(Arc::new(BlockReader::open(
             backend.clone(),
-            &tenant,
+            tenant,
             &meta.block_id,
         )?)),
         None => None,
     };
     {
         let mut all = inner.blocks.write();
-        let list = all.entry(tenant.clone()).or_default();
+        let list = all.entry(tenant.to_owned()).or_default();
         if let Some(output) = output {
             list.push(output);
         }
         list.retain(|b| !inputs.iter().any(|i| Arc::ptr_eq(i, b)));
     }
-    for input in &inputs {
-        if let Err(e) = backend.delete_prefix(input.name()) {
-            tracing::error!(block = input.name(), error = %e, "deleting a compacted input failed; it is read as a duplicate until removed");
+    let now = now_nanos() / 1_000_000_000;
+    let delete_after = now.saturating_add(inner.config.compacted_block_retention.as_secs());
+    for input in inputs {
+        // Marked, so that a restart does not read it again as a duplicate; deleted later.
+        if let Err(e) = backend.write(
+            &format!("{}/{COMPACTED_MARKER}", input.name()),
+            Marker::now("compacted").to_json().into(),
+        ) {
+            tracing::warn!(block = input.name(), error = %e, "cannot mark a compacted block; it is read as a duplicate after a restart until deleted");
         }
+        inner.doomed.lock().push(Doomed {
+            prefix: input.name().to_owned(),
+            delete_after,
+        });
     }
     inner.counters.compactions.fetch_add(1, Ordering::Relaxed);
-    Ok(true)
+    Ok(())
+}
+
+/// Deletes the blocks replaced by compaction whose grace period is over.
+fn delete_compacted(inner: &Inner, all: bool) {
+    let Some(backend) = &inner.config.blocks else {
+        return;
+    };
+    let now = now_nanos() / 1_000_000_000;
+    let due: Vec<Doomed> = {
+        let mut doomed = inner.doomed.lock();
+        let (due, keep): (Vec<Doomed>, Vec<Doomed>) =
+            doomed.drain(..).partition(|d| all || d.delete_after <= now);
+        *doomed = keep;
+        due
+    };
+    for d in due {
+        if let Err(e) = backend.delete_prefix(&d.prefix) {
+            tracing::warn!(block = %d.prefix, error = %e, "deleting a compacted block failed; tried again later");
+            inner.doomed.lock().push(d);
+        }
+    }
+}
+
+/// Sets a corrupt block aside: marks it on the backend (`corrupt.json`, with the reason),
+/// stops reading and compacting it, counts and logs it once. Its files are kept for
+/// inspection.
+fn set_aside(inner: &Inner, tenant: &str, block_id: &str, reason: &str) {
+    {
+        let mut aside = inner.set_aside.lock();
+        if aside
+            .iter()
+            .any(|b| b.tenant == tenant && b.block_id == block_id)
+        {
+            return;
+        }
+        aside.push(SetAside {
+            tenant: tenant.to_owned(),
+            block_id: block_id.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+    if let Some(list) = inner.blocks.write().get_mut(tenant) {
+        list.retain(|b| b.meta.block_id != block_id);
+    }
+    inner.counters.block_errors.fetch_add(1, Ordering::Relaxed);
+    let marked = inner.config.blocks.as_ref().map(|backend| {
+        backend.write(
+            &format!("{tenant}/{block_id}/{CORRUPT_MARKER}"),
+            Marker::now(reason).to_json().into(),
+        )
+    });
+    tracing::error!(
+        tenant,
+        block = block_id,
+        reason,
+        marked = matches!(marked, Some(Ok(()))),
+        "corrupt block set aside: it is no longer read nor compacted, and its files are kept"
+    );
+}
+
+/// What a marker file (`corrupt.json`, `compacted.json`) holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Marker {
+    /// Why the block was marked.
+    reason: String,
+    /// When, unix seconds.
+    at_unix_seconds: u64,
+}
+
+impl Marker {
+    fn now(reason: &str) -> Marker {
+        Marker {
+            reason: reason.to_owned(),
+            at_unix_seconds: now_nanos() / 1_000_000_000,
+        }
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+/// A corrupt block, set aside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Its tenant.
+    pub tenant: String,
+    /// Its ID.
+    pub block_id: String,
+    /// Why it was set aside.
+    pub reason: String,
+}
+
+/// A block replaced by compaction, deleted once its grace period is over.
+#[derive(Debug)]
+struct Doomed {
+    prefix: String,
+    /// Unix seconds.
+    delete_after: u64,
+}
+
+/// Whether a name under a tenant is a block ID (a UUID): anything else there is not ours.
+fn is_block_id(name: &str) -> bool {
+    name.len() == 36
+        && name.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Deletes blocks whose newest span is older than the tenant's retention.
@@ -1290,5 +1629,10 @@ impl Store {
     /// Applies retention now (normally once a minute).
     pub fn apply_retention_now(&self) {
         apply_retention(&self.inner);
+    }
+
+    /// Deletes the blocks replaced by compaction now, grace period or not.
+    pub fn delete_compacted_now(&self) {
+        delete_compacted(&self.inner, true);
     }
 }

@@ -1,6 +1,7 @@
-//! A truncated or corrupt block on local disk is skipped and counted, never a panic: the traces
-//! of the other blocks are all still found, and a block whose `meta.json` is missing (an
-//! interrupted write) simply does not exist.
+//! A truncated or corrupt block on local disk is set aside and counted, never a panic: the
+//! traces of the other blocks are all still found; a damaged index is rebuilt from the data
+//! file and a damaged bloom filter bypassed, so neither loses a trace; and a block whose
+//! `meta.json` is missing (an interrupted write) does not exist and is removed.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
@@ -145,7 +146,12 @@ impl Damage {
 
     /// Whether opening the store already finds the damage.
     fn found_at_open(self) -> bool {
-        matches!(self, Damage::TruncateIndex | Damage::InvalidMeta)
+        matches!(self, Damage::InvalidMeta)
+    }
+
+    /// Whether the damage loses nothing: the index is rebuilt, the bloom filter bypassed.
+    fn repaired(self) -> bool {
+        matches!(self, Damage::TruncateIndex | Damage::CorruptBloom)
     }
 }
 
@@ -209,6 +215,7 @@ fn each_kind_of_damage_skips_only_the_damaged_block() {
         if damage.found_at_open() {
             assert!(at_open > 0, "{damage:?}: not counted at open");
             assert_eq!(readable, 2, "{damage:?}");
+            assert_eq!(store.stats().blocks_set_aside, 1, "{damage:?}");
         } else if damage == Damage::DeleteMeta {
             assert_eq!(
                 at_open, 0,
@@ -217,6 +224,10 @@ fn each_kind_of_damage_skips_only_the_damaged_block() {
             assert_eq!(
                 readable, 2,
                 "{damage:?}: a block without meta.json does not exist"
+            );
+            assert!(
+                !root.join(TENANT).join(&written[victim].id).exists(),
+                "{damage:?}: a block without meta.json is removed at start"
             );
         } else {
             assert_eq!(
@@ -239,14 +250,27 @@ fn each_kind_of_damage_skips_only_the_damaged_block() {
                 );
                 assert_eq!(victim_found, 0, "{damage:?}");
             }
-            Damage::TruncateIndex | Damage::InvalidMeta => {
+            Damage::InvalidMeta => {
                 assert_eq!(victim_found, 0, "{damage:?}");
                 assert_eq!(
                     errors, at_open,
                     "{damage:?}: a skipped block is not read again"
                 );
             }
-            Damage::TruncateData | Damage::FlipByteInData | Damage::CorruptBloom => {
+            Damage::TruncateIndex | Damage::CorruptBloom => {
+                assert_eq!(errors, 0, "{damage:?}");
+                assert_eq!(
+                    victim_found,
+                    written[victim].traces.len(),
+                    "{damage:?}: every trace of the block is still found"
+                );
+                assert_eq!(
+                    store.stats().blocks_bloom_damaged,
+                    u64::from(damage == Damage::CorruptBloom),
+                    "{damage:?}"
+                );
+            }
+            Damage::TruncateData | Damage::FlipByteInData => {
                 assert!(
                     errors > at_open,
                     "{damage:?}: lookups did not count the damage"
@@ -256,6 +280,19 @@ fn each_kind_of_damage_skips_only_the_damaged_block() {
                     "{damage:?}: the damage went unnoticed"
                 );
             }
+        }
+        if !damage.repaired() && damage != Damage::DeleteMeta {
+            // Set aside, marked with the reason, listed; its files are kept.
+            let aside = store.set_aside_blocks();
+            assert_eq!(aside.len(), 1, "{damage:?}");
+            assert_eq!(aside[0].block_id, written[victim].id, "{damage:?}");
+            assert!(!aside[0].reason.is_empty(), "{damage:?}");
+            let marker = root
+                .join(TENANT)
+                .join(&written[victim].id)
+                .join("corrupt.json");
+            assert!(marker.exists(), "{damage:?}: no marker");
+            assert_eq!(store.blocks(TENANT).len(), 2, "{damage:?}");
         }
 
         // The store keeps serving and writing.
@@ -273,6 +310,14 @@ fn each_kind_of_damage_skips_only_the_damaged_block() {
                     .is_some()
             );
         }
+        store.close().unwrap();
+        drop(store);
+        // Reopened: a set-aside block stays aside without being read again; a repaired one is
+        // read as any other.
+        let store = open(&root);
+        let expected_aside = u64::from(!damage.repaired() && damage != Damage::DeleteMeta);
+        assert_eq!(store.stats().blocks_set_aside, expected_aside, "{damage:?}");
+        assert_eq!(store.stats().block_errors, 0, "{damage:?}: read again");
         store.close().unwrap();
     }
 }

@@ -524,7 +524,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir_all(dir.path().join("t/b")).unwrap();
         fs::write(dir.path().join("t/b/data"), b"hello world").unwrap();
-        fs::write(dir.path().join("t/b/.data.tmp-1-2"), b"partial").unwrap();
+        fs::write(dir.path().join("t/b/.data~tmp-1-2"), b"partial").unwrap();
         let backend = ReadOnlyDir {
             root: dir.path().to_owned(),
         };
@@ -551,7 +551,7 @@ mod tests {
         assert!(backend.write("t/b/x", Bytes::new()).is_err());
         assert!(backend.delete_prefix("t/b").is_err());
         // Nothing was touched: the temporary file of a concurrent writer is still there.
-        assert!(dir.path().join("t/b/.data.tmp-1-2").exists());
+        assert!(dir.path().join("t/b/.data~tmp-1-2").exists());
         assert!(!dir.path().join("t/b/x").exists());
     }
 

@@ -1,11 +1,14 @@
 //! local: a backend in a directory of the local filesystem.
 //!
 //! A key maps to a path under the root (`tenant/block/data` is `<root>/tenant/block/data`).
-//! Writes go to a temporary file next to the target (`.<name>.tmp-<pid>-<n>`), which is synced,
+//! Writes go to a temporary file next to the target (`.<name>~tmp-<pid>-<n>`), which is synced,
 //! renamed over the target and made durable by syncing the directory. Deletes rename the target
-//! out of the way (`.<name>.del-<pid>-<n>`), sync the directory, then remove it, so a delete is
+//! out of the way (`.<name>~del-<pid>-<n>`), sync the directory, then remove it, so a delete is
 //! atomic too. Names of both shapes are never listed, are refused as keys, and are removed when
-//! a backend opens the root, which is why one root belongs to one process at a time.
+//! a backend opens the root, which is why one root belongs to one process at a time. `~` is
+//! not a tenant ID character, so no tenant's directory ever has such a name. (Earlier versions
+//! used `.` instead of `~`; leftovers of that shape are swept below the root only, where no
+//! tenant directory lives.)
 //!
 //! Reads map the file into memory ([`map_file`]); a small cache keeps the most recently used
 //! maps, each checked against the file's identity (device, inode, size, modification time) on
@@ -304,9 +307,11 @@ fn remove_any(path: &Path) -> io::Result<()> {
 }
 
 /// The marker of a temporary file being written.
-const TEMP_MARKER: &str = ".tmp-";
+const TEMP_MARKER: &str = "~tmp-";
 /// The marker of a file or directory being deleted.
-const DELETE_MARKER: &str = ".del-";
+const DELETE_MARKER: &str = "~del-";
+/// The markers earlier versions used, swept below the root.
+const LEGACY_MARKERS: [&str; 2] = [".tmp-", ".del-"];
 
 /// A unique temporary name for `name`: `.<name><marker><pid>-<n>`.
 fn temp_name(name: &str, marker: &str) -> String {
@@ -317,11 +322,20 @@ fn temp_name(name: &str, marker: &str) -> String {
 
 /// Whether `name` has the shape of a temporary name made by [`temp_name`].
 pub(super) fn is_temp_name(name: &str) -> bool {
+    has_temp_shape(name, &[TEMP_MARKER, DELETE_MARKER])
+}
+
+/// Whether `name` has the shape of a temporary name of earlier versions.
+fn is_legacy_temp_name(name: &str) -> bool {
+    has_temp_shape(name, &LEGACY_MARKERS)
+}
+
+fn has_temp_shape(name: &str, markers: &[&str]) -> bool {
     let Some(rest) = name.strip_prefix('.') else {
         return false;
     };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    [TEMP_MARKER, DELETE_MARKER].iter().any(|marker| {
+    markers.iter().any(|marker| {
         rest.rsplit_once(marker).is_some_and(|(base, suffix)| {
             !base.is_empty()
                 && suffix
@@ -337,6 +351,8 @@ fn sweep(root: &Path) -> io::Result<()> {
     let mut dirs = vec![root.to_path_buf()];
     let mut first = true;
     while let Some(dir) = dirs.pop() {
+        // Directly under the root are tenants, whose IDs may have the legacy shape.
+        let below_root = dir != root;
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) if first => return Err(err),
@@ -358,7 +374,10 @@ fn sweep(root: &Path) -> io::Result<()> {
             let Ok(file_type) = entry.file_type() else {
                 continue;
             };
-            let is_temp = entry.file_name().to_str().is_some_and(is_temp_name);
+            let is_temp = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| is_temp_name(n) || (below_root && is_legacy_temp_name(n)));
             if is_temp {
                 match remove_any(&path) {
                     Ok(()) => tracing::warn!(
@@ -501,46 +520,58 @@ mod tests {
         let root = dir.path();
         fs::create_dir_all(root.join("t/b")).unwrap();
         fs::write(root.join("t/b/data"), b"kept").unwrap();
-        fs::write(root.join("t/b/.data.tmp-123-4"), b"torn").unwrap();
-        fs::write(root.join(".x.tmp-1-2"), b"torn").unwrap();
-        fs::create_dir_all(root.join("t/.b2.del-9-9/inner")).unwrap();
-        fs::write(root.join("t/.b2.del-9-9/inner/data"), b"deleted").unwrap();
+        fs::write(root.join("t/b/.data~tmp-123-4"), b"torn").unwrap();
+        fs::write(root.join(".x~tmp-1-2"), b"torn").unwrap();
+        fs::create_dir_all(root.join("t/.b2~del-9-9/inner")).unwrap();
+        fs::write(root.join("t/.b2~del-9-9/inner/data"), b"deleted").unwrap();
+        // Leftovers of earlier versions, below the root.
+        fs::write(root.join("t/b/.data.tmp-123-5"), b"torn").unwrap();
+        fs::create_dir_all(root.join("t/.b3.del-9-9")).unwrap();
+        // At the root, that shape is a tenant's (`.x.tmp-1-2` is a valid tenant ID).
+        fs::create_dir_all(root.join(".x.tmp-1-2/b")).unwrap();
+        fs::write(root.join(".x.tmp-1-2/b/data"), b"a tenant's").unwrap();
         // Not our shape: left alone, and listed.
         fs::write(root.join("t/b/.keep"), b"").unwrap();
-        fs::write(root.join("t/b/.data.tmp-x-4"), b"").unwrap();
+        fs::write(root.join("t/b/.data~tmp-x-4"), b"").unwrap();
 
         let backend = LocalBackend::open(root).unwrap();
-        assert!(!root.join("t/b/.data.tmp-123-4").exists());
-        assert!(!root.join(".x.tmp-1-2").exists());
-        assert!(!root.join("t/.b2.del-9-9").exists());
+        assert!(!root.join("t/b/.data~tmp-123-4").exists());
+        assert!(!root.join(".x~tmp-1-2").exists());
+        assert!(!root.join("t/.b2~del-9-9").exists());
+        assert!(!root.join("t/b/.data.tmp-123-5").exists());
+        assert!(!root.join("t/.b3.del-9-9").exists());
         assert!(root.join("t/b/.keep").exists());
         assert_eq!(backend.read("t/b/data").unwrap(), "kept");
-        assert_eq!(backend.list("").unwrap(), ["t"]);
+        assert_eq!(backend.read(".x.tmp-1-2/b/data").unwrap(), "a tenant's");
+        assert_eq!(backend.list("").unwrap(), [".x.tmp-1-2", "t"]);
         assert_eq!(backend.list("t").unwrap(), ["b"]);
         assert_eq!(
             backend.list("t/b").unwrap(),
-            [".data.tmp-x-4", ".keep", "data"]
+            [".data~tmp-x-4", ".keep", "data"]
         );
 
         // One appearing while open (an in-flight write) is not listed either.
-        fs::write(root.join("t/b/.meta.json.tmp-5-6"), b"").unwrap();
+        fs::write(root.join("t/b/.meta.json~tmp-5-6"), b"").unwrap();
         assert_eq!(backend.list("t/b").unwrap().len(), 3);
     }
 
     #[test]
     fn temp_names() {
         let name = temp_name("meta.json", TEMP_MARKER);
-        assert!(name.starts_with(".meta.json.tmp-"), "{name}");
+        assert!(name.starts_with(".meta.json~tmp-"), "{name}");
         assert!(is_temp_name(&name));
         assert!(is_temp_name(&temp_name("b", DELETE_MARKER)));
         assert_ne!(temp_name("a", TEMP_MARKER), temp_name("a", TEMP_MARKER));
         for name in [
             "data",
-            ".tmp-1-2",
-            ".a.tmp-1",
-            ".a.tmp--2",
-            ".a.tmp-1-2x",
-            "a.tmp-1-2",
+            "~tmp-1-2",
+            ".~tmp-1-2",
+            ".a~tmp-1",
+            ".a~tmp--2",
+            ".a~tmp-1-2x",
+            "a~tmp-1-2",
+            ".a.tmp-1-2",
+            ".x.del-3-4",
         ] {
             assert!(!is_temp_name(name), "{name}");
         }

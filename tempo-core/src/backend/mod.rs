@@ -178,8 +178,8 @@ impl BackendError {
 
 /// Checks a key: not empty, at most [`MAX_KEY_LEN`] bytes, no leading `/`, no empty segment,
 /// no `.` or `..` segment, no `\` or NUL, no segment longer than [`MAX_SEGMENT_LEN`] bytes,
-/// and no segment shaped like a temporary name of the local backend (`.<name>.tmp-<n>-<n>` or
-/// `.<name>.del-<n>-<n>`). Every backend calls it on every key and non-root prefix.
+/// and no segment shaped like a temporary name of the local backend (`.<name>~tmp-<n>-<n>` or
+/// `.<name>~del-<n>-<n>`). Every backend calls it on every key and non-root prefix.
 pub fn validate_key(key: &str) -> Result<(), BackendError> {
     let invalid = |reason: &str| {
         Err(BackendError::InvalidKey {
@@ -268,6 +268,8 @@ mod tests {
             ".hidden-tenant/meta.json",
             "a..b/c",
             "tenant/index.json.gz",
+            ".x.tmp-1-2/block/data",
+            ".y.del-3-4",
         ] {
             assert!(validate_key(key).is_ok(), "{key}");
         }
@@ -287,8 +289,8 @@ mod tests {
             ".",
             "a\\b",
             "a\0b",
-            ".data.tmp-12-3",
-            "t/.meta.json.del-1-2",
+            ".data~tmp-12-3",
+            "t/.meta.json~del-1-2",
         ] {
             let err = validate_key(key).unwrap_err();
             assert!(

@@ -304,7 +304,7 @@ pub fn run_conformance_suite(backend: &dyn Backend) {
     assert_invalid("write empty segment", backend.write("t//x", Bytes::new()));
     assert_invalid(
         "write temp name",
-        backend.write("t/.x.tmp-1-2", Bytes::new()),
+        backend.write("t/.x~tmp-1-2", Bytes::new()),
     );
     assert_invalid("size NUL", backend.size("t/\0"));
     assert_invalid("list trailing slash", backend.list("t/"));

@@ -128,6 +128,15 @@ pub fn inspect_block(
     block_id: &str,
 ) -> Result<BlockReport, BlockError> {
     let reader = BlockReader::open(backend.clone(), tenant, block_id)?;
+    if let Some(damage) = reader.repaired() {
+        return Err(BlockError::Corrupt {
+            block: Some(reader.name().to_owned()),
+            message: format!(
+                "{damage} (the data file is intact: a server rebuilds the index when it opens \
+                 the block)"
+            ),
+        });
+    }
     let mut row_groups = Vec::with_capacity(reader.index.len());
     for (i, entry) in reader.index.iter().enumerate() {
         let group = reader.row_group(i)?;

@@ -60,6 +60,15 @@ impl BlockError {
         matches!(self, BlockError::Backend(e) if e.is_not_found())
     }
 
+    /// Whether the block's files are damaged (corrupt, or shorter than they say), as opposed
+    /// to a backend failure that may pass.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            BlockError::Corrupt { .. } | BlockError::Backend(BackendError::OutOfRange { .. })
+        )
+    }
+
     pub(crate) fn corrupt(message: impl Into<String>) -> BlockError {
         BlockError::Corrupt {
             block: None,
@@ -165,6 +174,30 @@ impl IndexEntry {
         })
     }
 }
+
+/// The `index` file of a block: magic, version, count, the entries, and a CRC-32C.
+pub(crate) fn encode_index(entries: &[IndexEntry]) -> Vec<u8> {
+    let mut index = Vec::with_capacity(16 + entries.len() * INDEX_ENTRY_LEN + 4);
+    index.extend_from_slice(&INDEX_MAGIC);
+    index.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    index.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for e in entries {
+        e.encode(&mut index);
+    }
+    let crc = crc32c::crc32c(&index);
+    index.extend_from_slice(&crc.to_le_bytes());
+    index
+}
+
+/// The marker of a block set aside because it is corrupt: `<tenant>/<block-id>/corrupt.json`,
+/// holding the reason. Such a block is no longer read nor compacted, and is kept for
+/// inspection.
+pub(crate) const CORRUPT_MARKER: &str = "corrupt.json";
+
+/// The marker of a block replaced by compaction: `<tenant>/<block-id>/compacted.json`, holding
+/// when. Readers skip it; it is deleted after a grace period, so queries in flight never lose
+/// it.
+pub(crate) const COMPACTED_MARKER: &str = "compacted.json";
 
 /// What `meta.json` says of a block.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

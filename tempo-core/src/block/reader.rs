@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -31,6 +32,10 @@ pub(crate) struct BlockReader {
     pub(crate) meta: BlockMeta,
     pub(crate) index: Vec<IndexEntry>,
     prefix: String,
+    /// What was wrong with the `index` file, when it was rebuilt from `data` at open.
+    repaired: Option<String>,
+    /// Set once a bloom shard could not be read (logged once).
+    bloom_damaged: AtomicBool,
     blooms: Mutex<HashMap<u32, Arc<BloomShard>>>,
     /// Parsed row group footers, by row group.
     footers: Mutex<HashMap<usize, Arc<Footer>>>,
@@ -43,7 +48,9 @@ type KeepKey<'a> = Option<&'a dyn Fn(&str, &str) -> bool>;
 pub(crate) type BlockTrace = (TraceId, Vec<HeadSpan>);
 
 impl BlockReader {
-    /// Opens a block: reads and checks `meta.json` and `index`.
+    /// Opens a block: reads and checks `meta.json` and `index`. An `index` that is missing,
+    /// corrupt or disagrees with `meta.json` is rebuilt from the `data` file (see
+    /// [`BlockReader::repaired`]); only a block whose data cannot be read is an error.
     pub(crate) fn open(
         backend: Arc<dyn Backend>,
         tenant: &str,
@@ -52,26 +59,61 @@ impl BlockReader {
         let prefix = block_key(tenant, block_id);
         let meta_bytes = backend.read(&format!("{prefix}/meta.json"))?;
         let meta = BlockMeta::from_json(&meta_bytes, &prefix)?;
-        let index_bytes = backend.read(&format!("{prefix}/index"))?;
-        let index = decode_index(&index_bytes).map_err(|e| e.in_block(&prefix))?;
-        if index.len() != meta.row_groups as usize {
-            return Err(BlockError::Corrupt {
-                block: Some(prefix),
-                message: format!(
-                    "index has {} row groups, meta.json says {}",
-                    index.len(),
-                    meta.row_groups
-                ),
-            });
-        }
+        let decoded = match backend.read(&format!("{prefix}/index")) {
+            Ok(bytes) => decode_index(&bytes).and_then(|index| {
+                if index.len() == meta.row_groups as usize {
+                    Ok(index)
+                } else {
+                    Err(BlockError::corrupt(format!(
+                        "index has {} row groups, meta.json says {}",
+                        index.len(),
+                        meta.row_groups
+                    )))
+                }
+            }),
+            Err(e) if e.is_not_found() => Err(BlockError::corrupt("index is missing")),
+            Err(e) => return Err(e.into()),
+        };
+        let (index, repaired) = match decoded {
+            Ok(index) => (index, None),
+            Err(damage) => {
+                let data = backend.read(&format!("{prefix}/data"))?;
+                let index = rebuild_index(&data).map_err(|e| e.in_block(&prefix))?;
+                if index.len() != meta.row_groups as usize {
+                    return Err(BlockError::Corrupt {
+                        block: Some(prefix),
+                        message: format!(
+                            "{damage}; rebuilding it from data found {} row groups, \
+                             meta.json says {}",
+                            index.len(),
+                            meta.row_groups
+                        ),
+                    });
+                }
+                (index, Some(damage.to_string()))
+            }
+        };
         Ok(BlockReader {
             backend,
             meta,
             index,
             prefix,
+            repaired,
+            bloom_damaged: AtomicBool::new(false),
             blooms: Mutex::new(HashMap::new()),
             footers: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// When the block's `index` was damaged and rebuilt from `data` at open, what was wrong
+    /// with it.
+    pub(crate) fn repaired(&self) -> Option<&str> {
+        self.repaired.as_deref()
+    }
+
+    /// The index as its file should hold it, to write back a rebuilt one.
+    pub(crate) fn index_file(&self) -> Vec<u8> {
+        super::encode_index(&self.index)
     }
 
     /// `<tenant>/<block-id>`.
@@ -84,34 +126,51 @@ impl BlockReader {
         self.meta.end_time_unix_nano >= start && self.meta.start_time_unix_nano <= end
     }
 
-    /// The bloom filter's answer: `false` means the trace is certainly not in the block.
-    pub(crate) fn may_contain(&self, id: &TraceId) -> Result<bool, BlockError> {
+    /// The bloom filter's answer: `false` means the trace is certainly not in the block. A
+    /// bloom shard that is missing or damaged answers `true` (logged once per block): the
+    /// index and the row group then decide, so a damaged filter never hides a trace.
+    pub(crate) fn may_contain(&self, id: &TraceId) -> bool {
         if self.meta.bloom_shards == 0 {
-            return Ok(true);
+            return true;
         }
         let shard_no = shard_for(&id.0, self.meta.bloom_shards);
         let cached = self.blooms.lock().get(&shard_no).cloned();
-        let shard = match cached {
-            Some(s) => s,
-            None => {
-                let bytes = self
-                    .backend
-                    .read(&format!("{}/bloom-{shard_no}", self.prefix))?;
-                let shard =
-                    Arc::new(BloomShard::decode(bytes).map_err(|e| BlockError::Corrupt {
-                        block: Some(self.prefix.clone()),
-                        message: format!("bloom-{shard_no}: {e}"),
-                    })?);
+        if let Some(shard) = cached {
+            return shard.may_contain(&id.0);
+        }
+        let loaded = self
+            .backend
+            .read(&format!("{}/bloom-{shard_no}", self.prefix))
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| BloomShard::decode(bytes).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(shard) => {
+                let shard = Arc::new(shard);
                 self.blooms.lock().insert(shard_no, shard.clone());
-                shard
+                shard.may_contain(&id.0)
             }
-        };
-        Ok(shard.may_contain(&id.0))
+            Err(e) => {
+                if !self.bloom_damaged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        block = %self.prefix,
+                        shard = shard_no,
+                        error = %e,
+                        "bloom filter shard unreadable; lookups in this block read its index instead"
+                    );
+                }
+                true
+            }
+        }
+    }
+
+    /// Whether a bloom shard of the block could not be read.
+    pub(crate) fn bloom_damaged(&self) -> bool {
+        self.bloom_damaged.load(Ordering::Relaxed)
     }
 
     /// The trace's spans, if the block holds it.
     pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<HeadSpan>>, BlockError> {
-        if !self.may_contain(id)? {
+        if !self.may_contain(id) {
             return Ok(None);
         }
         for (i, e) in self.index.iter().enumerate() {
@@ -158,6 +217,97 @@ impl BlockReader {
         }
         Ok(())
     }
+}
+
+/// Rebuilds a block's index from its `data` file: walks the row groups (each is its chunks,
+/// then its footer), and reads each one's trace IDs and times from its columns.
+pub(crate) fn rebuild_index(data: &Bytes) -> Result<Vec<IndexEntry>, BlockError> {
+    if data.len() < 16 || data[..8] != super::DATA_MAGIC {
+        return Err(BlockError::corrupt("data: bad magic or truncated"));
+    }
+    let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
+    if version != FORMAT_VERSION {
+        return Err(BlockError::corrupt(format!(
+            "data: unsupported version {version}"
+        )));
+    }
+    let u32_at = |at: usize| -> Result<usize, BlockError> {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| BlockError::corrupt("data: truncated while rebuilding the index"))
+    };
+    let mut entries = Vec::new();
+    let mut at = 16usize;
+    while at < data.len() {
+        let start = at;
+        // Chunks, until the footer.
+        loop {
+            let magic = data.get(at..at + 2);
+            if magic == Some(b"TC".as_slice()) {
+                let stored = u32_at(at + 12)?;
+                at = at
+                    .checked_add(super::encoding::CHUNK_HEADER + stored + 4)
+                    .filter(|&end| end <= data.len())
+                    .ok_or_else(|| BlockError::corrupt("data: a chunk runs past the end"))?;
+            } else if data.get(at..at + 4) == Some(ROW_GROUP_MAGIC.as_slice()) {
+                break;
+            } else {
+                return Err(BlockError::corrupt(format!(
+                    "data: neither a chunk nor a row group footer at offset {at}"
+                )));
+            }
+        }
+        // The footer: magic, six counts, the column directory, a CRC.
+        let footer_at = at;
+        let columns = u32_at(at + 4 + 24)?;
+        let mut end = at + 4 + 24 + 4;
+        for _ in 0..columns {
+            let name_len = data
+                .get(end..end + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+                .ok_or_else(|| BlockError::corrupt("data: truncated row group footer"))?;
+            end += 2 + name_len + 8;
+        }
+        end += 4;
+        if end > data.len() {
+            return Err(BlockError::corrupt("data: truncated row group footer"));
+        }
+        let mut entry = IndexEntry {
+            min_id: TraceId::default(),
+            max_id: TraceId::default(),
+            offset: start as u64,
+            len: (end - start) as u64,
+            footer_offset: footer_at as u64,
+            footer_len: (end - footer_at) as u32,
+            traces: 0,
+            spans: 0,
+            start: 0,
+            end: 0,
+        };
+        let group = RowGroupData::parse(data.slice(start..end), &entry)?;
+        let ids = group.fixed("trace.id", group.traces)?;
+        let starts = group.varints("trace.start", group.traces)?;
+        let durations = group.varints("trace.duration", group.traces)?;
+        let id_at = |i: usize| {
+            ids.get(i)
+                .and_then(TraceId::from_slice)
+                .ok_or_else(|| BlockError::corrupt("data: a trace ID is missing"))
+        };
+        entry.traces = group.traces as u32;
+        entry.spans = group.spans as u32;
+        entry.min_id = id_at(0)?;
+        entry.max_id = id_at(group.traces.saturating_sub(1))?;
+        entry.start = starts.iter().copied().min().unwrap_or(0);
+        entry.end = starts
+            .iter()
+            .zip(&durations)
+            .map(|(s, d)| s.saturating_add(*d))
+            .max()
+            .unwrap_or(0);
+        entries.push(entry);
+        at = end;
+    }
+    Ok(entries)
 }
 
 fn decode_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, BlockError> {

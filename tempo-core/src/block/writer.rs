@@ -12,8 +12,7 @@ use super::encoding::{
     VarintColumn, write_chunk, zigzag,
 };
 use super::{
-    BlockError, BlockMeta, DATA_MAGIC, FORMAT_VERSION, INDEX_MAGIC, IndexEntry, ROW_GROUP_MAGIC,
-    block_key,
+    BlockError, BlockMeta, DATA_MAGIC, FORMAT_VERSION, IndexEntry, ROW_GROUP_MAGIC, block_key,
 };
 use crate::backend::Backend;
 use crate::bloom::BloomBuilder;
@@ -693,6 +692,8 @@ pub(crate) struct BlockWriter {
     last_id: Option<TraceId>,
     traces: u64,
     spans: u64,
+    /// The time range `meta.json` states, when given ([`BlockWriter::note_range`]).
+    range: Option<(u64, u64)>,
 }
 
 impl BlockWriter {
@@ -719,7 +720,17 @@ impl BlockWriter {
             last_id: None,
             traces: 0,
             spans: 0,
+            range: None,
         }
+    }
+
+    /// Widens the time range the block's `meta.json` states (for pruning and retention) to
+    /// include `[start, end]`. Without any, the range is the spans' own.
+    pub(crate) fn note_range(&mut self, start: u64, end: u64) {
+        self.range = Some(match self.range {
+            Some((s, e)) => (s.min(start), e.max(end)),
+            None => (start, end),
+        });
     }
 
     /// Adds a trace; IDs must ascend strictly.
@@ -753,15 +764,7 @@ impl BlockWriter {
     /// Writes every file of the block, `meta.json` last. Returns its meta.
     pub(crate) fn finish(mut self, backend: &dyn Backend) -> Result<BlockMeta, BlockError> {
         self.cut_group()?;
-        let mut index = Vec::with_capacity(12 + self.index.len() * 96);
-        index.extend_from_slice(&INDEX_MAGIC);
-        index.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        index.extend_from_slice(&(self.index.len() as u32).to_le_bytes());
-        for e in &self.index {
-            e.encode(&mut index);
-        }
-        let crc = crc32c::crc32c(&index);
-        index.extend_from_slice(&crc.to_le_bytes());
+        let index = super::encode_index(&self.index);
 
         let shards = self.bloom.finish();
         let prefix = block_key(&self.tenant, &self.block_id);
@@ -778,8 +781,14 @@ impl BlockWriter {
             version: FORMAT_VERSION,
             block_id: self.block_id.clone(),
             tenant: self.tenant.clone(),
-            start_time_unix_nano: self.index.iter().map(|e| e.start).min().unwrap_or(0),
-            end_time_unix_nano: self.index.iter().map(|e| e.end).max().unwrap_or(0),
+            start_time_unix_nano: self
+                .range
+                .map(|(s, _)| s)
+                .unwrap_or_else(|| self.index.iter().map(|e| e.start).min().unwrap_or(0)),
+            end_time_unix_nano: self
+                .range
+                .map(|(_, e)| e)
+                .unwrap_or_else(|| self.index.iter().map(|e| e.end).max().unwrap_or(0)),
             traces: self.traces,
             spans: self.spans,
             row_groups: self.index.len() as u32,
