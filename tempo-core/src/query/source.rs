@@ -267,6 +267,8 @@ pub(crate) fn search(
         top: Mutex::new(TopN::new(req.limit)),
         metrics: Mutex::new(SearchMetrics::default()),
     };
+    // A query cancelled or expired before it starts reads nothing.
+    let stopped = run.stop.should_stop();
     let keys = Keys::of(&compiled.query.referenced_fields());
     blocks.retain(|b| b.overlaps(req.range.start, req.range.end));
     blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.end_time_unix_nano));
@@ -276,7 +278,7 @@ pub(crate) fn search(
         m.total_jobs = 1 + blocks.iter().map(|b| b.index.len() as u64).sum::<u64>();
     }
 
-    if let Some(head) = head {
+    if let Some(head) = head.filter(|_| !stopped) {
         let mut m = SearchMetrics::default();
         let mut spans = Vec::new();
         head.for_each_trace(req.range.start, req.range.end, |parts| {
