@@ -55,6 +55,10 @@ OPTIONS:
     --threads N                runtime worker threads [default: 2]
     --report-json PATH         also write the final report as JSON
     --write-ids PATH           write the hex trace IDs of every acknowledged batch, one a line
+    --verify PATH              send nothing: look up every trace ID of PATH (as --write-ids
+                               writes them) by ID through Tempo's API, and check that each is
+                               found with --spans-per-trace distinct spans; exits with 1 if not
+    --api URL                  the API for --verify [default: http://127.0.0.1:3200]
     -h, --help                 print this help
 ";
 
@@ -105,6 +109,8 @@ struct Args {
     threads: usize,
     report_json: Option<PathBuf>,
     write_ids: Option<PathBuf>,
+    verify: Option<PathBuf>,
+    api: String,
 }
 
 impl Default for Args {
@@ -125,6 +131,8 @@ impl Default for Args {
             threads: 2,
             report_json: None,
             write_ids: None,
+            verify: None,
+            api: "http://127.0.0.1:3200".into(),
         }
     }
 }
@@ -175,6 +183,8 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Ar
             "--threads" => args.threads = positive(&flag, &value(&flag)?)?,
             "--report-json" => args.report_json = Some(value(&flag)?.into()),
             "--write-ids" => args.write_ids = Some(value(&flag)?.into()),
+            "--verify" => args.verify = Some(value(&flag)?.into()),
+            "--api" => args.api = value(&flag)?.trim_end_matches('/').to_owned(),
             other => bail!("unknown argument {other:?}; see --help"),
         }
     }
@@ -752,7 +762,131 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(args.threads)
         .enable_all()
         .build()?;
-    runtime.block_on(run(args))
+    match args.verify.clone() {
+        Some(ids) => runtime.block_on(verify(args, ids)),
+        None => runtime.block_on(run(args)),
+    }
+}
+
+/// `--verify`: every acknowledged trace is found by ID, with all of its spans.
+async fn verify(args: Args, path: PathBuf) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let ids: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let expected = match args.spans_per_trace {
+        SpansPerTrace::Exactly(n) => Some(n),
+        SpansPerTrace::Standard => None,
+    };
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let next = Arc::new(AtomicU64::new(0));
+    let ids = Arc::new(ids);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (ids, next, client, api) =
+            (ids.clone(), next.clone(), client.clone(), args.api.clone());
+        workers.push(tokio::spawn(async move {
+            // (traces found, spans found, missing, wrong span count, first problems)
+            let mut tally = (0u64, 0u64, 0u64, 0u64, Vec::<String>::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(id) = ids.get(i) else { break };
+                let mut attempt = 0;
+                let found = loop {
+                    attempt += 1;
+                    match fetch_span_ids(&client, &api, id).await {
+                        Ok(found) => break Ok(found),
+                        Err(e) if attempt < 5 => {
+                            eprintln!("loadgen: {id}: {e:#}; retrying");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Err(e) => break Err(e),
+                    }
+                };
+                match found {
+                    Ok(Some(spans)) => {
+                        tally.0 += 1;
+                        tally.1 += spans as u64;
+                        if expected.is_some_and(|n| n != spans) {
+                            tally.3 += 1;
+                            if tally.4.len() < 10 {
+                                tally.4.push(format!("{id}: {spans} spans"));
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        tally.2 += 1;
+                        if tally.4.len() < 10 {
+                            tally.4.push(format!("{id}: not found"));
+                        }
+                    }
+                    Err(e) => anyhow::bail!("{id}: {e:#}"),
+                }
+            }
+            Ok(tally)
+        }));
+    }
+    let (mut traces, mut spans, mut missing, mut wrong) = (0u64, 0u64, 0u64, 0u64);
+    let mut problems = Vec::new();
+    for w in workers {
+        let t = w.await??;
+        traces += t.0;
+        spans += t.1;
+        missing += t.2;
+        wrong += t.3;
+        problems.extend(t.4);
+    }
+    println!(
+        "loadgen verify: {} trace IDs in {}, {traces} found with {spans} spans, {missing} missing, \
+         {wrong} with another span count than {}, in {:.1}s",
+        ids.len(),
+        path.display(),
+        expected.map_or("expected".to_owned(), |n| n.to_string()),
+        started.elapsed().as_secs_f64()
+    );
+    for p in problems.iter().take(10) {
+        println!("  {p}");
+    }
+    if missing > 0 || wrong > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The number of distinct span IDs of a trace by ID, `None` when it is not found.
+async fn fetch_span_ids(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    api: &str,
+    id: &str,
+) -> anyhow::Result<Option<usize>> {
+    let request = http::Request::get(format!("{api}/api/traces/{id}"))
+        .header(http::header::ACCEPT, "application/protobuf")
+        .body(Full::new(Bytes::new()))?;
+    let response = client.request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    if status == http::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        anyhow::bail!("status {status}: {}", String::from_utf8_lossy(&body));
+    }
+    // Tempo's `Trace` message: its resource spans are field 1, as in OTLP's `TracesData`.
+    let trace = <tempo_core::model::TracesData as prost::Message>::decode(body)?;
+    let ids: std::collections::HashSet<Vec<u8>> = trace
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.span_id.clone())
+        .collect();
+    Ok(Some(ids.len()))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
