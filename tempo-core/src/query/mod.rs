@@ -189,8 +189,11 @@ pub enum QueryError {
 }
 
 /// The query that filters tag values: `q` itself when it is a complete search query, else the
-/// complete conditions of its first spanset filter (`None` when it has none).
+/// complete conditions of its first spanset filter (`None` when it has none). A `q` longer
+/// than TraceQL's limit is refused, as a search would refuse it; the conditions kept from an
+/// incomplete `q` are those whose text fits within the limit.
 pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError> {
+    tempo_traceql::check_length(q)?;
     if let Ok(parsed) = tempo_traceql::parse(q)
         && !parsed.is_metrics()
     {
@@ -201,6 +204,7 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
         return Ok(None);
     }
     let span = tempo_traceql::Span::default();
+    let mut length = "{  }".len();
     let text: Vec<String> = conditions
         .into_iter()
         .map(|c| {
@@ -221,6 +225,13 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
             };
             tempo_traceql::format_field_expr(&e)
         })
+        .take_while(|c| {
+            length += c.len() + " && ".len();
+            length <= tempo_traceql::MAX_QUERY_BYTES
+        })
         .collect();
+    if text.is_empty() {
+        return Ok(None);
+    }
     eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(Some)
 }
