@@ -15,10 +15,10 @@ use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use tempo_core::model::TraceId;
-use tempo_core::{SINGLE_TENANT, Store, TimeRange};
+use tempo_core::{Store, TimeRange};
 
 use crate::metrics::Metrics;
-use crate::{render, search};
+use crate::{federation, render, search};
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -26,6 +26,8 @@ pub(crate) struct ApiState {
     pub(crate) store: Store,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) multitenancy_enabled: bool,
+    /// With multi-tenancy on, whether a query may name several tenants (`a|b`).
+    pub(crate) multi_tenant_queries_enabled: bool,
     /// Set when shutdown begins: `/ready` then answers 503.
     pub(crate) stopping: Arc<AtomicBool>,
 }
@@ -77,6 +79,14 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
+    /// A rejection with this status and message.
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
     /// A 400: the request is wrong, and the message says how.
     pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {
@@ -142,32 +152,6 @@ async fn not_found() -> ApiError {
         status: StatusCode::NOT_FOUND,
         message: "404 page not found\n".into(),
     }
-}
-
-/// The tenant of a request: `single-tenant` without multi-tenancy, else the
-/// `X-Scope-OrgID` header (401 when missing, 400 when invalid).
-pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
-    if !state.multitenancy_enabled {
-        return Ok(SINGLE_TENANT.to_owned());
-    }
-    let Some(value) = headers.get("x-scope-orgid") else {
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "no org id\n".into(),
-        });
-    };
-    let tenant = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("X-Scope-OrgID is not valid text"))?
-        .trim();
-    if tenant.is_empty() {
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "no org id\n".into(),
-        });
-    }
-    tempo_core::validate_tenant(tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(tenant.to_owned())
 }
 
 /// Parses a trace ID as Tempo does: up to 32 hex digits, left-padded with zeros.
@@ -248,12 +232,12 @@ async fn find(
     id: &str,
     query: Option<String>,
 ) -> Result<Option<tempo_core::model::TracesData>, ApiError> {
-    let tenant = tenant(state, headers)?;
+    let tenants = federation::tenants(state, headers)?;
     let id = parse_trace_id(id)?;
     let params = params(query)?;
     let range = time_range(params.start.as_deref(), params.end.as_deref())?;
     let store = state.store.clone();
-    blocking(move || store.find_trace(&tenant, id, range)).await
+    blocking(move || federation::find_trace(&store, &tenants, id, range)).await
 }
 
 async fn trace_v1(

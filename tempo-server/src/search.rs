@@ -21,10 +21,10 @@ use std::time::Duration;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
-use tempo_core::{SearchRequest, TagScope, TagValue, TimeRange};
+use tempo_core::{SearchRequest, Store, TagScope, TagValue, TimeRange};
 
-use crate::api::{ApiError, ApiState, blocking, tenant, time_range};
-use crate::render;
+use crate::api::{ApiError, ApiState, blocking, time_range};
+use crate::{federation, render};
 
 /// Tag names returned per scope when the request gives no `limit` (or `limit=0`). Tempo
 /// bounds tag lookups by bytes only (`max_bytes_per_tag_values_query`, 5 MB by default); a
@@ -92,11 +92,11 @@ pub(crate) async fn search(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
+    let tenants = federation::tenants(&state, &headers)?;
     let req = search_request(&Params::parse(raw.as_deref())?)?;
     let store = state.store.clone();
     let query = req.query.clone();
-    let found = blocking(move || store.search(&tenant, &req)).await?;
+    let found = blocking(move || federation::search(&store, &tenants, &req)).await?;
     if found.partial {
         tracing::warn!(
             query = %query,
@@ -164,7 +164,7 @@ pub(crate) async fn tag_names_v1(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
+    let tenants = federation::tenants(&state, &headers)?;
     let p = Params::parse(raw.as_deref())?;
     let scopes: Vec<TagScope> = match scope_param(&p)? {
         ScopeParam::All => TagScope::ALL
@@ -180,7 +180,7 @@ pub(crate) async fn tag_names_v1(
         return Ok(json(render::tag_names_json(&[])));
     }
     let store = state.store.clone();
-    let found = blocking(move || store.tag_names(&tenant, &scopes, None, range, limit)).await?;
+    let found = blocking(move || tag_names(&store, &tenants, &scopes, None, range, limit)).await?;
     let names: BTreeSet<String> = found.into_iter().flat_map(|(_, names)| names).collect();
     let names: Vec<String> = names.into_iter().take(limit).collect();
     Ok(json(render::tag_names_json(&names)))
@@ -196,7 +196,7 @@ pub(crate) async fn tag_names_v2(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
+    let tenants = federation::tenants(&state, &headers)?;
     let p = Params::parse(raw.as_deref())?;
     let scopes: Vec<TagScope> = match scope_param(&p)? {
         ScopeParam::All => TagScope::ALL.to_vec(),
@@ -211,8 +211,24 @@ pub(crate) async fn tag_names_v2(
     }
     let store = state.store.clone();
     let found =
-        blocking(move || store.tag_names(&tenant, &scopes, q.as_deref(), range, limit)).await?;
+        blocking(move || tag_names(&store, &tenants, &scopes, q.as_deref(), range, limit)).await?;
     Ok(json(render::tag_scopes_json(&found)))
+}
+
+/// The tag names of the tenants, per scope (see [`Store::tag_names`]).
+fn tag_names(
+    store: &Store,
+    tenants: &[String],
+    scopes: &[TagScope],
+    q: Option<&str>,
+    range: TimeRange,
+    limit: usize,
+) -> Result<Vec<(TagScope, Vec<String>)>, tempo_core::Error> {
+    let parts = tenants
+        .iter()
+        .map(|t| store.tag_names(t, scopes, q, range, limit))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(federation::tag_names(parts, scopes, limit))
 }
 
 /// `GET /api/search/tag/{tagName}/values`: the values as plain strings.
@@ -245,13 +261,20 @@ async fn tag_values(
     tag: String,
     raw: Option<String>,
 ) -> Result<Vec<TagValue>, ApiError> {
-    let tenant = tenant(state, headers)?;
+    let tenants = federation::tenants(state, headers)?;
     let p = Params::parse(raw.as_deref())?;
     let range = p.range()?;
     let limit = p.tag_limit(DEFAULT_TAG_VALUES_LIMIT)?;
     let filter = p.get("q").map(str::to_owned);
     let store = state.store.clone();
-    blocking(move || store.tag_values(&tenant, &tag, filter.as_deref(), range, limit)).await
+    blocking(move || {
+        let parts = tenants
+            .iter()
+            .map(|t| store.tag_values(t, &tag, filter.as_deref(), range, limit))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(federation::tag_values(parts, limit))
+    })
+    .await
 }
 
 /// The `scope` parameter of the tag name endpoints.

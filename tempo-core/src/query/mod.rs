@@ -118,6 +118,28 @@ pub struct TraceMatch {
     pub service_stats: BTreeMap<String, ServiceStats>,
 }
 
+impl TraceMatch {
+    /// Takes in another match of the same trace (found in another block, or for another
+    /// tenant): the earliest start and latest end of both, the root's names if only the
+    /// other has them, the spansets of both, the service counts added up.
+    pub fn merge(&mut self, other: TraceMatch) {
+        let end = (self.start_time_unix_nano + self.duration_nanos)
+            .max(other.start_time_unix_nano + other.duration_nanos);
+        self.start_time_unix_nano = self.start_time_unix_nano.min(other.start_time_unix_nano);
+        self.duration_nanos = end - self.start_time_unix_nano;
+        if self.root_service_name.is_none() {
+            self.root_service_name = other.root_service_name;
+            self.root_trace_name = other.root_trace_name;
+        }
+        self.span_sets.extend(other.span_sets);
+        for (k, v) in other.service_stats {
+            let e = self.service_stats.entry(k).or_default();
+            e.span_count += v.span_count;
+            e.error_count += v.error_count;
+        }
+    }
+}
+
 /// Spans and errors of one service within a trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServiceStats {
@@ -171,6 +193,19 @@ pub struct SearchMetrics {
     pub completed_jobs: u64,
     /// Row groups skipped without decoding.
     pub skipped_jobs: u64,
+}
+
+impl std::ops::AddAssign for SearchMetrics {
+    /// Adds up what two searches read (of two tenants, say).
+    fn add_assign(&mut self, other: SearchMetrics) {
+        self.inspected_traces += other.inspected_traces;
+        self.inspected_bytes += other.inspected_bytes;
+        self.inspected_spans += other.inspected_spans;
+        self.total_blocks += other.total_blocks;
+        self.total_jobs += other.total_jobs;
+        self.completed_jobs += other.completed_jobs;
+        self.skipped_jobs += other.skipped_jobs;
+    }
 }
 
 /// Errors of a search, tag or metrics query.
