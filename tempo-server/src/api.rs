@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
@@ -47,28 +48,59 @@ pub(crate) const PATHS: &[&str] = &[
     "/metrics",
 ];
 
+/// The longest request target (path and query string) the API takes: 60 KiB. Past it,
+/// a 414 that says how to send a long query instead (by `POST`, in a form body). The HTTP
+/// library underneath (hyper) refuses targets past 65,534 bytes itself, with a 414 that has
+/// no body, and request heads past about 400 KiB with a 431; this limit stays under the
+/// first, so that the message reaches a client whose query grew a little too long.
+pub(crate) const MAX_REQUEST_TARGET_BYTES: usize = 60 * 1024;
+
 /// The router of Tempo's HTTP API.
 pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/traces/{traceID}", get(trace_v1))
         .route("/api/v2/traces/{traceID}", get(trace_v2))
-        .route("/api/search", get(search::search))
-        .route("/api/search/tags", get(search::tag_names_v1))
-        .route("/api/v2/search/tags", get(search::tag_names_v2))
+        .route("/api/search", get(search::search).post(search::search))
+        .route(
+            "/api/search/tags",
+            get(search::tag_names_v1).post(search::tag_names_v1),
+        )
+        .route(
+            "/api/v2/search/tags",
+            get(search::tag_names_v2).post(search::tag_names_v2),
+        )
         .route(
             "/api/search/tag/{tagName}/values",
-            get(search::tag_values_v1),
+            get(search::tag_values_v1).post(search::tag_values_v1),
         )
         .route(
             "/api/v2/search/tag/{tagName}/values",
-            get(search::tag_values_v2),
+            get(search::tag_values_v2).post(search::tag_values_v2),
         )
         .route("/api/echo", get(echo))
         .route("/ready", get(ready))
         .route("/api/status/buildinfo", get(buildinfo))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(limit_request_target))
         .with_state(state)
+}
+
+/// Refuses a request whose target is longer than [`MAX_REQUEST_TARGET_BYTES`].
+async fn limit_request_target(req: Request, next: Next) -> Response {
+    let length = req.uri().path_and_query().map_or(0, |t| t.as_str().len());
+    if length <= MAX_REQUEST_TARGET_BYTES {
+        return next.run(req).await;
+    }
+    ApiError::new(
+        StatusCode::URI_TOO_LONG,
+        format!(
+            "URI too long: {length} bytes, more than the limit of {MAX_REQUEST_TARGET_BYTES}; \
+             send a long query by POST, with the parameters in an \
+             application/x-www-form-urlencoded body"
+        ),
+    )
+    .into_response()
 }
 
 /// A rejected request: status and plain-text message.
