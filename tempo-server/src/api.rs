@@ -9,16 +9,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use tempo_core::model::TraceId;
-use tempo_core::{SINGLE_TENANT, Store, TimeRange};
+use tempo_core::{Store, TimeRange};
 
 use crate::metrics::Metrics;
-use crate::{render, search};
+use crate::{federation, render, search};
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub(crate) struct ApiState {
     pub(crate) store: Store,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) multitenancy_enabled: bool,
+    /// With multi-tenancy on, whether a query may name several tenants (`a|b`).
+    pub(crate) multi_tenant_queries_enabled: bool,
     /// Set when shutdown begins: `/ready` then answers 503.
     pub(crate) stopping: Arc<AtomicBool>,
 }
@@ -45,28 +48,59 @@ pub(crate) const PATHS: &[&str] = &[
     "/metrics",
 ];
 
+/// The longest request target (path and query string) the API takes: 60 KiB. Past it,
+/// a 414 that says how to send a long query instead (by `POST`, in a form body). The HTTP
+/// library underneath (hyper) refuses targets past 65,534 bytes itself, with a 414 that has
+/// no body, and request heads past about 400 KiB with a 431; this limit stays under the
+/// first, so that the message reaches a client whose query grew a little too long.
+pub(crate) const MAX_REQUEST_TARGET_BYTES: usize = 60 * 1024;
+
 /// The router of Tempo's HTTP API.
 pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/traces/{traceID}", get(trace_v1))
         .route("/api/v2/traces/{traceID}", get(trace_v2))
-        .route("/api/search", get(search::search))
-        .route("/api/search/tags", get(search::tag_names_v1))
-        .route("/api/v2/search/tags", get(search::tag_names_v2))
+        .route("/api/search", get(search::search).post(search::search))
+        .route(
+            "/api/search/tags",
+            get(search::tag_names_v1).post(search::tag_names_v1),
+        )
+        .route(
+            "/api/v2/search/tags",
+            get(search::tag_names_v2).post(search::tag_names_v2),
+        )
         .route(
             "/api/search/tag/{tagName}/values",
-            get(search::tag_values_v1),
+            get(search::tag_values_v1).post(search::tag_values_v1),
         )
         .route(
             "/api/v2/search/tag/{tagName}/values",
-            get(search::tag_values_v2),
+            get(search::tag_values_v2).post(search::tag_values_v2),
         )
         .route("/api/echo", get(echo))
         .route("/ready", get(ready))
         .route("/api/status/buildinfo", get(buildinfo))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(limit_request_target))
         .with_state(state)
+}
+
+/// Refuses a request whose target is longer than [`MAX_REQUEST_TARGET_BYTES`].
+async fn limit_request_target(req: Request, next: Next) -> Response {
+    let length = req.uri().path_and_query().map_or(0, |t| t.as_str().len());
+    if length <= MAX_REQUEST_TARGET_BYTES {
+        return next.run(req).await;
+    }
+    ApiError::new(
+        StatusCode::URI_TOO_LONG,
+        format!(
+            "URI too long: {length} bytes, more than the limit of {MAX_REQUEST_TARGET_BYTES}; \
+             send a long query by POST, with the parameters in an \
+             application/x-www-form-urlencoded body"
+        ),
+    )
+    .into_response()
 }
 
 /// A rejected request: status and plain-text message.
@@ -77,6 +111,14 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
+    /// A rejection with this status and message.
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
     /// A 400: the request is wrong, and the message says how.
     pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError {
@@ -142,32 +184,6 @@ async fn not_found() -> ApiError {
         status: StatusCode::NOT_FOUND,
         message: "404 page not found\n".into(),
     }
-}
-
-/// The tenant of a request: `single-tenant` without multi-tenancy, else the
-/// `X-Scope-OrgID` header (401 when missing, 400 when invalid).
-pub(crate) fn tenant(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
-    if !state.multitenancy_enabled {
-        return Ok(SINGLE_TENANT.to_owned());
-    }
-    let Some(value) = headers.get("x-scope-orgid") else {
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "no org id\n".into(),
-        });
-    };
-    let tenant = value
-        .to_str()
-        .map_err(|_| ApiError::bad_request("X-Scope-OrgID is not valid text"))?
-        .trim();
-    if tenant.is_empty() {
-        return Err(ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            message: "no org id\n".into(),
-        });
-    }
-    tempo_core::validate_tenant(tenant).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(tenant.to_owned())
 }
 
 /// Parses a trace ID as Tempo does: up to 32 hex digits, left-padded with zeros.
@@ -248,12 +264,12 @@ async fn find(
     id: &str,
     query: Option<String>,
 ) -> Result<Option<tempo_core::model::TracesData>, ApiError> {
-    let tenant = tenant(state, headers)?;
+    let tenants = federation::tenants(state, headers)?;
     let id = parse_trace_id(id)?;
     let params = params(query)?;
     let range = time_range(params.start.as_deref(), params.end.as_deref())?;
     let store = state.store.clone();
-    blocking(move || store.find_trace(&tenant, id, range)).await
+    blocking(move || federation::find_trace(&store, &tenants, id, range)).await
 }
 
 async fn trace_v1(

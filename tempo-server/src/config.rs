@@ -3,7 +3,7 @@
 //! The server reads the YAML file named by `-config.file=PATH`. Its keys are Tempo's own, so
 //! that the configuration of a Tempo single binary (2.x or 3.x) works as it is. Parsing never
 //! fails on a key it does not know: [`Config::from_yaml`] returns those keys as dotted paths
-//! (`query_frontend`, `compactor.compaction.compacted_block_retention`) for the caller to log
+//! (`query_frontend.search`, `compactor.compaction.compacted_block_retention`) for the caller to log
 //! as warnings. A whole section we do not support is reported once, by its own path, rather
 //! than key by key. A known key with a bad value is an error naming the key, the value and the
 //! position in the file.
@@ -19,6 +19,7 @@
 //! | `server.http_listen_port` | `3200` | [`Config::http_listen_port`] |
 //! | `server.log_level` | `info` | [`Config::log_level`] |
 //! | `multitenancy_enabled`, or its deprecated alias `auth_enabled` | `false` | [`Config::multitenancy_enabled`] |
+//! | `query_frontend.multi_tenant_queries_enabled` | `true` | [`Config::multi_tenant_queries_enabled`] |
 //! | `distributor.receivers.otlp.protocols.grpc.endpoint` | `0.0.0.0:4317` | [`Config::otlp_grpc_endpoint`] |
 //! | `distributor.receivers.otlp.protocols.grpc.max_recv_msg_size_mib` | `16` | [`Config::otlp_grpc_max_recv_msg_size`] |
 //! | `distributor.receivers.otlp.protocols.http.endpoint` | `0.0.0.0:4318` | [`Config::otlp_http_endpoint`] |
@@ -56,7 +57,7 @@
 //! # Keys reported
 //!
 //! Everything else, notably `stream_over_http_enabled`, `usage_report`, `metrics_generator`,
-//! `query_frontend`, `querier`, `overrides`, `memberlist`, other receivers (`jaeger`, `zipkin`,
+//! the other `query_frontend` keys, `querier`, `overrides`, `memberlist`, other receivers (`jaeger`, `zipkin`,
 //! ...), `storage.trace.block`, `storage.trace.pool` and the other backends' sections: they
 //! have no effect here, and the report says so.
 //!
@@ -91,6 +92,9 @@ pub(crate) struct Config {
     /// Whether requests carry a tenant in `X-Scope-OrgID`; otherwise everything belongs to
     /// `single-tenant`.
     pub(crate) multitenancy_enabled: bool,
+    /// Whether a query may name several tenants, `a|b`, with multi-tenancy on: each is
+    /// queried and the answers combined (Tempo's cross-tenant query federation).
+    pub(crate) multi_tenant_queries_enabled: bool,
     /// Listen address (`host:port`) of the OTLP gRPC receiver; `None` when it is disabled.
     /// The host may be a name (`tempo:4317`), to be resolved when binding.
     pub(crate) otlp_grpc_endpoint: Option<String>,
@@ -131,6 +135,7 @@ impl Default for Config {
             http_listen_port: 3200,
             log_level: "info".to_owned(),
             multitenancy_enabled: false,
+            multi_tenant_queries_enabled: true,
             otlp_grpc_endpoint: Some(DEFAULT_GRPC_ENDPOINT.to_owned()),
             otlp_http_endpoint: Some(DEFAULT_HTTP_ENDPOINT.to_owned()),
             otlp_grpc_max_recv_msg_size: (16 * MIB) as usize,
@@ -197,6 +202,7 @@ impl Config {
             otlp_grpc_max_recv_msg_size = self.otlp_grpc_max_recv_msg_size,
             otlp_http_max_request_bytes = self.otlp_http_max_request_bytes,
             multitenancy = self.multitenancy_enabled,
+            multi_tenant_queries = self.multi_tenant_queries_enabled,
             log_level = %self.log_level,
             backend = self.storage_backend.as_str(),
             local_path = %self.local_path.display(),
@@ -418,6 +424,7 @@ struct RawRoot {
     #[serde(deserialize_with = "de_opt_bool")]
     auth_enabled: Option<bool>,
     server: RawServer,
+    query_frontend: RawQueryFrontend,
     distributor: Option<RawDistributor>,
     ingester: RawIngester,
     live_store: RawLiveStore,
@@ -434,6 +441,13 @@ struct RawServer {
     http_listen_port: Option<u16>,
     #[serde(deserialize_with = "de_log_level")]
     log_level: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of query-frontend settings")]
+struct RawQueryFrontend {
+    #[serde(deserialize_with = "de_opt_bool")]
+    multi_tenant_queries_enabled: Option<bool>,
 }
 
 #[derive(Default, Deserialize)]
@@ -629,6 +643,10 @@ impl RawRoot {
             log_level: self.server.log_level.unwrap_or(defaults.log_level),
             multitenancy_enabled: self.multitenancy_enabled.unwrap_or(false)
                 || self.auth_enabled.unwrap_or(false),
+            multi_tenant_queries_enabled: self
+                .query_frontend
+                .multi_tenant_queries_enabled
+                .unwrap_or(defaults.multi_tenant_queries_enabled),
             otlp_grpc_endpoint: otlp_grpc.map(|g| {
                 g.endpoint
                     .unwrap_or_else(|| DEFAULT_GRPC_ENDPOINT.to_owned())
@@ -1252,7 +1270,8 @@ mod tests {
             unknown,
             [
                 "stream_over_http_enabled",
-                "query_frontend",
+                "query_frontend.search",
+                "query_frontend.trace_by_id",
                 "metrics_generator",
                 "overrides"
             ]
@@ -1282,7 +1301,7 @@ mod tests {
             [
                 "stream_over_http_enabled",
                 "metrics_generator",
-                "query_frontend",
+                "query_frontend.mcp_server",
                 "overrides",
                 "usage_report"
             ]
@@ -1400,6 +1419,7 @@ mod tests {
         );
         assert_eq!(unknown, ["target"]);
         assert!(config.multitenancy_enabled);
+        assert!(config.multi_tenant_queries_enabled);
         assert_eq!(config.storage_backend, StorageBackend::Local);
         assert_eq!(config.wal_fsync, FsyncPolicy::Never);
         assert_eq!(config.http_listen_addr(), "[::1]:3200");
@@ -1418,6 +1438,10 @@ mod tests {
         // A distributor section without receivers leaves both receivers on.
         let (config, unknown) = parse("distributor:\n  log_received_spans:\n    enabled: true\n");
         assert_eq!(unknown, ["distributor.log_received_spans"]);
+        let (federation_off, unknown) =
+            parse("query_frontend:\n  multi_tenant_queries_enabled: false\n  max_retries: 3\n");
+        assert!(!federation_off.multi_tenant_queries_enabled);
+        assert_eq!(unknown, ["query_frontend.max_retries"]);
         assert!(config.otlp_grpc_endpoint.is_some() && config.otlp_http_endpoint.is_some());
 
         // Receivers without OTLP: both OTLP receivers off.
@@ -1521,7 +1545,7 @@ mod tests {
         std::fs::write(&path, DOCKER_COMPOSE_2X).unwrap();
         let (config, unknown) = Config::load(&path).unwrap();
         assert_eq!(config.max_block_duration, secs(300));
-        assert_eq!(unknown.len(), 4);
+        assert_eq!(unknown.len(), 5);
         let (expanded, _) = Config::load_expanding_env(&path).unwrap();
         assert_eq!(expanded, config);
         let err = Config::load(&dir.path().join("missing.yaml")).unwrap_err();

@@ -19,6 +19,7 @@
 mod api;
 mod args;
 mod config;
+mod federation;
 mod inspect;
 mod metrics;
 mod render;
@@ -40,18 +41,37 @@ use crate::config::{Config, StorageBackend};
 use crate::metrics::{LatencyLayer, Metrics};
 
 /// Options of [`api_router`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ApiOptions {
     /// Take the tenant from the `X-Scope-OrgID` header, as Tempo does with multi-tenancy on;
-    /// otherwise everything is tenant `single-tenant`.
+    /// otherwise everything is tenant `single-tenant`. Off by default.
     pub multitenancy_enabled: bool,
+    /// With multi-tenancy on, let a query name several tenants (`X-Scope-OrgID: a|b`) and
+    /// combine their answers, as Tempo's `query_frontend.multi_tenant_queries_enabled`. On
+    /// by default.
+    pub multi_tenant_queries_enabled: bool,
+}
+
+impl Default for ApiOptions {
+    fn default() -> ApiOptions {
+        ApiOptions {
+            multitenancy_enabled: false,
+            multi_tenant_queries_enabled: true,
+        }
+    }
 }
 
 impl ApiOptions {
     /// Sets whether the tenant comes from the `X-Scope-OrgID` header.
     pub fn multitenancy_enabled(mut self, enabled: bool) -> ApiOptions {
         self.multitenancy_enabled = enabled;
+        self
+    }
+
+    /// Sets whether a query may name several tenants.
+    pub fn multi_tenant_queries_enabled(mut self, enabled: bool) -> ApiOptions {
+        self.multi_tenant_queries_enabled = enabled;
         self
     }
 }
@@ -65,6 +85,7 @@ pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
         store,
         metrics: metrics.clone(),
         multitenancy_enabled: options.multitenancy_enabled,
+        multi_tenant_queries_enabled: options.multi_tenant_queries_enabled,
         stopping: Arc::new(AtomicBool::new(false)),
     })
     .layer(LatencyLayer {
@@ -211,6 +232,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         metrics: metrics.clone(),
         multitenancy_enabled: config.multitenancy_enabled,
+        multi_tenant_queries_enabled: config.multi_tenant_queries_enabled,
         stopping: stopping.clone(),
     })
     .layer(LatencyLayer {

@@ -13,18 +13,24 @@
 //! value is an absent one. Every bad parameter is a 400 whose message names it. The store
 //! runs on the blocking pool; its query errors (bad TraceQL, a bad tag) are the client's and
 //! answer 400 with the store's message.
+//!
+//! Each endpoint also takes `POST`, as Tempo routes every method to them. Tempo reads the
+//! parameters from the URL only; here a `POST` may also carry them in an
+//! `application/x-www-form-urlencoded` body (as HTML forms and Go's `Request.Form` do, the
+//! body's values first), so that a query too long for a URL still fits: up to
+//! [`MAX_FORM_BYTES`] of body, beyond which the answer is a 413.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, header};
-use tempo_core::{SearchRequest, TagScope, TagValue, TimeRange};
+use http::{HeaderMap, Method, StatusCode, header};
+use tempo_core::{SearchRequest, Store, TagScope, TagValue, TimeRange};
 
-use crate::api::{ApiError, ApiState, blocking, tenant, time_range};
-use crate::render;
+use crate::api::{ApiError, ApiState, blocking, time_range};
+use crate::{federation, render};
 
 /// Tag names returned per scope when the request gives no `limit` (or `limit=0`). Tempo
 /// bounds tag lookups by bytes only (`max_bytes_per_tag_values_query`, 5 MB by default); a
@@ -35,8 +41,121 @@ pub(crate) const DEFAULT_TAG_NAMES_LIMIT: usize = 1000;
 /// [`DEFAULT_TAG_NAMES_LIMIT`].
 pub(crate) const DEFAULT_TAG_VALUES_LIMIT: usize = 1000;
 
-/// A request's query-string parameters, read as Tempo reads them.
-struct Params(Vec<(String, String)>);
+/// The largest form body a query endpoint reads: 1 MiB, room for a query of TraceQL's
+/// longest (128 KiB) however it is percent-encoded.
+pub(crate) const MAX_FORM_BYTES: usize = 1 << 20;
+
+/// Past [`MAX_FORM_BYTES`], how much more of a body is read (and dropped) before the 413 is
+/// sent, so that the client, still sending, reads the answer rather than a reset
+/// connection.
+const MAX_DRAINED_BYTES: usize = 16 << 20;
+
+/// A request's parameters, read as Tempo reads them: those of the URL's query string, and in
+/// a `POST`, before them, those of an `application/x-www-form-urlencoded` body.
+pub(crate) struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Params, ApiError> {
+        let (parts, body) = req.into_parts();
+        let mut pairs = if parts.method == Method::POST {
+            form(&parts.headers, body).await?
+        } else {
+            Vec::new()
+        };
+        pairs.extend(Params::parse(parts.uri.query())?.0);
+        Ok(Params(pairs))
+    }
+}
+
+/// The parameters of a `POST` body: none when it is empty, else it must be a form.
+async fn form(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let body = read_body(headers, body).await?;
+    if body.is_empty() {
+        return Ok(Vec::new());
+    }
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_form = media.as_deref().is_some_and(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    });
+    if !is_form {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "unsupported content type {}: send the parameters in the URL, or in an \
+                 application/x-www-form-urlencoded body",
+                media.map_or_else(|| "(none)".to_owned(), |m| format!("{m:?}"))
+            ),
+        ));
+    }
+    if let Some(encoding) = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|e| !e.trim().eq_ignore_ascii_case("identity"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content encoding {encoding:?}: send the form uncompressed"),
+        ));
+    }
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed form body: {e}")))
+}
+
+/// The body, up to [`MAX_FORM_BYTES`]; a 413 past it.
+async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt as _;
+    let too_large = |size: String| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body too large: {size} bytes, more than the limit of {MAX_FORM_BYTES}"
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(n) = declared.filter(|&n| n > MAX_DRAINED_BYTES as u64) {
+        return Err(too_large(n.to_string()));
+    }
+    let mut body = body;
+    let mut kept = bytes::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= MAX_FORM_BYTES {
+            kept.extend_from_slice(&data);
+        } else if total > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+    if total > MAX_FORM_BYTES {
+        let size = match declared {
+            Some(n) => n.to_string(),
+            None if total > MAX_DRAINED_BYTES => format!("more than {MAX_DRAINED_BYTES}"),
+            None => total.to_string(),
+        };
+        return Err(too_large(size));
+    }
+    Ok(kept.freeze())
+}
 
 impl Params {
     fn parse(raw: Option<&str>) -> Result<Params, ApiError> {
@@ -86,17 +205,17 @@ fn json(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `GET /api/search`.
+/// `GET /api/search`, and `POST` with the parameters in the URL or a form body.
 pub(crate) async fn search(
     State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    params: Params,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
-    let req = search_request(&Params::parse(raw.as_deref())?)?;
+    let tenants = federation::tenants(&state, &headers)?;
+    let req = search_request(&params)?;
     let store = state.store.clone();
     let query = req.query.clone();
-    let found = blocking(move || store.search(&tenant, &req)).await?;
+    let found = blocking(move || federation::search(&store, &tenants, &req)).await?;
     if found.partial {
         tracing::warn!(
             query = %query,
@@ -161,11 +280,10 @@ fn search_request(p: &Params) -> Result<SearchRequest, ApiError> {
 /// one, merged into one sorted list of at most `limit` names.
 pub(crate) async fn tag_names_v1(
     State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    p: Params,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
-    let p = Params::parse(raw.as_deref())?;
+    let tenants = federation::tenants(&state, &headers)?;
     let scopes: Vec<TagScope> = match scope_param(&p)? {
         ScopeParam::All => TagScope::ALL
             .into_iter()
@@ -180,7 +298,7 @@ pub(crate) async fn tag_names_v1(
         return Ok(json(render::tag_names_json(&[])));
     }
     let store = state.store.clone();
-    let found = blocking(move || store.tag_names(&tenant, &scopes, None, range, limit)).await?;
+    let found = blocking(move || tag_names(&store, &tenants, &scopes, None, range, limit)).await?;
     let names: BTreeSet<String> = found.into_iter().flat_map(|(_, names)| names).collect();
     let names: Vec<String> = names.into_iter().take(limit).collect();
     Ok(json(render::tag_names_json(&names)))
@@ -193,11 +311,10 @@ pub(crate) async fn tag_names_v1(
 /// as an editor sends it while the user types, filters by what is complete).
 pub(crate) async fn tag_names_v2(
     State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    p: Params,
 ) -> Result<Response, ApiError> {
-    let tenant = tenant(&state, &headers)?;
-    let p = Params::parse(raw.as_deref())?;
+    let tenants = federation::tenants(&state, &headers)?;
     let scopes: Vec<TagScope> = match scope_param(&p)? {
         ScopeParam::All => TagScope::ALL.to_vec(),
         ScopeParam::One(scope) => vec![scope],
@@ -211,18 +328,34 @@ pub(crate) async fn tag_names_v2(
     }
     let store = state.store.clone();
     let found =
-        blocking(move || store.tag_names(&tenant, &scopes, q.as_deref(), range, limit)).await?;
+        blocking(move || tag_names(&store, &tenants, &scopes, q.as_deref(), range, limit)).await?;
     Ok(json(render::tag_scopes_json(&found)))
+}
+
+/// The tag names of the tenants, per scope (see [`Store::tag_names`]).
+fn tag_names(
+    store: &Store,
+    tenants: &[String],
+    scopes: &[TagScope],
+    q: Option<&str>,
+    range: TimeRange,
+    limit: usize,
+) -> Result<Vec<(TagScope, Vec<String>)>, tempo_core::Error> {
+    let parts = tenants
+        .iter()
+        .map(|t| store.tag_names(t, scopes, q, range, limit))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(federation::tag_names(parts, scopes, limit))
 }
 
 /// `GET /api/search/tag/{tagName}/values`: the values as plain strings.
 pub(crate) async fn tag_values_v1(
     State(state): State<ApiState>,
     Path(tag): Path<String>,
-    RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    p: Params,
 ) -> Result<Response, ApiError> {
-    let values = tag_values(&state, &headers, tag, raw).await?;
+    let values = tag_values(&state, &headers, tag, p).await?;
     Ok(json(render::tag_values_json(&values)))
 }
 
@@ -230,10 +363,10 @@ pub(crate) async fn tag_values_v1(
 pub(crate) async fn tag_values_v2(
     State(state): State<ApiState>,
     Path(tag): Path<String>,
-    RawQuery(raw): RawQuery,
     headers: HeaderMap,
+    p: Params,
 ) -> Result<Response, ApiError> {
-    let values = tag_values(&state, &headers, tag, raw).await?;
+    let values = tag_values(&state, &headers, tag, p).await?;
     Ok(json(render::tag_values_v2_json(&values)))
 }
 
@@ -243,15 +376,21 @@ async fn tag_values(
     state: &ApiState,
     headers: &HeaderMap,
     tag: String,
-    raw: Option<String>,
+    p: Params,
 ) -> Result<Vec<TagValue>, ApiError> {
-    let tenant = tenant(state, headers)?;
-    let p = Params::parse(raw.as_deref())?;
+    let tenants = federation::tenants(state, headers)?;
     let range = p.range()?;
     let limit = p.tag_limit(DEFAULT_TAG_VALUES_LIMIT)?;
     let filter = p.get("q").map(str::to_owned);
     let store = state.store.clone();
-    blocking(move || store.tag_values(&tenant, &tag, filter.as_deref(), range, limit)).await
+    blocking(move || {
+        let parts = tenants
+            .iter()
+            .map(|t| store.tag_values(t, &tag, filter.as_deref(), range, limit))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(federation::tag_values(parts, limit))
+    })
+    .await
 }
 
 /// The `scope` parameter of the tag name endpoints.

@@ -142,6 +142,10 @@ impl Error {
 
     /// Render the error against `query`: the message, the line of the
     /// query with a caret under the position, what was expected, the hint.
+    ///
+    /// A line longer than 200 characters is cut to the 60 characters on either side of
+    /// the position, with `…` where text is left out, so that the message of a long query
+    /// stays short.
     pub fn render(&self, query: &str) -> String {
         let (line_no, col) = self.line_col(query);
         let mut out = format!(
@@ -151,16 +155,33 @@ impl Error {
         let line = query.lines().nth(line_no - 1).unwrap_or("");
         let start = floor_char_boundary(query, self.inner.span.start);
         let end = floor_char_boundary(query, self.inner.span.end.max(self.inner.span.start));
-        let width = query[start..end]
+        let mut width = query[start..end]
             .split('\n')
             .next()
             .map_or(0, |s| s.chars().count())
             .max(1);
+        let line_chars = line.chars().count();
+        // The characters of the line shown: all of them, or a window around the caret.
+        let (mut from, mut to) = (0, line_chars);
+        if line_chars > RENDERED_LINE_CHARS {
+            width = width.min(CONTEXT_CHARS);
+            from = (col - 1).saturating_sub(CONTEXT_CHARS);
+            to = (col - 1 + width + CONTEXT_CHARS).min(line_chars);
+        }
         out.push_str("  ");
-        out.push_str(line);
+        if from > 0 {
+            out.push('…');
+        }
+        out.extend(line.chars().skip(from).take(to - from));
+        if to < line_chars {
+            out.push('…');
+        }
         out.push_str("\n  ");
+        if from > 0 {
+            out.push(' ');
+        }
         // Reproduce tabs so the caret lines up.
-        for c in line.chars().take(col - 1) {
+        for c in line.chars().skip(from).take((col - 1).saturating_sub(from)) {
             out.push(if c == '\t' { '\t' } else { ' ' });
         }
         for _ in 0..width {
@@ -181,6 +202,12 @@ impl Error {
         self.render(&self.inner.source_text)
     }
 }
+
+/// Lines of a query up to this many characters are shown whole under an error.
+const RENDERED_LINE_CHARS: usize = 200;
+
+/// Characters shown on either side of the error's position in a longer line.
+const CONTEXT_CHARS: usize = 60;
 
 fn join_alternatives(items: &[String]) -> String {
     match items {

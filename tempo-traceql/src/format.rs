@@ -2,7 +2,8 @@
 //!
 //! Canonical text: scoped intrinsic names, single spaces around binary
 //! operators, `{ }` contents padded, the fewest parentheses that keep the
-//! tree, durations in compound form (`1h30m`). `parse(format(q)) == q`.
+//! tree, runs of `&&` and `||` written flat, durations in compound form
+//! (`1h30m`). `parse(format(q)) == q`.
 
 use std::fmt::Write;
 
@@ -14,9 +15,12 @@ use crate::lexer::ends_attribute_name;
 /// `parse_unchecked(&format(&q)) == Ok(q)` for every query the parser
 /// produces. Trees built by hand round-trip when they are in the parser's
 /// normal form: a pipeline's head is not a pipeline, a metrics filter
-/// follows a metrics function or `topk`/`bottomk`, and `>`/`<` between two
+/// follows a metrics function or `topk`/`bottomk`, `>`/`<` between two
 /// spansets are [`SpansetOp::Child`]/[`SpansetOp::Parent`] (the text cannot
-/// tell them apart from a comparison).
+/// tell them apart from a comparison), and a run of `&&` (or of `||`) is
+/// grouped as the parser groups it: left to right up to eight operands,
+/// in two balanced halves beyond (the text is flat, and the operators
+/// associative).
 pub fn format(q: &Query) -> String {
     let mut out = String::with_capacity(64);
     expr(&mut out, &q.expr);
@@ -77,7 +81,11 @@ fn expr(out: &mut String, e: &Expr) {
             out.push(' ');
             out.push_str(op.as_str());
             out.push(' ');
-            expr_operand(out, rhs, p, true);
+            // A run of `&&` (`||`) is written flat, whatever its grouping: the parser
+            // rebuilds the same tree from the flat text.
+            let same_run = matches!(op, SpansetOp::And | SpansetOp::Or)
+                && matches!(&rhs.kind, ExprKind::Spanset { op: o, .. } if o == op);
+            expr_operand(out, rhs, p, !same_run);
         }
         ExprKind::Binary { op, lhs, rhs } => {
             let p = op.precedence();
@@ -280,7 +288,11 @@ fn field(out: &mut String, e: &FieldExpr) {
             out.push(' ');
             out.push_str(op.as_str());
             out.push(' ');
-            field_operand(out, rhs, p, !right);
+            // A run of `&&` (`||`) is written flat, whatever its grouping: the parser
+            // rebuilds the same tree from the flat text.
+            let same_run = op.is_logical()
+                && matches!(&rhs.kind, FieldExprKind::Binary { op: o, .. } if o == op);
+            field_operand(out, rhs, p, !right && !same_run);
         }
         FieldExprKind::Unary { op, expr } => {
             out.push(match op {

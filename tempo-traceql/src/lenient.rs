@@ -35,7 +35,8 @@ pub struct Condition {
 /// The complete conditions of the first spanset filter of a possibly
 /// incomplete query, when they are joined by `&&` (conditions under `||`
 /// cannot narrow anything and are skipped). Never fails: a query with no
-/// usable condition yields an empty list.
+/// usable condition, or longer than [`crate::MAX_QUERY_BYTES`], yields an
+/// empty list.
 ///
 /// ```
 /// use tempo_traceql::{parse_lenient, FieldRef, Static};
@@ -46,8 +47,11 @@ pub struct Condition {
 /// assert_eq!(c[0].value, Static::String("x".into()));
 /// ```
 pub fn parse_lenient(src: &str) -> Vec<Condition> {
-    let (toks, _) = lex(src);
     let mut out = Vec::new();
+    if crate::parser::check_length(src).is_err() {
+        return out;
+    }
+    let (toks, _) = lex(src);
     let Some(open) = toks.iter().position(|t| t.tok == Tok::LBrace) else {
         return out;
     };

@@ -86,8 +86,14 @@
 //!   An unscoped name cannot start with a digit (`.99` is a number).
 //! - Durations use `ns us µs ms s m h`, with fractions and compounds
 //!   (`1.5s`, `1h30m`).
-//! - Nesting is limited to [`MAX_DEPTH`] levels; deeper queries are a parse
-//!   error rather than a stack overflow.
+//! - Nesting is limited to [`MAX_DEPTH`] levels (brackets, unary and binary
+//!   operators, pipelines), and a query to [`MAX_QUERY_BYTES`] bytes: larger
+//!   queries are a parse error, with the position, rather than a stack
+//!   overflow. Every tree the parser returns is at most about `MAX_DEPTH`
+//!   deep, so that walking it recursively is safe on any thread. A run of
+//!   `&&` or `||` is not nesting: thousands of conditions joined by `||` are
+//!   one run, built as a balanced tree whose height grows with the logarithm
+//!   of their number; a run is formatted flat, whatever its brackets were.
 //!
 //! Array-valued attributes need no syntax of their own: a comparison with an
 //! array attribute holds when it holds for one of its elements, which is the
@@ -114,7 +120,7 @@ pub use ast::{
 pub use error::{Error, ErrorKind};
 pub use format::{explain, format, format_field_expr};
 pub use lenient::{Condition, FieldRef, parse_lenient};
-pub use parser::MAX_DEPTH;
+pub use parser::{MAX_DEPTH, MAX_QUERY_BYTES};
 pub use validate::{anchored_regex, compile_regex};
 
 /// Parse and validate a TraceQL query.
@@ -133,6 +139,14 @@ pub fn parse(query: &str) -> Result<Query, Error> {
 /// functions (validation) and the `parent.` scope (unsupported).
 pub fn parse_unchecked(query: &str) -> Result<Query, Error> {
     parser::parse_query(query).map_err(|e| e.with_source(query))
+}
+
+/// Check that a query is not longer than [`MAX_QUERY_BYTES`], as [`parse`] does first.
+///
+/// For a caller that reads a query by other means (as the lenient entry point, which never
+/// fails, does) and must refuse what `parse` would.
+pub fn check_length(query: &str) -> Result<(), Error> {
+    parser::check_length(query).map_err(|e| e.with_source(query))
 }
 
 /// Validate a parsed query: types, regular expressions, pipeline shape,

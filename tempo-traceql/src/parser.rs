@@ -8,13 +8,37 @@ use crate::ast::*;
 use crate::error::Error;
 use crate::lexer::{Tok, Token, lex};
 
-/// How deeply expressions may nest: brackets, operators, pipelines.
+/// How deeply expressions may nest: brackets, unary and binary operators, pipelines. A
+/// run of `&&` or `||` counts by the logarithm of its length; the stages of one pipeline
+/// count once.
 pub const MAX_DEPTH: usize = 128;
+
+/// The longest query accepted, in bytes: 128 KiB.
+pub const MAX_QUERY_BYTES: usize = 128 * 1024;
 
 type PResult<T> = Result<T, Error>;
 
+/// Refuses a query longer than [`MAX_QUERY_BYTES`].
+pub(crate) fn check_length(src: &str) -> PResult<()> {
+    if src.len() <= MAX_QUERY_BYTES {
+        return Ok(());
+    }
+    let start = crate::error::floor_char_boundary(src, MAX_QUERY_BYTES);
+    Err(Error::parse(
+        Span::new(start, src.len()),
+        format!(
+            "the query is too long: {} bytes, more than the limit of {MAX_QUERY_BYTES}",
+            src.len()
+        ),
+    )
+    .with_hint(
+        "shorten the query: a regular expression (`=~ \"a|b|c\"`) can replace many conditions",
+    ))
+}
+
 /// Parse `src` into a query without validating it.
 pub(crate) fn parse_query(src: &str) -> PResult<Query> {
+    check_length(src)?;
     let (toks, err) = lex(src);
     let mut p = Parser {
         src,
@@ -180,6 +204,72 @@ fn describe(tok: &Tok, text: &str) -> String {
         Tok::Attr(..) => format!("attribute `{text}`"),
         _ => format!("`{text}`"),
     }
+}
+
+/// Runs of `&&` or `||` up to this many operands are built left-deep, as written.
+const LEFT_DEEP_RUN: usize = 8;
+
+/// Joins the operands of a run of one associative operator (`&&` or `||`, in a field
+/// expression or between spansets) into one tree: left-deep, as written, up to
+/// [`LEFT_DEEP_RUN`] operands; beyond, two balanced halves. The tree's height grows with the
+/// logarithm of the number of operands, so a chain of thousands of conditions nests no deeper
+/// than a few levels, and every walk over the tree stays shallow. The operators are
+/// associative, so the grouping changes no result; [`crate::format()`] writes the run flat,
+/// and parsing its text gives this same tree back.
+fn balanced<T>(mut operands: Vec<T>, join: &impl Fn(T, T) -> T) -> Option<T> {
+    if operands.len() > LEFT_DEEP_RUN {
+        let rhs = operands.split_off(operands.len().div_ceil(2));
+        let lhs = balanced(operands, join)?;
+        return Some(join(lhs, balanced(rhs, join)?));
+    }
+    let mut operands = operands.into_iter();
+    let first = operands.next()?;
+    Some(operands.fold(first, join))
+}
+
+/// The height added by joining `n` operands with [`balanced`].
+fn chain_height(n: usize) -> usize {
+    if n > LEFT_DEEP_RUN {
+        1 + chain_height(n.div_ceil(2))
+    } else {
+        n.saturating_sub(1)
+    }
+}
+
+/// Adds an operand to a run of one associative operator. An operand that is itself such a
+/// run (written in brackets: `a || (b || c)`) adds its own operands, in order, so that the
+/// run has one shape however it was bracketed; `split` gives the two sides of a node of the
+/// run's operator and returns anything else unchanged.
+fn push_operand<T>(out: &mut Vec<T>, e: T, split: &impl Fn(T) -> Result<(T, T), T>) {
+    let mut pending = vec![e];
+    while let Some(e) = pending.pop() {
+        match split(e) {
+            Ok((lhs, rhs)) => {
+                pending.push(rhs);
+                pending.push(lhs);
+            }
+            Err(e) => out.push(e),
+        }
+    }
+}
+
+/// `lhs op rhs` at the pipeline level.
+#[inline(never)]
+fn join_pipe_op(op: PipeOp, lhs: Expr, rhs: Expr) -> Expr {
+    let span = lhs.span.to(rhs.span);
+    let (lhs, rhs) = (Box::new(lhs), Box::new(rhs));
+    let kind = match op {
+        PipeOp::Spanset(op) => ExprKind::Spanset { op, lhs, rhs },
+        PipeOp::Binary(op) => ExprKind::Binary { op, lhs, rhs },
+        PipeOp::Either(sop, bop) => {
+            if value_of(&lhs) == Val::Spanset && value_of(&rhs) == Val::Spanset {
+                ExprKind::Spanset { op: sop, lhs, rhs }
+            } else {
+                ExprKind::Binary { op: bop, lhs, rhs }
+            }
+        }
+    };
+    Expr { kind, span }
 }
 
 impl<'a> Parser<'a> {
@@ -426,42 +516,18 @@ impl<'a> Parser<'a> {
     }
 
     /// A pipeline-level expression. `min_bp` 0 allows `|`.
+    ///
+    /// On the path of every recursion: its frame is kept small, with the building of nodes
+    /// in functions of their own.
     pub(crate) fn pexpr(&mut self, min_bp: u8) -> PResult<(Expr, usize)> {
         self.enter()?;
         let (mut lhs, mut depth) = self.pprefix()?;
-        let mut piped = false;
-        loop {
-            if *self.peek() == Tok::Pipe {
-                if min_bp > 0 {
-                    break;
+        while let Some((op, prec)) = self.pipe_op_or_pipe() {
+            let Some(op) = op else {
+                // `|`: stages follow, and nothing else at this level.
+                if min_bp == 0 {
+                    (lhs, depth) = self.pipeline(lhs, depth)?;
                 }
-                self.bump();
-                let (stages, sd) = self.stage()?;
-                let span = lhs.span.to(self.prev_span());
-                depth = self.check_depth(depth.max(sd) + 1, span)?;
-                lhs = match lhs.kind {
-                    ExprKind::Pipeline(mut p) => {
-                        p.stages.extend(stages);
-                        Expr {
-                            kind: ExprKind::Pipeline(p),
-                            span,
-                        }
-                    }
-                    _ => Expr {
-                        kind: ExprKind::Pipeline(Pipeline {
-                            head: Box::new(lhs),
-                            stages,
-                        }),
-                        span,
-                    },
-                };
-                piped = true;
-                continue;
-            }
-            if piped {
-                break;
-            }
-            let Some((op, prec)) = self.pipe_op() else {
                 break;
             };
             let right = matches!(op, PipeOp::Binary(BinaryOp::Pow));
@@ -473,41 +539,97 @@ impl<'a> Parser<'a> {
             if l_bp < min_bp {
                 break;
             }
-            self.bump();
+            if let PipeOp::Spanset(sop @ (SpansetOp::And | SpansetOp::Or)) = op {
+                (lhs, depth) = self.spanset_chain(sop, r_bp, lhs, depth)?;
+                continue;
+            }
+            let op_span = self.bump().span;
             let (rhs, rd) = self.pexpr(r_bp)?;
-            let span = lhs.span.to(rhs.span);
-            depth = self.check_depth(depth.max(rd) + 1, span)?;
-            let kind = match op {
-                PipeOp::Spanset(op) => ExprKind::Spanset {
-                    op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                },
-                PipeOp::Binary(op) => ExprKind::Binary {
-                    op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                },
-                PipeOp::Either(sop, bop) => {
-                    if value_of(&lhs) == Val::Spanset && value_of(&rhs) == Val::Spanset {
-                        ExprKind::Spanset {
-                            op: sop,
-                            lhs: Box::new(lhs),
-                            rhs: Box::new(rhs),
-                        }
-                    } else {
-                        ExprKind::Binary {
-                            op: bop,
-                            lhs: Box::new(lhs),
-                            rhs: Box::new(rhs),
-                        }
-                    }
-                }
-            };
-            lhs = Expr { kind, span };
+            depth = self.check_depth(depth.max(rd) + 1, op_span)?;
+            lhs = join_pipe_op(op, lhs, rhs);
         }
         self.leave();
         Ok((lhs, depth))
+    }
+
+    /// The operator at the current token: `Some((None, 0))` for `|`.
+    fn pipe_op_or_pipe(&self) -> Option<(Option<PipeOp>, u8)> {
+        if *self.peek() == Tok::Pipe {
+            return Some((None, 0));
+        }
+        self.pipe_op().map(|(op, prec)| (Some(op), prec))
+    }
+
+    /// The stages after `head`, from its first `|` on. The stages of a pipeline sit side by
+    /// side: the pipeline is one level deeper than its head or its deepest stage, however
+    /// many stages it has.
+    #[inline(never)]
+    fn pipeline(&mut self, head: Expr, head_depth: usize) -> PResult<(Expr, usize)> {
+        let mut lhs = head;
+        let mut depth = head_depth;
+        let mut stages_depth = 0;
+        while *self.peek() == Tok::Pipe {
+            let pipe = self.bump().span;
+            let (stages, sd) = self.stage()?;
+            let span = lhs.span.to(self.prev_span());
+            stages_depth = stages_depth.max(sd);
+            depth = self.check_depth(head_depth.max(stages_depth) + 1, pipe)?;
+            lhs = match lhs.kind {
+                ExprKind::Pipeline(mut p) => {
+                    p.stages.extend(stages);
+                    Expr {
+                        kind: ExprKind::Pipeline(p),
+                        span,
+                    }
+                }
+                _ => Expr {
+                    kind: ExprKind::Pipeline(Pipeline {
+                        head: Box::new(lhs),
+                        stages,
+                    }),
+                    span,
+                },
+            };
+        }
+        Ok((lhs, depth))
+    }
+
+    /// A run of one spanset `&&` (or `||`) after `first`: its operands joined into one
+    /// balanced tree (see [`balanced`]).
+    fn spanset_chain(
+        &mut self,
+        op: SpansetOp,
+        r_bp: u8,
+        first: Expr,
+        first_depth: usize,
+    ) -> PResult<(Expr, usize)> {
+        let split = |e: Expr| match e.kind {
+            ExprKind::Spanset { op: o, lhs, rhs } if o == op => Ok((*lhs, *rhs)),
+            kind => Err(Expr { kind, span: e.span }),
+        };
+        let mut operands = Vec::new();
+        let mut depth = first_depth;
+        push_operand(&mut operands, first, &split);
+        let mut last_op = self.span();
+        while matches!(self.pipe_op(), Some((PipeOp::Spanset(o), _)) if o == op) {
+            last_op = self.bump().span;
+            let (rhs, rd) = self.pexpr(r_bp)?;
+            depth = depth.max(rd);
+            push_operand(&mut operands, rhs, &split);
+        }
+        let depth = self.check_depth(depth + chain_height(operands.len()), last_op)?;
+        let joined = balanced(operands, &|lhs: Expr, rhs: Expr| Expr {
+            span: lhs.span.to(rhs.span),
+            kind: ExprKind::Spanset {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+        });
+        match joined {
+            Some(e) => Ok((e, depth)),
+            None => Err(self.unexpected(&["`{`", "`(`"])),
+        }
     }
 
     fn pprefix(&mut self) -> PResult<(Expr, usize)> {
@@ -613,9 +735,11 @@ impl<'a> Parser<'a> {
     // ---- stages ----
 
     /// One stage after `|`; a metrics stage may bring a filter with it.
+    ///
+    /// On the path of the recursion through nested pipelines: the stages named by a word
+    /// are parsed in [`Parser::word_stage`], to keep this frame small.
     fn stage(&mut self) -> PResult<(Vec<Stage>, usize)> {
-        let start = self.span();
-        match self.peek().clone() {
+        match self.peek() {
             Tok::LBrace => self.spanset_stage(),
             Tok::LParen => {
                 let mut i = 0;
@@ -631,94 +755,7 @@ impl<'a> Parser<'a> {
             Tok::Int(_) | Tok::Float(_) | Tok::Duration(_) | Tok::Minus | Tok::Str(_) => {
                 self.scalar_stage()
             }
-            Tok::Ident => {
-                let word = self.cur_text();
-                match word {
-                    "count" | "avg" | "min" | "max" | "sum" => self.scalar_stage(),
-                    w if keyword_static(w).is_some() => self.scalar_stage(),
-                    "by" => {
-                        self.bump();
-                        self.expect(Tok::LParen, "`(`")?;
-                        let (f, d) = self.fexpr(0)?;
-                        if *self.peek() == Tok::Comma {
-                            return Err(self
-                                .unexpected(&["`)`"])
-                                .with_hint("`by()` groups by one field expression"));
-                        }
-                        self.expect(Tok::RParen, "`)`")?;
-                        Ok((vec![self.mk_stage(StageKind::By(f), start)], d))
-                    }
-                    "coalesce" => {
-                        self.bump();
-                        self.expect(Tok::LParen, "`(`")?;
-                        if *self.peek() != Tok::RParen {
-                            return Err(self
-                                .unexpected(&["`)`"])
-                                .with_hint("`coalesce()` takes no arguments"));
-                        }
-                        self.bump();
-                        Ok((vec![self.mk_stage(StageKind::Coalesce, start)], 1))
-                    }
-                    "select" => {
-                        self.bump();
-                        self.expect(Tok::LParen, "`(`")?;
-                        let (fields, d) = self.field_list()?;
-                        if fields.is_empty() {
-                            return Err(Error::validation(
-                                start.to(self.prev_span()),
-                                "`select()` needs at least one field",
-                            )
-                            .with_hint("for example `select(span.http.route)`"));
-                        }
-                        Ok((vec![self.mk_stage(StageKind::Select(fields), start)], d))
-                    }
-                    "topk" | "bottomk" => {
-                        let func = if word == "topk" {
-                            SecondStageFn::TopK
-                        } else {
-                            SecondStageFn::BottomK
-                        };
-                        self.bump();
-                        self.expect(Tok::LParen, "`(`")?;
-                        let span = self.span();
-                        let limit = match self.peek().clone() {
-                            Tok::Int(u) => {
-                                self.bump();
-                                self.int_value(u, false, span)?
-                            }
-                            _ => {
-                                return Err(self
-                                    .unexpected(&["an integer"])
-                                    .with_hint(format!("for example `{word}(10)`")));
-                            }
-                        };
-                        self.expect(Tok::RParen, "`)`")?;
-                        let mut stages =
-                            vec![self.mk_stage(StageKind::SecondStage { func, limit }, start)];
-                        self.metrics_filter(&mut stages)?;
-                        Ok((stages, 1))
-                    }
-                    w if METRICS_FNS.contains(&w) => self.metrics_stage(),
-                    w => {
-                        let mut err = self.unexpected(&[
-                            "`{`",
-                            "an aggregate (`count()`, `avg()`, `min()`, `max()`, `sum()`)",
-                            "`by()`",
-                            "`coalesce()`",
-                            "`select()`",
-                            "a metrics function",
-                        ]);
-                        let candidates = STAGE_WORDS
-                            .iter()
-                            .copied()
-                            .chain(["compare", "topk", "bottomk"]);
-                        if let Some(c) = closest(w, candidates) {
-                            err = err.with_hint(format!("did you mean `{c}`?"));
-                        }
-                        Err(err)
-                    }
-                }
-            }
+            Tok::Ident => self.word_stage(),
             _ => Err(self.unexpected(&[
                 "`{`",
                 "an aggregate",
@@ -727,6 +764,98 @@ impl<'a> Parser<'a> {
                 "`select()`",
                 "a metrics function",
             ])),
+        }
+    }
+
+    /// A stage that starts with a word: an aggregate, `by()`, `coalesce()`, `select()`,
+    /// `topk()`/`bottomk()` or a metrics function.
+    #[inline(never)]
+    fn word_stage(&mut self) -> PResult<(Vec<Stage>, usize)> {
+        let start = self.span();
+        let word = self.cur_text();
+        match word {
+            "count" | "avg" | "min" | "max" | "sum" => self.scalar_stage(),
+            w if keyword_static(w).is_some() => self.scalar_stage(),
+            "by" => {
+                self.bump();
+                self.expect(Tok::LParen, "`(`")?;
+                let (f, d) = self.fexpr(0)?;
+                if *self.peek() == Tok::Comma {
+                    return Err(self
+                        .unexpected(&["`)`"])
+                        .with_hint("`by()` groups by one field expression"));
+                }
+                self.expect(Tok::RParen, "`)`")?;
+                Ok((vec![self.mk_stage(StageKind::By(f), start)], d))
+            }
+            "coalesce" => {
+                self.bump();
+                self.expect(Tok::LParen, "`(`")?;
+                if *self.peek() != Tok::RParen {
+                    return Err(self
+                        .unexpected(&["`)`"])
+                        .with_hint("`coalesce()` takes no arguments"));
+                }
+                self.bump();
+                Ok((vec![self.mk_stage(StageKind::Coalesce, start)], 1))
+            }
+            "select" => {
+                self.bump();
+                self.expect(Tok::LParen, "`(`")?;
+                let (fields, d) = self.field_list()?;
+                if fields.is_empty() {
+                    return Err(Error::validation(
+                        start.to(self.prev_span()),
+                        "`select()` needs at least one field",
+                    )
+                    .with_hint("for example `select(span.http.route)`"));
+                }
+                Ok((vec![self.mk_stage(StageKind::Select(fields), start)], d))
+            }
+            "topk" | "bottomk" => {
+                let func = if word == "topk" {
+                    SecondStageFn::TopK
+                } else {
+                    SecondStageFn::BottomK
+                };
+                self.bump();
+                self.expect(Tok::LParen, "`(`")?;
+                let span = self.span();
+                let limit = match self.peek().clone() {
+                    Tok::Int(u) => {
+                        self.bump();
+                        self.int_value(u, false, span)?
+                    }
+                    _ => {
+                        return Err(self
+                            .unexpected(&["an integer"])
+                            .with_hint(format!("for example `{word}(10)`")));
+                    }
+                };
+                self.expect(Tok::RParen, "`)`")?;
+                let mut stages = vec![self.mk_stage(StageKind::SecondStage { func, limit }, start)];
+                self.metrics_filter(&mut stages)?;
+                Ok((stages, 1))
+            }
+            w if METRICS_FNS.contains(&w) => self.metrics_stage(),
+            w => {
+                let mut err = self.unexpected(&[
+                    "`{`",
+                    "an aggregate (`count()`, `avg()`, `min()`, `max()`, `sum()`)",
+                    "`by()`",
+                    "`coalesce()`",
+                    "`select()`",
+                    "a metrics function",
+                ]);
+                let candidates = STAGE_WORDS
+                    .iter()
+                    .copied()
+                    .chain(["compare", "topk", "bottomk"]);
+                if let Some(c) = closest(w, candidates) {
+                    err = err.with_hint(format!("did you mean `{c}`?"));
+                }
+                Err(err)
+            }
         }
     }
 
@@ -802,10 +931,10 @@ impl<'a> Parser<'a> {
             if l_bp < min_bp {
                 break;
             }
-            self.bump();
+            let op_span = self.bump().span;
             let (rhs, rd) = self.sexpr(r_bp)?;
             let span = lhs.span.to(rhs.span);
-            depth = self.check_depth(depth.max(rd) + 1, span)?;
+            depth = self.check_depth(depth.max(rd) + 1, op_span)?;
             lhs = ScalarExpr {
                 kind: ScalarExprKind::Binary {
                     op,
@@ -1122,10 +1251,14 @@ impl<'a> Parser<'a> {
             if l_bp < min_bp {
                 break;
             }
-            self.bump();
+            if op.is_logical() {
+                (lhs, depth) = self.field_chain(op, r_bp, lhs, depth)?;
+                continue;
+            }
+            let op_span = self.bump().span;
             let (rhs, rd) = self.fexpr(r_bp)?;
             let span = lhs.span.to(rhs.span);
-            depth = self.check_depth(depth.max(rd) + 1, span)?;
+            depth = self.check_depth(depth.max(rd) + 1, op_span)?;
             lhs = FieldExpr {
                 kind: FieldExprKind::Binary {
                     op,
@@ -1137,6 +1270,44 @@ impl<'a> Parser<'a> {
         }
         self.leave();
         Ok((lhs, depth))
+    }
+
+    /// A run of one `&&` (or `||`) after `first`: its operands joined into one balanced
+    /// tree (see [`balanced`]).
+    fn field_chain(
+        &mut self,
+        op: BinaryOp,
+        r_bp: u8,
+        first: FieldExpr,
+        first_depth: usize,
+    ) -> PResult<(FieldExpr, usize)> {
+        let split = |e: FieldExpr| match e.kind {
+            FieldExprKind::Binary { op: o, lhs, rhs } if o == op => Ok((*lhs, *rhs)),
+            kind => Err(FieldExpr { kind, span: e.span }),
+        };
+        let mut operands = Vec::new();
+        let mut depth = first_depth;
+        push_operand(&mut operands, first, &split);
+        let mut last_op = self.span();
+        while self.field_op() == Some(op) {
+            last_op = self.bump().span;
+            let (rhs, rd) = self.fexpr(r_bp)?;
+            depth = depth.max(rd);
+            push_operand(&mut operands, rhs, &split);
+        }
+        let depth = self.check_depth(depth + chain_height(operands.len()), last_op)?;
+        let joined = balanced(operands, &|lhs: FieldExpr, rhs: FieldExpr| FieldExpr {
+            span: lhs.span.to(rhs.span),
+            kind: FieldExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+        });
+        match joined {
+            Some(e) => Ok((e, depth)),
+            None => Err(self.unexpected(&["an attribute", "an intrinsic", "a value", "`(`"])),
+        }
     }
 
     const UNARY_BP: u8 = 14;
@@ -1165,7 +1336,7 @@ impl<'a> Parser<'a> {
         self.bump();
         let (e, d) = self.fexpr(Self::UNARY_BP)?;
         let span = start.to(e.span);
-        let d = self.check_depth(d + 1, span)?;
+        let d = self.check_depth(d + 1, start)?;
         Ok((
             FieldExpr {
                 kind: FieldExprKind::Unary {

@@ -344,6 +344,206 @@ fn query() -> impl Strategy<Value = Query> {
         })
 }
 
+// ---- the parser's grouping of `&&` and `||` runs, written independently ----
+
+/// Runs of `&&` (`||`) up to this many operands are grouped left to right.
+const LEFT_DEEP_RUN: usize = 8;
+
+fn group<T>(mut operands: Vec<T>, join: &impl Fn(T, T) -> T) -> T {
+    if operands.len() > LEFT_DEEP_RUN {
+        let rhs = operands.split_off(operands.len().div_ceil(2));
+        let lhs = group(operands, join);
+        return join(lhs, group(rhs, join));
+    }
+    let mut it = operands.into_iter();
+    let first = it.next().unwrap();
+    it.fold(first, join)
+}
+
+fn field_operands(e: FieldExpr, op: BinaryOp, out: &mut Vec<FieldExpr>) {
+    match e.kind {
+        FieldExprKind::Binary { op: o, lhs, rhs } if o == op => {
+            field_operands(*lhs, op, out);
+            field_operands(*rhs, op, out);
+        }
+        kind => out.push(normal_field(FieldExpr { kind, span: e.span })),
+    }
+}
+
+/// A field expression with its `&&` and `||` runs grouped as the parser groups them.
+fn normal_field(e: FieldExpr) -> FieldExpr {
+    let span = e.span;
+    let kind = match e.kind {
+        FieldExprKind::Binary { op, lhs, rhs } if op.is_logical() => {
+            let mut operands = Vec::new();
+            field_operands(*lhs, op, &mut operands);
+            field_operands(*rhs, op, &mut operands);
+            return group(operands, &|l: FieldExpr, r: FieldExpr| FieldExpr {
+                kind: FieldExprKind::Binary {
+                    op,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r),
+                },
+                span,
+            });
+        }
+        FieldExprKind::Binary { op, lhs, rhs } => FieldExprKind::Binary {
+            op,
+            lhs: Box::new(normal_field(*lhs)),
+            rhs: Box::new(normal_field(*rhs)),
+        },
+        FieldExprKind::Unary { op, expr } => FieldExprKind::Unary {
+            op,
+            expr: Box::new(normal_field(*expr)),
+        },
+        kind => kind,
+    };
+    FieldExpr { kind, span }
+}
+
+fn normal_filter(f: SpansetFilter) -> SpansetFilter {
+    SpansetFilter {
+        expr: f.expr.map(normal_field),
+        span: f.span,
+    }
+}
+
+fn normal_scalar(e: ScalarExpr) -> ScalarExpr {
+    let kind = match e.kind {
+        ScalarExprKind::Binary { op, lhs, rhs } => ScalarExprKind::Binary {
+            op,
+            lhs: Box::new(normal_scalar(*lhs)),
+            rhs: Box::new(normal_scalar(*rhs)),
+        },
+        ScalarExprKind::Aggregate { func, field } => ScalarExprKind::Aggregate {
+            func,
+            field: field.map(|f| Box::new(normal_field(*f))),
+        },
+        kind => kind,
+    };
+    ScalarExpr { kind, span: e.span }
+}
+
+fn normal_stage(s: Stage) -> Stage {
+    let kind = match s.kind {
+        StageKind::Spanset(e) => StageKind::Spanset(normal_expr(e)),
+        StageKind::ScalarFilter { op, lhs, rhs } => StageKind::ScalarFilter {
+            op,
+            lhs: normal_scalar(lhs),
+            rhs: normal_scalar(rhs),
+        },
+        StageKind::Scalar(e) => StageKind::Scalar(normal_scalar(e)),
+        StageKind::By(f) => StageKind::By(normal_field(f)),
+        StageKind::Select(fs) => StageKind::Select(fs.into_iter().map(normal_field).collect()),
+        StageKind::Metrics(m) => {
+            let func = match m.func {
+                MetricsFn::SumOverTime(f) => MetricsFn::SumOverTime(normal_field(f)),
+                MetricsFn::MinOverTime(f) => MetricsFn::MinOverTime(normal_field(f)),
+                MetricsFn::MaxOverTime(f) => MetricsFn::MaxOverTime(normal_field(f)),
+                MetricsFn::AvgOverTime(f) => MetricsFn::AvgOverTime(normal_field(f)),
+                MetricsFn::HistogramOverTime(f) => MetricsFn::HistogramOverTime(normal_field(f)),
+                MetricsFn::QuantileOverTime { field, quantiles } => MetricsFn::QuantileOverTime {
+                    field: normal_field(field),
+                    quantiles,
+                },
+                MetricsFn::Compare {
+                    selection,
+                    top_n,
+                    range,
+                } => MetricsFn::Compare {
+                    selection: normal_filter(selection),
+                    top_n,
+                    range,
+                },
+                f => f,
+            };
+            StageKind::Metrics(MetricsAggregate {
+                func,
+                by: m.by.into_iter().map(normal_field).collect(),
+            })
+        }
+        kind => kind,
+    };
+    Stage { kind, span: s.span }
+}
+
+fn expr_operands(e: Expr, op: SpansetOp, out: &mut Vec<Expr>) {
+    match e.kind {
+        ExprKind::Spanset { op: o, lhs, rhs } if o == op => {
+            expr_operands(*lhs, op, out);
+            expr_operands(*rhs, op, out);
+        }
+        kind => out.push(normal_expr(Expr { kind, span: e.span })),
+    }
+}
+
+/// An expression with its `&&` and `||` runs grouped as the parser groups them.
+fn normal_expr(e: Expr) -> Expr {
+    let span = e.span;
+    let kind = match e.kind {
+        ExprKind::Spanset { op, lhs, rhs } if matches!(op, SpansetOp::And | SpansetOp::Or) => {
+            let mut operands = Vec::new();
+            expr_operands(*lhs, op, &mut operands);
+            expr_operands(*rhs, op, &mut operands);
+            return group(operands, &|l: Expr, r: Expr| Expr {
+                kind: ExprKind::Spanset {
+                    op,
+                    lhs: Box::new(l),
+                    rhs: Box::new(r),
+                },
+                span,
+            });
+        }
+        ExprKind::Spanset { op, lhs, rhs } => ExprKind::Spanset {
+            op,
+            lhs: Box::new(normal_expr(*lhs)),
+            rhs: Box::new(normal_expr(*rhs)),
+        },
+        ExprKind::Binary { op, lhs, rhs } => ExprKind::Binary {
+            op,
+            lhs: Box::new(normal_expr(*lhs)),
+            rhs: Box::new(normal_expr(*rhs)),
+        },
+        ExprKind::Filter(f) => ExprKind::Filter(normal_filter(f)),
+        ExprKind::Pipeline(p) => ExprKind::Pipeline(Pipeline {
+            head: Box::new(normal_expr(*p.head)),
+            stages: p.stages.into_iter().map(normal_stage).collect(),
+        }),
+        kind => kind,
+    };
+    Expr { kind, span }
+}
+
+/// The query in the parser's normal form.
+fn normal(q: Query) -> Query {
+    Query {
+        expr: normal_expr(q.expr),
+        hints: q.hints,
+        span: q.span,
+    }
+}
+
+#[test]
+fn runs_are_grouped_left_to_right_then_in_balanced_halves() {
+    let text = (1..=20)
+        .map(|i| format!(".a = {i}"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let q = parse(&format!("{{ {text} }}")).unwrap();
+    assert_eq!(normal(q.clone()), q);
+    // The same run, bracketed otherwise, is the same tree.
+    let bracketed = parse(&format!(
+        "{{ (.a = 1 || .a = 2) || (.a = 3 || ({})) }}",
+        (4..=20)
+            .map(|i| format!(".a = {i}"))
+            .collect::<Vec<_>>()
+            .join(" || ")
+    ))
+    .unwrap();
+    assert_eq!(bracketed, q);
+    assert_eq!(format(&bracketed), format!("{{ {text} }}"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -353,7 +553,9 @@ proptest! {
         let back = parse_unchecked(&text);
         prop_assert!(back.is_ok(), "{text}\n{}", back.unwrap_err());
         let back = back.unwrap();
-        prop_assert_eq!(&back, &q, "{}", text);
+        // Runs of `&&` and `||` are written flat: they come back grouped as the parser
+        // groups them.
+        prop_assert_eq!(&back, &normal(q), "{}", text);
         // Canonical text is a fixed point.
         prop_assert_eq!(format(&back), text);
     }

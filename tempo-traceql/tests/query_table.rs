@@ -43,63 +43,140 @@ fn the_table_is_large_enough() {
     }
 }
 
+/// Checks one row; returns what is wrong, if anything.
+fn check(row: &Row<'_>) -> Option<String> {
+    let got = parse(row.query);
+    let expected = match row.kind {
+        "ok" => None,
+        "parse" => Some(ErrorKind::Parse),
+        "validation" => Some(ErrorKind::Validation),
+        "unsupported" => Some(ErrorKind::Unsupported),
+        other => panic!("line {}: unknown kind {other}", row.line),
+    };
+    match (&got, expected) {
+        (Ok(q), None) => {
+            let text = format(q);
+            if let Some(c) = row.canonical
+                && text != c
+            {
+                return Some(format!(
+                    "line {}: formatted as {text:?}, expected {c:?}",
+                    row.line
+                ));
+            }
+            match parse(&text) {
+                Ok(back) if back == *q => None,
+                other => Some(format!(
+                    "line {}: {:?} formats as {text:?}, which parses as {other:?}",
+                    row.line, row.query
+                )),
+            }
+        }
+        (Err(e), Some(k)) if e.kind() == k => {
+            // Every error renders with a caret and points inside the query.
+            let rendered = e.to_string();
+            assert!(rendered.contains('^'), "{rendered}");
+            assert!(
+                e.span().start <= row.query.len(),
+                "line {}: {e:?}",
+                row.line
+            );
+            assert!(!e.message().is_empty());
+            None
+        }
+        (Ok(_), Some(k)) => Some(format!(
+            "line {}: {:?} was accepted, expected a {k} error",
+            row.line, row.query
+        )),
+        (Err(e), _) => Some(format!(
+            "line {}: {:?} expected {}, got:\n{e}",
+            row.line, row.query, row.kind
+        )),
+    }
+}
+
 #[test]
 fn every_query_gets_the_expected_outcome() {
-    let mut failures = Vec::new();
-    for row in rows() {
-        let got = parse(row.query);
-        let expected = match row.kind {
-            "ok" => None,
-            "parse" => Some(ErrorKind::Parse),
-            "validation" => Some(ErrorKind::Validation),
-            "unsupported" => Some(ErrorKind::Unsupported),
-            other => panic!("line {}: unknown kind {other}", row.line),
-        };
-        match (&got, expected) {
-            (Ok(q), None) => {
-                let text = format(q);
-                if let Some(c) = row.canonical
-                    && text != c
-                {
-                    failures.push(format!(
-                        "line {}: formatted as {text:?}, expected {c:?}",
-                        row.line
-                    ));
-                }
-                match parse(&text) {
-                    Ok(back) if back == *q => {}
-                    other => failures.push(format!(
-                        "line {}: {:?} formats as {text:?}, which parses as {other:?}",
-                        row.line, row.query
-                    )),
-                }
-            }
-            (Err(e), Some(k)) if e.kind() == k => {
-                // Every error renders with a caret and points inside the query.
-                let rendered = e.to_string();
-                assert!(rendered.contains('^'), "{rendered}");
-                assert!(
-                    e.span().start <= row.query.len(),
-                    "line {}: {e:?}",
-                    row.line
-                );
-                assert!(!e.message().is_empty());
-            }
-            (Ok(_), Some(k)) => failures.push(format!(
-                "line {}: {:?} was accepted, expected a {k} error",
-                row.line, row.query
-            )),
-            (Err(e), _) => failures.push(format!(
-                "line {}: {:?} expected {}, got:\n{e}",
-                row.line, row.query, row.kind
-            )),
-        }
-    }
+    let failures: Vec<String> = rows().iter().filter_map(check).collect();
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Rows too large for `queries.txt`: deep and long queries, generated. Nesting past
+/// `MAX_DEPTH` and text past `MAX_QUERY_BYTES` are parse errors; long runs of `&&` and `||`
+/// and long pipelines are fine.
+fn generated_rows() -> Vec<(&'static str, String)> {
+    let conditions =
+        |op: &str, n: usize| format!("{{ .a = 1{} }}", format!(" {op} .a = 1").repeat(n - 1));
+    vec![
+        (
+            "parse",
+            format!("{{ {}.a = 1{} }}", "(".repeat(100_000), ")".repeat(100_000)),
+        ),
+        (
+            "parse",
+            format!("{}{{}}{}", "(".repeat(100_000), ")".repeat(100_000)),
+        ),
+        ("parse", format!("{{ {}.a }}", "!".repeat(100_000))),
+        ("parse", format!("{{ {}.a > 1 }}", "- ".repeat(20_000))),
+        ("parse", format!("{{ {}.a > 1 }}", "- ".repeat(100_000))),
+        ("parse", format!("{{ .a{} > 1 }}", " + .a".repeat(10_000))),
+        ("parse", vec!["{}"; 10_000].join(" >> ")),
+        ("parse", vec!["{}"; 100_000].join(" >> ")),
+        (
+            "parse",
+            format!("{}{{}}{}", "({} | ".repeat(1_000), ")".repeat(1_000)),
+        ),
+        (
+            "parse",
+            format!("{{}} | count(){} > 1", " + count()".repeat(1_000)),
+        ),
+        ("parse", conditions("&&", 100_000)),
+        ("parse", conditions("||", 100_000)),
+        ("parse", format!("{{ .a = \"{}\" }}", "x".repeat(200_000))),
+        ("ok", conditions("&&", 10_000)),
+        ("ok", conditions("||", 10_000)),
+        ("ok", vec!["{ .a = 1 }"; 5_000].join(" && ")),
+        ("ok", vec!["{ .a = 1 }"; 5_000].join(" || ")),
+        ("ok", vec!["{ .a = 1 }"; 5_000].join(" | ")),
+        (
+            "ok",
+            format!("{{ {}.a = 1{} }}", "(".repeat(100), ")".repeat(100)),
+        ),
+        ("ok", format!("{{ {}.a }}", "!".repeat(100))),
+        ("ok", vec!["{}"; 100].join(" >> ")),
+        ("ok", format!("{{ .a = \"{}\" }}", "x".repeat(100_000))),
+    ]
+}
+
+#[test]
+fn generated_deep_and_long_queries_get_the_expected_outcome() {
+    let rows = generated_rows();
+    let failures: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (kind, query))| {
+            check(&Row {
+                line: i + 1,
+                kind,
+                query,
+                canonical: None,
+            })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .map(|f| f.chars().take(300).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

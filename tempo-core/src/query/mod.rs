@@ -133,6 +133,28 @@ pub struct TraceMatch {
     pub service_stats: BTreeMap<String, ServiceStats>,
 }
 
+impl TraceMatch {
+    /// Takes in another match of the same trace (found in another block, or for another
+    /// tenant): the earliest start and latest end of both, the root's names if only the
+    /// other has them, the spansets of both, the service counts added up.
+    pub fn merge(&mut self, other: TraceMatch) {
+        let end = (self.start_time_unix_nano + self.duration_nanos)
+            .max(other.start_time_unix_nano + other.duration_nanos);
+        self.start_time_unix_nano = self.start_time_unix_nano.min(other.start_time_unix_nano);
+        self.duration_nanos = end - self.start_time_unix_nano;
+        if self.root_service_name.is_none() {
+            self.root_service_name = other.root_service_name;
+            self.root_trace_name = other.root_trace_name;
+        }
+        self.span_sets.extend(other.span_sets);
+        for (k, v) in other.service_stats {
+            let e = self.service_stats.entry(k).or_default();
+            e.span_count += v.span_count;
+            e.error_count += v.error_count;
+        }
+    }
+}
+
 /// Spans and errors of one service within a trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServiceStats {
@@ -188,6 +210,19 @@ pub struct SearchMetrics {
     pub skipped_jobs: u64,
 }
 
+impl std::ops::AddAssign for SearchMetrics {
+    /// Adds up what two searches read (of two tenants, say).
+    fn add_assign(&mut self, other: SearchMetrics) {
+        self.inspected_traces += other.inspected_traces;
+        self.inspected_bytes += other.inspected_bytes;
+        self.inspected_spans += other.inspected_spans;
+        self.total_blocks += other.total_blocks;
+        self.total_jobs += other.total_jobs;
+        self.completed_jobs += other.completed_jobs;
+        self.skipped_jobs += other.skipped_jobs;
+    }
+}
+
 /// Errors of a search, tag or metrics query.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -208,8 +243,11 @@ pub enum QueryError {
 }
 
 /// The query that filters tag values: `q` itself when it is a complete search query, else the
-/// complete conditions of its first spanset filter (`None` when it has none).
+/// complete conditions of its first spanset filter (`None` when it has none). A `q` longer
+/// than TraceQL's limit is refused, as a search would refuse it; the conditions kept from an
+/// incomplete `q` are those whose text fits within the limit.
 pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError> {
+    tempo_traceql::check_length(q)?;
     if let Ok(parsed) = tempo_traceql::parse(q)
         && !parsed.is_metrics()
     {
@@ -220,6 +258,7 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
         return Ok(None);
     }
     let span = tempo_traceql::Span::default();
+    let mut length = "{  }".len();
     let text: Vec<String> = conditions
         .into_iter()
         .map(|c| {
@@ -240,6 +279,13 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
             };
             tempo_traceql::format_field_expr(&e)
         })
+        .take_while(|c| {
+            length += c.len() + " && ".len();
+            length <= tempo_traceql::MAX_QUERY_BYTES
+        })
         .collect();
+    if text.is_empty() {
+        return Ok(None);
+    }
     eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(Some)
 }

@@ -50,7 +50,7 @@ impl TopN {
 
     fn offer(&mut self, m: TraceMatch) {
         if let Some(existing) = self.traces.iter_mut().find(|t| t.trace_id == m.trace_id) {
-            merge(existing, m);
+            existing.merge(m);
             return;
         }
         if self.limit == 0 {
@@ -81,24 +81,6 @@ impl TopN {
                 .then(a.trace_id.cmp(&b.trace_id))
         });
         self.traces
-    }
-}
-
-/// Parts of one trace matched in several places: one result.
-fn merge(into: &mut TraceMatch, other: TraceMatch) {
-    let end = (into.start_time_unix_nano + into.duration_nanos)
-        .max(other.start_time_unix_nano + other.duration_nanos);
-    into.start_time_unix_nano = into.start_time_unix_nano.min(other.start_time_unix_nano);
-    into.duration_nanos = end - into.start_time_unix_nano;
-    if into.root_service_name.is_none() {
-        into.root_service_name = other.root_service_name;
-        into.root_trace_name = other.root_trace_name;
-    }
-    into.span_sets.extend(other.span_sets);
-    for (k, v) in other.service_stats {
-        let e = into.service_stats.entry(k).or_default();
-        e.span_count += v.span_count;
-        e.error_count += v.error_count;
     }
 }
 
