@@ -347,6 +347,13 @@ pub struct StoreStats {
     pub compactions: u64,
     /// Spans refused at ingest because their trace would exceed `max_bytes_per_trace`.
     pub spans_refused_trace_too_large: u64,
+    /// Searches stopped by their deadline (answered partial).
+    pub queries_expired: u64,
+    /// Searches cancelled by their caller, such as an HTTP client that went away.
+    pub queries_cancelled: u64,
+    /// Searches stopped by `max_query_bytes` (answered partial, or refused when they found
+    /// nothing).
+    pub queries_over_budget: u64,
     /// Batches refused because a head held `max_head_bytes` ([`Error::Overloaded`]).
     pub batches_refused_overloaded: u64,
 }
@@ -358,6 +365,9 @@ struct Counters {
     blocks_expired: AtomicU64,
     compactions: AtomicU64,
     spans_refused_trace_too_large: AtomicU64,
+    queries_expired: AtomicU64,
+    queries_cancelled: AtomicU64,
+    queries_over_budget: AtomicU64,
     overloaded: AtomicU64,
 }
 
@@ -414,6 +424,7 @@ impl std::fmt::Debug for Store {
 }
 
 use crate::query::eval::Compiled;
+use crate::query::stop::StopReason;
 use crate::query::{SearchRequest, SearchResponse, TagScope, TagValue};
 
 fn now_nanos() -> u64 {
@@ -968,6 +979,9 @@ impl Store {
         stats.spans_refused_trace_too_large =
             c.spans_refused_trace_too_large.load(Ordering::Relaxed);
         stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
+        stats.queries_expired = c.queries_expired.load(Ordering::Relaxed);
+        stats.queries_cancelled = c.queries_cancelled.load(Ordering::Relaxed);
+        stats.queries_over_budget = c.queries_over_budget.load(Ordering::Relaxed);
         stats
     }
 
@@ -1548,7 +1562,7 @@ impl Store {
     pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, Error> {
         validate_tenant(tenant)?;
         let compiled = Compiled::new(&req.query)?;
-        Ok(crate::query::source::search(
+        let (found, stopped) = crate::query::source::search(
             &compiled,
             req,
             self.inner.head.get(tenant),
@@ -1556,7 +1570,18 @@ impl Store {
             self.inner.config.query_parallelism,
             self.inner.config.max_query_bytes,
             &|block, e| self.block_failed(tenant, block, e),
-        ))
+        );
+        let c = &self.inner.counters;
+        let counter = match stopped {
+            None => None,
+            Some(StopReason::Deadline) => Some(&c.queries_expired),
+            Some(StopReason::Cancelled) => Some(&c.queries_cancelled),
+            Some(StopReason::Memory { .. }) => Some(&c.queries_over_budget),
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(found)
     }
 
     /// The tag (attribute) names of the tenant's data in `range`, per scope, each list sorted

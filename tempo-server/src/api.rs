@@ -127,6 +127,15 @@ impl ApiError {
         }
     }
 
+    /// A 422: the request is well formed but cannot be answered within the server's limits
+    /// (a query past its memory budget); the message says which and what to do.
+    pub(crate) fn unprocessable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message: message.into(),
+        }
+    }
+
     /// A 500: the server failed; the message is logged and sent.
     pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError {

@@ -128,7 +128,7 @@ pub(crate) fn search(
     let mut skipped = false;
     for tenant in tenants {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if left.is_zero() || req.cancel.as_ref().is_some_and(|c| c.is_cancelled()) {
             skipped = true;
             break;
         }
@@ -137,7 +137,12 @@ pub(crate) fn search(
         parts.push(store.search(tenant, &req)?);
     }
     let mut found = combine_search(parts, req.limit);
-    found.partial |= skipped;
+    if skipped {
+        found.partial = true;
+        found
+            .partial_reason
+            .get_or_insert_with(|| "the query's deadline passed or it was cancelled".into());
+    }
     Ok(found)
 }
 
@@ -149,6 +154,9 @@ pub(crate) fn combine_search(parts: Vec<SearchResponse>, limit: usize) -> Search
     for part in parts {
         out.metrics += part.metrics;
         out.partial |= part.partial;
+        if out.partial_reason.is_none() {
+            out.partial_reason = part.partial_reason;
+        }
         for m in part.traces {
             match by_id.get(&m.trace_id) {
                 Some(&i) => out.traces[i].merge(m),

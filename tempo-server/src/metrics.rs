@@ -218,6 +218,36 @@ impl Metrics {
                 "Batches refused (503 / UNAVAILABLE, retried by clients) because a tenant's head held its limit while blocks were cut.",
                 stats.batches_refused_overloaded,
             ),
+            (
+                "tempo_blocks_set_aside",
+                "gauge",
+                "Corrupt blocks set aside: marked, no longer read nor compacted, kept for inspection.",
+                stats.blocks_set_aside,
+            ),
+            (
+                "tempo_blocks_bloom_damaged",
+                "gauge",
+                "Readable blocks with an unreadable bloom filter shard (lookups read their index instead).",
+                stats.blocks_bloom_damaged,
+            ),
+            (
+                "tempo_queries_expired_total",
+                "counter",
+                "Searches stopped by their deadline and answered with what they found.",
+                stats.queries_expired,
+            ),
+            (
+                "tempo_queries_cancelled_total",
+                "counter",
+                "Searches cancelled because their client went away.",
+                stats.queries_cancelled,
+            ),
+            (
+                "tempo_queries_over_budget_total",
+                "counter",
+                "Searches stopped by max_query_bytes.",
+                stats.queries_over_budget,
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(

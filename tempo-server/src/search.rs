@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, StatusCode, header};
-use tempo_core::{SearchRequest, Store, TagScope, TagValue, TimeRange};
+use tempo_core::{CancelToken, SearchRequest, Store, TagScope, TagValue, TimeRange};
 
 use crate::api::{ApiError, ApiState, blocking, time_range};
 use crate::{federation, render};
@@ -212,15 +212,24 @@ pub(crate) async fn search(
     params: Params,
 ) -> Result<Response, ApiError> {
     let tenants = federation::tenants(&state, &headers)?;
-    let req = search_request(&params)?;
+    let token = CancelToken::new();
+    let req = search_request(&params)?.cancel_token(token.clone());
+    // Dropped with this handler, for example when the client disconnects: the search then
+    // stops within milliseconds instead of running on to its deadline.
+    let _cancel = token.cancel_on_drop();
     let store = state.store.clone();
     let query = req.query.clone();
     let found = blocking(move || federation::search(&store, &tenants, &req)).await?;
-    if found.partial {
+    if let Some(reason) = found.partial_reason.as_deref().filter(|_| found.partial) {
+        // A search that could read nothing within its memory budget has no answer to give.
+        if found.traces.is_empty() && reason.contains("max_query_bytes") {
+            return Err(ApiError::unprocessable(reason));
+        }
         tracing::warn!(
             query = %query,
             traces = found.traces.len(),
-            "search deadline passed: answering with the traces found so far"
+            reason,
+            "search stopped early: answering with the traces found so far"
         );
     }
     Ok(json(render::search_json(&found)))

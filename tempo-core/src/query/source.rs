@@ -15,7 +15,7 @@ use tempo_traceql::{FieldRef, Scope};
 
 use super::eval::{Compiled, Spanset, TraceView, service_name};
 use super::prune::Need;
-use super::stop::{BYTES_PER_DECODED_SPAN, Charge, Stop};
+use super::stop::{BYTES_PER_DECODED_SPAN, Charge, Stop, StopReason};
 use super::{
     MatchedSpan, SearchMetrics, SearchRequest, SearchResponse, ServiceStats, SpanSet, TraceMatch,
 };
@@ -230,7 +230,7 @@ impl Keys {
     }
 }
 
-/// Runs a search over a tenant's head and blocks.
+/// Runs a search over a tenant's head and blocks; says why it stopped early, if it did.
 pub(crate) fn search(
     compiled: &Compiled,
     req: &SearchRequest,
@@ -239,7 +239,7 @@ pub(crate) fn search(
     parallelism: usize,
     max_bytes: u64,
     on_block_error: &(dyn Fn(&Arc<BlockReader>, &BlockError) + Sync),
-) -> SearchResponse {
+) -> (SearchResponse, Option<StopReason>) {
     let started = Instant::now();
     let run = Run {
         compiled,
@@ -341,12 +341,13 @@ pub(crate) fn search(
     }
     let metrics = *run.metrics.lock();
     let reason = run.stop.reason();
-    SearchResponse {
+    let response = SearchResponse {
         traces: run.top.into_inner().finish(),
         metrics,
         partial: reason.is_some(),
-        partial_reason: reason.map(|r| r.to_string()),
-    }
+        partial_reason: reason.as_ref().map(ToString::to_string),
+    };
+    (response, reason)
 }
 
 fn row_group(
