@@ -18,8 +18,10 @@
 //!   an HTTP/1.1 `503` with a plain-text message on the HTTP listeners, an HTTP/2 `GOAWAY`
 //!   (`REFUSED_STREAM`, which gRPC clients report as `UNAVAILABLE`, with the message) on the
 //!   gRPC one, then closed.
-//! - An accept that fails (no descriptor left: `EMFILE`) closes this listener's longest-idle
-//!   connection, backs off for 100ms and tries again; the listener never stops.
+//! - An accept that fails for want of descriptors (`EMFILE`, when caps are set above what the
+//!   open-files limit allows, or descriptors are used elsewhere) closes up to 16 of this
+//!   listener's longest-idle connections and tries again once they are closed; with none
+//!   idle, or on other errors, it backs off for 100ms. The listener never stops.
 //!
 //! Evictions, refusals and accept errors are counted ([`ListenerStats`], at `/metrics`) and
 //! logged at most once every 10s per listener and kind, with the number not logged since.
@@ -58,6 +60,8 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Refused connections lingering at once per listener; past this, the refusal is written
 /// only if the socket takes it at once, and the connection closed.
 const MAX_LINGERING_REFUSALS: usize = 16;
+/// Idle connections closed when an accept fails for want of descriptors.
+const EVICTIONS_FOR_DESCRIPTORS: usize = 16;
 /// Longest wait for an evicted connection to close before the new one is served anyway.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 /// HTTP/2 `REFUSED_STREAM`: nothing was processed. gRPC clients report it as `UNAVAILABLE`,
@@ -266,14 +270,6 @@ impl Shared {
         victim.evict();
         conns.evicting += 1;
         self.stats.evicted.fetch_add(1, Ordering::Relaxed);
-        if let Some(suppressed) = self.evict_log.check() {
-            tracing::warn!(
-                listener = self.spec.what,
-                limit = self.limit(),
-                not_logged = suppressed,
-                "connection limit reached: closing the longest-idle connection to admit a new one"
-            );
-        }
         true
     }
 
@@ -282,12 +278,20 @@ impl Shared {
     fn make_room(&self) -> Room {
         let mut conns = self.conns.lock();
         if conns.map.len() < self.limit() {
-            Room::Free
-        } else if conns.evicting > 0 || self.evict_one(&mut conns) {
-            Room::Freeing
-        } else {
-            Room::Full
+            return Room::Free;
         }
+        if conns.evicting == 0 && !self.evict_one(&mut conns) {
+            return Room::Full;
+        }
+        if let Some(suppressed) = self.evict_log.check() {
+            tracing::warn!(
+                listener = self.spec.what,
+                limit = self.limit(),
+                not_logged = suppressed,
+                "connection limit reached: closing the longest-idle connection to admit a new one"
+            );
+        }
+        Room::Freeing
     }
 
     fn register(&self, id: u64) -> Arc<ConnState> {
@@ -332,9 +336,9 @@ impl Shared {
         });
     }
 
-    /// After a failed accept: frees a descriptor if there are none left, logs (throttled) and
-    /// backs off.
-    async fn accept_failed(&self, err: io::Error) {
+    /// After a failed accept: counts and logs it (throttled), and when descriptors ran out,
+    /// closes a few idle connections to free some.
+    fn accept_failed(&self, err: io::Error) -> Retry {
         if matches!(
             err.kind(),
             io::ErrorKind::ConnectionAborted
@@ -342,23 +346,64 @@ impl Shared {
                 | io::ErrorKind::ConnectionRefused
         ) {
             // The client went away before the accept: nothing wrong here.
-            return;
+            return Retry::Now;
         }
         self.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+        let mut freeing = 0;
         if is_out_of_descriptors(&err) {
             let mut conns = self.conns.lock();
-            self.evict_one(&mut conns);
+            while freeing < EVICTIONS_FOR_DESCRIPTORS && self.evict_one(&mut conns) {
+                freeing += 1;
+            }
         }
         if let Some(suppressed) = self.accept_log.check() {
-            tracing::warn!(
-                listener = self.spec.what,
-                error = %err,
-                not_logged = suppressed,
-                "accepting a connection failed; retrying in {ACCEPT_BACKOFF:?}"
-            );
+            if freeing > 0 {
+                tracing::warn!(
+                    listener = self.spec.what,
+                    error = %err,
+                    closing = freeing,
+                    not_logged = suppressed,
+                    "accepting a connection failed; closing idle connections to free descriptors"
+                );
+            } else {
+                tracing::warn!(
+                    listener = self.spec.what,
+                    error = %err,
+                    not_logged = suppressed,
+                    "accepting a connection failed; retrying in {ACCEPT_BACKOFF:?}"
+                );
+            }
         }
-        tokio::time::sleep(ACCEPT_BACKOFF).await;
+        if freeing > 0 {
+            Retry::WhenFreed
+        } else {
+            Retry::Later
+        }
     }
+}
+
+/// When to accept again after a failed accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// At once: the failure was the client's.
+    Now,
+    /// Once the evicted connections have closed.
+    WhenFreed,
+    /// After [`ACCEPT_BACKOFF`].
+    Later,
+}
+
+/// Waits (at most [`EVICTION_WAIT`]) until the evicted connections have closed.
+async fn evictions_done(shared: &Shared, tasks: &mut JoinSet<()>) {
+    let freed = async {
+        while shared.conns.lock().evicting > 0 {
+            match tasks.join_next().await {
+                Some(done) => report(shared, done),
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(EVICTION_WAIT, freed).await;
 }
 
 /// `EMFILE` or `ENFILE` (the same numbers on Linux, the BSDs and macOS).
@@ -471,15 +516,7 @@ pub(crate) async fn serve(
                         Room::Freeing => {
                             // Wait for the evicted connection to go, so that the listener
                             // holds at most one descriptor over its cap, for that long.
-                            let freed = async {
-                                while shared.conns.lock().evicting > 0 {
-                                    match tasks.join_next().await {
-                                        Some(done) => report(&shared, done),
-                                        None => break,
-                                    }
-                                }
-                            };
-                            let _ = tokio::time::timeout(EVICTION_WAIT, freed).await;
+                            evictions_done(&shared, &mut tasks).await;
                         }
                     }
                     next_id += 1;
@@ -494,7 +531,11 @@ pub(crate) async fn serve(
                         conn_shutdown.clone(),
                     ));
                 }
-                Err(err) => shared.accept_failed(err).await,
+                Err(err) => match shared.accept_failed(err) {
+                    Retry::Now => {}
+                    Retry::WhenFreed => evictions_done(&shared, &mut tasks).await,
+                    Retry::Later => tokio::time::sleep(ACCEPT_BACKOFF).await,
+                },
             },
         }
     }
