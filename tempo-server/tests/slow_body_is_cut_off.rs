@@ -116,4 +116,20 @@ fn slow_body_is_cut_off() {
     for seed in [61, 62] {
         assert!(server.trace_v1(&hex::encode(trace_id(seed, 0))).is_some());
     }
+
+    // Request latencies record what the clients were answered.
+    let (_, _, metrics) = server.get("/metrics", &[]);
+    let metrics = String::from_utf8(metrics).unwrap();
+    let export = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+    for (route, status) in [
+        ("/v1/traces", "408"),
+        ("/v1/traces", "200"),
+        (export, "grpc_4"),
+        (export, "200"),
+    ] {
+        let sample = format!(
+            "tempo_request_duration_seconds_count{{route=\"{route}\",method=\"POST\",status_code=\"{status}\"}} 1"
+        );
+        assert!(metrics.contains(&sample), "no {sample} in:\n{metrics}");
+    }
 }
