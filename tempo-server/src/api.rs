@@ -6,7 +6,7 @@
 //! runs on the blocking thread pool ([`blocking`]), never on the async runtime.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, Request, State};
@@ -29,8 +29,52 @@ pub(crate) struct ApiState {
     pub(crate) multitenancy_enabled: bool,
     /// With multi-tenancy on, whether a query may name several tenants (`a|b`).
     pub(crate) multi_tenant_queries_enabled: bool,
-    /// Set when shutdown begins: `/ready` then answers 503.
-    pub(crate) stopping: Arc<AtomicBool>,
+    /// What `/ready` answers.
+    pub(crate) readiness: Arc<Readiness>,
+}
+
+/// Whether the server is ready: every listener bound, and not stopping.
+#[derive(Debug)]
+pub(crate) struct Readiness {
+    listeners: usize,
+    bound: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+impl Readiness {
+    /// Not ready until `listeners` listeners are [`bound`](Readiness::bound).
+    pub(crate) fn new(listeners: usize) -> Readiness {
+        Readiness {
+            listeners,
+            bound: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// One more listener is bound and serving.
+    pub(crate) fn bound(&self) {
+        self.bound.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Shutdown began: not ready any more.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
+    /// `Ok` when ready, else why not.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err("Application is stopping".to_owned());
+        }
+        let bound = self.bound.load(Ordering::Acquire);
+        if bound < self.listeners {
+            return Err(format!(
+                "not ready: starting listeners ({bound} of {} bound)",
+                self.listeners
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The paths of the API, for metric labels.
@@ -332,10 +376,9 @@ async fn echo() -> &'static str {
 }
 
 async fn ready(State(state): State<ApiState>) -> Response {
-    if state.stopping.load(Ordering::Relaxed) {
-        (StatusCode::SERVICE_UNAVAILABLE, "Application is stopping\n").into_response()
-    } else {
-        "ready\n".into_response()
+    match state.readiness.check() {
+        Ok(()) => "ready\n".into_response(),
+        Err(message) => (StatusCode::SERVICE_UNAVAILABLE, format!("{message}\n")).into_response(),
     }
 }
 
@@ -372,4 +415,55 @@ async fn metrics(State(state): State<ApiState>) -> Response {
         state.metrics.render(&state.store),
     )
         .into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn ready_answer(readiness: &Arc<Readiness>) -> (StatusCode, String) {
+        let state = ApiState {
+            store: Store::in_memory(),
+            metrics: Arc::new(Metrics::default()),
+            multitenancy_enabled: false,
+            readiness: readiness.clone(),
+        };
+        let response = ready(State(state)).await;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 10)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn ready_only_once_every_listener_is_bound_and_until_stopping() {
+        let readiness = Arc::new(Readiness::new(3));
+        assert_eq!(
+            ready_answer(&readiness).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: starting listeners (0 of 3 bound)\n".to_owned()
+            )
+        );
+        readiness.bound();
+        readiness.bound();
+        let (status, message) = ready_answer(&readiness).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(message.contains("2 of 3 bound"), "{message}");
+        readiness.bound();
+        assert_eq!(
+            ready_answer(&readiness).await,
+            (StatusCode::OK, "ready\n".to_owned())
+        );
+        readiness.stop();
+        assert_eq!(
+            ready_answer(&readiness).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Application is stopping\n".to_owned()
+            )
+        );
+    }
 }

@@ -34,6 +34,41 @@
 //! | `storage.trace.wal.path` | `./tempo-data/wal` | [`Config::wal_path`] |
 //! | `storage.trace.wal.fsync` (our extension) | `always` | [`Config::wal_fsync`] |
 //! | `storage.trace.s3.{bucket, endpoint, region, access_key, secret_key, insecure, prefix, forcepathstyle}` | empty | [`Config::s3`] |
+//! | `server.graceful_shutdown_timeout` | `30s` | [`Config::graceful_shutdown_timeout`] |
+//!
+//! ## Connections
+//!
+//! Each listener's connections are bounded by timeouts and a cap ([`ListenerConfig`]). The
+//! keys are those of the server Tempo runs on each port: dskit's `server` block for the HTTP
+//! API, the OpenTelemetry Collector's receiver settings for OTLP. A timeout of `0` means none,
+//! except where the table says otherwise, as in Go. The cap (`0`, or absent: a share of the
+//! open-files limit, see `crate::listen`) is our extension for the OTLP receivers; dskit's
+//! `0` means no cap, ours means the automatic one.
+//!
+//! | Key | Default | Setting |
+//! |---|---|---|
+//! | `server.http_server_read_header_timeout` | `0`: the read timeout | API `header_timeout` |
+//! | `server.http_server_read_timeout` | `30s` | API `read_timeout` |
+//! | `server.http_server_write_timeout` | `30s` | API `write_timeout` |
+//! | `server.http_server_idle_timeout` | `120s` (`0`: the read timeout) | API `idle_timeout` |
+//! | `server.http_listen_conn_limit` | `0`: automatic | API `conn_limit` |
+//! | `distributor.receivers.otlp.protocols.http.read_header_timeout` | `1m` (`0`: the read timeout) | OTLP/HTTP `header_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.read_timeout` | `30s` (the Collector: none) | OTLP/HTTP `read_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.write_timeout` | `30s` | OTLP/HTTP `write_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.idle_timeout` | `1m` (`0`: the read timeout) | OTLP/HTTP `idle_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.conn_limit` (our extension) | `0`: automatic | OTLP/HTTP `conn_limit` |
+//! | `distributor.receivers.otlp.protocols.grpc.keepalive.server_parameters.max_connection_idle` | `5m` (gRPC: none) | OTLP/gRPC `idle_timeout` |
+//! | `...grpc.keepalive.server_parameters.max_connection_age` | none | OTLP/gRPC `max_connection_age` |
+//! | `...grpc.keepalive.server_parameters.max_connection_age_grace` | none | OTLP/gRPC `max_connection_age_grace` |
+//! | `...grpc.keepalive.server_parameters.time` | `2h` (`0`: `2h`; at least `1s`) | OTLP/gRPC `keepalive_time` |
+//! | `...grpc.keepalive.server_parameters.timeout` | `20s` (`0`: `20s`) | OTLP/gRPC `keepalive_timeout` |
+//! | `...grpc.connection_timeout` (our extension, after gRPC's `ConnectionTimeout`) | `30s` | OTLP/gRPC `header_timeout` |
+//! | `...grpc.read_timeout` (our extension) | `30s` | OTLP/gRPC `read_timeout` |
+//! | `...grpc.write_timeout` (our extension) | `30s` | OTLP/gRPC `write_timeout` |
+//! | `...grpc.conn_limit` (our extension) | `0`: automatic | OTLP/gRPC `conn_limit` |
+//!
+//! Tempo's `server.grpc_server_*` keys configure its internal gRPC port (9095), which this
+//! server does not have: they are reported, as `server.grpc_listen_port` is.
 //!
 //! Where a Tempo 3.x key (`live_store`, `backend_worker`) and its Tempo 2.x counterpart
 //! (`ingester`, `compactor`) are both given, the 3.x key wins.
@@ -126,6 +161,96 @@ pub(crate) struct Config {
     pub(crate) wal_fsync: FsyncPolicy,
     /// Settings of the S3 backend, kept for when it is wired in.
     pub(crate) s3: S3Config,
+    /// Connection timeouts and cap of Tempo's HTTP API listener (`server.http_server_*`,
+    /// `server.http_listen_conn_limit`).
+    pub(crate) api_listener: ListenerConfig,
+    /// Connection timeouts and cap of the OTLP/gRPC listener.
+    pub(crate) otlp_grpc_listener: ListenerConfig,
+    /// Connection timeouts and cap of the OTLP/HTTP listener.
+    pub(crate) otlp_http_listener: ListenerConfig,
+    /// How long shutdown waits for in-flight requests (`server.graceful_shutdown_timeout`).
+    pub(crate) graceful_shutdown_timeout: Duration,
+}
+
+/// How one listener treats its connections. `None` is no limit.
+///
+/// The timeouts follow Go's `http.Server`, which Tempo's listeners are: a connection is
+/// closed when a request's head takes longer than `header_timeout` to arrive (for a new
+/// connection, counted from the accept, so that a connection that never sends anything is
+/// closed too), when the body takes longer than `read_timeout` after the head (the request is
+/// answered 408, or `DEADLINE_EXCEEDED` in gRPC), when a write to the client makes no progress
+/// for `write_timeout`, and when it has had no request in flight for `idle_timeout` (HTTP/2
+/// connections get a GOAWAY).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListenerConfig {
+    /// Longest wait for a request's head, from its first byte; for a new connection, from the
+    /// accept (with HTTP/2: for its connection preface).
+    pub(crate) header_timeout: Option<Duration>,
+    /// Longest wait for a request's body, from its head.
+    pub(crate) read_timeout: Option<Duration>,
+    /// Longest time a write to the client may make no progress.
+    pub(crate) write_timeout: Option<Duration>,
+    /// A connection with no request in flight for this long is closed.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// A connection this old is closed (gracefully) once its requests are done.
+    pub(crate) max_connection_age: Option<Duration>,
+    /// After `max_connection_age`, requests still in flight get this long before the
+    /// connection is closed anyway.
+    pub(crate) max_connection_age_grace: Option<Duration>,
+    /// HTTP/2 connections with no traffic for this long are pinged.
+    pub(crate) keepalive_time: Option<Duration>,
+    /// A ping not answered within this long closes the connection.
+    pub(crate) keepalive_timeout: Duration,
+    /// Most connections open at once; 0 means a share of the open-files limit.
+    pub(crate) conn_limit: usize,
+}
+
+impl ListenerConfig {
+    /// Defaults of Tempo's HTTP API: dskit's `http_server_read_timeout` (30s, also the header
+    /// timeout), `http_server_write_timeout` (30s) and `http_server_idle_timeout` (120s).
+    fn api_defaults() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(120)),
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            keepalive_time: None,
+            keepalive_timeout: Duration::from_secs(20),
+            conn_limit: 0,
+        }
+    }
+
+    /// Defaults of the OTLP/HTTP receiver: the OpenTelemetry Collector's (`read_header_timeout`
+    /// 1m, `write_timeout` 30s, `idle_timeout` 1m), with a `read_timeout` of 30s where the
+    /// Collector has none, so that a body sent a byte at a time cannot hold a connection.
+    fn otlp_http_defaults() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout: Some(Duration::from_secs(60)),
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..ListenerConfig::api_defaults()
+        }
+    }
+
+    /// Defaults of the OTLP/gRPC receiver: gRPC's keepalive (a ping after 2h without traffic,
+    /// answered within 20s; no maximum age), an idle connection closed after 5m (gRPC never
+    /// closes one), 30s for the connection preface, a request's message and a stalled write.
+    fn otlp_grpc_defaults() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            keepalive_time: Some(Duration::from_secs(2 * 3600)),
+            keepalive_timeout: Duration::from_secs(20),
+            conn_limit: 0,
+        }
+    }
 }
 
 impl Default for Config {
@@ -150,6 +275,10 @@ impl Default for Config {
             wal_path: PathBuf::from("./tempo-data/wal"),
             wal_fsync: FsyncPolicy::Always,
             s3: S3Config::default(),
+            api_listener: ListenerConfig::api_defaults(),
+            otlp_grpc_listener: ListenerConfig::otlp_grpc_defaults(),
+            otlp_http_listener: ListenerConfig::otlp_http_defaults(),
+            graceful_shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -213,6 +342,7 @@ impl Config {
             max_block_duration = ?self.max_block_duration,
             block_retention = ?self.block_retention,
             compaction_window = ?self.compaction_window,
+            graceful_shutdown_timeout = ?self.graceful_shutdown_timeout,
             "configuration"
         );
         if self.storage_backend == StorageBackend::S3 {
@@ -441,6 +571,18 @@ struct RawServer {
     http_listen_port: Option<u16>,
     #[serde(deserialize_with = "de_log_level")]
     log_level: Option<String>,
+    #[serde(deserialize_with = "de_duration")]
+    graceful_shutdown_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    http_server_read_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    http_server_read_header_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    http_server_write_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    http_server_idle_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_conn_limit")]
+    http_listen_conn_limit: Option<usize>,
 }
 
 #[derive(Default, Deserialize)]
@@ -485,6 +627,37 @@ struct RawGrpc {
     endpoint: Option<String>,
     #[serde(deserialize_with = "de_opt_u64")]
     max_recv_msg_size_mib: Option<u64>,
+    keepalive: RawGrpcKeepalive,
+    // Our extensions: the Collector's gRPC server has no such keys.
+    #[serde(deserialize_with = "de_duration")]
+    connection_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    read_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    write_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_conn_limit")]
+    conn_limit: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of gRPC keepalive settings")]
+struct RawGrpcKeepalive {
+    server_parameters: RawGrpcServerParameters,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of gRPC keepalive server parameters")]
+struct RawGrpcServerParameters {
+    #[serde(deserialize_with = "de_duration")]
+    max_connection_idle: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    max_connection_age: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    max_connection_age_grace: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    time: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    timeout: Option<Duration>,
 }
 
 #[derive(Default, Deserialize)]
@@ -494,6 +667,17 @@ struct RawHttp {
     endpoint: Option<String>,
     #[serde(deserialize_with = "de_opt_u64")]
     max_request_body_size: Option<u64>,
+    #[serde(deserialize_with = "de_duration")]
+    read_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    read_header_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    write_timeout: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    idle_timeout: Option<Duration>,
+    // Our extension: the Collector's HTTP server has no connection limit.
+    #[serde(deserialize_with = "de_conn_limit")]
+    conn_limit: Option<usize>,
 }
 
 #[derive(Default, Deserialize)]
@@ -626,6 +810,20 @@ impl RawRoot {
                 })?,
             };
 
+        let api_listener = self.server.listener();
+        let otlp_grpc_listener = otlp_grpc
+            .as_ref()
+            .map(RawGrpc::listener)
+            .unwrap_or_else(ListenerConfig::otlp_grpc_defaults);
+        let otlp_http_listener = otlp_http
+            .as_ref()
+            .map(RawHttp::listener)
+            .unwrap_or_else(ListenerConfig::otlp_http_defaults);
+        let graceful_shutdown_timeout = self
+            .server
+            .graceful_shutdown_timeout
+            .unwrap_or(defaults.graceful_shutdown_timeout);
+
         let live = self.live_store;
         let ingester = self.ingester;
         let worker = self.backend_worker.compaction;
@@ -682,7 +880,106 @@ impl RawRoot {
             wal_path: non_empty_path(trace.wal.path).unwrap_or(defaults.wal_path),
             wal_fsync: trace.wal.fsync.unwrap_or(defaults.wal_fsync),
             s3: trace.s3,
+            api_listener,
+            otlp_grpc_listener,
+            otlp_http_listener,
+            graceful_shutdown_timeout,
         })
+    }
+}
+
+/// A Go timeout setting: absent is the default, zero is no timeout.
+fn timeout(value: Option<Duration>, default: Option<Duration>) -> Option<Duration> {
+    match value {
+        None => default,
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+    }
+}
+
+/// Go's `http.Server` rule for the header and idle timeouts: zero means the read timeout.
+fn or_read_timeout(
+    value: Option<Duration>,
+    default: Option<Duration>,
+    read: Option<Duration>,
+) -> Option<Duration> {
+    match value {
+        None => default,
+        Some(d) if d.is_zero() => read,
+        Some(d) => Some(d),
+    }
+}
+
+impl RawServer {
+    /// Tempo's `server` block (dskit's): its `http_server_*` timeouts are those of the HTTP
+    /// API. dskit's header timeout defaults to 0, which means the read timeout.
+    fn listener(&self) -> ListenerConfig {
+        let defaults = ListenerConfig::api_defaults();
+        let read_timeout = timeout(self.http_server_read_timeout, defaults.read_timeout);
+        ListenerConfig {
+            header_timeout: or_read_timeout(
+                self.http_server_read_header_timeout,
+                read_timeout,
+                read_timeout,
+            ),
+            read_timeout,
+            write_timeout: timeout(self.http_server_write_timeout, defaults.write_timeout),
+            idle_timeout: or_read_timeout(
+                self.http_server_idle_timeout,
+                defaults.idle_timeout,
+                read_timeout,
+            ),
+            conn_limit: self.http_listen_conn_limit.unwrap_or(0),
+            ..defaults
+        }
+    }
+}
+
+impl RawHttp {
+    /// The OpenTelemetry Collector's HTTP server settings (`confighttp`).
+    fn listener(&self) -> ListenerConfig {
+        let defaults = ListenerConfig::otlp_http_defaults();
+        let read_timeout = timeout(self.read_timeout, defaults.read_timeout);
+        ListenerConfig {
+            header_timeout: or_read_timeout(
+                self.read_header_timeout,
+                defaults.header_timeout,
+                read_timeout,
+            ),
+            read_timeout,
+            write_timeout: timeout(self.write_timeout, defaults.write_timeout),
+            idle_timeout: or_read_timeout(self.idle_timeout, defaults.idle_timeout, read_timeout),
+            conn_limit: self.conn_limit.unwrap_or(0),
+            ..defaults
+        }
+    }
+}
+
+impl RawGrpc {
+    /// The OpenTelemetry Collector's gRPC server settings (`configgrpc`), whose keepalive
+    /// parameters are gRPC's: zero means gRPC's default (no limit, a ping after 2h, 20s to
+    /// answer it), and a ping interval under 1s is raised to 1s, as gRPC does.
+    fn listener(&self) -> ListenerConfig {
+        let defaults = ListenerConfig::otlp_grpc_defaults();
+        let params = &self.keepalive.server_parameters;
+        ListenerConfig {
+            header_timeout: timeout(self.connection_timeout, defaults.header_timeout),
+            read_timeout: timeout(self.read_timeout, defaults.read_timeout),
+            write_timeout: timeout(self.write_timeout, defaults.write_timeout),
+            idle_timeout: timeout(params.max_connection_idle, defaults.idle_timeout),
+            max_connection_age: timeout(params.max_connection_age, None),
+            max_connection_age_grace: timeout(params.max_connection_age_grace, None),
+            keepalive_time: match params.time {
+                None => defaults.keepalive_time,
+                Some(d) if d.is_zero() => defaults.keepalive_time,
+                Some(d) => Some(d.max(Duration::from_secs(1))),
+            },
+            keepalive_timeout: match params.timeout {
+                Some(d) if !d.is_zero() => d,
+                _ => defaults.keepalive_timeout,
+            },
+            conn_limit: self.conn_limit.unwrap_or(0),
+        }
     }
 }
 
@@ -820,6 +1117,33 @@ fn uint_value(value: Scalar) -> Result<Option<u64>, Reject> {
 
 fn de_opt_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     read_scalar(deserializer, EXPECT_UINT, uint_value)
+}
+
+const EXPECT_CONN_LIMIT: &str =
+    "a number of connections (0 or less: a share of the open-files limit)";
+
+/// dskit's connection limits are signed: zero or less means no explicit limit.
+fn conn_limit_value(value: Scalar) -> Result<Option<usize>, Reject> {
+    let limit = match value {
+        Scalar::Signed(v) if v <= 0 => return Ok(Some(0)),
+        Scalar::Str(ref s) if s.trim().starts_with('-') => {
+            match parse_yaml11_uint(&s.trim()[1..]) {
+                Some(_) => return Ok(Some(0)),
+                None => return Err(Reject::Value(value)),
+            }
+        }
+        other => match uint_value(other)? {
+            None => return Ok(None),
+            Some(v) => v,
+        },
+    };
+    usize::try_from(limit)
+        .map(Some)
+        .map_err(|_| Reject::Value(Scalar::Unsigned(limit)))
+}
+
+fn de_conn_limit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    read_scalar(deserializer, EXPECT_CONN_LIMIT, conn_limit_value)
 }
 
 /// YAML 1.1 integers that YAML 1.2 reads as strings: digits with underscores, optionally with
@@ -1459,6 +1783,92 @@ mod tests {
 
         let (config, _) = parse("ingester:\n  trace_idle_period: 0\n");
         assert_eq!(config.trace_idle_period, Duration::ZERO);
+    }
+
+    #[test]
+    fn connection_keys() {
+        let d = Config::default();
+        assert_eq!(d.api_listener.header_timeout, Some(secs(30)));
+        assert_eq!(d.api_listener.idle_timeout, Some(secs(120)));
+        assert_eq!(d.otlp_http_listener.header_timeout, Some(secs(60)));
+        assert_eq!(d.otlp_http_listener.idle_timeout, Some(secs(60)));
+        assert_eq!(d.otlp_grpc_listener.idle_timeout, Some(secs(300)));
+        assert_eq!(d.otlp_grpc_listener.keepalive_time, Some(secs(7200)));
+        assert_eq!(d.graceful_shutdown_timeout, secs(30));
+
+        let (config, unknown) = parse(
+            "server:\n  http_server_read_timeout: 10s\n  http_server_write_timeout: 0\n  \
+             http_server_idle_timeout: 0s\n  http_listen_conn_limit: 500\n  \
+             graceful_shutdown_timeout: 5s\n  grpc_server_max_connection_age: 1m\n\
+             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          \
+             conn_limit: -1\n          connection_timeout: 3s\n          read_timeout: 0\n          \
+             keepalive:\n            server_parameters:\n              max_connection_idle: 0\n              \
+             max_connection_age: 10m\n              max_connection_age_grace: 5s\n              \
+             time: 100ms\n              timeout: 0\n            enforcement_policy:\n              \
+             min_time: 10s\n        http:\n          read_timeout: 2s\n          \
+             read_header_timeout: 0\n          write_timeout: 4s\n          idle_timeout: 9s\n          \
+             conn_limit: 64\n",
+        );
+        assert_eq!(
+            unknown,
+            [
+                "server.grpc_server_max_connection_age",
+                "distributor.receivers.otlp.protocols.grpc.keepalive.enforcement_policy",
+            ]
+        );
+        assert_eq!(config.graceful_shutdown_timeout, secs(5));
+        assert_eq!(
+            config.api_listener,
+            ListenerConfig {
+                // dskit: the header timeout is the read timeout, and so is an idle of 0.
+                header_timeout: Some(secs(10)),
+                read_timeout: Some(secs(10)),
+                write_timeout: None,
+                idle_timeout: Some(secs(10)),
+                conn_limit: 500,
+                ..ListenerConfig::api_defaults()
+            }
+        );
+        assert_eq!(
+            config.otlp_http_listener,
+            ListenerConfig {
+                header_timeout: Some(secs(2)),
+                read_timeout: Some(secs(2)),
+                write_timeout: Some(secs(4)),
+                idle_timeout: Some(secs(9)),
+                conn_limit: 64,
+                ..ListenerConfig::otlp_http_defaults()
+            }
+        );
+        assert_eq!(
+            config.otlp_grpc_listener,
+            ListenerConfig {
+                header_timeout: Some(secs(3)),
+                read_timeout: None,
+                write_timeout: Some(secs(30)),
+                idle_timeout: None,
+                max_connection_age: Some(secs(600)),
+                max_connection_age_grace: Some(secs(5)),
+                keepalive_time: Some(secs(1)),
+                keepalive_timeout: secs(20),
+                conn_limit: 0,
+            }
+        );
+
+        let msg = parse_err("server:\n  http_listen_conn_limit: many\n");
+        assert!(
+            msg.starts_with(r#"server.http_listen_conn_limit: invalid value: string "many", expected a number of connections"#),
+            "{msg}"
+        );
+        let msg = parse_err("server:\n  http_server_idle_timeout: 5\n");
+        assert!(
+            msg.starts_with(
+                r#"server.http_server_idle_timeout: invalid duration "5": missing unit"#
+            ),
+            "{msg}"
+        );
+        let (config, _) = parse("server:\n  http_listen_conn_limit: '-5'\n");
+        assert_eq!(config.api_listener.conn_limit, 0);
     }
 
     #[test]

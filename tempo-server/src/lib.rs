@@ -21,23 +21,26 @@ mod args;
 mod config;
 mod federation;
 mod inspect;
+mod listen;
 mod metrics;
+mod nofile;
 mod render;
 mod search;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tempo_core::Store;
 use tempo_otlp::{Receiver, ReceiverConfig, TraceServiceServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
+use crate::api::Readiness;
 use crate::args::{Args, Command};
-use crate::config::{Config, StorageBackend};
+use crate::config::{Config, ListenerConfig, StorageBackend};
+use crate::listen::{ListenerStats, Protocol, ReadTimeoutLayer};
 use crate::metrics::{LatencyLayer, Metrics};
 
 /// Options of [`api_router`].
@@ -86,7 +89,7 @@ pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
         metrics: metrics.clone(),
         multitenancy_enabled: options.multitenancy_enabled,
         multi_tenant_queries_enabled: options.multi_tenant_queries_enabled,
-        stopping: Arc::new(AtomicBool::new(false)),
+        readiness: Arc::new(Readiness::new(0)),
     })
     .layer(LatencyLayer {
         metrics,
@@ -180,12 +183,11 @@ async fn resolve(endpoint: &str, what: &str) -> anyhow::Result<SocketAddr> {
 
 async fn bind(endpoint: &str, what: &str) -> anyhow::Result<TcpListener> {
     let addr = resolve(endpoint, what).await?;
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the {what} listener on {addr}"))
+    listen::bind(addr).with_context(|| format!("binding the {what} listener on {addr}"))
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let nofile = nofile::raise();
     let mut builder = Store::builder()
         .wal_dir(&config.wal_path)
         .fsync(config.wal_fsync)
@@ -215,7 +217,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
 
     let metrics = Arc::new(Metrics::default());
-    let stopping = Arc::new(AtomicBool::new(false));
     let receiver = Receiver::new(
         store.clone(),
         ReceiverConfig {
@@ -226,52 +227,64 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .with_observer(metrics.clone());
 
+    let listeners = 1
+        + usize::from(config.otlp_http_endpoint.is_some())
+        + usize::from(config.otlp_grpc_endpoint.is_some());
+    let limits = ConnLimits::new(&config, nofile, listeners);
+    let readiness = Arc::new(Readiness::new(listeners));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let api_listener = bind(&config.http_listen_addr(), "HTTP API").await?;
+    let mut tasks = JoinSet::new();
+    let mut start = Starter {
+        tasks: &mut tasks,
+        metrics: &metrics,
+        readiness: &readiness,
+        shutdown: &shutdown_rx,
+    };
+
+    // The API first, so that `/ready` answers (503) while the receivers bind.
     let api = api::router(api::ApiState {
         store: store.clone(),
         metrics: metrics.clone(),
         multitenancy_enabled: config.multitenancy_enabled,
         multi_tenant_queries_enabled: config.multi_tenant_queries_enabled,
-        stopping: stopping.clone(),
-    })
-    .layer(LatencyLayer {
-        metrics: metrics.clone(),
-        known_paths: api::PATHS,
+        readiness: readiness.clone(),
     });
-    tracing::info!(addr = %api_listener.local_addr()?, "Tempo HTTP API listening");
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(serve_axum(api_listener, api, shutdown_rx.clone()));
-
+    start.listener(
+        bind(&config.http_listen_addr(), "HTTP API").await?,
+        api,
+        listen::Spec {
+            what: "Tempo HTTP API",
+            protocol: Protocol::Http,
+            config: limits.apply(&config.api_listener),
+        },
+        "http",
+        api::PATHS,
+    )?;
     if let Some(endpoint) = &config.otlp_http_endpoint {
-        let listener = bind(endpoint, "OTLP/HTTP").await?;
-        tracing::info!(addr = %listener.local_addr()?, "OTLP/HTTP receiver listening");
-        let router = tempo_otlp::http_router(receiver.clone()).layer(LatencyLayer {
-            metrics: metrics.clone(),
-            known_paths: &[tempo_otlp::TRACES_PATH],
-        });
-        tasks.spawn(serve_axum(listener, router, shutdown_rx.clone()));
+        start.listener(
+            bind(endpoint, "OTLP/HTTP").await?,
+            tempo_otlp::http_router(receiver.clone()),
+            listen::Spec {
+                what: "OTLP/HTTP receiver",
+                protocol: Protocol::Http,
+                config: limits.apply(&config.otlp_http_listener),
+            },
+            "otlp_http",
+            &[tempo_otlp::TRACES_PATH],
+        )?;
     }
     if let Some(endpoint) = &config.otlp_grpc_endpoint {
-        let listener = bind(endpoint, "OTLP/gRPC").await?;
-        tracing::info!(addr = %listener.local_addr()?, "OTLP/gRPC receiver listening");
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        let mut shutdown = shutdown_rx.clone();
-        let service = TraceServiceServer::new(receiver.clone());
-        let layer = LatencyLayer {
-            metrics: metrics.clone(),
-            known_paths: &["/opentelemetry.proto.collector.trace.v1.TraceService/Export"],
-        };
-        tasks.spawn(async move {
-            tonic::transport::Server::builder()
-                .layer(layer)
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = shutdown.wait_for(|stop| *stop).await;
-                })
-                .await
-                .context("OTLP/gRPC server")
-        });
+        start.listener(
+            bind(endpoint, "OTLP/gRPC").await?,
+            axum::Router::new().fallback_service(TraceServiceServer::new(receiver.clone())),
+            listen::Spec {
+                what: "OTLP/gRPC receiver",
+                protocol: Protocol::Grpc,
+                config: limits.apply(&config.otlp_grpc_listener),
+            },
+            "otlp_grpc",
+            &["/opentelemetry.proto.collector.trace.v1.TraceService/Export"],
+        )?;
     }
 
     tracing::info!(
@@ -288,31 +301,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(result) = tasks.join_next() => {
             // A listener stopped on its own: that is a failure, shut the rest down.
             failure = Some(match result {
-                Ok(Ok(())) => anyhow::anyhow!("a listener stopped unexpectedly"),
-                Ok(Err(e)) => e,
+                Ok(()) => anyhow::anyhow!("a listener stopped unexpectedly"),
                 Err(e) => anyhow::anyhow!("a listener panicked: {e}"),
             });
         }
     }
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
-    stopping.store(true, Ordering::Relaxed);
+    readiness.stop();
     let _ = shutdown_tx.send(true);
     let drain = async {
         while let Some(result) = tasks.join_next().await {
-            match result {
-                Ok(Err(e)) => {
-                    tracing::error!(error = %format!("{e:#}"), "listener failed while stopping")
-                }
-                Err(e) => tracing::error!(error = %e, "listener task failed"),
-                Ok(Ok(())) => {}
+            if let Err(e) = result {
+                tracing::error!(error = %e, "listener task failed");
             }
         }
     };
-    if tokio::time::timeout(Duration::from_secs(30), drain)
+    if tokio::time::timeout(config.graceful_shutdown_timeout, drain)
         .await
         .is_err()
     {
-        tracing::warn!("in-flight requests did not finish within 30s; stopping anyway");
+        tracing::warn!(
+            timeout = ?config.graceful_shutdown_timeout,
+            "in-flight requests did not finish within the graceful shutdown timeout; stopping anyway"
+        );
     }
     let closing = store.clone();
     tokio::task::spawn_blocking(move || closing.close())
@@ -326,17 +337,108 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn serve_axum(
-    listener: TcpListener,
-    router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("HTTP server")
+/// The connection caps in force: configured ones, and a share of the open-files limit for
+/// the others.
+struct ConnLimits {
+    automatic: usize,
+}
+
+impl ConnLimits {
+    /// Works out the automatic cap and warns when the caps together leave the store too few
+    /// file descriptors.
+    fn new(config: &Config, nofile: nofile::OpenFilesLimit, listeners: usize) -> ConnLimits {
+        let limits = ConnLimits {
+            automatic: nofile::default_conn_limit(nofile.soft, listeners),
+        };
+        let mut configs = vec![&config.api_listener];
+        if config.otlp_http_endpoint.is_some() {
+            configs.push(&config.otlp_http_listener);
+        }
+        if config.otlp_grpc_endpoint.is_some() {
+            configs.push(&config.otlp_grpc_listener);
+        }
+        let total: u64 = configs
+            .iter()
+            .map(|c| u64::try_from(limits.apply(c).conn_limit).unwrap_or(u64::MAX))
+            .fold(0, u64::saturating_add);
+        let available = nofile.soft.saturating_sub(nofile::reserved(nofile.soft));
+        if total > available {
+            tracing::warn!(
+                connection_limits = total,
+                open_files_limit = nofile.soft,
+                left_for_connections = available,
+                "the connection limits add up to more file descriptors than the open files limit \
+                 leaves for connections: under a flood, the store may run out of descriptors; \
+                 raise the limit (ulimit -n) or lower the connection limits"
+            );
+        }
+        limits
+    }
+
+    /// `config` with its cap in force.
+    fn apply(&self, config: &ListenerConfig) -> ListenerConfig {
+        let mut config = config.clone();
+        if config.conn_limit == 0 {
+            config.conn_limit = self.automatic;
+        }
+        config
+    }
+}
+
+/// Starts listeners one by one, each counting as bound for [`Readiness`].
+struct Starter<'a> {
+    tasks: &'a mut JoinSet<()>,
+    metrics: &'a Arc<Metrics>,
+    readiness: &'a Arc<Readiness>,
+    shutdown: &'a watch::Receiver<bool>,
+}
+
+impl Starter<'_> {
+    /// Serves `router` on `listener` with the connection limits of `spec`, request bodies
+    /// bounded by its read timeout and request latencies recorded; `label` names it in the
+    /// connection metrics, `known_paths` in the latency ones.
+    fn listener(
+        &mut self,
+        listener: TcpListener,
+        router: axum::Router,
+        spec: listen::Spec,
+        label: &'static str,
+        known_paths: &'static [&'static str],
+    ) -> anyhow::Result<()> {
+        let stats = Arc::new(ListenerStats::new(label));
+        self.metrics.register_listener(stats.clone());
+        let router = router
+            .layer(ReadTimeoutLayer {
+                timeout: spec.config.read_timeout,
+                protocol: spec.protocol,
+                stats: stats.clone(),
+            })
+            .layer(LatencyLayer {
+                metrics: self.metrics.clone(),
+                known_paths,
+            });
+        let c = &spec.config;
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            conn_limit = c.conn_limit,
+            header_timeout = ?c.header_timeout,
+            read_timeout = ?c.read_timeout,
+            write_timeout = ?c.write_timeout,
+            idle_timeout = ?c.idle_timeout,
+            max_connection_age = ?c.max_connection_age,
+            "{} listening",
+            spec.what
+        );
+        self.tasks.spawn(listen::serve(
+            listener,
+            router,
+            spec,
+            stats,
+            self.shutdown.clone(),
+        ));
+        self.readiness.bound();
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() {

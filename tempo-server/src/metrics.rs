@@ -16,6 +16,8 @@ use parking_lot::{Mutex, RwLock};
 use tempo_core::Store;
 use tempo_otlp::{IngestEvent, IngestObserver};
 
+use crate::listen::{CloseReason, ListenerStats};
+
 /// Upper bounds of the latency histogram buckets, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -58,6 +60,8 @@ pub(crate) struct Metrics {
     /// Per (transport, failure message class): failed OTLP requests without a tenant.
     untenanted_failures: Mutex<BTreeMap<&'static str, u64>>,
     requests: Mutex<BTreeMap<(String, String, String), Histogram>>,
+    /// Connection counters of each listener.
+    listeners: RwLock<Vec<Arc<ListenerStats>>>,
 }
 
 impl Metrics {
@@ -74,6 +78,11 @@ impl Metrics {
             .entry((route.to_owned(), method.to_owned(), status))
             .or_default()
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Adds a listener's connection counters to the rendered metrics.
+    pub(crate) fn register_listener(&self, stats: Arc<ListenerStats>) {
+        self.listeners.write().push(stats);
     }
 
     fn with_tenant(&self, tenant: &str, f: impl FnOnce(&mut TenantCounters)) {
@@ -256,6 +265,8 @@ impl Metrics {
             );
         }
 
+        self.render_connections(&mut out);
+
         let name = "tempo_request_duration_seconds";
         let _ = writeln!(
             out,
@@ -279,6 +290,80 @@ impl Metrics {
             let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
         }
         out
+    }
+}
+
+impl Metrics {
+    /// Per listener: dskit's `tcp_connections` and `tcp_connections_limit` gauges, and our
+    /// counters of what the limits and timeouts did.
+    fn render_connections(&self, out: &mut String) {
+        let listeners: Vec<_> = self.listeners.read().iter().map(|l| l.snapshot()).collect();
+        type Family = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&crate::listen::StatsSnapshot) -> u64,
+        );
+        let families: [Family; 6] = [
+            (
+                "tempo_tcp_connections",
+                "gauge",
+                "Current number of accepted TCP connections.",
+                |s| s.open,
+            ),
+            (
+                "tempo_tcp_connections_limit",
+                "gauge",
+                "The max number of TCP connections that can be accepted.",
+                |s| s.limit,
+            ),
+            (
+                "tempo_tcp_connections_evicted_total",
+                "counter",
+                "Idle connections closed to admit a new one at the connection limit.",
+                |s| s.evicted,
+            ),
+            (
+                "tempo_tcp_connections_refused_total",
+                "counter",
+                "Connections refused at the connection limit, every open one being busy.",
+                |s| s.refused,
+            ),
+            (
+                "tempo_tcp_accept_errors_total",
+                "counter",
+                "Accepts that failed (such as for want of file descriptors) and were retried.",
+                |s| s.accept_errors,
+            ),
+            (
+                "tempo_request_read_timeouts_total",
+                "counter",
+                "Requests whose body did not arrive within the read timeout (408, or DEADLINE_EXCEEDED in gRPC).",
+                |s| s.read_timeouts,
+            ),
+        ];
+        for (name, kind, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for s in &listeners {
+                let _ = writeln!(out, "{name}{{protocol=\"{}\"}} {}", s.label, get(s));
+            }
+        }
+        let name = "tempo_tcp_connections_closed_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Connections closed by a timeout or their maximum age, per reason.\n# TYPE {name} counter"
+        );
+        for s in &listeners {
+            for reason in CloseReason::ALL {
+                let _ = writeln!(
+                    out,
+                    "{name}{{protocol=\"{}\",reason=\"{}\"}} {}",
+                    s.label,
+                    reason.label(),
+                    s.closed[reason.index()]
+                );
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +19,8 @@ pub struct Server {
     pub grpc_port: u16,
     pub http_port: u16,
     pub log: PathBuf,
+    /// The open-files limit (soft, hard) the process starts with, when set.
+    pub nofile: Option<(u64, u64)>,
 }
 
 /// A port that was free a moment ago.
@@ -37,15 +39,53 @@ pub fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tempo-server")))
 }
 
+/// What a test adds to the default configuration and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// YAML lines under `server:` (`key: value`, one a line, unindented).
+    pub server: String,
+    /// YAML lines under the OTLP gRPC receiver (`...protocols.grpc`), unindented.
+    pub grpc: String,
+    /// YAML lines under the OTLP HTTP receiver (`...protocols.http`), unindented.
+    pub http: String,
+    /// YAML appended at the top level.
+    pub extra: String,
+    /// The open-files limit (soft, hard) the process starts with.
+    pub nofile: Option<(u64, u64)>,
+}
+
+fn indent(lines: &str, by: usize) -> String {
+    lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("{:by$}{l}\n", ""))
+        .collect()
+}
+
 impl Server {
     /// Writes a config for `dir` (extra YAML appended at the top level) and starts the server.
     pub fn start_in(dir: &Path, extra_yaml: &str) -> Server {
+        Server::start_with(
+            dir,
+            Setup {
+                extra: extra_yaml.to_owned(),
+                ..Setup::default()
+            },
+        )
+    }
+
+    /// Writes a config for `dir` with the additions of `setup` and starts the server.
+    pub fn start_with(dir: &Path, setup: Setup) -> Server {
         let (api_port, grpc_port, http_port) = (free_port(), free_port(), free_port());
         let config = dir.join("tempo.yaml");
         let yaml = format!(
-            "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {api_port}\n\
-             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:{grpc_port}\n        http:\n          endpoint: 127.0.0.1:{http_port}\n\
+            "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {api_port}\n{server}\
+             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:{grpc_port}\n{grpc}        http:\n          endpoint: 127.0.0.1:{http_port}\n{http}\
              storage:\n  trace:\n    backend: local\n    wal:\n      path: {wal}\n    local:\n      path: {blocks}\n{extra_yaml}",
+            server = indent(&setup.server, 2),
+            grpc = indent(&setup.grpc, 10),
+            http = indent(&setup.http, 10),
+            extra_yaml = setup.extra,
             wal = dir.join("wal").display(),
             blocks = dir.join("blocks").display(),
         );
@@ -58,6 +98,7 @@ impl Server {
             grpc_port,
             http_port,
             log: dir.join("server.log"),
+            nofile: setup.nofile,
         };
         server.spawn();
         server
@@ -70,8 +111,26 @@ impl Server {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(binary())
-            .arg(format!("-config.file={}", self.config.display()))
+        let config_arg = format!("-config.file={}", self.config.display());
+        let mut command = match self.nofile {
+            // The shell sets the limit, then becomes the server.
+            Some((soft, hard)) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!(
+                        "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\""
+                    ))
+                    .arg(binary())
+                    .arg(config_arg);
+                c
+            }
+            None => {
+                let mut c = Command::new(binary());
+                c.arg(config_arg);
+                c
+            }
+        };
+        let child = command
             .current_dir(&self.dir)
             .stdout(Stdio::null())
             .stderr(log)
@@ -155,6 +214,24 @@ impl Server {
         }
     }
 
+    /// The value of one sample in `/metrics`, written as it appears there
+    /// (`tempo_tcp_connections{protocol="http"}`); panics when it is missing.
+    pub fn metric(&self, sample: &str) -> u64 {
+        let (status, _, body) = self.get("/metrics", &[]);
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {sample} in /metrics:\n{text}"))
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
     /// GET an API path; returns status, content type and body. Never fails on 4xx/5xx.
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
         http_call("GET", &self.api(path), headers, None)
@@ -214,6 +291,45 @@ pub fn http_call(
     let mut body = response.into_body();
     let bytes = body.read_to_vec().unwrap();
     (status, ct, bytes)
+}
+
+/// Reads from `stream` until the server closes it (end of stream or reset) or `limit` passes.
+/// Returns what was read, and how long after the call the connection closed (`None`: still
+/// open at the limit).
+pub fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return (out, Some(started.elapsed())),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if started.elapsed() >= limit {
+                    return (out, None);
+                }
+            }
+            Err(_) => return (out, Some(started.elapsed())),
+        }
+    }
+}
+
+/// Raises this process's open-files soft limit to at least `at_least` (tests that open many
+/// sockets); panics if the hard limit is lower.
+pub fn raise_own_open_files_limit(at_least: u64) {
+    let soft = rlimit::increase_nofile_limit(at_least).unwrap();
+    assert!(
+        soft >= at_least,
+        "this test needs {at_least} open files; the limit is {soft}"
+    );
 }
 
 /// All spans of a v1 trace JSON, flattened.
