@@ -427,6 +427,7 @@ mod tests {
             store: Store::in_memory(),
             metrics: Arc::new(Metrics::default()),
             multitenancy_enabled: false,
+            multi_tenant_queries_enabled: true,
             readiness: readiness.clone(),
         };
         let response = ready(State(state)).await;

@@ -296,6 +296,7 @@ mod tests {
                 ..Default::default()
             },
             partial: false,
+            partial_reason: None,
         }
     }
 
