@@ -13,13 +13,18 @@
 
 use crate::model::{AnyValue, InstrumentationScope, KeyValue, Resource, Span, Value};
 
-/// The deepest level an attribute value may nest to; see the [module docs](self).
+/// The deepest level an attribute value may nest to, in protobuf and in JSON alike.
+///
+/// An attribute's value is at level 1; the elements of an array, and the entries of a
+/// key-value list (with or without a value), at level `n` are at level `n + 1`. A span holding
+/// a value deeper than this is rejected and counted in the batch's rejections; a resource or
+/// scope holding one rejects the spans under it.
 ///
 /// Thirty-two is the most that protobuf decoding (prost, with its fixed limit of 100 nested
 /// messages) accepts for every placement of a value: the deepest one, a key-value list in an
 /// event's or a link's attribute, puts its 32nd level 99 messages below `TracesData`. So a
 /// request within the limit decodes in one pass, and every stored span decodes again when the
-/// write-ahead log is replayed.
+/// write-ahead log is replayed or a block is read.
 pub const MAX_ANY_VALUE_DEPTH: usize = 32;
 
 /// Why a part is rejected, for the attribute at `path` (such as `events[0].attributes[2]`).
