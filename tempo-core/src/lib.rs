@@ -68,6 +68,7 @@ mod compact;
 mod error;
 mod head;
 pub mod model;
+mod nesting;
 pub mod query;
 mod store;
 mod tenant;
@@ -83,6 +84,7 @@ pub use block::inspect::{BlockReport, BloomReport, ColumnReport, RowGroupReport,
 pub use block::reader::fuzz_decode_row_group;
 pub use block::{BlockError, BlockMeta, FORMAT_VERSION as BLOCK_FORMAT_VERSION};
 pub use error::Error;
+pub use nesting::MAX_ANY_VALUE_DEPTH;
 pub use query::{
     CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,
     SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TraceMatch,

@@ -10,9 +10,18 @@
 //! A body that is not JSON, or whose structure is wrong, is an error naming the path of the
 //! offending field. A span whose ID cannot be decoded is dropped and counted, like any other
 //! span with a malformed ID.
+//!
+//! Attribute values may nest [`MAX_ANY_VALUE_DEPTH`] levels, as in protobuf: a span holding a
+//! deeper one is dropped and counted, and so are the spans under a resource or scope holding
+//! one. The document is read only as deep as that check needs, so any nesting, however deep,
+//! costs a bounded stack.
+
+use std::fmt;
 
 use base64::Engine;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value as Json};
+use tempo_core::MAX_ANY_VALUE_DEPTH;
 use tempo_core::model::{
     AnyValue, ArrayValue, Event, InstrumentationScope, KeyValue, KeyValueList, Link, Resource,
     ResourceSpans, ScopeSpans, Span, SpanKind, Status, StatusCode, Value,
@@ -39,7 +48,7 @@ pub struct DecodedJson {
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (or `TracesData`).
 pub fn decode_traces_json(body: &[u8]) -> Result<DecodedJson, JsonError> {
-    let doc: Json = serde_json::from_slice(body).map_err(|e| JsonError {
+    let doc = parse_bounded(body).map_err(|e| JsonError {
         path: "$".into(),
         message: e.to_string(),
     })?;
@@ -52,15 +61,130 @@ pub fn decode_traces_json(body: &[u8]) -> Result<DecodedJson, JsonError> {
         .enumerate()
     {
         let path = format!("resourceSpans[{i}]");
-        out.resource_spans.push(decoder.resource_spans(rs, &path)?);
+        if let Some(resource_spans) = decoder.resource_spans(rs, &path)? {
+            out.resource_spans.push(resource_spans);
+        }
     }
     out.rejected = decoder.rejected;
     Ok(out)
 }
 
+/// How many levels of arrays and objects are read; deeper ones are skipped, without recursion,
+/// and read as null. The decoder never looks that deep: the deepest it reads is the `values`
+/// array of a value at the limit, a key-value list in each level (four JSON levels a level)
+/// in an event's or link's attribute (eight levels of envelope above the first): 10 + 4 × 32.
+/// Two more levels keep whole the entries one past the limit, which are rejected unread.
+const MAX_JSON_DEPTH: usize = 12 + 4 * MAX_ANY_VALUE_DEPTH;
+
+/// Parses JSON as `serde_json::from_slice` does, but only [`MAX_JSON_DEPTH`] levels deep, so
+/// that the stack it takes is bounded whatever the input.
+fn parse_bounded(body: &[u8]) -> Result<Json, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    // The depth is bounded by `Bounded` instead, and deeper levels are skipped, not refused.
+    de.disable_recursion_limit();
+    let doc = Bounded(MAX_JSON_DEPTH).deserialize(&mut de)?;
+    de.end()?;
+    Ok(doc)
+}
+
+/// A JSON value whose arrays and objects are read `.0` levels deep; deeper, they are skipped
+/// (serde_json skips without recursion) and become null.
+struct Bounded(usize);
+
+impl<'de> DeserializeSeed<'de> for Bounded {
+    type Value = Json;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Json, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+        Ok(Json::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+        Ok(Json::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Json, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+        Ok(Json::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Json, E> {
+        Ok(Json::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let Some(below) = self.0.checked_sub(1) else {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(Json::Null);
+        };
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element_seed(Bounded(below))? {
+            items.push(item);
+        }
+        Ok(Json::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let Some(below) = self.0.checked_sub(1) else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(Json::Null);
+        };
+        let mut entries = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Bounded(below))?;
+            entries.insert(key, value);
+        }
+        Ok(Json::Object(entries))
+    }
+}
+
 #[derive(Default)]
 struct Decoder {
     rejected: Vec<String>,
+}
+
+/// Why a value cannot be decoded: the body is malformed there, or the value nests deeper than
+/// [`MAX_ANY_VALUE_DEPTH`], which only rejects the span (or resource, or scope) holding it.
+enum Fault {
+    Malformed(JsonError),
+    TooDeep,
+}
+
+impl From<JsonError> for Fault {
+    fn from(e: JsonError) -> Fault {
+        Fault::Malformed(e)
+    }
+}
+
+/// Why a part is rejected when the attribute at `at` (relative to it) nests too deep.
+fn too_deep(at: &str) -> String {
+    format!("{at}: value nested more than {MAX_ANY_VALUE_DEPTH} levels deep")
 }
 
 fn err(path: &str, message: impl Into<String>) -> JsonError {
@@ -191,65 +315,102 @@ impl Decoder {
         }
     }
 
-    fn resource_spans(&mut self, v: &Json, path: &str) -> Result<ResourceSpans, JsonError> {
+    /// The resource spans at `path`, or `None` when its resource nests too deep (its spans
+    /// are then counted as rejected).
+    fn resource_spans(&mut self, v: &Json, path: &str) -> Result<Option<ResourceSpans>, JsonError> {
         let obj = self.object(v, path)?;
-        let resource = match field(obj, "resource") {
-            None => None,
+        let (resource, too_deep_reason) = match field(obj, "resource") {
+            None => (None, None),
             Some(r) => {
                 let rpath = join(path, "resource");
                 let robj = self.object(r, &rpath)?;
-                Some(Resource {
-                    attributes: self.attributes(robj, &rpath)?,
-                    dropped_attributes_count: self.u32(robj, "droppedAttributesCount", &rpath)?,
-                })
+                match self.attributes(robj, &rpath)? {
+                    Ok(attributes) => (
+                        Some(Resource {
+                            attributes,
+                            dropped_attributes_count: self.u32(
+                                robj,
+                                "droppedAttributesCount",
+                                &rpath,
+                            )?,
+                        }),
+                        None,
+                    ),
+                    Err(i) => (None, Some(too_deep(&format!("resource.attributes[{i}]")))),
+                }
             }
         };
         let mut scope_spans = Vec::new();
         for key in ["scopeSpans", "instrumentationLibrarySpans"] {
             for (i, ss) in self.array(obj, key, path)?.iter().enumerate() {
                 let spath = format!("{}[{i}]", join(path, key));
-                scope_spans.push(self.scope_spans(ss, &spath)?);
+                if let Some(ss) = self.scope_spans(ss, &spath, too_deep_reason.as_deref())? {
+                    scope_spans.push(ss);
+                }
             }
         }
-        Ok(ResourceSpans {
+        let schema_url = self.string(obj, "schemaUrl", path)?;
+        Ok(too_deep_reason.is_none().then_some(ResourceSpans {
             resource,
             scope_spans,
-            schema_url: self.string(obj, "schemaUrl", path)?,
-        })
+            schema_url,
+        }))
     }
 
-    fn scope_spans(&mut self, v: &Json, path: &str) -> Result<ScopeSpans, JsonError> {
+    /// The scope spans at `path`, or `None` when they are rejected whole: `outer` says why
+    /// their resource was, or their scope nests too deep.
+    fn scope_spans(
+        &mut self,
+        v: &Json,
+        path: &str,
+        outer: Option<&str>,
+    ) -> Result<Option<ScopeSpans>, JsonError> {
         let obj = self.object(v, path)?;
         let scope_value = field(obj, "scope").map(|s| ("scope", s)).or_else(|| {
             field(obj, "instrumentationLibrary").map(|s| ("instrumentationLibrary", s))
         });
+        let mut rejected_whole = outer.map(str::to_owned);
         let scope = match scope_value {
             None => None,
             Some((key, s)) => {
                 let spath = join(path, key);
                 let sobj = self.object(s, &spath)?;
-                Some(InstrumentationScope {
-                    name: self.string(sobj, "name", &spath)?,
-                    version: self.string(sobj, "version", &spath)?,
-                    attributes: self.attributes(sobj, &spath)?,
-                    dropped_attributes_count: self.u32(sobj, "droppedAttributesCount", &spath)?,
-                })
+                match self.attributes(sobj, &spath)? {
+                    Ok(attributes) => Some(InstrumentationScope {
+                        name: self.string(sobj, "name", &spath)?,
+                        version: self.string(sobj, "version", &spath)?,
+                        attributes,
+                        dropped_attributes_count: self.u32(
+                            sobj,
+                            "droppedAttributesCount",
+                            &spath,
+                        )?,
+                    }),
+                    Err(i) => {
+                        rejected_whole
+                            .get_or_insert_with(|| too_deep(&format!("{key}.attributes[{i}]")));
+                        None
+                    }
+                }
             }
         };
         let items = self.array(obj, "spans", path)?;
         let mut spans = Vec::with_capacity(items.len());
         for (i, s) in items.iter().enumerate() {
             let spath = format!("{}[{i}]", join(path, "spans"));
-            match self.span(s, &spath)? {
-                Ok(span) => spans.push(span),
-                Err(reason) => self.rejected.push(format!("{spath}: {reason}")),
+            // A resource or scope nested too deep takes its spans with it, whatever they hold.
+            match (self.span(s, &spath)?, &rejected_whole) {
+                (Ok(span), None) => spans.push(span),
+                (_, Some(reason)) => self.rejected.push(format!("{spath}: {reason}")),
+                (Err(reason), None) => self.rejected.push(format!("{spath}: {reason}")),
             }
         }
-        Ok(ScopeSpans {
+        let schema_url = self.string(obj, "schemaUrl", path)?;
+        Ok(rejected_whole.is_none().then_some(ScopeSpans {
             scope,
             spans,
-            schema_url: self.string(obj, "schemaUrl", path)?,
-        })
+            schema_url,
+        }))
     }
 
     fn span(&mut self, v: &Json, path: &str) -> Result<Result<Span, String>, JsonError> {
@@ -286,14 +447,24 @@ impl Decoder {
                 })
             }
         };
+        // The span's own attributes, then its events', then its links': the order in which
+        // the store looks for a value nested too deep, so that both name the same one.
+        let attributes = match self.attributes(obj, path)? {
+            Ok(attributes) => attributes,
+            Err(i) => return Ok(Err(too_deep(&format!("attributes[{i}]")))),
+        };
         let mut events = Vec::new();
         for (i, e) in self.array(obj, "events", path)?.iter().enumerate() {
             let epath = format!("{}[{i}]", join(path, "events"));
             let eobj = self.object(e, &epath)?;
+            let attributes = match self.attributes(eobj, &epath)? {
+                Ok(attributes) => attributes,
+                Err(a) => return Ok(Err(too_deep(&format!("events[{i}].attributes[{a}]")))),
+            };
             events.push(Event {
                 time_unix_nano: self.u64(eobj, "timeUnixNano", &epath)?,
                 name: self.string(eobj, "name", &epath)?,
-                attributes: self.attributes(eobj, &epath)?,
+                attributes,
                 dropped_attributes_count: self.u32(eobj, "droppedAttributesCount", &epath)?,
             });
         }
@@ -309,11 +480,15 @@ impl Decoder {
                 Ok(id) => id,
                 Err(reason) => return Ok(Err(format!("links[{i}].{reason}"))),
             };
+            let attributes = match self.attributes(lobj, &lpath)? {
+                Ok(attributes) => attributes,
+                Err(a) => return Ok(Err(too_deep(&format!("links[{i}].attributes[{a}]")))),
+            };
             links.push(Link {
                 trace_id,
                 span_id,
                 trace_state: self.string(lobj, "traceState", &lpath)?,
-                attributes: self.attributes(lobj, &lpath)?,
+                attributes,
                 dropped_attributes_count: self.u32(lobj, "droppedAttributesCount", &lpath)?,
                 flags: self.u32(lobj, "flags", &lpath)?,
             });
@@ -329,7 +504,7 @@ impl Decoder {
             })?,
             start_time_unix_nano: self.u64(obj, "startTimeUnixNano", path)?,
             end_time_unix_nano: self.u64(obj, "endTimeUnixNano", path)?,
-            attributes: self.attributes(obj, path)?,
+            attributes,
             dropped_attributes_count: self.u32(obj, "droppedAttributesCount", path)?,
             events,
             dropped_events_count: self.u32(obj, "droppedEventsCount", path)?,
@@ -340,20 +515,33 @@ impl Decoder {
         }))
     }
 
-    fn attributes(&self, obj: &Map<String, Json>, path: &str) -> Result<Vec<KeyValue>, JsonError> {
+    /// The `attributes` of `obj`, or `Err(i)` when attribute `i` nests too deep.
+    fn attributes(
+        &self,
+        obj: &Map<String, Json>,
+        path: &str,
+    ) -> Result<Result<Vec<KeyValue>, usize>, JsonError> {
         let items = self.array(obj, "attributes", path)?;
         let mut out = Vec::with_capacity(items.len());
         for (i, kv) in items.iter().enumerate() {
-            out.push(self.key_value(kv, &format!("{}[{i}]", join(path, "attributes")))?);
+            match self.key_value(kv, &format!("{}[{i}]", join(path, "attributes")), 1) {
+                Ok(kv) => out.push(kv),
+                Err(Fault::TooDeep) => return Ok(Err(i)),
+                Err(Fault::Malformed(e)) => return Err(e),
+            }
         }
-        Ok(out)
+        Ok(Ok(out))
     }
 
-    fn key_value(&self, v: &Json, path: &str) -> Result<KeyValue, JsonError> {
+    /// A key-value pair at nesting level `depth`, its value at the same level.
+    fn key_value(&self, v: &Json, path: &str, depth: usize) -> Result<KeyValue, Fault> {
+        if depth > MAX_ANY_VALUE_DEPTH {
+            return Err(Fault::TooDeep);
+        }
         let obj = self.object(v, path)?;
         let value = match field(obj, "value") {
             None => None,
-            Some(v) => Some(self.any_value(v, &join(path, "value"), 0)?),
+            Some(v) => Some(self.any_value(v, &join(path, "value"), depth)?),
         };
         Ok(KeyValue {
             key: self.string(obj, "key", path)?,
@@ -361,9 +549,10 @@ impl Decoder {
         })
     }
 
-    fn any_value(&self, v: &Json, path: &str, depth: usize) -> Result<AnyValue, JsonError> {
-        if depth > 64 {
-            return Err(err(path, "values nested more than 64 levels deep"));
+    /// A value at nesting level `depth` (an attribute's own value is at level 1).
+    fn any_value(&self, v: &Json, path: &str, depth: usize) -> Result<AnyValue, Fault> {
+        if depth > MAX_ANY_VALUE_DEPTH {
+            return Err(Fault::TooDeep);
         }
         let obj = self.object(v, path)?;
         let kinds = [
@@ -424,16 +613,12 @@ impl Decoder {
                 let kobj = self.object(inner, &vpath)?;
                 let mut values = Vec::new();
                 for (i, item) in self.array(kobj, "values", &vpath)?.iter().enumerate() {
-                    let ipath = format!("{vpath}.values[{i}]");
-                    let iobj = self.object(item, &ipath)?;
-                    let value = match field(iobj, "value") {
-                        None => None,
-                        Some(v) => Some(self.any_value(v, &join(&ipath, "value"), depth + 1)?),
-                    };
-                    values.push(KeyValue {
-                        key: self.string(iobj, "key", &ipath)?,
-                        value,
-                    });
+                    // An entry is a level of its own, with or without a value.
+                    values.push(self.key_value(
+                        item,
+                        &format!("{vpath}.values[{i}]"),
+                        depth + 1,
+                    )?);
                 }
                 Value::KvlistValue(KeyValueList { values })
             }
@@ -599,4 +784,166 @@ mod tests {
             decoded.rejected
         );
     }
+
+    /// An OTLP/JSON value nested `depth` levels deep: key-value lists or arrays around a string.
+    fn nested(depth: usize, kvlist: bool) -> String {
+        let mut value = r#"{"stringValue":"leaf"}"#.to_owned();
+        for _ in 1..depth {
+            value = if kvlist {
+                format!(r#"{{"kvlistValue":{{"values":[{{"key":"k","value":{value}}}]}}}}"#)
+            } else {
+                format!(r#"{{"arrayValue":{{"values":[{value}]}}}}"#)
+            };
+        }
+        value
+    }
+
+    fn span_json(n: u8, event_value: Option<&str>) -> String {
+        let events = match event_value {
+            None => String::new(),
+            Some(v) => format!(
+                r#","events":[{{"name":"e","attributes":[{{"key":"ok","value":{{"intValue":1}}}},{{"key":"deep","value":{v}}}]}}]"#
+            ),
+        };
+        format!(
+            r#"{{"traceId":"{t}","spanId":"{s}","name":"op"{events}}}"#,
+            t = format!("{n:02x}").repeat(16),
+            s = format!("{n:02x}").repeat(8),
+        )
+    }
+
+    fn body(resource: &str, scope: &str, spans: &[String]) -> String {
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{resource}]}},"scopeSpans":[{{"scope":{{"name":"s","attributes":[{scope}]}},"spans":[{}]}}]}},{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            spans.join(","),
+            span_json(9, None),
+        )
+    }
+
+    fn attribute(value: &str) -> String {
+        format!(r#"{{"key":"deep","value":{value}}}"#)
+    }
+
+    #[test]
+    fn a_span_nested_too_deep_is_dropped_alone() {
+        for kvlist in [true, false] {
+            let ok = nested(MAX_ANY_VALUE_DEPTH, kvlist);
+            let deep = nested(MAX_ANY_VALUE_DEPTH + 1, kvlist);
+            let spans = [
+                span_json(1, Some(&ok)),
+                span_json(2, Some(&deep)),
+                span_json(3, None),
+            ];
+            let decoded = decode_traces_json(body("", "", &spans).as_bytes()).unwrap();
+            let kept = &decoded.resource_spans[0].scope_spans[0].spans;
+            assert_eq!(kept.len(), 2);
+            assert_eq!(
+                kept[0].events[0].attributes[1].value.as_ref().map(|_| ()),
+                Some(())
+            );
+            assert_eq!(decoded.resource_spans[1].scope_spans[0].spans.len(), 1);
+            assert_eq!(
+                decoded.rejected,
+                vec![format!(
+                    "resourceSpans[0].scopeSpans[0].spans[1]: events[0].attributes[1]: value \
+                     nested more than {MAX_ANY_VALUE_DEPTH} levels deep"
+                )]
+            );
+            // What is kept is what protobuf keeps: it validates as it is, in one pass.
+            let batch = tempo_core::Batch::new(decoded.resource_spans);
+            assert_eq!((batch.span_count(), batch.rejected_spans()), (3, 0));
+        }
+    }
+
+    #[test]
+    fn an_entry_one_level_past_the_limit_is_too_deep_even_without_a_value() {
+        let mut value = r#"{"kvlistValue":{"values":[{"key":"no value"}]}}"#.to_owned();
+        for _ in 1..MAX_ANY_VALUE_DEPTH {
+            value = format!(r#"{{"kvlistValue":{{"values":[{{"key":"k","value":{value}}}]}}}}"#);
+        }
+        let decoded =
+            decode_traces_json(body("", "", &[span_json(1, Some(&value))]).as_bytes()).unwrap();
+        assert_eq!(decoded.rejected.len(), 1, "{:?}", decoded.rejected);
+    }
+
+    #[test]
+    fn a_resource_or_scope_nested_too_deep_takes_its_spans() {
+        let deep = attribute(&nested(MAX_ANY_VALUE_DEPTH + 30, true));
+        let spans = [span_json(1, None), span_json(0, None), span_json(3, None)];
+        for (resource, scope, what) in [
+            (deep.as_str(), "", "resource.attributes[0]"),
+            ("", deep.as_str(), "scope.attributes[0]"),
+        ] {
+            let decoded = decode_traces_json(body(resource, scope, &spans).as_bytes()).unwrap();
+            // The other resource spans are kept; nothing of the rejected one is.
+            assert_eq!(decoded.resource_spans.len(), 1 + usize::from(scope == deep));
+            let kept: usize = decoded
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum();
+            assert_eq!(kept, 1);
+            assert_eq!(decoded.rejected.len(), 3);
+            assert_eq!(
+                decoded.rejected[1],
+                format!(
+                    "resourceSpans[0].scopeSpans[0].spans[1]: {what}: value nested more than \
+                     {MAX_ANY_VALUE_DEPTH} levels deep"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_but_deep_nesting_is_refused_on_a_small_stack() {
+        let run = || {
+            let megabyte = 1 << 20;
+            let arrays = format!("{}{}", "[".repeat(megabyte / 2), "]".repeat(megabyte / 2));
+            let e = decode_traces_json(arrays.as_bytes()).unwrap_err();
+            assert_eq!(
+                (e.path.as_str(), e.message.as_str()),
+                ("$", "expected an object, found an array")
+            );
+            let unclosed = "[".repeat(megabyte);
+            assert!(decode_traces_json(unclosed.as_bytes()).is_err());
+            let inside = format!(
+                r#"{{"resourceSpans":[{}{}]}}"#,
+                "[".repeat(megabyte / 2),
+                "]".repeat(megabyte / 2)
+            );
+            let e = decode_traces_json(inside.as_bytes()).unwrap_err();
+            assert_eq!(e.path, "resourceSpans[0]");
+            // A megabyte-deep value in one span among good ones: that span alone is dropped.
+            let mut value = r#"{"stringValue":"x"}"#.to_owned();
+            let levels = megabyte / 24;
+            value = format!(
+                "{}{value}{}",
+                r#"{"arrayValue":{"values":["#.repeat(levels),
+                "]}}".repeat(levels)
+            );
+            let spans = [
+                span_json(1, None),
+                span_json(2, Some(&value)),
+                span_json(3, None),
+            ];
+            let decoded = decode_traces_json(body("", "", &spans).as_bytes()).unwrap();
+            assert_eq!(decoded.rejected.len(), 1);
+            assert_eq!(decoded.resource_spans[0].scope_spans[0].spans.len(), 2);
+            // The deepest document the decoder builds.
+            let ok = nested(MAX_ANY_VALUE_DEPTH, true);
+            let decoded =
+                decode_traces_json(body("", "", &[span_json(1, Some(&ok))]).as_bytes()).unwrap();
+            assert!(decoded.rejected.is_empty());
+        };
+        // Well below the 2 MiB of a runtime's worker threads, in a debug build.
+        std::thread::Builder::new()
+            .stack_size(STACK_BYTES)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    const STACK_BYTES: usize = 512 << 10;
 }

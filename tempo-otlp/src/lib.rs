@@ -9,9 +9,12 @@
 //!   - OTLP/HTTP, `POST /v1/traces` ([`http_router`], for axum), with protobuf and JSON
 //!     bodies, plain, gzip or deflate.
 //!
-//!   Both validate IDs, drop and count malformed spans in OTLP's partial success, resolve
-//!   the tenant from `X-Scope-OrgID` when multi-tenancy is on, and acknowledge a request only
-//!   once its spans are durable in the store's write-ahead log.
+//!   Both validate spans, drop and count in OTLP's partial success those with malformed IDs
+//!   or with attribute values nested deeper than [`tempo_core::MAX_ANY_VALUE_DEPTH`] (a
+//!   resource or scope nested too deep takes its spans with it), resolve the tenant from
+//!   `X-Scope-OrgID` when multi-tenancy is on, and acknowledge a request only once its spans
+//!   are durable in the store's write-ahead log. A body that is not OTLP at all, however deep
+//!   its nesting, is refused whole with a message.
 //! - in-process, from the OpenTelemetry Rust SDK: [`sdk::StoreExporter`] is a `SpanExporter`
 //!   that converts the SDK's spans straight into the store's model (no protobuf round trip),
 //!   so a service records and queries its own traces with no collector and no server;
