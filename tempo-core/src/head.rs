@@ -334,6 +334,9 @@ impl TenantHead {
                 refused.push((*id, entry.bytes));
                 if entry.bytes == 0 {
                     ledger.remove(id);
+                } else {
+                    // Still being written to: the count goes on.
+                    entry.last = now;
                 }
                 continue;
             }
@@ -358,7 +361,7 @@ impl TenantHead {
     }
 
     /// Forgets the admitted bytes of traces that received nothing for `idle`: a trace that
-    /// starts again later is a new one for the size limit, as in Tempo.
+    /// receives spans again after that starts its count anew.
     pub(crate) fn forget_idle(&self, idle: Duration) {
         let now = Instant::now();
         for shard in &self.ledger {

@@ -90,7 +90,8 @@ pub use query::{
     SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TraceMatch,
 };
 pub use store::{
-    Config, IngestReceipt, SINGLE_TENANT, SetAside, Store, StoreBuilder, StoreStats, TimeRange,
+    Config, IngestReceipt, SINGLE_TENANT, SetAside, Store, StoreBuilder, StoreStats, TenantLimits,
+    TimeRange,
 };
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
 #[doc(hidden)]

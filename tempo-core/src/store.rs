@@ -45,8 +45,9 @@ pub struct Config {
     pub max_block_duration: Duration,
     /// Blocks whose newest span is older than this are deleted (default 336h).
     pub block_retention: Duration,
-    /// Per-tenant retention, overriding `block_retention`.
-    pub retention_overrides: HashMap<String, Duration>,
+    /// Per-tenant limits, overriding the defaults above for the tenants they name; they can
+    /// be replaced while the store runs ([`Store::set_tenant_limits`]).
+    pub tenant_limits: HashMap<String, TenantLimits>,
     /// Target false-positive rate of the bloom filters (default 1%).
     pub bloom_false_positive: f64,
     /// How often the background thread looks for complete traces (default 1s).
@@ -60,8 +61,6 @@ pub struct Config {
     /// ingest, where the client is told (OTLP partial success); nothing acknowledged is ever
     /// dropped afterwards.
     pub max_bytes_per_trace: u64,
-    /// Per-tenant `max_bytes_per_trace`, overriding the default.
-    pub max_bytes_per_trace_overrides: HashMap<String, u64>,
     /// Threads a search spreads its row groups over (default 0: one per core).
     pub query_parallelism: usize,
     /// With a block backend, the most a tenant's head may hold (estimated encoded bytes)
@@ -95,13 +94,12 @@ impl Default for Config {
             max_block_bytes: 50 << 20,
             max_block_duration: Duration::from_secs(30),
             block_retention: Duration::from_secs(336 * 3600),
-            retention_overrides: HashMap::new(),
+            tenant_limits: HashMap::new(),
             bloom_false_positive: 0.01,
             flush_check_period: Duration::from_secs(1),
             compaction_window: Duration::from_secs(3600),
             compaction_min_inputs: 4,
             max_bytes_per_trace: 5_000_000,
-            max_bytes_per_trace_overrides: HashMap::new(),
             query_parallelism: 0,
             max_head_bytes: 128 << 20,
             max_query_bytes: 512 << 20,
@@ -109,6 +107,44 @@ impl Default for Config {
             ingestion_time_range_slack: Duration::from_secs(120),
         }
     }
+}
+
+/// Limits of one tenant, overriding the store's defaults where set (Tempo's per-tenant
+/// `overrides`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantLimits {
+    /// The largest a trace may grow, in encoded bytes (0: no limit).
+    pub max_bytes_per_trace: Option<u64>,
+    /// How long blocks are kept.
+    pub block_retention: Option<Duration>,
+}
+
+impl TenantLimits {
+    /// Sets the largest a trace may grow (0: no limit).
+    pub fn max_bytes_per_trace(mut self, bytes: u64) -> TenantLimits {
+        self.max_bytes_per_trace = Some(bytes);
+        self
+    }
+
+    /// Sets how long blocks are kept.
+    pub fn block_retention(mut self, retention: Duration) -> TenantLimits {
+        self.block_retention = Some(retention);
+        self
+    }
+}
+
+/// One limit of a tenant: its own entry's, else the wildcard `"*"` entry's (when the tenant has
+/// no entry), else `None`.
+fn tenant_limit<T>(
+    limits: &HashMap<String, TenantLimits>,
+    tenant: &str,
+    field: impl Fn(&TenantLimits) -> Option<T>,
+) -> Option<T> {
+    limits
+        .get(tenant)
+        .or_else(|| limits.get("*"))
+        .and_then(field)
 }
 
 /// Builds a [`Store`].
@@ -189,8 +225,10 @@ impl StoreBuilder {
     /// Keeps `tenant`'s blocks for `retention` instead.
     pub fn tenant_retention(mut self, tenant: &str, retention: Duration) -> StoreBuilder {
         self.config
-            .retention_overrides
-            .insert(tenant.to_owned(), retention);
+            .tenant_limits
+            .entry(tenant.to_owned())
+            .or_default()
+            .block_retention = Some(retention);
         self
     }
 
@@ -251,11 +289,19 @@ impl StoreBuilder {
         self
     }
 
+    /// Sets the per-tenant limits (see [`Store::set_tenant_limits`]).
+    pub fn tenant_limits(mut self, limits: HashMap<String, TenantLimits>) -> StoreBuilder {
+        self.config.tenant_limits = limits;
+        self
+    }
+
     /// Sets `tenant`'s own `max_bytes_per_trace`.
     pub fn tenant_max_bytes_per_trace(mut self, tenant: &str, bytes: u64) -> StoreBuilder {
         self.config
-            .max_bytes_per_trace_overrides
-            .insert(tenant.to_owned(), bytes);
+            .tenant_limits
+            .entry(tenant.to_owned())
+            .or_default()
+            .max_bytes_per_trace = Some(bytes);
         self
     }
 
@@ -378,6 +424,8 @@ struct Inner {
     blocks: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
     replay: ReplayReport,
     counters: Counters,
+    /// Per-tenant limits in force.
+    limits: RwLock<HashMap<String, TenantLimits>>,
     /// Corrupt blocks set aside (marked, no longer read).
     set_aside: Mutex<Vec<SetAside>>,
     /// Blocks replaced by compaction, waiting for their grace period to end.
@@ -450,6 +498,7 @@ impl Store {
     }
 
     fn from_parts(config: Config, wal: Option<Wal>, head: Head, replay: ReplayReport) -> Store {
+        let limits = config.tenant_limits.clone();
         Store {
             inner: Arc::new(Inner {
                 config,
@@ -458,6 +507,7 @@ impl Store {
                 blocks: RwLock::new(HashMap::new()),
                 replay,
                 counters: Counters::default(),
+                limits: RwLock::new(limits),
                 set_aside: Mutex::new(Vec::new()),
                 doomed: Mutex::new(Vec::new()),
                 cutting: Mutex::new(()),
@@ -730,12 +780,21 @@ impl Store {
 
     /// `max_bytes_per_trace` of a tenant (0: no limit).
     fn trace_limit(&self, tenant: &str) -> u64 {
-        let config = &self.inner.config;
-        config
-            .max_bytes_per_trace_overrides
-            .get(tenant)
-            .copied()
-            .unwrap_or(config.max_bytes_per_trace)
+        tenant_limit(&self.inner.limits.read(), tenant, |l| l.max_bytes_per_trace)
+            .unwrap_or(self.inner.config.max_bytes_per_trace)
+    }
+
+    /// Replaces the per-tenant limits (as a runtime overrides file changes). A tenant not
+    /// named gets the limits of `"*"` if there is such an entry, as in Tempo's overrides; a
+    /// limit an entry leaves unset is the store's default ([`Config`]). Takes effect for the next request, and for
+    /// retention at its next pass.
+    pub fn set_tenant_limits(&self, limits: HashMap<String, TenantLimits>) {
+        *self.inner.limits.write() = limits;
+    }
+
+    /// The per-tenant limits in force.
+    pub fn tenant_limits(&self) -> HashMap<String, TenantLimits> {
+        self.inner.limits.read().clone()
     }
 
     fn unadmit(&self, tenant: &str, admitted: &[(TraceId, u64, usize)]) {
@@ -1107,7 +1166,9 @@ fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
         // compaction combine the parts.
         let full = head.total_bytes() >= inner.config.max_block_bytes;
         head.complete_idle(inner.config.trace_idle_period, force || full);
-        head.forget_idle(inner.config.trace_idle_period);
+        // A trace's size counts toward its limit while it is written: until it has received
+        // nothing for as long as it takes to be complete and cut into a block.
+        head.forget_idle(inner.config.trace_idle_period + inner.config.max_block_duration);
         let (bytes, age) = head.pending_state();
         let due = age.is_some()
             && (force
@@ -1475,13 +1536,10 @@ fn apply_retention(inner: &Inner) {
     let now = now_nanos();
     let mut expired: Vec<(String, Arc<BlockReader>)> = Vec::new();
     {
+        let limits = inner.limits.read();
         let mut all = inner.blocks.write();
         for (tenant, blocks) in all.iter_mut() {
-            let retention = inner
-                .config
-                .retention_overrides
-                .get(tenant)
-                .copied()
+            let retention = tenant_limit(&limits, tenant, |l| l.block_retention)
                 .unwrap_or(inner.config.block_retention);
             let cutoff = now.saturating_sub(retention.as_nanos() as u64);
             blocks.retain(|b| {

@@ -3,7 +3,7 @@
 //! The server reads the YAML file named by `-config.file=PATH`. Its keys are Tempo's own, so
 //! that the configuration of a Tempo single binary (2.x or 3.x) works as it is. Parsing never
 //! fails on a key it does not know: [`Config::from_yaml`] returns those keys as dotted paths
-//! (`query_frontend.search`, `compactor.compaction.compacted_block_retention`) for the caller to log
+//! (`query_frontend.trace_by_id`, `metrics_generator`) for the caller to log
 //! as warnings. A whole section we do not support is reported once, by its own path, rather
 //! than key by key. A known key with a bad value is an error naming the key, the value and the
 //! position in the file.
@@ -35,6 +35,12 @@
 //! | `storage.trace.wal.fsync` (our extension) | `always` | [`Config::wal_fsync`] |
 //! | `storage.trace.s3.{bucket, endpoint, region, access_key, secret_key, insecure, prefix, forcepathstyle}` | empty | [`Config::s3`] |
 //! | `server.graceful_shutdown_timeout` | `30s` | [`Config::graceful_shutdown_timeout`] |
+//! | `overrides.defaults.global.max_bytes_per_trace`, or the legacy `overrides.max_bytes_per_trace` | `5000000` (0: none) | [`Config::max_bytes_per_trace`] |
+//! | `overrides.defaults.compaction.block_retention`, or the legacy `overrides.block_retention` | the compactor's | [`Config::block_retention`] |
+//! | `overrides.per_tenant_override_config` | none | [`Config::per_tenant_override_config`] (each tenant's `global.max_bytes_per_trace` and `compaction.block_retention`, or the legacy flat keys; `"*"` for every tenant not named; re-read when it changes) |
+//! | `storage.trace.wal.ingestion_time_range_slack` | `2m` | [`Config::ingestion_time_range_slack`] |
+//! | `compactor.compaction.compacted_block_retention`, `backend_worker.compaction.compacted_block_retention` | `5m` (Tempo: `1h`) | [`Config::compacted_block_retention`] |
+//! | `query_frontend.search.max_query_bytes` (our extension) | 512 MiB | [`Config::max_query_bytes`] |
 //!
 //! ## Connections
 //!
@@ -170,6 +176,22 @@ pub(crate) struct Config {
     pub(crate) otlp_http_listener: ListenerConfig,
     /// How long shutdown waits for in-flight requests (`server.graceful_shutdown_timeout`).
     pub(crate) graceful_shutdown_timeout: Duration,
+    /// The largest a trace may grow, in bytes; spans past it are refused at ingest
+    /// (`overrides.defaults.global.max_bytes_per_trace`, or the legacy
+    /// `overrides.max_bytes_per_trace`; 0: no limit).
+    pub(crate) max_bytes_per_trace: u64,
+    /// Tenant-specific overrides, read at start and again when the file changes
+    /// (`overrides.per_tenant_override_config`).
+    pub(crate) per_tenant_override_config: Option<PathBuf>,
+    /// A block's time range keeps each span within this much of its ingestion time
+    /// (`storage.trace.wal.ingestion_time_range_slack`).
+    pub(crate) ingestion_time_range_slack: Duration,
+    /// How long blocks replaced by compaction are kept before deletion
+    /// (`compactor.compaction.compacted_block_retention`).
+    pub(crate) compacted_block_retention: Duration,
+    /// The most memory one query may hold (`query_frontend.search.max_query_bytes`, our
+    /// extension).
+    pub(crate) max_query_bytes: u64,
 }
 
 /// How one listener treats its connections. `None` is no limit.
@@ -279,6 +301,11 @@ impl Default for Config {
             otlp_grpc_listener: ListenerConfig::otlp_grpc_defaults(),
             otlp_http_listener: ListenerConfig::otlp_http_defaults(),
             graceful_shutdown_timeout: Duration::from_secs(30),
+            max_bytes_per_trace: 5_000_000,
+            per_tenant_override_config: None,
+            ingestion_time_range_slack: Duration::from_secs(120),
+            compacted_block_retention: Duration::from_secs(300),
+            max_query_bytes: 512 * MIB,
         }
     }
 }
@@ -342,6 +369,11 @@ impl Config {
             max_block_duration = ?self.max_block_duration,
             block_retention = ?self.block_retention,
             compaction_window = ?self.compaction_window,
+            compacted_block_retention = ?self.compacted_block_retention,
+            max_bytes_per_trace = self.max_bytes_per_trace,
+            per_tenant_override_config = ?self.per_tenant_override_config,
+            ingestion_time_range_slack = ?self.ingestion_time_range_slack,
+            max_query_bytes = self.max_query_bytes,
             graceful_shutdown_timeout = ?self.graceful_shutdown_timeout,
             "configuration"
         );
@@ -561,6 +593,7 @@ struct RawRoot {
     compactor: RawCompactor,
     backend_worker: RawCompactor,
     storage: RawStorage,
+    overrides: RawOverrides,
 }
 
 #[derive(Default, Deserialize)]
@@ -590,6 +623,113 @@ struct RawServer {
 struct RawQueryFrontend {
     #[serde(deserialize_with = "de_opt_bool")]
     multi_tenant_queries_enabled: Option<bool>,
+    search: RawFrontendSearch,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of search settings")]
+struct RawFrontendSearch {
+    #[serde(deserialize_with = "de_opt_u64")]
+    max_query_bytes: Option<u64>,
+}
+
+/// Tempo's `overrides` section: its current shape (`defaults`, with `global` and `compaction`
+/// limits) or the legacy flat one, and the tenant-specific file.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of overrides")]
+struct RawOverrides {
+    defaults: RawLimits,
+    per_tenant_override_config: Option<PathBuf>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    max_bytes_per_trace: Option<u64>,
+    #[serde(deserialize_with = "de_duration")]
+    block_retention: Option<Duration>,
+}
+
+/// The limits of a tenant (or the defaults), in either shape of Tempo's overrides:
+/// `global.max_bytes_per_trace` and `compaction.block_retention`, or the legacy flat keys.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of limits")]
+struct RawLimits {
+    global: RawGlobalLimits,
+    compaction: RawCompactionLimits,
+    #[serde(deserialize_with = "de_opt_u64")]
+    max_bytes_per_trace: Option<u64>,
+    #[serde(deserialize_with = "de_duration")]
+    block_retention: Option<Duration>,
+}
+
+impl RawLimits {
+    fn max_bytes_per_trace(&self) -> Option<u64> {
+        self.global.max_bytes_per_trace.or(self.max_bytes_per_trace)
+    }
+
+    /// A retention of 0 means the default, as in Tempo.
+    fn block_retention(&self) -> Option<Duration> {
+        self.compaction
+            .block_retention
+            .or(self.block_retention)
+            .filter(|d| !d.is_zero())
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of global limits")]
+struct RawGlobalLimits {
+    #[serde(deserialize_with = "de_opt_u64")]
+    max_bytes_per_trace: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of compaction limits")]
+struct RawCompactionLimits {
+    #[serde(deserialize_with = "de_duration")]
+    block_retention: Option<Duration>,
+}
+
+/// A tenant-specific overrides file: `overrides:` mapping tenant IDs (or `"*"`, every tenant
+/// not named) to their limits.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping with an overrides section")]
+struct RawTenantOverrides {
+    overrides: std::collections::BTreeMap<String, RawLimits>,
+}
+
+/// Reads a tenant-specific overrides file (`overrides.per_tenant_override_config`). Returns
+/// the limits by tenant and the keys that have no effect here.
+pub(crate) fn load_tenant_overrides(
+    path: &Path,
+) -> Result<
+    (
+        std::collections::HashMap<String, tempo_core::TenantLimits>,
+        Vec<String>,
+    ),
+    ConfigError,
+> {
+    let text = read(path)?;
+    let mut unknown: Vec<String> = Vec::new();
+    let raw: Option<RawTenantOverrides> =
+        serde_ignored::deserialize(serde_norway::Deserializer::from_str(&text), |p| {
+            let dotted = dotted_path(&p);
+            if !unknown.contains(&dotted) {
+                unknown.push(dotted);
+            }
+        })
+        .map_err(ConfigError::from_yaml)?;
+    let mut limits = std::collections::HashMap::new();
+    for (tenant, raw) in raw.unwrap_or_default().overrides {
+        if tenant != "*" {
+            tempo_core::validate_tenant(&tenant).map_err(|e| ConfigError::Invalid {
+                key: format!("overrides.{tenant}"),
+                message: e.to_string(),
+            })?;
+        }
+        let mut l = tempo_core::TenantLimits::default();
+        l.max_bytes_per_trace = raw.max_bytes_per_trace();
+        l.block_retention = raw.block_retention();
+        limits.insert(tenant, l);
+    }
+    Ok((limits, unknown))
 }
 
 #[derive(Default, Deserialize)]
@@ -728,6 +868,8 @@ struct RawCompaction {
     block_retention: Option<Duration>,
     #[serde(deserialize_with = "de_duration")]
     compaction_window: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    compacted_block_retention: Option<Duration>,
 }
 
 #[derive(Default, Deserialize)]
@@ -758,6 +900,8 @@ struct RawWal {
     path: Option<PathBuf>,
     #[serde(deserialize_with = "de_fsync")]
     fsync: Option<FsyncPolicy>,
+    #[serde(deserialize_with = "de_duration")]
+    ingestion_time_range_slack: Option<Duration>,
 }
 
 impl RawRoot {
@@ -867,10 +1011,33 @@ impl RawRoot {
                 .max_block_duration
                 .or(ingester.max_block_duration)
                 .unwrap_or(defaults.max_block_duration),
-            block_retention: worker
-                .block_retention
+            block_retention: self
+                .overrides
+                .defaults
+                .block_retention()
+                .or(self.overrides.block_retention.filter(|d| !d.is_zero()))
+                .or(worker.block_retention)
                 .or(compactor.block_retention)
                 .unwrap_or(defaults.block_retention),
+            compacted_block_retention: worker
+                .compacted_block_retention
+                .or(compactor.compacted_block_retention)
+                .unwrap_or(defaults.compacted_block_retention),
+            max_bytes_per_trace: self
+                .overrides
+                .defaults
+                .max_bytes_per_trace()
+                .or(self.overrides.max_bytes_per_trace)
+                .unwrap_or(defaults.max_bytes_per_trace),
+            per_tenant_override_config: non_empty_path(self.overrides.per_tenant_override_config),
+            ingestion_time_range_slack: trace
+                .wal
+                .ingestion_time_range_slack
+                .unwrap_or(defaults.ingestion_time_range_slack),
+            max_query_bytes: match self.query_frontend.search.max_query_bytes {
+                None | Some(0) => defaults.max_query_bytes,
+                Some(bytes) => bytes,
+            },
             compaction_window: worker
                 .compaction_window
                 .or(compactor.compaction_window)
@@ -1594,10 +1761,12 @@ mod tests {
             unknown,
             [
                 "stream_over_http_enabled",
-                "query_frontend.search",
+                "query_frontend.search.duration_slo",
+                "query_frontend.search.throughput_bytes_slo",
+                "query_frontend.search.metadata_slo",
                 "query_frontend.trace_by_id",
                 "metrics_generator",
-                "overrides"
+                "overrides.defaults.metrics_generator",
             ]
         );
         assert_eq!(
@@ -1626,7 +1795,7 @@ mod tests {
                 "stream_over_http_enabled",
                 "metrics_generator",
                 "query_frontend.mcp_server",
-                "overrides",
+                "overrides.defaults.metrics_generator",
                 "usage_report"
             ]
         );
@@ -1669,7 +1838,6 @@ mod tests {
                 "distributor.receivers.zipkin",
                 "distributor.receivers.opencensus",
                 "compactor.compaction.max_block_bytes",
-                "compactor.compaction.compacted_block_retention",
                 "storage.trace.block",
                 "storage.trace.wal.v2_encoding",
                 "storage.trace.pool",
@@ -1683,6 +1851,7 @@ mod tests {
                 max_block_duration: secs(300),
                 block_retention: secs(3600),
                 compaction_window: secs(3600),
+                compacted_block_retention: secs(600),
                 wal_path: "/tmp/tempo/wal".into(),
                 local_path: "/tmp/tempo/blocks".into(),
                 ..Config::default()
@@ -1783,6 +1952,63 @@ mod tests {
 
         let (config, _) = parse("ingester:\n  trace_idle_period: 0\n");
         assert_eq!(config.trace_idle_period, Duration::ZERO);
+    }
+
+    #[test]
+    fn limits_and_overrides_in_both_shapes() {
+        let d = Config::default();
+        assert_eq!(d.max_bytes_per_trace, 5_000_000);
+        assert_eq!(d.ingestion_time_range_slack, secs(120));
+        // Tempo's current shape.
+        let (config, unknown) = parse(
+            "overrides:\n  defaults:\n    global:\n      max_bytes_per_trace: 1_000\n    \
+             compaction:\n      block_retention: 48h\n    ingestion:\n      \
+             rate_limit_bytes: 5\n  per_tenant_override_config: /conf/o.yaml\n\
+             storage:\n  trace:\n    wal:\n      ingestion_time_range_slack: 30s\n\
+             compactor:\n  compaction:\n    compacted_block_retention: 1h\n\
+             query_frontend:\n  search:\n    max_query_bytes: 1048576\n",
+        );
+        assert_eq!(unknown, ["overrides.defaults.ingestion"]);
+        assert_eq!(config.max_bytes_per_trace, 1000);
+        assert_eq!(config.block_retention, secs(48 * 3600));
+        assert_eq!(
+            config.per_tenant_override_config.as_deref(),
+            Some(Path::new("/conf/o.yaml"))
+        );
+        assert_eq!(config.ingestion_time_range_slack, secs(30));
+        assert_eq!(config.compacted_block_retention, secs(3600));
+        assert_eq!(config.max_query_bytes, 1 << 20);
+        // The legacy flat shape; a retention of 0 means the compactor's.
+        let (config, unknown) = parse(
+            "overrides:\n  max_bytes_per_trace: 0\n  block_retention: 0s\n  \
+             ingestion_rate_limit_bytes: 5\n",
+        );
+        assert_eq!(unknown, ["overrides.ingestion_rate_limit_bytes"]);
+        assert_eq!(config.max_bytes_per_trace, 0);
+        assert_eq!(config.block_retention, d.block_retention);
+    }
+
+    #[test]
+    fn tenant_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overrides.yaml");
+        std::fs::write(
+            &path,
+            "overrides:\n  team-a:\n    global:\n      max_bytes_per_trace: 100\n    \
+             ingestion:\n      rate_limit_bytes: 1\n  team-b:\n    max_bytes_per_trace: 200\n    \
+             block_retention: 24h\n  \"*\":\n    compaction:\n      block_retention: 1h\n",
+        )
+        .unwrap();
+        let (limits, unknown) = load_tenant_overrides(&path).unwrap();
+        assert_eq!(unknown, ["overrides.team-a.ingestion"]);
+        assert_eq!(limits["team-a"].max_bytes_per_trace, Some(100));
+        assert_eq!(limits["team-a"].block_retention, None);
+        assert_eq!(limits["team-b"].max_bytes_per_trace, Some(200));
+        assert_eq!(limits["team-b"].block_retention, Some(secs(24 * 3600)));
+        assert_eq!(limits["*"].block_retention, Some(secs(3600)));
+        std::fs::write(&path, "overrides:\n  a/b:\n    max_bytes_per_trace: 1\n").unwrap();
+        let err = load_tenant_overrides(&path).unwrap_err().to_string();
+        assert!(err.starts_with("overrides.a/b: invalid tenant ID"), "{err}");
     }
 
     #[test]
@@ -1955,7 +2181,7 @@ mod tests {
         std::fs::write(&path, DOCKER_COMPOSE_2X).unwrap();
         let (config, unknown) = Config::load(&path).unwrap();
         assert_eq!(config.max_block_duration, secs(300));
-        assert_eq!(unknown.len(), 5);
+        assert_eq!(unknown.len(), 7);
         let (expanded, _) = Config::load_expanding_env(&path).unwrap();
         assert_eq!(expanded, config);
         let err = Config::load(&dir.path().join("missing.yaml")).unwrap_err();

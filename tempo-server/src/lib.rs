@@ -194,7 +194,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .trace_idle_period(config.trace_idle_period)
         .max_block_bytes(config.max_block_bytes)
         .max_block_duration(config.max_block_duration)
-        .block_retention(config.block_retention);
+        .block_retention(config.block_retention)
+        .compaction_window(config.compaction_window)
+        .compacted_block_retention(config.compacted_block_retention)
+        .max_bytes_per_trace(config.max_bytes_per_trace)
+        .ingestion_time_range_slack(config.ingestion_time_range_slack)
+        .max_query_bytes(config.max_query_bytes);
+    if let Some(path) = &config.per_tenant_override_config {
+        let (limits, unknown) = config::load_tenant_overrides(path)
+            .with_context(|| format!("reading the overrides file {}", path.display()))?;
+        for key in unknown {
+            tracing::warn!(file = %path.display(), key, "override not supported by this server; ignored");
+        }
+        tracing::info!(file = %path.display(), tenants = limits.len(), "tenant overrides loaded");
+        builder = builder.tenant_limits(limits);
+    }
     match config.storage_backend {
         StorageBackend::Local => {
             builder = builder.local_blocks(&config.local_path).with_context(|| {
@@ -215,6 +229,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let store = builder
         .open()
         .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
+
+    if let Some(path) = config.per_tenant_override_config.clone() {
+        tokio::spawn(reload_overrides(store.clone(), path));
+    }
 
     let metrics = Arc::new(Metrics::default());
     let receiver = Receiver::new(
@@ -438,6 +456,43 @@ impl Starter<'_> {
         ));
         self.readiness.bound();
         Ok(())
+    }
+}
+
+/// How often the tenant overrides file is checked for changes, as Tempo's runtime
+/// configuration.
+const OVERRIDES_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reloads the tenant overrides file when it changes; a file that does not read keeps the
+/// limits in force, and says why.
+async fn reload_overrides(store: Store, path: std::path::PathBuf) {
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    };
+    let mut last = stamp(&path);
+    loop {
+        tokio::time::sleep(OVERRIDES_PERIOD).await;
+        let now = stamp(&path);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || config::load_tenant_overrides(&path)).await
+        };
+        match read {
+            Ok(Ok((limits, _))) => {
+                tracing::info!(file = %path.display(), tenants = limits.len(), "tenant overrides reloaded");
+                store.set_tenant_limits(limits);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(file = %path.display(), error = %e, "tenant overrides not reloaded; the previous ones stay in force");
+            }
+            Err(e) => tracing::error!(error = %e, "reloading tenant overrides failed"),
+        }
     }
 }
 
