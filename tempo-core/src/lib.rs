@@ -79,11 +79,17 @@ pub mod workload;
 pub use batch::{Batch, DecodeError};
 #[doc(hidden)]
 pub use block::encoding::fuzz_decode_chunk;
-pub use block::inspect::{BlockReport, BloomReport, ColumnReport, RowGroupReport, inspect_block};
+pub use block::inspect::{
+    BlockListing, BlockReport, BlockState, BloomReport, ColumnReport, RowGroupReport,
+    inspect_block, list_blocks,
+};
 #[doc(hidden)]
 pub use block::reader::fuzz_decode_row_group;
 pub use block::{BlockError, BlockMeta, FORMAT_VERSION as BLOCK_FORMAT_VERSION};
-pub use error::Error;
+pub use error::{
+    Error, ErrorKind, FindError, FlushError, IngestError, OpenError, SearchError, TagsError,
+    TenantError,
+};
 pub use nesting::MAX_ANY_VALUE_DEPTH;
 pub use query::{
     CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,

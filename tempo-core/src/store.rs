@@ -13,11 +13,14 @@ use prost::Message;
 
 use crate::backend::{Backend, LocalBackend};
 use crate::batch::Batch;
+use crate::block::inspect::{BlockState, block_state};
 use crate::block::reader::BlockReader;
 use crate::block::writer::BlockWriter;
-use crate::block::{BlockMeta, COMPACTED_MARKER, CORRUPT_MARKER, new_block_id};
+use crate::block::{
+    BlockMeta, COMPACTED_MARKER, CORRUPT_MARKER, Marker, is_block_id, new_block_id,
+};
 use crate::compact::{self, CompactionPolicy};
-use crate::error::Error;
+use crate::error::{FindError, FlushError, IngestError, OpenError, SearchError, TagsError};
 use crate::head::{Head, HeadSpan, TenantHead, assemble, unpack_all};
 use crate::model::{TraceId, TracesData};
 use crate::tenant::validate_tenant;
@@ -181,7 +184,7 @@ impl StoreBuilder {
     }
 
     /// Stores blocks in a directory on local disk.
-    pub fn local_blocks(self, dir: impl AsRef<Path>) -> Result<StoreBuilder, Error> {
+    pub fn local_blocks(self, dir: impl AsRef<Path>) -> Result<StoreBuilder, OpenError> {
         let backend = LocalBackend::open(dir.as_ref())?;
         Ok(self.blocks(Arc::new(backend)))
     }
@@ -306,7 +309,7 @@ impl StoreBuilder {
     }
 
     /// Opens the store: reads its blocks' metadata and replays its write-ahead log.
-    pub fn open(self) -> Result<Store, Error> {
+    pub fn open(self) -> Result<Store, OpenError> {
         Store::open(self.config)
     }
 }
@@ -520,7 +523,7 @@ impl Store {
 
     /// Opens a store: reads its blocks' metadata and replays its write-ahead log into the
     /// head. A block that cannot be read is reported, counted and skipped.
-    pub fn open(config: Config) -> Result<Store, Error> {
+    pub fn open(config: Config) -> Result<Store, OpenError> {
         let head = Head::default();
         let mut replay = ReplayReport::default();
         let wal = match &config.wal_dir {
@@ -607,51 +610,41 @@ impl Store {
             };
             for id in ids.into_iter().filter(|id| is_block_id(id)) {
                 let prefix = crate::block::block_key(&tenant, &id);
-                let files = match backend.list(&prefix) {
-                    Ok(files) => files,
+                match block_state(backend.as_ref(), &tenant, &id) {
                     Err(e) => {
                         tracing::error!(tenant, block = %id, error = %e, "cannot list a block's files; skipped");
                         continue;
                     }
-                };
-                let has = |name: &str| files.iter().any(|f| f == name);
-                if !has("meta.json") {
-                    // A block whose writing was interrupted by a crash: it never existed.
-                    match backend.delete_prefix(&prefix) {
-                        Ok(()) => {
-                            tracing::info!(tenant, block = %id, "removed a block left without meta.json by an interrupted write")
+                    Ok(BlockState::Incomplete) => {
+                        // A block whose writing was interrupted by a crash: it never existed.
+                        match backend.delete_prefix(&prefix) {
+                            Ok(()) => {
+                                tracing::info!(tenant, block = %id, "removed a block left without meta.json by an interrupted write")
+                            }
+                            Err(e) => {
+                                tracing::warn!(tenant, block = %id, error = %e, "cannot remove a block left without meta.json")
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(tenant, block = %id, error = %e, "cannot remove a block left without meta.json")
-                        }
+                        continue;
                     }
-                    continue;
-                }
-                if has(CORRUPT_MARKER) {
-                    let reason = backend
-                        .read(&format!("{prefix}/{CORRUPT_MARKER}"))
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Marker>(&b).ok())
-                        .map(|m| m.reason)
-                        .unwrap_or_default();
-                    self.inner.set_aside.lock().push(SetAside {
-                        tenant: tenant.clone(),
-                        block_id: id.clone(),
-                        reason,
-                    });
-                    continue;
-                }
-                if has(COMPACTED_MARKER) {
-                    let at = backend
-                        .read(&format!("{prefix}/{COMPACTED_MARKER}"))
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<Marker>(&b).ok())
-                        .map_or(0, |m| m.at_unix_seconds);
-                    self.inner.doomed.lock().push(Doomed {
-                        prefix,
-                        delete_after: at.saturating_add(grace.as_secs()),
-                    });
-                    continue;
+                    Ok(BlockState::SetAside { reason, .. }) => {
+                        self.inner.set_aside.lock().push(SetAside {
+                            tenant: tenant.clone(),
+                            block_id: id.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                    Ok(BlockState::Compacted {
+                        at_unix_seconds, ..
+                    }) => {
+                        self.inner.doomed.lock().push(Doomed {
+                            prefix,
+                            delete_after: at_unix_seconds.saturating_add(grace.as_secs()),
+                        });
+                        continue;
+                    }
+                    Ok(_) => {}
                 }
                 match BlockReader::open(backend.clone(), &tenant, &id) {
                     Ok(reader) => {
@@ -727,7 +720,7 @@ impl Store {
     ///
     /// Spans of a trace that would grow past `max_bytes_per_trace` are refused, counted in
     /// the receipt's rejected spans with the reason, and the rest of the batch is stored.
-    pub fn ingest(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, Error> {
+    pub fn ingest(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, IngestError> {
         let (batch, receipt, ack, admitted) = self.append(tenant, batch)?;
         let segment = match ack {
             Some(ack) => match ack.wait() {
@@ -745,7 +738,11 @@ impl Store {
 
     /// Stores a batch; the future completes once it is durable in the write-ahead log. It can
     /// be awaited on any async runtime. Trace size limits apply as for [`Store::ingest`].
-    pub async fn ingest_async(&self, tenant: &str, batch: Batch) -> Result<IngestReceipt, Error> {
+    pub async fn ingest_async(
+        &self,
+        tenant: &str,
+        batch: Batch,
+    ) -> Result<IngestReceipt, IngestError> {
         let (batch, receipt, ack, admitted) = self.append(tenant, batch)?;
         let segment = match ack {
             Some(ack) => match ack.await {
@@ -820,7 +817,7 @@ impl Store {
             Option<crate::wal::Ack>,
             Vec<(TraceId, u64, usize)>,
         ),
-        Error,
+        IngestError,
     > {
         validate_tenant(tenant)?;
         let config = &self.inner.config;
@@ -837,7 +834,7 @@ impl Store {
                     .counters
                     .overloaded
                     .fetch_add(1, Ordering::Relaxed);
-                return Err(Error::Overloaded {
+                return Err(IngestError::Overloaded {
                     tenant: tenant.to_owned(),
                     held,
                     limit,
@@ -904,7 +901,7 @@ impl Store {
         tenant: &str,
         id: TraceId,
         range: TimeRange,
-    ) -> Result<Option<TracesData>, Error> {
+    ) -> Result<Option<TracesData>, FindError> {
         validate_tenant(tenant)?;
         let mut spans: Vec<HeadSpan> = Vec::new();
         if let Some(head) = self.inner.head.get(tenant) {
@@ -970,7 +967,7 @@ impl Store {
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
-    pub fn flush(&self) -> Result<(), Error> {
+    pub fn flush(&self) -> Result<(), FlushError> {
         if let Some(wal) = &self.inner.wal {
             wal.sync()?;
         }
@@ -979,7 +976,7 @@ impl Store {
 
     /// Cuts every trace in the head into blocks now, complete or not, and releases the
     /// write-ahead log segments they came from. Without a block backend, does nothing.
-    pub fn flush_blocks(&self) -> Result<Vec<BlockMeta>, Error> {
+    pub fn flush_blocks(&self) -> Result<Vec<BlockMeta>, FlushError> {
         cut_blocks(&self.inner, true)
     }
 
@@ -1000,7 +997,7 @@ impl Store {
 
     /// Syncs the write-ahead log and stops the store's threads. Other clones of the store
     /// fail with [`Error::Closed`] afterwards.
-    pub fn close(&self) -> Result<(), Error> {
+    pub fn close(&self) -> Result<(), FlushError> {
         stop_background(&self.inner);
         self.flush()?;
         if let Some(wal) = &self.inner.wal {
@@ -1046,7 +1043,7 @@ impl Store {
 
     /// Runs compaction until no window of any tenant has enough blocks to merge; returns the
     /// number of compactions.
-    pub fn compact_now(&self) -> Result<usize, Error> {
+    pub fn compact_now(&self) -> Result<usize, FlushError> {
         let mut total = 0;
         loop {
             let (done, failure) = compact_round(&self.inner);
@@ -1153,13 +1150,13 @@ fn compaction_loop(inner: Weak<Inner>, stop: Receiver<()>, period: Duration) {
 
 /// Moves complete traces to pending and writes blocks for tenants whose pending traces are
 /// large or old enough (or all of them, with `force`).
-fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, Error> {
+fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, FlushError> {
     let Some(backend) = inner.config.blocks.clone() else {
         return Ok(Vec::new());
     };
     let _guard = inner.cutting.lock();
     let mut written = Vec::new();
-    let mut failure: Option<Error> = None;
+    let mut failure: Option<FlushError> = None;
     for (tenant, head) in inner.head.tenants() {
         // A head past max_block_bytes is cut whole, complete or not, so memory stays bounded;
         // spans arriving later for its traces land in a later block, and readers and
@@ -1263,10 +1260,10 @@ fn write_block(
     backend: &Arc<dyn Backend>,
     tenant: &str,
     head: &TenantHead,
-) -> Result<Option<BlockMeta>, Error> {
+) -> Result<Option<BlockMeta>, FlushError> {
     let started = Instant::now();
     let block_id = new_block_id();
-    let (meta, ids) = head.with_pending(|traces| -> Result<_, Error> {
+    let (meta, ids) = head.with_pending(|traces| -> Result<_, FlushError> {
         if traces.is_empty() {
             return Ok((None, Vec::new()));
         }
@@ -1319,7 +1316,7 @@ fn write_block(
 /// Runs one compaction for every tenant that has blocks to merge; returns how many ran and
 /// the first failure. A tenant whose compaction fails is logged and left for the next round:
 /// one tenant never holds back another's.
-fn compact_round(inner: &Inner) -> (usize, Option<Error>) {
+fn compact_round(inner: &Inner) -> (usize, Option<FlushError>) {
     let Some(backend) = inner.config.blocks.clone() else {
         return (0, None);
     };
@@ -1361,7 +1358,7 @@ fn compact_tenant(
     tenant: &str,
     inputs: &[Arc<BlockReader>],
     policy: &CompactionPolicy,
-) -> Result<(), Error> {
+) -> Result<(), FlushError> {
     let outcome = match compact::merge(backend.as_ref(), tenant, inputs, policy) {
         Ok(outcome) => outcome,
         Err(compact::MergeError::Input { input, error }) => {
@@ -1477,29 +1474,6 @@ fn set_aside(inner: &Inner, tenant: &str, block_id: &str, reason: &str) {
     );
 }
 
-/// What a marker file (`corrupt.json`, `compacted.json`) holds.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Marker {
-    /// Why the block was marked.
-    reason: String,
-    /// When, unix seconds.
-    at_unix_seconds: u64,
-}
-
-impl Marker {
-    fn now(reason: &str) -> Marker {
-        Marker {
-            reason: reason.to_owned(),
-            at_unix_seconds: now_nanos() / 1_000_000_000,
-        }
-    }
-
-    fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).unwrap_or_default()
-    }
-}
-
 /// A corrupt block, set aside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetAside {
@@ -1517,15 +1491,6 @@ struct Doomed {
     prefix: String,
     /// Unix seconds.
     delete_after: u64,
-}
-
-/// Whether a name under a tenant is a block ID (a UUID): anything else there is not ours.
-fn is_block_id(name: &str) -> bool {
-    name.len() == 36
-        && name.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
 }
 
 /// Deletes blocks whose newest span is older than the tenant's retention.
@@ -1617,7 +1582,7 @@ impl Store {
     /// assert_eq!(found.traces[0].span_sets[0].spans[0].name, "GET /cart");
     /// # Ok::<(), tempo_core::Error>(())
     /// ```
-    pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, Error> {
+    pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
         validate_tenant(tenant)?;
         let compiled = Compiled::new(&req.query)?;
         let (found, stopped) = crate::query::source::search(
@@ -1652,7 +1617,7 @@ impl Store {
         filter: Option<&str>,
         range: TimeRange,
         limit: usize,
-    ) -> Result<Vec<(TagScope, Vec<String>)>, Error> {
+    ) -> Result<Vec<(TagScope, Vec<String>)>, TagsError> {
         validate_tenant(tenant)?;
         let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
@@ -1687,7 +1652,7 @@ impl Store {
         filter: Option<&str>,
         range: TimeRange,
         limit: usize,
-    ) -> Result<Vec<TagValue>, Error> {
+    ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::parse_tag(tag)?;
         let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {

@@ -4,15 +4,15 @@
 //! `a-z A-Z 0-9 ! - _ . * ' ( )`, and neither `.` nor `..`. They become directory names, so
 //! the rules are enforced everywhere a tenant enters the store.
 
-use crate::error::Error;
+use crate::error::TenantError;
 
 /// The longest tenant ID accepted.
 pub const MAX_TENANT_LEN: usize = 150;
 
 /// Checks a tenant ID.
-pub fn validate_tenant(tenant: &str) -> Result<(), Error> {
+pub fn validate_tenant(tenant: &str) -> Result<(), TenantError> {
     let invalid = |reason: &str| {
-        Err(Error::InvalidTenant {
+        Err(TenantError {
             tenant: tenant.chars().take(MAX_TENANT_LEN + 10).collect(),
             reason: reason.to_owned(),
         })

@@ -158,9 +158,10 @@ fn run(batches: &[Vec<ResourceSpans>], freeze_at: Option<u64>, stop_at_freeze: b
                     for (id, key) in span_keys(&batches[i]) {
                         acknowledged.entry(id).or_default().insert(key);
                     }
-                }),
-            Step::FlushBlocks => store.flush_blocks().map(drop),
-            Step::CompactNow => store.compact_now().map(drop),
+                })
+                .map_err(tempo_core::Error::from),
+            Step::FlushBlocks => store.flush_blocks().map(drop).map_err(Into::into),
+            Step::CompactNow => store.compact_now().map(drop).map_err(Into::into),
         };
         match result {
             Ok(()) => {}

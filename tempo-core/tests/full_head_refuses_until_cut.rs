@@ -1,5 +1,5 @@
 //! When spans arrive faster than blocks are cut, a tenant's head stops at `max_head_bytes`:
-//! further batches are refused with `Error::Overloaded` (retryable), every acknowledged span is
+//! further batches are refused with `IngestError::Overloaded` (retryable), every acknowledged span is
 //! still found, other tenants are not affected, and ingestion resumes once blocks are cut.
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use tempo_core::backend::MemoryBackend;
 use tempo_core::model::TraceId;
 use tempo_core::workload::Workload;
-use tempo_core::{Batch, Error, Store, TimeRange};
+use tempo_core::{Batch, IngestError, Store, TimeRange};
 
 #[test]
 fn a_full_head_refuses_batches_until_blocks_are_cut() {
@@ -45,7 +45,7 @@ fn a_full_head_refuses_batches_until_blocks_are_cut() {
     }
     let err = refused.expect("the head filled up");
     assert!(
-        matches!(&err, Error::Overloaded { tenant, limit, .. } if tenant == "busy" && *limit == 2 << 20),
+        matches!(&err, IngestError::Overloaded { tenant, limit, .. } if tenant == "busy" && *limit == 2 << 20),
         "{err}"
     );
     assert!(err.to_string().contains("retry later"), "{err}");

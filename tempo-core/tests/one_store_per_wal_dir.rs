@@ -2,7 +2,7 @@
 //! with a clear error while the first is open, and succeeds once it is closed.
 #![allow(clippy::unwrap_used)]
 
-use tempo_core::{Error, Store, WalError};
+use tempo_core::{OpenError, Store, WalError};
 
 #[test]
 fn a_second_store_on_the_same_wal_dir_is_refused() {
@@ -10,7 +10,7 @@ fn a_second_store_on_the_same_wal_dir_is_refused() {
     let first = Store::builder().wal_dir(dir.path()).open().unwrap();
     let err = Store::builder().wal_dir(dir.path()).open().unwrap_err();
     assert!(
-        matches!(&err, Error::Wal(WalError::Locked { dir: d }) if d == dir.path()),
+        matches!(&err, OpenError::Wal(WalError::Locked { dir: d }) if d == dir.path()),
         "{err}"
     );
     assert!(err.to_string().contains("in use by another store"), "{err}");

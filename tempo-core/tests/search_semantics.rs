@@ -25,7 +25,7 @@ use tempo_core::model::{
     AnyValue, ArrayValue, Event, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans,
     ScopeSpans, Span, SpanKind, Status, StatusCode, TraceId, Value,
 };
-use tempo_core::{Batch, Error, SearchRequest, SearchResponse, Store};
+use tempo_core::{Batch, SearchError, SearchRequest, SearchResponse, Store};
 
 const TENANT: &str = "semantics";
 const MS: u64 = 1_000_000;
@@ -1100,7 +1100,7 @@ fn invalid_traceql_is_a_query_error() {
     ] {
         for (name, store) in [("head", &f.head), ("blocks", &f.blocks)] {
             match store.search(TENANT, &SearchRequest::new(q)) {
-                Err(Error::Query(_)) => {}
+                Err(SearchError::Query(_)) => {}
                 other => panic!("{name}: {q:?} gave {other:?}"),
             }
         }

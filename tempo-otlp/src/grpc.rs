@@ -11,13 +11,14 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use prost::Message;
-use tempo_core::{Batch, Error as StoreError};
+use tempo_core::{Batch, ErrorKind, IngestError};
 use tonic::Status;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{Grpc, NamedService, UnaryService};
 
 use crate::receiver::{IngestEvent, Receiver, TenantError, Transport};
 use crate::response::ExportTraceServiceResponse;
+use crate::status::grpc_code;
 
 /// The fully qualified gRPC service name.
 pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -167,19 +168,16 @@ impl UnaryService<Bytes> for Export {
     }
 }
 
-fn store_error_status(err: &StoreError, msg: String) -> Status {
-    match err {
-        StoreError::InvalidTenant { .. } => Status::invalid_argument(msg),
+fn store_error_status(err: &IngestError, msg: String) -> Status {
+    match err.kind() {
         // Back-pressure, counted in the store's stats: the client retries.
-        StoreError::Overloaded { .. } => {
+        ErrorKind::Overloaded => {
             tracing::debug!(error = %msg, "OTLP/gRPC request refused while blocks are cut");
-            Status::unavailable(msg)
         }
-        _ => {
-            tracing::error!(error = %msg, "storing OTLP/gRPC request failed");
-            Status::unavailable(msg)
-        }
+        ErrorKind::InvalidInput => {}
+        _ => tracing::error!(error = %msg, "storing OTLP/gRPC request failed"),
     }
+    Status::new(grpc_code(err.kind()), msg)
 }
 
 /// Passes the message bytes through undecoded; encodes responses with prost.

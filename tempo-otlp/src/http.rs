@@ -14,11 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use tempo_core::{Batch, Error as StoreError};
+use tempo_core::Batch;
 
 use crate::json::decode_traces_json;
 use crate::receiver::{IngestEvent, Receiver, TenantError, Transport};
 use crate::response::{ExportTraceServiceResponse, RpcStatus};
+use crate::status::{http_status, rpc_code_of_http};
 
 /// The path of the trace export endpoint.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -68,13 +69,7 @@ impl Failure {
 
     /// The error as OTLP/HTTP sends it: a `google.rpc.Status` in the request's encoding.
     fn into_response(self, encoding: Option<Encoding>) -> Response {
-        let code = match self.status {
-            StatusCode::BAD_REQUEST => 3,   // INVALID_ARGUMENT
-            StatusCode::UNAUTHORIZED => 16, // UNAUTHENTICATED
-            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => 8, // RESOURCE_EXHAUSTED
-            StatusCode::SERVICE_UNAVAILABLE => 14,                              // UNAVAILABLE
-            _ => 2,                                                             // UNKNOWN
-        };
+        let code = rpc_code_of_http(self.status);
         let status = RpcStatus {
             code,
             message: self.message,
@@ -275,14 +270,8 @@ async fn handle(
             receipt.rejection_message,
             receipt.accepted_spans,
         )),
-        Err(e @ StoreError::InvalidTenant { .. }) => {
-            Err(Failure::new(StatusCode::BAD_REQUEST, e.to_string()))
-        }
-        // Back-pressure while blocks are cut: the client retries after `Retry-After`.
-        Err(e @ StoreError::Overloaded { .. }) => {
-            Err(Failure::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))
-        }
-        Err(e) => Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        // Back-pressure while blocks are cut is a 429: the client retries after `Retry-After`.
+        Err(e) => Err(Failure::new(http_status(e.kind()), e.to_string())),
     }
 }
 

@@ -74,6 +74,7 @@ mod receiver;
 mod response;
 #[cfg(feature = "sdk")]
 pub mod sdk;
+pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
 

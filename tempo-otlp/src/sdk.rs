@@ -46,7 +46,7 @@ pub enum ExportError {
         spans: usize,
         /// The store's error.
         #[source]
-        source: tempo_core::Error,
+        source: tempo_core::IngestError,
     },
     /// Some spans had malformed IDs (an SDK with a custom ID generator can produce them); the
     /// others were stored.
@@ -119,7 +119,7 @@ impl StoreExporter {
     }
 
     /// Stores spans for `tenant` instead; fails if the store would refuse the tenant ID.
-    pub fn with_tenant(mut self, tenant: &str) -> Result<StoreExporter, tempo_core::Error> {
+    pub fn with_tenant(mut self, tenant: &str) -> Result<StoreExporter, tempo_core::TenantError> {
         tempo_core::validate_tenant(tenant)?;
         self.tenant = Arc::from(tenant);
         Ok(self)
@@ -163,7 +163,7 @@ impl StoreExporter {
     }
 }
 
-fn store_error(tenant: &str, spans: usize, source: tempo_core::Error) -> ExportError {
+fn store_error(tenant: &str, spans: usize, source: tempo_core::IngestError) -> ExportError {
     ExportError::Store {
         tenant: tenant.to_owned(),
         spans,

@@ -195,22 +195,22 @@ impl ApiError {
     }
 }
 
-/// The response to a failed store call: a bad query (TraceQL that does not parse, a bad tag,
-/// a bad parameter) or a bad tenant is the client's fault, a 400 with the store's message
-/// (for TraceQL, the query with a caret under the error); anything else is a 500.
-pub(crate) fn store_error(err: tempo_core::Error) -> ApiError {
-    match err {
-        tempo_core::Error::Query(_) | tempo_core::Error::InvalidTenant { .. } => {
-            ApiError::bad_request(err.to_string())
-        }
-        other => ApiError::internal(other.to_string()),
+/// The response to a failed store call, with the status every transport gives its kind
+/// ([`tempo_otlp::status::http_status`]): a bad query (TraceQL that does not parse, a bad
+/// tag, a bad parameter) or a bad tenant is a 400 with the store's message (for TraceQL, the
+/// query with a caret under the error).
+pub(crate) fn store_error(err: impl Into<tempo_core::Error>) -> ApiError {
+    let err: tempo_core::Error = err.into();
+    ApiError {
+        status: tempo_otlp::status::http_status(err.kind()),
+        message: err.to_string(),
     }
 }
 
 /// Runs store work on the blocking thread pool (store calls read files and can take a
 /// while) and maps its failure with [`store_error`].
-pub(crate) async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, tempo_core::Error> + Send + 'static,
+pub(crate) async fn blocking<T: Send + 'static, E: Into<tempo_core::Error> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(store_error),

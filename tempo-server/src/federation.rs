@@ -81,7 +81,7 @@ pub(crate) fn find_trace(
     tenants: &[String],
     id: tempo_core::model::TraceId,
     range: tempo_core::TimeRange,
-) -> Result<Option<TracesData>, tempo_core::Error> {
+) -> Result<Option<TracesData>, tempo_core::FindError> {
     let mut parts = Vec::new();
     for tenant in tenants {
         if let Some(part) = store.find_trace(tenant, id, range)? {
@@ -119,7 +119,7 @@ pub(crate) fn search(
     store: &Store,
     tenants: &[String],
     req: &SearchRequest,
-) -> Result<SearchResponse, tempo_core::Error> {
+) -> Result<SearchResponse, tempo_core::SearchError> {
     if let [tenant] = tenants {
         return store.search(tenant, req);
     }

@@ -349,7 +349,7 @@ fn tag_names(
     q: Option<&str>,
     range: TimeRange,
     limit: usize,
-) -> Result<Vec<(TagScope, Vec<String>)>, tempo_core::Error> {
+) -> Result<Vec<(TagScope, Vec<String>)>, tempo_core::TagsError> {
     let parts = tenants
         .iter()
         .map(|t| store.tag_names(t, scopes, q, range, limit))
@@ -396,8 +396,8 @@ async fn tag_values(
         let parts = tenants
             .iter()
             .map(|t| store.tag_values(t, &tag, filter.as_deref(), range, limit))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(federation::tag_values(parts, limit))
+            .collect::<Result<Vec<_>, tempo_core::TagsError>>()?;
+        Ok::<_, tempo_core::TagsError>(federation::tag_values(parts, limit))
     })
     .await
 }

@@ -46,6 +46,8 @@ const WRITE_ATTEMPTS: u32 = 4;
 pub struct LocalBackend {
     root: PathBuf,
     maps: Mutex<MapCache>,
+    /// Opened with [`LocalBackend::open_read_only`]: writes and deletes are refused.
+    read_only: bool,
 }
 
 impl LocalBackend {
@@ -72,7 +74,27 @@ impl LocalBackend {
         Ok(LocalBackend {
             root,
             maps: Mutex::new(MapCache::default()),
+            read_only: false,
         })
+    }
+
+    /// Opens an existing root to read only: nothing is created, swept, written or deleted
+    /// ([`BackendError::ReadOnly`]), so it is safe on the directory of a running server,
+    /// whose in-flight temporary files [`LocalBackend::open`] would remove.
+    pub fn open_read_only(root: impl AsRef<Path>) -> Result<LocalBackend, BackendError> {
+        let root = root.as_ref().to_path_buf();
+        match fs::metadata(&root) {
+            Ok(meta) if meta.is_dir() => Ok(LocalBackend {
+                root,
+                maps: Mutex::new(MapCache::default()),
+                read_only: true,
+            }),
+            Ok(_) => Err(BackendError::Root {
+                source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                path: root,
+            }),
+            Err(source) => Err(BackendError::Root { path: root, source }),
+        }
     }
 
     /// The root directory.
@@ -172,6 +194,11 @@ impl Backend for LocalBackend {
 
     fn write(&self, key: &str, data: Bytes) -> Result<(), BackendError> {
         validate_key(key)?;
+        if self.read_only {
+            return Err(BackendError::ReadOnly {
+                key: key.to_owned(),
+            });
+        }
         let (dir, name) = split_key(key);
         let dir_path = self.path_of(dir);
         let path = dir_path.join(name);
@@ -222,6 +249,11 @@ impl Backend for LocalBackend {
 
     fn delete_prefix(&self, prefix: &str) -> Result<(), BackendError> {
         validate_key(prefix)?;
+        if self.read_only {
+            return Err(BackendError::ReadOnly {
+                key: prefix.to_owned(),
+            });
+        }
         let (dir, name) = split_key(prefix);
         let dir_path = self.path_of(dir);
         let doomed = dir_path.join(temp_name(name, DELETE_MARKER));

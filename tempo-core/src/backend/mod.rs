@@ -146,6 +146,12 @@ pub enum BackendError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The backend was opened to read only ([`LocalBackend::open_read_only`]).
+    #[error("{key:?}: the backend is open to read only")]
+    ReadOnly {
+        /// The key or prefix.
+        key: String,
+    },
     /// The root directory of a [`LocalBackend`] could not be created or scanned.
     #[error("backend root {}: {source}", path.display())]
     Root {

@@ -250,3 +250,107 @@ impl fmt::Display for BlockReport {
         Ok(())
     }
 }
+
+/// What state a block directory is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockState {
+    /// Readable: what its `meta.json` says.
+    Live(BlockMeta),
+    /// Set aside because it is corrupt: no longer read nor compacted, kept for inspection.
+    SetAside {
+        /// Its `meta.json`, if that reads.
+        meta: Option<BlockMeta>,
+        /// Why it was set aside.
+        reason: String,
+        /// When, unix seconds.
+        at_unix_seconds: u64,
+    },
+    /// Replaced by compaction, deleted once its grace period is over.
+    Compacted {
+        /// Its `meta.json`, if that reads.
+        meta: Option<BlockMeta>,
+        /// When it was replaced, unix seconds.
+        at_unix_seconds: u64,
+    },
+    /// No `meta.json`: its writing was interrupted, and it does not exist.
+    Incomplete,
+    /// `meta.json` does not read.
+    Unreadable(String),
+}
+
+/// One block directory under a backend's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockListing {
+    /// Its tenant.
+    pub tenant: String,
+    /// Its ID.
+    pub block_id: String,
+    /// What state it is in.
+    pub state: BlockState,
+}
+
+/// Every block directory of every tenant under a backend's root, by tenant and block ID,
+/// with its state; nothing is written. Names that are not tenant IDs, or not block IDs under
+/// a tenant, are not blocks and are left out.
+pub fn list_blocks(backend: &dyn Backend) -> Result<Vec<BlockListing>, BlockError> {
+    let mut out = Vec::new();
+    for tenant in backend.list("")? {
+        if crate::validate_tenant(&tenant).is_err() {
+            continue;
+        }
+        for block_id in backend.list(&tenant)? {
+            if !super::is_block_id(&block_id) {
+                continue;
+            }
+            let state = block_state(backend, &tenant, &block_id)?;
+            out.push(BlockListing {
+                tenant: tenant.clone(),
+                block_id,
+                state,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The state of one block directory.
+pub(crate) fn block_state(
+    backend: &dyn Backend,
+    tenant: &str,
+    block_id: &str,
+) -> Result<BlockState, BlockError> {
+    let prefix = super::block_key(tenant, block_id);
+    let files = backend.list(&prefix)?;
+    let has = |name: &str| files.iter().any(|f| f == name);
+    if !has("meta.json") {
+        return Ok(BlockState::Incomplete);
+    }
+    let meta = match backend.read(&format!("{prefix}/meta.json")) {
+        Ok(bytes) => BlockMeta::from_json(&bytes, &prefix).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let marker = |name: &str| -> Option<super::Marker> {
+        has(name)
+            .then(|| backend.read(&format!("{prefix}/{name}")).ok())
+            .flatten()
+            .map(|b| serde_json::from_slice(&b).unwrap_or_default())
+    };
+    if let Some(m) = marker(super::CORRUPT_MARKER) {
+        return Ok(BlockState::SetAside {
+            meta: meta.ok(),
+            reason: m.reason,
+            at_unix_seconds: m.at_unix_seconds,
+        });
+    }
+    if let Some(m) = marker(super::COMPACTED_MARKER) {
+        return Ok(BlockState::Compacted {
+            meta: meta.ok(),
+            at_unix_seconds: m.at_unix_seconds,
+        });
+    }
+    Ok(match meta {
+        Ok(meta) => BlockState::Live(meta),
+        Err(e) => BlockState::Unreadable(e),
+    })
+}

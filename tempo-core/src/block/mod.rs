@@ -199,6 +199,42 @@ pub(crate) const CORRUPT_MARKER: &str = "corrupt.json";
 /// it.
 pub(crate) const COMPACTED_MARKER: &str = "compacted.json";
 
+/// What a marker file (`corrupt.json`, `compacted.json`) holds.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub(crate) struct Marker {
+    /// Why the block was marked.
+    pub(crate) reason: String,
+    /// When, unix seconds.
+    pub(crate) at_unix_seconds: u64,
+}
+
+impl Marker {
+    /// A marker made now.
+    pub(crate) fn now(reason: &str) -> Marker {
+        Marker {
+            reason: reason.to_owned(),
+            at_unix_seconds: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+
+    /// Its JSON.
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Whether a name under a tenant is a block ID (a UUID): anything else there is not a block.
+pub(crate) fn is_block_id(name: &str) -> bool {
+    name.len() == 36
+        && name.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
 /// What `meta.json` says of a block.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -62,12 +62,18 @@ const MAX_TRACES_SHOWN: usize = 10;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HarnessError {
-    /// The store failed, or refused the query (the error renders bad TraceQL with a caret).
+    /// The store refused the query (the error renders bad TraceQL with a caret).
     #[error(transparent)]
-    Store(#[from] tempo_core::Error),
+    Search(#[from] tempo_core::SearchError),
+    /// The store could not look up a trace.
+    #[error(transparent)]
+    Find(#[from] tempo_core::FindError),
+    /// The store could not sync what was stored.
+    #[error(transparent)]
+    Flush(#[from] tempo_core::FlushError),
     /// The tracer provider could not flush its spans.
     #[error("flushing the tracer provider: {0}")]
-    Flush(#[from] OTelSdkError),
+    Provider(#[from] OTelSdkError),
 }
 
 /// A failed assertion: its message is what the panicking form panics with.
