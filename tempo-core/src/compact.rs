@@ -16,7 +16,7 @@ use crate::backend::Backend;
 use crate::block::reader::{BlockReader, BlockTrace};
 use crate::block::writer::BlockWriter;
 use crate::block::{BlockError, BlockMeta, new_block_id};
-use crate::head::HeadSpan;
+use crate::spans::StoredSpan;
 
 /// Settings of compaction.
 #[derive(Debug, Clone)]
@@ -149,7 +149,7 @@ pub(crate) fn merge(
     let mut wrote = 0u64;
     // The smallest trace ID among the inputs' current traces (few inputs: a scan is fine).
     while let Some(min) = heads.iter().flatten().map(|(id, _)| *id).min() {
-        let mut spans: Vec<HeadSpan> = Vec::new();
+        let mut spans: Vec<StoredSpan> = Vec::new();
         for (i, head) in heads.iter_mut().enumerate() {
             if head.as_ref().is_some_and(|(id, _)| *id == min) {
                 if let Some((_, s)) = head.take() {
@@ -160,7 +160,7 @@ pub(crate) fn merge(
         }
         let (kept, duplicates) = combine(spans);
         outcome.duplicate_spans += duplicates;
-        let refs: Vec<&HeadSpan> = kept.iter().collect();
+        let refs: Vec<&StoredSpan> = kept.iter().collect();
         writer.add_trace(min, &refs).map_err(MergeError::Output)?;
         wrote += 1;
     }
@@ -190,7 +190,7 @@ pub(crate) fn merge(
 }
 
 /// De-duplicates a trace's spans (span ID and kind); every distinct span is kept.
-fn combine(spans: Vec<HeadSpan>) -> (Vec<HeadSpan>, u64) {
+fn combine(spans: Vec<StoredSpan>) -> (Vec<StoredSpan>, u64) {
     let mut seen: HashSet<(Vec<u8>, i32)> = HashSet::with_capacity(spans.len());
     let mut kept = Vec::with_capacity(spans.len());
     let mut duplicates = 0u64;

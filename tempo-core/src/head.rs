@@ -14,34 +14,11 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
 
-use crate::model::{
-    InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TraceId, TracesData,
-};
+use crate::model::{ResourceSpans, Span, TraceId, TracesData};
+use crate::spans::{SharedResource, SharedScope, StoredSpan, assemble};
 
 /// Shards per tenant; a power of two.
 const SHARDS: usize = 32;
-
-/// A resource shared by the spans of one `ResourceSpans`.
-#[derive(Debug)]
-pub(crate) struct SharedResource {
-    pub(crate) resource: Option<Resource>,
-    pub(crate) schema_url: String,
-}
-
-/// A scope shared by the spans of one `ScopeSpans`.
-#[derive(Debug)]
-pub(crate) struct SharedScope {
-    pub(crate) scope: Option<InstrumentationScope>,
-    pub(crate) schema_url: String,
-}
-
-/// One span in the head.
-#[derive(Debug)]
-pub(crate) struct HeadSpan {
-    pub(crate) resource: Arc<SharedResource>,
-    pub(crate) scope: Arc<SharedScope>,
-    pub(crate) span: Span,
-}
 
 /// A span as the head keeps it: protobuf-encoded, a few hundred bytes in one allocation
 /// instead of a tree of strings and vectors several times that size. Traces are decoded when
@@ -71,9 +48,9 @@ impl PackedSpan {
 
     /// The span, decoded. The bytes were encoded here, so decoding fails only on a bug; such a
     /// span is logged and left out rather than taking the process down.
-    pub(crate) fn unpack(&self) -> Option<HeadSpan> {
+    pub(crate) fn unpack(&self) -> Option<StoredSpan> {
         match Span::decode(self.span.clone()) {
-            Ok(span) => Some(HeadSpan {
+            Ok(span) => Some(StoredSpan {
                 resource: self.resource.clone(),
                 scope: self.scope.clone(),
                 span,
@@ -86,17 +63,8 @@ impl PackedSpan {
     }
 }
 
-/// The earliest start and latest end of some spans, unix nanoseconds (`(0, 0)` for none).
-pub(crate) fn time_bounds<'a>(spans: impl IntoIterator<Item = &'a HeadSpan>) -> (u64, u64) {
-    spans
-        .into_iter()
-        .map(|s| (s.span.start_time_unix_nano, s.span.end_time_unix_nano))
-        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
-        .unwrap_or((0, 0))
-}
-
 /// Decodes packed spans into `out` (cleared first).
-pub(crate) fn unpack_all(spans: &[PackedSpan], out: &mut Vec<HeadSpan>) {
+pub(crate) fn unpack_all(spans: &[PackedSpan], out: &mut Vec<StoredSpan>) {
     out.clear();
     out.extend(spans.iter().filter_map(PackedSpan::unpack));
 }
@@ -117,7 +85,7 @@ impl TraceParts {
     }
 
     /// Decodes the spans into `out` (cleared first).
-    pub(crate) fn unpack(&self, out: &mut Vec<HeadSpan>) {
+    pub(crate) fn unpack(&self, out: &mut Vec<StoredSpan>) {
         unpack_all(&self.packed, out);
     }
 }
@@ -377,7 +345,7 @@ impl TenantHead {
     }
 
     /// Copies of the trace's spans (live and pending), if it overlaps `[start, end]`.
-    pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64, out: &mut Vec<HeadSpan>) {
+    pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64, out: &mut Vec<StoredSpan>) {
         if let Some(parts) = self.copy_trace(id, start, end) {
             out.extend(parts.packed.iter().filter_map(PackedSpan::unpack));
         }
@@ -595,45 +563,6 @@ impl TenantHead {
     /// Number of spans held, live and pending.
     pub(crate) fn span_count(&self) -> u64 {
         self.spans.load(Ordering::Relaxed)
-    }
-}
-
-/// Regroups spans by resource and scope, dropping repeated spans (same span ID and kind).
-pub(crate) fn assemble<'a>(spans: impl Iterator<Item = &'a HeadSpan>) -> TracesData {
-    let mut seen = std::collections::HashSet::new();
-    let mut out: Vec<ResourceSpans> = Vec::new();
-    let mut last_resource: Option<*const SharedResource> = None;
-    let mut last_scope: Option<*const SharedScope> = None;
-    for hs in spans {
-        if !seen.insert((hs.span.span_id.clone(), hs.span.kind)) {
-            continue;
-        }
-        let resource_ptr = Arc::as_ptr(&hs.resource);
-        let scope_ptr = Arc::as_ptr(&hs.scope);
-        if last_resource != Some(resource_ptr) {
-            out.push(ResourceSpans {
-                resource: hs.resource.resource.clone(),
-                scope_spans: Vec::new(),
-                schema_url: hs.resource.schema_url.clone(),
-            });
-            last_resource = Some(resource_ptr);
-            last_scope = None;
-        }
-        let Some(rs) = out.last_mut() else { continue };
-        if last_scope != Some(scope_ptr) {
-            rs.scope_spans.push(ScopeSpans {
-                scope: hs.scope.scope.clone(),
-                spans: Vec::new(),
-                schema_url: hs.scope.schema_url.clone(),
-            });
-            last_scope = Some(scope_ptr);
-        }
-        if let Some(ss) = rs.scope_spans.last_mut() {
-            ss.spans.push(hs.span.clone());
-        }
-    }
-    TracesData {
-        resource_spans: out,
     }
 }
 

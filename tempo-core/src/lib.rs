@@ -70,6 +70,7 @@ mod head;
 pub mod model;
 mod nesting;
 pub mod query;
+mod spans;
 mod store;
 mod tenant;
 mod wal;
@@ -90,6 +91,7 @@ pub use error::{
     Error, ErrorKind, FindError, FlushError, IngestError, OpenError, SearchError, TagsError,
     TenantError,
 };
+pub use model::TimeRange;
 pub use nesting::MAX_ANY_VALUE_DEPTH;
 pub use query::{
     CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,
@@ -97,7 +99,6 @@ pub use query::{
 };
 pub use store::{
     Config, IngestReceipt, SINGLE_TENANT, SetAside, Store, StoreBuilder, StoreStats, TenantLimits,
-    TimeRange,
 };
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
 #[doc(hidden)]

@@ -404,3 +404,36 @@ mod tests {
         assert!(TraceId::from_hex("é").is_err());
     }
 }
+
+/// A time range in unix nanoseconds, both ends inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Start, unix nanoseconds.
+    pub start: u64,
+    /// End, unix nanoseconds.
+    pub end: u64,
+}
+
+impl TimeRange {
+    /// All of time.
+    pub const ALL: TimeRange = TimeRange {
+        start: 0,
+        end: u64::MAX,
+    };
+
+    /// The range between two unix times in seconds; `None` ends are open.
+    pub fn from_unix_seconds(start: Option<u64>, end: Option<u64>) -> TimeRange {
+        TimeRange {
+            start: start.map_or(0, |s| s.saturating_mul(1_000_000_000)),
+            end: end.map_or(u64::MAX, |e| {
+                e.saturating_add(1).saturating_mul(1_000_000_000) - 1
+            }),
+        }
+    }
+}
+
+impl Default for TimeRange {
+    fn default() -> TimeRange {
+        TimeRange::ALL
+    }
+}

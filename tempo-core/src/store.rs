@@ -21,8 +21,9 @@ use crate::block::{
 };
 use crate::compact::{self, CompactionPolicy};
 use crate::error::{FindError, FlushError, IngestError, OpenError, SearchError, TagsError};
-use crate::head::{Head, HeadSpan, TenantHead, assemble, unpack_all};
-use crate::model::{TraceId, TracesData};
+use crate::head::{Head, TenantHead, unpack_all};
+use crate::model::{TimeRange, TraceId, TracesData};
+use crate::spans::{StoredSpan, assemble};
 use crate::tenant::validate_tenant;
 use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
 
@@ -326,39 +327,6 @@ pub struct IngestReceipt {
     pub rejection_message: Option<String>,
     /// Bytes written to the write-ahead log for this batch (zero in memory).
     pub wal_bytes: usize,
-}
-
-/// A time range in unix nanoseconds, both ends inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeRange {
-    /// Start, unix nanoseconds.
-    pub start: u64,
-    /// End, unix nanoseconds.
-    pub end: u64,
-}
-
-impl TimeRange {
-    /// All of time.
-    pub const ALL: TimeRange = TimeRange {
-        start: 0,
-        end: u64::MAX,
-    };
-
-    /// The range between two unix times in seconds; `None` ends are open.
-    pub fn from_unix_seconds(start: Option<u64>, end: Option<u64>) -> TimeRange {
-        TimeRange {
-            start: start.map_or(0, |s| s.saturating_mul(1_000_000_000)),
-            end: end.map_or(u64::MAX, |e| {
-                e.saturating_add(1).saturating_mul(1_000_000_000) - 1
-            }),
-        }
-    }
-}
-
-impl Default for TimeRange {
-    fn default() -> TimeRange {
-        TimeRange::ALL
-    }
 }
 
 /// Counters of a store, for metrics.
@@ -903,7 +871,7 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<TracesData>, FindError> {
         validate_tenant(tenant)?;
-        let mut spans: Vec<HeadSpan> = Vec::new();
+        let mut spans: Vec<StoredSpan> = Vec::new();
         if let Some(head) = self.inner.head.get(tenant) {
             head.find(&id, range.start, range.end, &mut spans);
         }
@@ -1275,10 +1243,10 @@ fn write_block(
             inner.config.bloom_false_positive,
         );
         let mut ids = Vec::with_capacity(traces.len());
-        let mut spans: Vec<HeadSpan> = Vec::new();
+        let mut spans: Vec<StoredSpan> = Vec::new();
         for (id, trace) in traces {
             unpack_all(&trace.spans, &mut spans);
-            let refs: Vec<&HeadSpan> = spans.iter().collect();
+            let refs: Vec<&StoredSpan> = spans.iter().collect();
             writer.add_trace(**id, &refs)?;
             writer.note_range(trace.block_range.0, trace.block_range.1);
             ids.push(**id);

@@ -19,11 +19,11 @@ use super::{
 };
 use crate::backend::Backend;
 use crate::bloom::{BloomShard, shard_for};
-use crate::head::{HeadSpan, SharedResource, SharedScope};
 use crate::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, KeyValueList, Link, Resource, Span, Status,
     TraceId, Value,
 };
+use crate::spans::{SharedResource, SharedScope, StoredSpan};
 
 /// An open block.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ pub(crate) struct BlockReader {
 type KeepKey<'a> = Option<&'a dyn Fn(&str, &str) -> bool>;
 
 /// One trace read back from a block.
-pub(crate) type BlockTrace = (TraceId, Vec<HeadSpan>);
+pub(crate) type BlockTrace = (TraceId, Vec<StoredSpan>);
 
 impl BlockReader {
     /// Opens a block: reads and checks `meta.json` and `index`. An `index` that is missing,
@@ -169,7 +169,7 @@ impl BlockReader {
     }
 
     /// The trace's spans, if the block holds it.
-    pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<HeadSpan>>, BlockError> {
+    pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<StoredSpan>>, BlockError> {
         if !self.may_contain(id) {
             return Ok(None);
         }
@@ -622,7 +622,7 @@ impl RowGroupData {
     }
 
     /// The trace with this ID, if this row group holds it.
-    pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<HeadSpan>>, BlockError> {
+    pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<StoredSpan>>, BlockError> {
         let ids = self.fixed("trace.id", self.traces)?;
         let (mut lo, mut hi) = (0usize, self.traces);
         while lo < hi {
@@ -1089,7 +1089,7 @@ impl GroupColumns {
                 .get(self.scope[row] as usize)
                 .cloned()
                 .ok_or_else(|| BlockError::corrupt("span refers to a missing scope"))?;
-            spans.push(HeadSpan {
+            spans.push(StoredSpan {
                 resource,
                 scope,
                 span: Span {

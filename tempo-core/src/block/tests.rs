@@ -6,8 +6,8 @@ use super::reader::BlockReader;
 use super::writer::{BlockWriter, nested_set};
 use super::*;
 use crate::backend::{Backend, MemoryBackend};
-use crate::head::{HeadSpan, SharedResource, SharedScope};
 use crate::model::*;
+use crate::spans::{SharedResource, SharedScope, StoredSpan};
 
 fn any_value() -> impl Strategy<Value = Option<AnyValue>> {
     let leaf = prop_oneof![
@@ -112,7 +112,7 @@ fn span(trace: [u8; 16], index: u8) -> impl Strategy<Value = Span> {
         )
 }
 
-type Trace = (TraceId, Vec<HeadSpan>);
+type Trace = (TraceId, Vec<StoredSpan>);
 
 fn traces() -> impl Strategy<Value = Vec<Trace>> {
     let resources: Vec<Arc<SharedResource>> = (0..3)
@@ -154,10 +154,10 @@ fn traces() -> impl Strategy<Value = Vec<Trace>> {
                         let spans: Vec<_> =
                             (0..placements.len()).map(|i| span(id, i as u8)).collect();
                         spans.prop_map(move |spans| {
-                            let head: Vec<HeadSpan> = spans
+                            let head: Vec<StoredSpan> = spans
                                 .into_iter()
                                 .zip(placements.iter())
-                                .map(|(span, (r, s))| HeadSpan {
+                                .map(|(span, (r, s))| StoredSpan {
                                     resource: resources[*r].clone(),
                                     scope: scopes[*s].clone(),
                                     span,
@@ -182,7 +182,7 @@ type Normal = (
     Span,
 );
 
-fn normal(spans: &[HeadSpan]) -> Vec<Normal> {
+fn normal(spans: &[StoredSpan]) -> Vec<Normal> {
     spans
         .iter()
         .map(|h| {
@@ -206,7 +206,7 @@ fn normal(spans: &[HeadSpan]) -> Vec<Normal> {
 fn write(backend: &MemoryBackend, traces: &[Trace]) -> BlockMeta {
     let mut w = BlockWriter::new("t", new_block_id(), traces.len(), 0, 0.01);
     for (id, spans) in traces {
-        let refs: Vec<&HeadSpan> = spans.iter().collect();
+        let refs: Vec<&StoredSpan> = spans.iter().collect();
         w.add_trace(*id, &refs).unwrap();
     }
     w.finish(backend).unwrap()
@@ -252,7 +252,7 @@ fn absent_traces_are_not_found_and_row_groups_split() {
             let mut id = [0u8; 16];
             id[12..].copy_from_slice(&(i * 2 + 1).to_be_bytes());
             let spans = (0..5u8)
-                .map(|s| HeadSpan {
+                .map(|s| StoredSpan {
                     resource: resource.clone(),
                     scope: scope.clone(),
                     span: Span {
@@ -292,7 +292,7 @@ fn absent_traces_are_not_found_and_row_groups_split() {
 #[test]
 fn duplicate_keys_survive_through_overflow() {
     let backend = MemoryBackend::new();
-    let h = HeadSpan {
+    let h = StoredSpan {
         resource: Arc::new(SharedResource {
             resource: None,
             schema_url: String::new(),
@@ -345,7 +345,7 @@ fn corrupt_files_are_errors_naming_the_block() {
         .map(|i| {
             (
                 TraceId([i; 16]),
-                vec![HeadSpan {
+                vec![StoredSpan {
                     resource: resource.clone(),
                     scope: scope.clone(),
                     span: Span {

@@ -16,8 +16,8 @@ use super::{
 };
 use crate::backend::Backend;
 use crate::bloom::BloomBuilder;
-use crate::head::{HeadSpan, SharedResource, SharedScope};
 use crate::model::{AnyValue, KeyValue, KeyValueList, TraceId, Value};
+use crate::spans::{SharedResource, SharedScope, StoredSpan};
 
 /// A row group is closed once it holds at least this many spans (whole traces only).
 pub(crate) const ROW_GROUP_SPANS: usize = 8192;
@@ -377,8 +377,8 @@ impl RowGroup {
         i
     }
 
-    fn add_trace(&mut self, id: TraceId, spans: &[&HeadSpan]) {
-        let (start, end) = crate::head::time_bounds(spans.iter().copied());
+    fn add_trace(&mut self, id: TraceId, spans: &[&StoredSpan]) {
+        let (start, end) = crate::spans::time_bounds(spans.iter().copied());
         if self.traces == 0 {
             self.min_id = id;
             self.start = start;
@@ -734,7 +734,11 @@ impl BlockWriter {
     }
 
     /// Adds a trace; IDs must ascend strictly.
-    pub(crate) fn add_trace(&mut self, id: TraceId, spans: &[&HeadSpan]) -> Result<(), BlockError> {
+    pub(crate) fn add_trace(
+        &mut self,
+        id: TraceId,
+        spans: &[&StoredSpan],
+    ) -> Result<(), BlockError> {
         if self.last_id.is_some_and(|last| last >= id) {
             return Err(BlockError::Write(format!(
                 "traces out of order: {id} after {}",

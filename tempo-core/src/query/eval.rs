@@ -18,8 +18,8 @@ use tempo_traceql::{
 use super::QueryError;
 use super::stop::{CHECK_EVERY, Stop};
 use super::value::{Val, arithmetic, compare, regex_match};
-use crate::head::HeadSpan;
 use crate::model::{Event, KeyValue, Link, TraceId};
+use crate::spans::StoredSpan;
 
 /// No span: the parent of a span without one in the trace.
 const NONE: u32 = u32::MAX;
@@ -36,7 +36,7 @@ pub(crate) struct TraceView<'a> {
     /// The trace's ID.
     pub(crate) id: TraceId,
     /// The spans, repeats included; spansets hold indices into this.
-    pub(crate) spans: &'a [HeadSpan],
+    pub(crate) spans: &'a [StoredSpan],
     /// Whether each span repeats an earlier one.
     repeat: Vec<bool>,
     /// Index of each span's parent in `spans`, or `NONE`.
@@ -61,7 +61,7 @@ pub(crate) struct TraceView<'a> {
 
 impl<'a> TraceView<'a> {
     /// Builds the tree of a trace's spans, in any order.
-    pub(crate) fn new(id: TraceId, spans: &'a [HeadSpan]) -> TraceView<'a> {
+    pub(crate) fn new(id: TraceId, spans: &'a [StoredSpan]) -> TraceView<'a> {
         let n = spans.len();
         let mut seen: HashSet<(&[u8], i32)> = HashSet::with_capacity(n);
         let repeat: Vec<bool> = spans
@@ -131,7 +131,7 @@ impl<'a> TraceView<'a> {
                 }
             }
         }
-        let (start, end) = crate::head::time_bounds(spans);
+        let (start, end) = crate::spans::time_bounds(spans);
         let root = (0..n).find(|&i| spans[i].span.parent_span_id.is_empty());
         TraceView {
             id,
@@ -170,7 +170,7 @@ impl<'a> TraceView<'a> {
 }
 
 /// `service.name` of a span's resource.
-pub(crate) fn service_name(s: &HeadSpan) -> Option<&str> {
+pub(crate) fn service_name(s: &StoredSpan) -> Option<&str> {
     let r = s.resource.resource.as_ref()?;
     r.attributes.iter().find_map(|kv| match kv.key.as_str() {
         "service.name" => match &kv.value.as_ref()?.value {
@@ -1028,14 +1028,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::head::{SharedResource, SharedScope};
     use crate::model::Span;
+    use crate::spans::{SharedResource, SharedScope};
 
     const N: usize = 100_000;
 
     /// A chain (span `i` the parent of `i + 1`, the last named `leaf`) or a fan (span 0 the
     /// parent of every other) of `N` spans.
-    fn trace(chain: bool) -> Vec<HeadSpan> {
+    fn trace(chain: bool) -> Vec<StoredSpan> {
         let resource = Arc::new(SharedResource {
             resource: None,
             schema_url: String::new(),
@@ -1046,7 +1046,7 @@ mod tests {
         });
         let id = |i: usize| (i as u64 + 1).to_be_bytes().to_vec();
         (0..N)
-            .map(|i| HeadSpan {
+            .map(|i| StoredSpan {
                 resource: resource.clone(),
                 scope: scope.clone(),
                 span: Span {

@@ -24,8 +24,8 @@ pub(crate) mod value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::model::TimeRange;
 use crate::model::{KeyValue, TraceId};
-use crate::store::TimeRange;
 
 pub use stop::{CancelOnDrop, CancelToken};
 pub use tags::{TagScope, TagValue, TagValueType};

@@ -1,7 +1,7 @@
 //! Sources of spans for the engine, and the search that runs over them.
 //!
 //! The head and each block row group present their traces the same way: a trace ID and its
-//! spans ([`HeadSpan`]), evaluated by the same [`Compiled`] query. The head is read under its
+//! spans ([`StoredSpan`]), evaluated by the same [`Compiled`] query. The head is read under its
 //! shard locks; row groups are first checked against the query's [`Need`], then decoded with
 //! only the attributes the query reads, on a pool of scoped threads.
 
@@ -21,8 +21,9 @@ use super::{
 };
 use crate::block::BlockError;
 use crate::block::reader::BlockReader;
-use crate::head::{HeadSpan, TenantHead};
+use crate::head::TenantHead;
 use crate::model::{KeyValue, TraceId};
+use crate::spans::StoredSpan;
 
 /// Estimated bytes per span of a row group's decoded columns.
 const BYTES_PER_DECODED_COLUMNS: u64 = 64;
@@ -96,7 +97,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Evaluates one trace and offers it to the results.
-    fn trace(&self, id: TraceId, spans: &[HeadSpan], metrics: &mut SearchMetrics) {
+    fn trace(&self, id: TraceId, spans: &[StoredSpan], metrics: &mut SearchMetrics) {
         metrics.inspected_traces += 1;
         metrics.inspected_spans += spans.len() as u64;
         let view = TraceView::new(id, spans);

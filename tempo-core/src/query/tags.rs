@@ -16,9 +16,10 @@ use super::stop::Stop;
 use super::value::Val;
 use crate::block::BlockError;
 use crate::block::reader::BlockReader;
-use crate::head::{HeadSpan, TenantHead};
+use crate::head::TenantHead;
+use crate::model::TimeRange;
 use crate::model::Value;
-use crate::store::TimeRange;
+use crate::spans::StoredSpan;
 
 /// Where a tag lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -238,9 +239,9 @@ pub(crate) fn names(
 fn matching_spans<'s>(
     filter: Option<&Compiled>,
     id: crate::model::TraceId,
-    spans: &'s [HeadSpan],
+    spans: &'s [StoredSpan],
     stop: &Stop,
-) -> Vec<&'s HeadSpan> {
+) -> Vec<&'s StoredSpan> {
     let Some(c) = filter else {
         return spans.iter().collect();
     };
@@ -255,7 +256,11 @@ fn matching_spans<'s>(
 }
 
 /// Calls `add` with the scope and key of every attribute of a span that `want` asks for.
-fn span_names(hs: &HeadSpan, want: &dyn Fn(TagScope) -> bool, add: &mut dyn FnMut(TagScope, &str)) {
+fn span_names(
+    hs: &StoredSpan,
+    want: &dyn Fn(TagScope) -> bool,
+    add: &mut dyn FnMut(TagScope, &str),
+) {
     let s = &hs.span;
     if want(TagScope::Span) {
         s.attributes
@@ -398,7 +403,7 @@ pub(crate) fn values(
     }
     let plain = Compiled::new("{}")?;
     let compiled = filter.unwrap_or(&plain);
-    let from_trace = |id, spans: &[HeadSpan], out: &mut BTreeSet<TagValue>| {
+    let from_trace = |id, spans: &[StoredSpan], out: &mut BTreeSet<TagValue>| {
         let view = TraceView::new(id, spans);
         let matching: Vec<u32> = match filter {
             Some(c) => match c.run(&view, stop) {
