@@ -64,13 +64,18 @@ mod batch;
 mod block;
 #[doc(hidden)]
 pub mod bloom;
+mod catalog;
 mod compact;
+mod config;
+mod cut;
 mod error;
 mod head;
 pub mod model;
 mod nesting;
 pub mod query;
+mod retention;
 mod spans;
+mod state;
 mod store;
 mod tenant;
 mod wal;
@@ -87,6 +92,8 @@ pub use block::inspect::{
 #[doc(hidden)]
 pub use block::reader::fuzz_decode_row_group;
 pub use block::{BlockError, BlockMeta, FORMAT_VERSION as BLOCK_FORMAT_VERSION};
+pub use catalog::SetAside;
+pub use config::{Config, TenantLimits};
 pub use error::{
     Error, ErrorKind, FindError, FlushError, IngestError, OpenError, SearchError, TagsError,
     TenantError,
@@ -97,9 +104,7 @@ pub use query::{
     CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,
     SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TraceMatch,
 };
-pub use store::{
-    Config, IngestReceipt, SINGLE_TENANT, SetAside, Store, StoreBuilder, StoreStats, TenantLimits,
-};
+pub use store::{IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
 #[doc(hidden)]
 pub use wal::fuzz_replay_segment;

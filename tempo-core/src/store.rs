@@ -1,155 +1,35 @@
 //! store: the one handle a host holds.
+//!
+//! [`Store`] is the API: ingest, find by ID, search, tags, flush, close. It coordinates; the
+//! work is done by the modules the data passes through: `batch` (validation), `wal` (the log),
+//! `head` (fresh traces), `cut` (head to block), `block` and `backend` (blocks on storage),
+//! `catalog` (each tenant's blocks), `compact` and `retention` (background upkeep), and
+//! `query` (the engine over head and blocks).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
 
 use crate::backend::{Backend, LocalBackend};
 use crate::batch::Batch;
-use crate::block::inspect::{BlockState, block_state};
-use crate::block::reader::BlockReader;
-use crate::block::writer::BlockWriter;
-use crate::block::{
-    BlockMeta, COMPACTED_MARKER, CORRUPT_MARKER, Marker, is_block_id, new_block_id,
-};
-use crate::compact::{self, CompactionPolicy};
+use crate::block::BlockMeta;
+use crate::catalog::{Catalog, SetAside};
+use crate::config::{Config, TenantLimits, tenant_limit};
 use crate::error::{FindError, FlushError, IngestError, OpenError, SearchError, TagsError};
-use crate::head::{Head, TenantHead, unpack_all};
+use crate::head::Head;
 use crate::model::{TimeRange, TraceId, TracesData};
 use crate::spans::{StoredSpan, assemble};
+use crate::state::{Counters, Shared, now_nanos};
 use crate::tenant::validate_tenant;
 use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
 
 /// The tenant used when multi-tenancy is off, as in Tempo.
 pub const SINGLE_TENANT: &str = "single-tenant";
-
-/// Settings of a [`Store`]. Build one with [`Store::builder`]; the defaults are Tempo's.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Directory of the write-ahead log; `None` keeps the head in memory only.
-    pub wal_dir: Option<PathBuf>,
-    /// When appends are made durable.
-    pub fsync: FsyncPolicy,
-    /// A WAL segment is closed and a new one started past this size.
-    pub wal_segment_bytes: u64,
-    /// Where blocks are stored; `None` keeps every trace in the head.
-    pub blocks: Option<Arc<dyn Backend>>,
-    /// A trace is complete after this long without new spans (default 5s).
-    pub trace_idle_period: Duration,
-    /// Complete traces are cut into a block once they reach this size (default 50 MiB)...
-    pub max_block_bytes: u64,
-    /// ...or once the oldest has waited this long (default 30s).
-    pub max_block_duration: Duration,
-    /// Blocks whose newest span is older than this are deleted (default 336h).
-    pub block_retention: Duration,
-    /// Per-tenant limits, overriding the defaults above for the tenants they name; they can
-    /// be replaced while the store runs ([`Store::set_tenant_limits`]).
-    pub tenant_limits: HashMap<String, TenantLimits>,
-    /// Target false-positive rate of the bloom filters (default 1%).
-    pub bloom_false_positive: f64,
-    /// How often the background thread looks for complete traces (default 1s).
-    pub flush_check_period: Duration,
-    /// Blocks whose traces start in the same window are compacted together (default 1h).
-    pub compaction_window: Duration,
-    /// Blocks of one level and window are merged once there are this many (default 4).
-    pub compaction_min_inputs: usize,
-    /// The largest a trace may grow, in encoded bytes, as Tempo's `max_bytes_per_trace`
-    /// (default 5 MB; 0: no limit). Spans that would take a trace past it are refused at
-    /// ingest, where the client is told (OTLP partial success); nothing acknowledged is ever
-    /// dropped afterwards.
-    pub max_bytes_per_trace: u64,
-    /// Threads a search spreads its row groups over (default 0: one per core).
-    pub query_parallelism: usize,
-    /// With a block backend, the most a tenant's head may hold (estimated encoded bytes)
-    /// before ingestion is refused with [`Error::Overloaded`], so that memory stays bounded
-    /// when spans arrive faster than blocks are cut (default 128 MiB; never less than twice
-    /// `max_block_bytes`). Clients retry a refused request; nothing acknowledged is lost.
-    pub max_head_bytes: u64,
-    /// The most memory one query may hold (estimated: decoded row groups and the traces being
-    /// evaluated); past it the query stops and returns what it found, marked partial, with
-    /// the reason (default 512 MiB).
-    pub max_query_bytes: u64,
-    /// How long a block replaced by compaction is kept (marked, no longer read by new
-    /// queries) before it is deleted, so queries reading it meanwhile finish (default 5 min;
-    /// Tempo's `compacted_block_retention`).
-    pub compacted_block_retention: Duration,
-    /// A block's time range (for pruning and retention) keeps each span within this much
-    /// of the time it was ingested, as Tempo's `ingestion_time_range_slack` (default 2 min):
-    /// spans stamped far in the past or future are stored as sent, but never pin a block
-    /// forever nor escape retention.
-    pub ingestion_time_range_slack: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            wal_dir: None,
-            fsync: FsyncPolicy::Always,
-            wal_segment_bytes: 128 << 20,
-            blocks: None,
-            trace_idle_period: Duration::from_secs(5),
-            max_block_bytes: 50 << 20,
-            max_block_duration: Duration::from_secs(30),
-            block_retention: Duration::from_secs(336 * 3600),
-            tenant_limits: HashMap::new(),
-            bloom_false_positive: 0.01,
-            flush_check_period: Duration::from_secs(1),
-            compaction_window: Duration::from_secs(3600),
-            compaction_min_inputs: 4,
-            max_bytes_per_trace: 5_000_000,
-            query_parallelism: 0,
-            max_head_bytes: 128 << 20,
-            max_query_bytes: 512 << 20,
-            compacted_block_retention: Duration::from_secs(300),
-            ingestion_time_range_slack: Duration::from_secs(120),
-        }
-    }
-}
-
-/// Limits of one tenant, overriding the store's defaults where set (Tempo's per-tenant
-/// `overrides`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TenantLimits {
-    /// The largest a trace may grow, in encoded bytes (0: no limit).
-    pub max_bytes_per_trace: Option<u64>,
-    /// How long blocks are kept.
-    pub block_retention: Option<Duration>,
-}
-
-impl TenantLimits {
-    /// Sets the largest a trace may grow (0: no limit).
-    pub fn max_bytes_per_trace(mut self, bytes: u64) -> TenantLimits {
-        self.max_bytes_per_trace = Some(bytes);
-        self
-    }
-
-    /// Sets how long blocks are kept.
-    pub fn block_retention(mut self, retention: Duration) -> TenantLimits {
-        self.block_retention = Some(retention);
-        self
-    }
-}
-
-/// One limit of a tenant: its own entry's, else the wildcard `"*"` entry's (when the tenant has
-/// no entry), else `None`.
-fn tenant_limit<T>(
-    limits: &HashMap<String, TenantLimits>,
-    tenant: &str,
-    field: impl Fn(&TenantLimits) -> Option<T>,
-) -> Option<T> {
-    limits
-        .get(tenant)
-        .or_else(|| limits.get("*"))
-        .and_then(field)
-}
 
 /// Builds a [`Store`].
 ///
@@ -198,7 +78,7 @@ impl StoreBuilder {
 
     /// Sets the size at which a WAL segment is closed (default 128 MiB).
     pub fn wal_segment_bytes(mut self, bytes: u64) -> StoreBuilder {
-        self.config.wal_segment_bytes = bytes.max(4096);
+        self.config.wal_segment_bytes = bytes;
         self
     }
 
@@ -238,7 +118,7 @@ impl StoreBuilder {
 
     /// Sets how often the background thread checks for complete traces (default 1s).
     pub fn flush_check_period(mut self, period: Duration) -> StoreBuilder {
-        self.config.flush_check_period = period.max(Duration::from_millis(10));
+        self.config.flush_check_period = period;
         self
     }
 
@@ -251,7 +131,7 @@ impl StoreBuilder {
     /// Sets how many blocks of one level and window trigger a compaction (default 4, at
     /// least 2).
     pub fn compaction_min_inputs(mut self, n: usize) -> StoreBuilder {
-        self.config.compaction_min_inputs = n.max(2);
+        self.config.compaction_min_inputs = n;
         self
     }
 
@@ -263,7 +143,7 @@ impl StoreBuilder {
 
     /// Sets the most memory one query may hold (default 512 MiB).
     pub fn max_query_bytes(mut self, bytes: u64) -> StoreBuilder {
-        self.config.max_query_bytes = bytes.max(1 << 20);
+        self.config.max_query_bytes = bytes;
         self
     }
 
@@ -375,40 +255,6 @@ pub struct StoreStats {
     pub batches_refused_overloaded: u64,
 }
 
-#[derive(Default)]
-struct Counters {
-    blocks_flushed: AtomicU64,
-    block_errors: AtomicU64,
-    blocks_expired: AtomicU64,
-    compactions: AtomicU64,
-    spans_refused_trace_too_large: AtomicU64,
-    queries_expired: AtomicU64,
-    queries_cancelled: AtomicU64,
-    queries_over_budget: AtomicU64,
-    overloaded: AtomicU64,
-}
-
-struct Inner {
-    config: Config,
-    wal: Option<Wal>,
-    head: Head,
-    blocks: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
-    replay: ReplayReport,
-    counters: Counters,
-    /// Per-tenant limits in force.
-    limits: RwLock<HashMap<String, TenantLimits>>,
-    /// Corrupt blocks set aside (marked, no longer read).
-    set_aside: Mutex<Vec<SetAside>>,
-    /// Blocks replaced by compaction, waiting for their grace period to end.
-    doomed: Mutex<Vec<Doomed>>,
-    /// Serializes cutting blocks (background thread, `flush_blocks`).
-    cutting: Mutex<()>,
-    /// Serializes compactions (compaction thread, `compact_now`).
-    compacting: Mutex<()>,
-    stop: Mutex<Option<Sender<()>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-}
-
 /// The trace store: ingest spans, read traces back.
 ///
 /// Cheap to clone; every clone is the same store. Dropping the last clone stops its
@@ -431,7 +277,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Store {
@@ -445,12 +291,6 @@ impl std::fmt::Debug for Store {
 use crate::query::eval::Compiled;
 use crate::query::stop::StopReason;
 use crate::query::{SearchRequest, SearchResponse, TagScope, TagValue};
-
-fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
 
 impl Store {
     /// A builder with Tempo's defaults.
@@ -470,17 +310,16 @@ impl Store {
 
     fn from_parts(config: Config, wal: Option<Wal>, head: Head, replay: ReplayReport) -> Store {
         let limits = config.tenant_limits.clone();
+        let catalog = Catalog::new(config.blocks.clone(), config.compacted_block_retention);
         Store {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Shared {
                 config,
                 wal,
                 head,
-                blocks: RwLock::new(HashMap::new()),
+                catalog,
                 replay,
                 counters: Counters::default(),
                 limits: RwLock::new(limits),
-                set_aside: Mutex::new(Vec::new()),
-                doomed: Mutex::new(Vec::new()),
                 cutting: Mutex::new(()),
                 compacting: Mutex::new(()),
                 stop: Mutex::new(None),
@@ -492,6 +331,7 @@ impl Store {
     /// Opens a store: reads its blocks' metadata and replays its write-ahead log into the
     /// head. A block that cannot be read is reported, counted and skipped.
     pub fn open(config: Config) -> Result<Store, OpenError> {
+        let config = config.validated()?;
         let head = Head::default();
         let mut replay = ReplayReport::default();
         let wal = match &config.wal_dir {
@@ -547,111 +387,9 @@ impl Store {
             }
         };
         let store = Store::from_parts(config, wal, head, replay);
-        store.load_blocks();
+        store.inner.catalog.load();
         store.start_background();
         Ok(store)
-    }
-
-    fn load_blocks(&self) {
-        let Some(backend) = &self.inner.config.blocks else {
-            return;
-        };
-        let tenants = match backend.list("") {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list tenants in the block store");
-                return;
-            }
-        };
-        let grace = self.inner.config.compacted_block_retention;
-        let mut loaded = 0usize;
-        for tenant in tenants {
-            if validate_tenant(&tenant).is_err() {
-                continue;
-            }
-            let ids = match backend.list(&tenant) {
-                Ok(ids) => ids,
-                Err(e) => {
-                    tracing::error!(tenant, error = %e, "cannot list blocks");
-                    continue;
-                }
-            };
-            for id in ids.into_iter().filter(|id| is_block_id(id)) {
-                let prefix = crate::block::block_key(&tenant, &id);
-                match block_state(backend.as_ref(), &tenant, &id) {
-                    Err(e) => {
-                        tracing::error!(tenant, block = %id, error = %e, "cannot list a block's files; skipped");
-                        continue;
-                    }
-                    Ok(BlockState::Incomplete) => {
-                        // A block whose writing was interrupted by a crash: it never existed.
-                        match backend.delete_prefix(&prefix) {
-                            Ok(()) => {
-                                tracing::info!(tenant, block = %id, "removed a block left without meta.json by an interrupted write")
-                            }
-                            Err(e) => {
-                                tracing::warn!(tenant, block = %id, error = %e, "cannot remove a block left without meta.json")
-                            }
-                        }
-                        continue;
-                    }
-                    Ok(BlockState::SetAside { reason, .. }) => {
-                        self.inner.set_aside.lock().push(SetAside {
-                            tenant: tenant.clone(),
-                            block_id: id.clone(),
-                            reason,
-                        });
-                        continue;
-                    }
-                    Ok(BlockState::Compacted {
-                        at_unix_seconds, ..
-                    }) => {
-                        self.inner.doomed.lock().push(Doomed {
-                            prefix,
-                            delete_after: at_unix_seconds.saturating_add(grace.as_secs()),
-                        });
-                        continue;
-                    }
-                    Ok(_) => {}
-                }
-                match BlockReader::open(backend.clone(), &tenant, &id) {
-                    Ok(reader) => {
-                        if let Some(damage) = reader.repaired() {
-                            let written = backend
-                                .write(&format!("{prefix}/index"), reader.index_file().into());
-                            tracing::warn!(tenant, block = %id, damage, rewritten = written.is_ok(), "block index rebuilt from its data file");
-                        }
-                        self.inner
-                            .blocks
-                            .write()
-                            .entry(tenant.clone())
-                            .or_default()
-                            .push(Arc::new(reader));
-                        loaded += 1;
-                    }
-                    Err(e) if e.is_corrupt() => {
-                        set_aside(&self.inner, &tenant, &id, &e.to_string());
-                    }
-                    Err(e) => {
-                        self.inner
-                            .counters
-                            .block_errors
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(tenant, block = %id, error = %e, "block skipped");
-                    }
-                }
-            }
-        }
-        if loaded > 0 {
-            tracing::info!(blocks = loaded, "blocks loaded");
-        }
-        let aside = self.inner.set_aside.lock().len();
-        if aside > 0 {
-            tracing::warn!(
-                blocks = aside,
-                "corrupt blocks are set aside and not read; `tempo-server block list` shows them"
-            );
-        }
     }
 
     fn start_background(&self) {
@@ -665,11 +403,11 @@ impl Store {
         let (weak, stop) = (Arc::downgrade(&self.inner), rx.clone());
         let flusher = std::thread::Builder::new()
             .name("tempo-flush".into())
-            .spawn(move || background(weak, stop, period));
+            .spawn(move || crate::cut::run(weak, stop, period));
         let (weak, stop) = (Arc::downgrade(&self.inner), rx);
         let compactor = std::thread::Builder::new()
             .name("tempo-compact".into())
-            .spawn(move || compaction_loop(weak, stop, period));
+            .spawn(move || crate::compact::run(weak, stop, period));
         for handle in [flusher, compactor] {
             match handle {
                 Ok(h) => self.inner.threads.lock().push(h),
@@ -875,63 +613,20 @@ impl Store {
         if let Some(head) = self.inner.head.get(tenant) {
             head.find(&id, range.start, range.end, &mut spans);
         }
-        let blocks: Vec<Arc<BlockReader>> = self
-            .inner
-            .blocks
-            .read()
-            .get(tenant)
-            .map(|b| {
-                b.iter()
-                    .filter(|b| b.overlaps(range.start, range.end))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        for block in blocks {
+        for block in self.inner.catalog.readable(tenant) {
+            if !block.overlaps(range.start, range.end) {
+                continue;
+            }
             match block.find(&id) {
                 Ok(Some(found)) => spans.extend(found),
                 Ok(None) => {}
-                Err(e) => self.block_failed(tenant, &block, &e),
+                Err(e) => self.inner.catalog.block_failed(tenant, &block, &e),
             }
         }
         if spans.is_empty() {
             return Ok(None);
         }
         Ok(Some(assemble(spans.iter())))
-    }
-
-    /// Reports a block that failed a read. A corrupt block is set aside; a block that is no
-    /// longer listed (compacted away or expired while it was read) is skipped quietly; a
-    /// backend failure may pass, so the block stays.
-    fn block_failed(&self, tenant: &str, block: &Arc<BlockReader>, e: &crate::block::BlockError) {
-        let listed = self
-            .inner
-            .blocks
-            .read()
-            .get(tenant)
-            .is_some_and(|l| l.iter().any(|b| Arc::ptr_eq(b, block)));
-        if !listed {
-            tracing::debug!(block = block.name(), error = %e, "a block removed while it was read was skipped");
-            return;
-        }
-        match e {
-            _ if e.is_corrupt() => {
-                set_aside(&self.inner, tenant, &block.meta.block_id, &e.to_string())
-            }
-            _ if e.is_not_found() => set_aside(
-                &self.inner,
-                tenant,
-                &block.meta.block_id,
-                &format!("a file is missing: {e}"),
-            ),
-            _ => {
-                self.inner
-                    .counters
-                    .block_errors
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::error!(block = block.name(), error = %e, "block skipped by a read");
-            }
-        }
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
@@ -945,28 +640,23 @@ impl Store {
     /// Cuts every trace in the head into blocks now, complete or not, and releases the
     /// write-ahead log segments they came from. Without a block backend, does nothing.
     pub fn flush_blocks(&self) -> Result<Vec<BlockMeta>, FlushError> {
-        cut_blocks(&self.inner, true)
+        crate::cut::cut_blocks(&self.inner, true)
     }
 
     /// The corrupt blocks set aside, with why.
     pub fn set_aside_blocks(&self) -> Vec<SetAside> {
-        self.inner.set_aside.lock().clone()
+        self.inner.catalog.set_aside_blocks()
     }
 
     /// The metadata of the tenant's readable blocks.
     pub fn blocks(&self, tenant: &str) -> Vec<BlockMeta> {
-        self.inner
-            .blocks
-            .read()
-            .get(tenant)
-            .map(|b| b.iter().map(|r| r.meta.clone()).collect())
-            .unwrap_or_default()
+        self.inner.catalog.metas(tenant)
     }
 
     /// Syncs the write-ahead log and stops the store's threads. Other clones of the store
     /// fail with [`Error::Closed`] afterwards.
     pub fn close(&self) -> Result<(), FlushError> {
-        stop_background(&self.inner);
+        self.inner.stop_background();
         self.flush()?;
         if let Some(wal) = &self.inner.wal {
             wal.close();
@@ -988,16 +678,14 @@ impl Store {
             stats.head_traces += head.trace_count() as u64;
             stats.head_spans += head.span_count();
         }
-        for blocks in self.inner.blocks.read().values() {
-            stats.blocks += blocks.len() as u64;
-            stats.block_bytes += blocks.iter().map(|b| b.meta.total_bytes()).sum::<u64>();
-            stats.blocks_bloom_damaged +=
-                blocks.iter().filter(|b| b.bloom_damaged()).count() as u64;
-        }
+        let catalog = self.inner.catalog.stats();
+        stats.blocks = catalog.blocks;
+        stats.block_bytes = catalog.bytes;
+        stats.blocks_bloom_damaged = catalog.bloom_damaged;
+        stats.blocks_set_aside = catalog.set_aside;
+        stats.block_errors = catalog.errors;
         let c = &self.inner.counters;
         stats.blocks_flushed = c.blocks_flushed.load(Ordering::Relaxed);
-        stats.block_errors = c.block_errors.load(Ordering::Relaxed);
-        stats.blocks_set_aside = self.inner.set_aside.lock().len() as u64;
         stats.blocks_expired = c.blocks_expired.load(Ordering::Relaxed);
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.spans_refused_trace_too_large =
@@ -1014,7 +702,7 @@ impl Store {
     pub fn compact_now(&self) -> Result<usize, FlushError> {
         let mut total = 0;
         loop {
-            let (done, failure) = compact_round(&self.inner);
+            let (done, failure) = crate::compact::compact_round(&self.inner);
             total += done;
             if done == 0 {
                 return failure.map_or(Ok(total), Err);
@@ -1038,472 +726,6 @@ fn span_count(data: &TracesData) -> u64 {
         .sum()
 }
 
-fn stop_background(inner: &Inner) {
-    drop(inner.stop.lock().take());
-    let handles: Vec<JoinHandle<()>> = inner.threads.lock().drain(..).collect();
-    for handle in handles {
-        if handle.thread().id() != std::thread::current().id() && handle.join().is_err() {
-            tracing::error!("a background thread panicked");
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        stop_background(self);
-    }
-}
-
-/// The background thread: moves idle traces to pending, cuts blocks, applies retention.
-fn background(inner: Weak<Inner>, stop: Receiver<()>, period: Duration) {
-    let mut last_retention = Instant::now()
-        .checked_sub(Duration::from_secs(3600))
-        .unwrap_or_else(Instant::now);
-    let mut last_check = Instant::now();
-    // The head's size is watched often (it is one load per tenant); idle traces are looked
-    // for every `period`.
-    let tick = period.min(Duration::from_millis(100));
-    loop {
-        match stop.recv_timeout(tick) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let full = inner
-            .head
-            .tenants()
-            .iter()
-            .any(|(_, h)| h.total_bytes() >= inner.config.max_block_bytes);
-        if !full && last_check.elapsed() < period {
-            continue;
-        }
-        last_check = Instant::now();
-        if let Err(e) = cut_blocks(&inner, false) {
-            tracing::error!(error = %e, "cutting blocks failed; the traces stay in the head and the WAL");
-        }
-        if last_retention.elapsed() >= Duration::from_secs(60) {
-            apply_retention(&inner);
-            last_retention = Instant::now();
-        }
-    }
-}
-
-/// The compaction thread: one merge at a time, as long as there is work.
-fn compaction_loop(inner: Weak<Inner>, stop: Receiver<()>, period: Duration) {
-    loop {
-        match stop.recv_timeout(period) {
-            Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-        }
-        loop {
-            let Some(inner) = inner.upgrade() else {
-                return;
-            };
-            let (done, _) = compact_round(&inner);
-            delete_compacted(&inner, false);
-            if done == 0 {
-                break;
-            }
-            if matches!(
-                stop.try_recv(),
-                Err(crossbeam_channel::TryRecvError::Disconnected)
-            ) {
-                return;
-            }
-        }
-    }
-}
-
-/// Moves complete traces to pending and writes blocks for tenants whose pending traces are
-/// large or old enough (or all of them, with `force`).
-fn cut_blocks(inner: &Inner, force: bool) -> Result<Vec<BlockMeta>, FlushError> {
-    let Some(backend) = inner.config.blocks.clone() else {
-        return Ok(Vec::new());
-    };
-    let _guard = inner.cutting.lock();
-    let mut written = Vec::new();
-    let mut failure: Option<FlushError> = None;
-    for (tenant, head) in inner.head.tenants() {
-        // A head past max_block_bytes is cut whole, complete or not, so memory stays bounded;
-        // spans arriving later for its traces land in a later block, and readers and
-        // compaction combine the parts.
-        let full = head.total_bytes() >= inner.config.max_block_bytes;
-        head.complete_idle(inner.config.trace_idle_period, force || full);
-        // A trace's size counts toward its limit while it is written: until it has received
-        // nothing for as long as it takes to be complete and cut into a block.
-        head.forget_idle(inner.config.trace_idle_period + inner.config.max_block_duration);
-        let (bytes, age) = head.pending_state();
-        let due = age.is_some()
-            && (force
-                || full
-                || bytes >= inner.config.max_block_bytes
-                || age.is_some_and(|a| a >= inner.config.max_block_duration));
-        if !due {
-            continue;
-        }
-        match write_block(inner, &backend, &tenant, &head) {
-            Ok(Some(meta)) => written.push(meta),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(tenant = %tenant, error = %e, "writing a block failed; its traces stay in the head and the WAL");
-                failure.get_or_insert(e);
-            }
-        }
-    }
-    if !written.is_empty()
-        && let Some(wal) = &inner.wal
-    {
-        // New appends go to a fresh segment, so the older ones can be released.
-        let previous = wal.rotate()?.saturating_sub(1);
-        let needed = oldest_needed_segment(inner);
-        if previous.saturating_sub(needed) >= CARRY_FORWARD_AFTER_SEGMENTS {
-            carry_forward(inner, wal, previous);
-        }
-        wal.release_before(oldest_needed_segment(inner))?;
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(written),
-    }
-}
-
-/// How many segments behind the current one the oldest needed segment may fall before the
-/// traces holding it are written to the WAL again.
-const CARRY_FORWARD_AFTER_SEGMENTS: u64 = 8;
-
-/// The oldest WAL segment any trace in the head still needs.
-fn oldest_needed_segment(inner: &Inner) -> u64 {
-    inner
-        .head
-        .tenants()
-        .iter()
-        .filter_map(|(_, h)| h.min_segment())
-        .min()
-        .unwrap_or(u64::MAX)
-}
-
-/// Appends again the traces that hold WAL segments older than `previous` (a trace that
-/// stays live for a long time, or a tenant whose blocks cannot be written), so that those
-/// segments can be released: no trace and no tenant holds back the log of the others. A crash
-/// in between leaves spans twice in the log, which readers and compaction de-duplicate.
-fn carry_forward(inner: &Inner, wal: &Wal, previous: u64) {
-    let started = Instant::now();
-    let (mut traces, mut bytes) = (0usize, 0usize);
-    for (tenant, head) in inner.head.tenants() {
-        let stale = head.stale_traces(previous);
-        if stale.is_empty() {
-            continue;
-        }
-        let mut done: Vec<TraceId> = Vec::with_capacity(stale.len());
-        for (id, data) in stale {
-            let record = bytes::Bytes::from(data.encode_to_vec());
-            let len = record.len();
-            match wal.append(RecordKind::Spans, tenant.clone(), record).wait() {
-                Ok(_) => {
-                    done.push(id);
-                    bytes += len;
-                }
-                Err(e) => {
-                    tracing::error!(tenant = %tenant, trace = %id, error = %e, "cannot write a trace to the write-ahead log again; its old segments are kept");
-                }
-            }
-        }
-        traces += done.len();
-        // Everything those traces held is now in segments after `previous`; spans added
-        // since came from `previous` or later.
-        head.carried_forward(&done, previous);
-    }
-    tracing::info!(
-        traces,
-        bytes,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "long-lived traces written to the write-ahead log again, so its old segments can be released"
-    );
-}
-
-fn write_block(
-    inner: &Inner,
-    backend: &Arc<dyn Backend>,
-    tenant: &str,
-    head: &TenantHead,
-) -> Result<Option<BlockMeta>, FlushError> {
-    let started = Instant::now();
-    let block_id = new_block_id();
-    let (meta, ids) = head.with_pending(|traces| -> Result<_, FlushError> {
-        if traces.is_empty() {
-            return Ok((None, Vec::new()));
-        }
-        let mut writer = BlockWriter::new(
-            tenant,
-            block_id.clone(),
-            traces.len(),
-            0,
-            inner.config.bloom_false_positive,
-        );
-        let mut ids = Vec::with_capacity(traces.len());
-        let mut spans: Vec<StoredSpan> = Vec::new();
-        for (id, trace) in traces {
-            unpack_all(&trace.spans, &mut spans);
-            let refs: Vec<&StoredSpan> = spans.iter().collect();
-            writer.add_trace(**id, &refs)?;
-            writer.note_range(trace.block_range.0, trace.block_range.1);
-            ids.push(**id);
-        }
-        Ok((Some(writer.finish(backend.as_ref())?), ids))
-    })?;
-    let Some(meta) = meta else {
-        return Ok(None);
-    };
-    let reader = BlockReader::open(backend.clone(), tenant, &meta.block_id)?;
-    inner
-        .blocks
-        .write()
-        .entry(tenant.to_owned())
-        .or_default()
-        .push(Arc::new(reader));
-    head.remove_pending(&ids);
-    inner
-        .counters
-        .blocks_flushed
-        .fetch_add(1, Ordering::Relaxed);
-    tracing::info!(
-        tenant,
-        block = %meta.block_id,
-        traces = meta.traces,
-        spans = meta.spans,
-        bytes = meta.total_bytes(),
-        bytes_per_span = meta.total_bytes() as f64 / meta.spans.max(1) as f64,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "block written"
-    );
-    Ok(Some(meta))
-}
-
-/// Runs one compaction for every tenant that has blocks to merge; returns how many ran and
-/// the first failure. A tenant whose compaction fails is logged and left for the next round:
-/// one tenant never holds back another's.
-fn compact_round(inner: &Inner) -> (usize, Option<FlushError>) {
-    let Some(backend) = inner.config.blocks.clone() else {
-        return (0, None);
-    };
-    let policy = CompactionPolicy {
-        window: inner.config.compaction_window,
-        min_inputs: inner.config.compaction_min_inputs.max(2),
-        max_inputs: 8,
-        max_level: 4,
-        bloom_false_positive: inner.config.bloom_false_positive,
-    };
-    let _guard = inner.compacting.lock();
-    let mut plans: Vec<(String, Vec<Arc<BlockReader>>)> = inner
-        .blocks
-        .read()
-        .iter()
-        .map(|(t, b)| (t.clone(), compact::plan(b, &policy)))
-        .filter(|(_, plan)| !plan.is_empty())
-        .collect();
-    plans.sort_by(|a, b| a.0.cmp(&b.0));
-    let (mut done, mut failure) = (0, None);
-    for (tenant, inputs) in plans {
-        match compact_tenant(inner, &backend, &tenant, &inputs, &policy) {
-            Ok(()) => done += 1,
-            Err(e) => {
-                tracing::error!(tenant, error = %e, "compaction failed; its inputs are kept and it is tried again later");
-                failure.get_or_insert(e);
-            }
-        }
-    }
-    (done, failure)
-}
-
-/// Merges one planned group of a tenant's blocks. An input that turns out corrupt is set
-/// aside (and the group planned again next round); the inputs of a merge are marked compacted
-/// and deleted after `compacted_block_retention`, so queries reading them meanwhile finish.
-fn compact_tenant(
-    inner: &Inner,
-    backend: &Arc<dyn Backend>,
-    tenant: &str,
-    inputs: &[Arc<BlockReader>],
-    policy: &CompactionPolicy,
-) -> Result<(), FlushError> {
-    let outcome = match compact::merge(backend.as_ref(), tenant, inputs, policy) {
-        Ok(outcome) => outcome,
-        Err(compact::MergeError::Input { input, error }) => {
-            let block = &inputs[input];
-            let listed = inner
-                .blocks
-                .read()
-                .get(tenant)
-                .is_some_and(|l| l.iter().any(|b| Arc::ptr_eq(b, block)));
-            if !listed {
-                // Expired while it was read: plan again without it.
-                return Ok(());
-            }
-            if error.is_corrupt() || error.is_not_found() {
-                set_aside(inner, tenant, &block.meta.block_id, &error.to_string());
-                return Ok(());
-            }
-            return Err(error.into());
-        }
-        Err(compact::MergeError::Output(e)) => return Err(e.into()),
-    };
-    // The output is durable: make it readable, then retire the inputs.
-    let output = match &outcome.output {
-        Some(meta) => Some(Arc::new(BlockReader::open(
-            backend.clone(),
-            tenant,
-            &meta.block_id,
-        )?)),
-        None => None,
-    };
-    {
-        let mut all = inner.blocks.write();
-        let list = all.entry(tenant.to_owned()).or_default();
-        if let Some(output) = output {
-            list.push(output);
-        }
-        list.retain(|b| !inputs.iter().any(|i| Arc::ptr_eq(i, b)));
-    }
-    let now = now_nanos() / 1_000_000_000;
-    let delete_after = now.saturating_add(inner.config.compacted_block_retention.as_secs());
-    for input in inputs {
-        // Marked, so that a restart does not read it again as a duplicate; deleted later.
-        if let Err(e) = backend.write(
-            &format!("{}/{COMPACTED_MARKER}", input.name()),
-            Marker::now("compacted").to_json().into(),
-        ) {
-            tracing::warn!(block = input.name(), error = %e, "cannot mark a compacted block; it is read as a duplicate after a restart until deleted");
-        }
-        inner.doomed.lock().push(Doomed {
-            prefix: input.name().to_owned(),
-            delete_after,
-        });
-    }
-    inner.counters.compactions.fetch_add(1, Ordering::Relaxed);
-    Ok(())
-}
-
-/// Deletes the blocks replaced by compaction whose grace period is over.
-fn delete_compacted(inner: &Inner, all: bool) {
-    let Some(backend) = &inner.config.blocks else {
-        return;
-    };
-    let now = now_nanos() / 1_000_000_000;
-    let due: Vec<Doomed> = {
-        let mut doomed = inner.doomed.lock();
-        let (due, keep): (Vec<Doomed>, Vec<Doomed>) =
-            doomed.drain(..).partition(|d| all || d.delete_after <= now);
-        *doomed = keep;
-        due
-    };
-    for d in due {
-        if let Err(e) = backend.delete_prefix(&d.prefix) {
-            tracing::warn!(block = %d.prefix, error = %e, "deleting a compacted block failed; tried again later");
-            inner.doomed.lock().push(d);
-        }
-    }
-}
-
-/// Sets a corrupt block aside: marks it on the backend (`corrupt.json`, with the reason),
-/// stops reading and compacting it, counts and logs it once. Its files are kept for
-/// inspection.
-fn set_aside(inner: &Inner, tenant: &str, block_id: &str, reason: &str) {
-    {
-        let mut aside = inner.set_aside.lock();
-        if aside
-            .iter()
-            .any(|b| b.tenant == tenant && b.block_id == block_id)
-        {
-            return;
-        }
-        aside.push(SetAside {
-            tenant: tenant.to_owned(),
-            block_id: block_id.to_owned(),
-            reason: reason.to_owned(),
-        });
-    }
-    if let Some(list) = inner.blocks.write().get_mut(tenant) {
-        list.retain(|b| b.meta.block_id != block_id);
-    }
-    inner.counters.block_errors.fetch_add(1, Ordering::Relaxed);
-    let marked = inner.config.blocks.as_ref().map(|backend| {
-        backend.write(
-            &format!("{tenant}/{block_id}/{CORRUPT_MARKER}"),
-            Marker::now(reason).to_json().into(),
-        )
-    });
-    tracing::error!(
-        tenant,
-        block = block_id,
-        reason,
-        marked = matches!(marked, Some(Ok(()))),
-        "corrupt block set aside: it is no longer read nor compacted, and its files are kept"
-    );
-}
-
-/// A corrupt block, set aside.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetAside {
-    /// Its tenant.
-    pub tenant: String,
-    /// Its ID.
-    pub block_id: String,
-    /// Why it was set aside.
-    pub reason: String,
-}
-
-/// A block replaced by compaction, deleted once its grace period is over.
-#[derive(Debug)]
-struct Doomed {
-    prefix: String,
-    /// Unix seconds.
-    delete_after: u64,
-}
-
-/// Deletes blocks whose newest span is older than the tenant's retention.
-fn apply_retention(inner: &Inner) {
-    let Some(backend) = &inner.config.blocks else {
-        return;
-    };
-    let now = now_nanos();
-    let mut expired: Vec<(String, Arc<BlockReader>)> = Vec::new();
-    {
-        let limits = inner.limits.read();
-        let mut all = inner.blocks.write();
-        for (tenant, blocks) in all.iter_mut() {
-            let retention = tenant_limit(&limits, tenant, |l| l.block_retention)
-                .unwrap_or(inner.config.block_retention);
-            let cutoff = now.saturating_sub(retention.as_nanos() as u64);
-            blocks.retain(|b| {
-                // A block is kept for `retention` after its newest span, and never less than
-                // `retention` after it was written: spans sent late (backfill, skewed clocks)
-                // are not deleted as soon as they land.
-                let written = b.meta.created_at_unix_seconds.saturating_mul(1_000_000_000);
-                let keep = b.meta.end_time_unix_nano.max(written) >= cutoff;
-                if !keep {
-                    expired.push((tenant.clone(), b.clone()));
-                }
-                keep
-            });
-        }
-    }
-    for (tenant, block) in expired {
-        match backend.delete_prefix(block.name()) {
-            Ok(()) => {
-                inner
-                    .counters
-                    .blocks_expired
-                    .fetch_add(1, Ordering::Relaxed);
-                tracing::info!(tenant, block = %block.meta.block_id, "block deleted by retention");
-            }
-            Err(e) => {
-                tracing::error!(tenant, block = %block.meta.block_id, error = %e, "deleting an expired block failed")
-            }
-        }
-    }
-}
-
 /// Search and tags.
 impl Store {
     /// The limits of a tag lookup: the search deadline and the query memory budget.
@@ -1515,13 +737,8 @@ impl Store {
         )
     }
 
-    fn readable_blocks(&self, tenant: &str) -> Vec<Arc<BlockReader>> {
-        self.inner
-            .blocks
-            .read()
-            .get(tenant)
-            .cloned()
-            .unwrap_or_default()
+    fn readable_blocks(&self, tenant: &str) -> Vec<Arc<crate::block::reader::BlockReader>> {
+        self.inner.catalog.readable(tenant)
     }
 
     /// Runs a TraceQL search over all of the tenant's data, fresh (the head) and old (the
@@ -1560,7 +777,7 @@ impl Store {
             self.readable_blocks(tenant),
             self.inner.config.query_parallelism,
             self.inner.config.max_query_bytes,
-            &|block, e| self.block_failed(tenant, block, e),
+            &|block, e| self.inner.catalog.block_failed(tenant, block, e),
         );
         let c = &self.inner.counters;
         let counter = match stopped {
@@ -1604,7 +821,7 @@ impl Store {
             range,
             limit,
             &self.tag_stop(),
-            &|block, e| self.block_failed(tenant, block, e),
+            &|block, e| self.inner.catalog.block_failed(tenant, block, e),
         ))
     }
 
@@ -1635,7 +852,7 @@ impl Store {
             range,
             limit,
             &self.tag_stop(),
-            &|block, e| self.block_failed(tenant, block, e),
+            &|block, e| self.inner.catalog.block_failed(tenant, block, e),
         )?)
     }
 }
@@ -1644,11 +861,11 @@ impl Store {
 impl Store {
     /// Applies retention now (normally once a minute).
     pub fn apply_retention_now(&self) {
-        apply_retention(&self.inner);
+        crate::retention::apply(&self.inner);
     }
 
     /// Deletes the blocks replaced by compaction now, grace period or not.
     pub fn delete_compacted_now(&self) {
-        delete_compacted(&self.inner, true);
+        self.inner.catalog.delete_doomed(0, true);
     }
 }

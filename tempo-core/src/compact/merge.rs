@@ -1,35 +1,15 @@
-//! compact: why are there not a thousand tiny blocks?
-//!
-//! Blocks of one tenant whose traces start in the same time window (`compaction_window`,
-//! default 1h) are merged into one, by a streaming k-way merge on trace ID: parts of one trace
-//! from several blocks become one trace and repeated spans (same span ID and kind) are kept
-//! once. Every other span is kept, however large its trace: the trace size limit is enforced
-//! at ingest, where the client can be told, never by dropping what was acknowledged. The new block is durable before its inputs are removed, so every trace stays
-//! findable throughout, and a crash at any point leaves at worst a duplicate, which readers and
-//! the next compaction de-duplicate.
+//! merge: many blocks into one, by trace ID.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::CompactionPolicy;
 use crate::backend::Backend;
 use crate::block::reader::{BlockReader, BlockTrace};
 use crate::block::writer::BlockWriter;
 use crate::block::{BlockError, BlockMeta, new_block_id};
 use crate::spans::StoredSpan;
-
-/// Settings of compaction.
-#[derive(Debug, Clone)]
-pub(crate) struct CompactionPolicy {
-    pub(crate) window: Duration,
-    /// At least this many blocks in a window before they are merged.
-    pub(crate) min_inputs: usize,
-    /// At most this many blocks merged at once.
-    pub(crate) max_inputs: usize,
-    /// Blocks at or above this level are left alone.
-    pub(crate) max_level: u32,
-    pub(crate) bloom_false_positive: f64,
-}
 
 /// What one compaction did.
 #[derive(Debug, Clone, Default)]
@@ -37,37 +17,6 @@ pub(crate) struct CompactionOutcome {
     pub(crate) output: Option<BlockMeta>,
     /// Repeated spans removed.
     pub(crate) duplicate_spans: u64,
-}
-
-/// Picks the blocks to merge next: in the oldest time window, blocks of one compaction level,
-/// once there are enough of them. Merging like with like keeps each span rewritten only a few
-/// times (once per level).
-pub(crate) fn plan(
-    blocks: &[Arc<BlockReader>],
-    policy: &CompactionPolicy,
-) -> Vec<Arc<BlockReader>> {
-    let window = policy.window.as_nanos().max(1) as u64;
-    let mut groups: BTreeMap<(u64, u32), Vec<Arc<BlockReader>>> = BTreeMap::new();
-    for b in blocks {
-        if b.meta.compaction_level >= policy.max_level {
-            continue;
-        }
-        groups
-            .entry((
-                b.meta.start_time_unix_nano / window,
-                b.meta.compaction_level,
-            ))
-            .or_default()
-            .push(b.clone());
-    }
-    for (_, mut group) in groups {
-        if group.len() >= policy.min_inputs {
-            group.sort_by_key(|b| b.meta.created_at_unix_seconds);
-            group.truncate(policy.max_inputs);
-            return group;
-        }
-    }
-    Vec::new()
 }
 
 /// One input's cursor: the current row group's traces, consumed in order.

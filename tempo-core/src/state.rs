@@ -1,0 +1,79 @@
+//! state: what do a store's handles and its background threads share?
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, TenantLimits};
+use crate::head::Head;
+use crate::wal::{ReplayReport, Wal};
+
+/// Counters of the store's work, read by [`crate::Store::stats`].
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) blocks_flushed: AtomicU64,
+    pub(crate) blocks_expired: AtomicU64,
+    pub(crate) compactions: AtomicU64,
+    pub(crate) spans_refused_trace_too_large: AtomicU64,
+    pub(crate) queries_expired: AtomicU64,
+    pub(crate) queries_cancelled: AtomicU64,
+    pub(crate) queries_over_budget: AtomicU64,
+    pub(crate) overloaded: AtomicU64,
+}
+
+/// What a store's handles and background threads share.
+pub(crate) struct Shared {
+    /// The settings, validated.
+    pub(crate) config: Config,
+    /// The write-ahead log; `None` in memory.
+    pub(crate) wal: Option<Wal>,
+    /// Every tenant's live and pending traces.
+    pub(crate) head: Head,
+    /// Every tenant's blocks.
+    pub(crate) catalog: Catalog,
+    /// What the replay at open found.
+    pub(crate) replay: ReplayReport,
+    /// Counters of the store's work.
+    pub(crate) counters: Counters,
+    /// Per-tenant limits in force.
+    pub(crate) limits: RwLock<HashMap<String, TenantLimits>>,
+    /// Serializes cutting blocks (background thread, `flush_blocks`).
+    pub(crate) cutting: Mutex<()>,
+    /// Serializes compactions (compaction thread, `compact_now`).
+    pub(crate) compacting: Mutex<()>,
+    /// Dropped to stop the background threads.
+    pub(crate) stop: Mutex<Option<Sender<()>>>,
+    /// The background threads.
+    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Stops the background threads and waits for them (but for the calling one).
+    pub(crate) fn stop_background(&self) {
+        drop(self.stop.lock().take());
+        let handles: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+        for handle in handles {
+            if handle.thread().id() != std::thread::current().id() && handle.join().is_err() {
+                tracing::error!("a background thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.stop_background();
+    }
+}
+
+/// Now, unix nanoseconds.
+pub(crate) fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
