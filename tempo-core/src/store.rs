@@ -18,12 +18,14 @@ use prost::Message;
 use crate::backend::{Backend, LocalBackend};
 use crate::batch::Batch;
 use crate::block::BlockMeta;
+use crate::block::source::{OnBlockError, RowGroupSource};
 use crate::catalog::{Catalog, SetAside};
 use crate::config::{Config, TenantLimits, tenant_limit};
 use crate::error::{FindError, FlushError, IngestError, OpenError, SearchError, TagsError};
-use crate::head::Head;
+use crate::head::{Head, HeadSource};
 use crate::model::{TimeRange, TraceId, TracesData};
-use crate::spans::{StoredSpan, assemble};
+use crate::query::source::Sources;
+use crate::spans::assemble;
 use crate::state::{Counters, Shared, now_nanos};
 use crate::tenant::validate_tenant;
 use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
@@ -609,20 +611,8 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<TracesData>, FindError> {
         validate_tenant(tenant)?;
-        let mut spans: Vec<StoredSpan> = Vec::new();
-        if let Some(head) = self.inner.head.get(tenant) {
-            head.find(&id, range.start, range.end, &mut spans);
-        }
-        for block in self.inner.catalog.readable(tenant) {
-            if !block.overlaps(range.start, range.end) {
-                continue;
-            }
-            match block.find(&id) {
-                Ok(Some(found)) => spans.extend(found),
-                Ok(None) => {}
-                Err(e) => self.inner.catalog.block_failed(tenant, &block, &e),
-            }
-        }
+        let (sources, _) = self.sources(tenant, &range);
+        let spans = crate::query::find::find(&sources, &id, &range);
         if spans.is_empty() {
             return Ok(None);
         }
@@ -737,8 +727,26 @@ impl Store {
         )
     }
 
-    fn readable_blocks(&self, tenant: &str) -> Vec<Arc<crate::block::reader::BlockReader>> {
-        self.inner.catalog.readable(tenant)
+    /// The sources of the tenant's spans for a query over `range`: its head, and every row
+    /// group of its blocks whose stated range overlaps; and how many blocks those are. A
+    /// block that fails a read is reported to the catalog (which sets a corrupt one aside).
+    fn sources(&self, tenant: &str, range: &TimeRange) -> (Sources, u64) {
+        let mut sources: Sources = Vec::new();
+        if let Some(head) = self.inner.head.get(tenant) {
+            sources.push(Arc::new(HeadSource::new(head)));
+        }
+        let shared = self.inner.clone();
+        let owner = tenant.to_owned();
+        let on_error: OnBlockError =
+            Arc::new(move |block, e| shared.catalog.block_failed(&owner, block, e));
+        let mut blocks = 0;
+        for block in self.inner.catalog.readable(tenant) {
+            if block.overlaps(range.start, range.end) {
+                blocks += 1;
+                sources.extend(RowGroupSource::all_of(&block, &on_error));
+            }
+        }
+        (sources, blocks)
     }
 
     /// Runs a TraceQL search over all of the tenant's data, fresh (the head) and old (the
@@ -770,14 +778,14 @@ impl Store {
     pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
         validate_tenant(tenant)?;
         let compiled = Compiled::new(&req.query)?;
-        let (found, stopped) = crate::query::source::search(
+        let (sources, blocks) = self.sources(tenant, &req.range);
+        let (found, stopped) = crate::query::search::search(
             &compiled,
             req,
-            self.inner.head.get(tenant),
-            self.readable_blocks(tenant),
+            &sources,
+            blocks,
             self.inner.config.query_parallelism,
             self.inner.config.max_query_bytes,
-            &|block, e| self.inner.catalog.block_failed(tenant, block, e),
         );
         let c = &self.inner.counters;
         let counter = match stopped {
@@ -813,15 +821,15 @@ impl Store {
         } else {
             scopes
         };
+        let (sources, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::names(
             scopes,
             compiled.as_ref(),
-            self.inner.head.get(tenant),
-            &self.readable_blocks(tenant),
+            &sources,
             range,
             limit,
+            self.inner.config.query_parallelism,
             &self.tag_stop(),
-            &|block, e| self.inner.catalog.block_failed(tenant, block, e),
         ))
     }
 
@@ -844,15 +852,15 @@ impl Store {
             None => None,
             Some(q) => crate::query::filter_query(q)?,
         };
+        let (sources, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::values(
             &field,
             compiled.as_ref(),
-            self.inner.head.get(tenant),
-            &self.readable_blocks(tenant),
+            &sources,
             range,
             limit,
+            self.inner.config.query_parallelism,
             &self.tag_stop(),
-            &|block, e| self.inner.catalog.block_failed(tenant, block, e),
         )?)
     }
 }

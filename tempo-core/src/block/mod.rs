@@ -8,6 +8,7 @@
 pub(crate) mod encoding;
 pub(crate) mod inspect;
 pub(crate) mod reader;
+pub(crate) mod source;
 pub(crate) mod writer;
 
 use crate::backend::BackendError;

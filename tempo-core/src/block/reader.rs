@@ -169,6 +169,7 @@ impl BlockReader {
     }
 
     /// The trace's spans, if the block holds it.
+    #[cfg(test)]
     pub(crate) fn find(&self, id: &TraceId) -> Result<Option<Vec<StoredSpan>>, BlockError> {
         if !self.may_contain(id) {
             return Ok(None);

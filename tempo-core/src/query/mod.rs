@@ -15,7 +15,10 @@
 //! what was found so far, marked partial.
 
 pub(crate) mod eval;
+pub(crate) mod find;
+pub(crate) mod pool;
 pub(crate) mod prune;
+pub(crate) mod search;
 pub(crate) mod source;
 pub(crate) mod stop;
 pub(crate) mod tags;

@@ -1,57 +1,28 @@
-//! Pruning: can this row group hold a match at all?
+//! Pruning: can this source hold a match at all?
 //!
 //! From a query, [`Need`] keeps what every matching trace must contain: a span or resource
-//! attribute of some type, a dictionary value, an integer within a chunk's min/max, an
-//! intrinsic's value. A row group whose footer, statistics or dictionaries rule that out is
-//! skipped without decoding. The analysis is conservative: whatever it cannot reason about
-//! needs nothing.
+//! attribute of some kind, an attribute's value, a span name, status or kind. A source checks
+//! it against what it knows without decoding spans (a row group: its footer, statistics and
+//! dictionaries) and is skipped when that rules a match out. The analysis is conservative:
+//! whatever it cannot reason about needs nothing.
 
 use tempo_traceql::{
     Attribute, BinaryOp, Expr, ExprKind, FieldExpr, FieldExprKind, Intrinsic, Kind, Scope,
     SpansetOp, StageKind, Static, Status,
 };
 
-use crate::block::BlockError;
-use crate::block::encoding::zigzag;
-use crate::block::reader::RowGroupData;
+use super::source::{AttrTable, Need, ValueKind};
 
-/// What every match needs.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Need {
-    /// Nothing known.
-    Nothing,
-    /// All of these.
-    All(Vec<Need>),
-    /// One of these.
-    Any(Vec<Need>),
-    /// A `span` or `resource` attribute with this key, of one of these column types.
-    Present {
-        table: &'static str,
-        key: String,
-        types: &'static [&'static str],
-    },
-    /// A string attribute equal to this value (or an array attribute that may hold it).
-    StrEq {
-        table: &'static str,
-        key: String,
-        value: String,
-    },
-    /// An integer attribute equal to this value (or a float or array attribute).
-    IntEq {
-        table: &'static str,
-        key: String,
-        value: i64,
-    },
-    /// A dictionary column (an intrinsic) holding this value.
-    Dict { column: &'static str, value: String },
-    /// A varint column (an intrinsic) whose min/max allow this (zigzag-mapped) value.
-    Varint { column: &'static str, value: u64 },
-}
-
-const STR_TYPES: &[&str] = &["str", "any"];
-const NUM_TYPES: &[&str] = &["int", "float", "any"];
-const BOOL_TYPES: &[&str] = &["bool", "any"];
-const ANY_TYPES: &[&str] = &["str", "int", "float", "bool", "any"];
+const STR_KINDS: &[ValueKind] = &[ValueKind::Str, ValueKind::Other];
+const NUM_KINDS: &[ValueKind] = &[ValueKind::Int, ValueKind::Float, ValueKind::Other];
+const BOOL_KINDS: &[ValueKind] = &[ValueKind::Bool, ValueKind::Other];
+const ANY_KINDS: &[ValueKind] = &[
+    ValueKind::Str,
+    ValueKind::Int,
+    ValueKind::Float,
+    ValueKind::Bool,
+    ValueKind::Other,
+];
 
 impl Need {
     /// What a whole query needs.
@@ -59,13 +30,17 @@ impl Need {
         simplify(expr_need(e))
     }
 
-    /// Whether a row group may hold a match. Errors are damage in the row group.
-    pub(crate) fn may_match(&self, g: &RowGroupData) -> Result<bool, BlockError> {
+    /// Whether a source may hold a match, by `leaf` deciding each condition; `All` and `Any`
+    /// combine them.
+    pub(crate) fn check<E>(
+        &self,
+        leaf: &mut impl FnMut(&Need) -> Result<bool, E>,
+    ) -> Result<bool, E> {
         Ok(match self {
             Need::Nothing => true,
             Need::All(v) => {
                 for n in v {
-                    if !n.may_match(g)? {
+                    if !n.check(leaf)? {
                         return Ok(false);
                     }
                 }
@@ -73,43 +48,13 @@ impl Need {
             }
             Need::Any(v) => {
                 for n in v {
-                    if n.may_match(g)? {
+                    if n.check(leaf)? {
                         return Ok(true);
                     }
                 }
                 false
             }
-            Need::Present { table, key, types } => types
-                .iter()
-                .any(|t| g.has_column(&format!("{table}.attr.{t}.{key}#present"))),
-            Need::StrEq { table, key, value } => {
-                g.has_column(&format!("{table}.attr.any.{key}#present"))
-                    || g.dict_contains(&format!("{table}.attr.str.{key}#values"), value)?
-            }
-            Need::IntEq { table, key, value } => {
-                if g.has_column(&format!("{table}.attr.any.{key}#present"))
-                    || g.has_column(&format!("{table}.attr.float.{key}#present"))
-                {
-                    return Ok(true);
-                }
-                let z = zigzag(*value);
-                match g.column_stats(&format!("{table}.attr.int.{key}#values"))? {
-                    Some((min, max)) => (min as u64) <= z && z <= (max as u64),
-                    None => false,
-                }
-            }
-            Need::Dict { column, value } => {
-                // A missing dictionary column means every row is empty.
-                if g.has_column(column) {
-                    g.dict_contains(column, value)?
-                } else {
-                    value.is_empty()
-                }
-            }
-            Need::Varint { column, value } => match g.column_stats(column)? {
-                Some((min, max)) => (min as u64) <= *value && *value <= (max as u64),
-                None => *value == 0,
-            },
+            leaf_need => leaf(leaf_need)?,
         })
     }
 }
@@ -165,11 +110,11 @@ fn expr_need(e: &Expr) -> Need {
     }
 }
 
-fn tables(scope: Scope) -> &'static [&'static str] {
+fn tables(scope: Scope) -> &'static [AttrTable] {
     match scope {
-        Scope::Span => &["span"],
-        Scope::Resource => &["resource"],
-        Scope::None => &["span", "resource"],
+        Scope::Span => &[AttrTable::Span],
+        Scope::Resource => &[AttrTable::Resource],
+        Scope::None => &[AttrTable::Span, AttrTable::Resource],
         _ => &[],
     }
 }
@@ -214,7 +159,7 @@ fn attr_need(a: &Attribute, op: BinaryOp, value: &Static) -> Need {
     if tables.is_empty() {
         return Need::Nothing;
     }
-    let per_table = |table: &'static str| -> Need {
+    let per_table = |table: AttrTable| -> Need {
         let key = a.name.clone();
         match (op, value) {
             (BinaryOp::Eq, Static::String(s)) => Need::StrEq {
@@ -230,55 +175,46 @@ fn attr_need(a: &Attribute, op: BinaryOp, value: &Static) -> Need {
             (BinaryOp::Neq, Static::Nil) => Need::Present {
                 table,
                 key,
-                types: ANY_TYPES,
+                kinds: ANY_KINDS,
             },
             (BinaryOp::Neq | BinaryOp::NotRegex, _) | (_, Static::Nil) => Need::Nothing,
             (BinaryOp::Regex, _) | (_, Static::String(_)) => Need::Present {
                 table,
                 key,
-                types: STR_TYPES,
+                kinds: STR_KINDS,
             },
             (_, Static::Int(_) | Static::Float(_) | Static::Duration(_)) => Need::Present {
                 table,
                 key,
-                types: NUM_TYPES,
+                kinds: NUM_KINDS,
             },
             (_, Static::Bool(_)) => Need::Present {
                 table,
                 key,
-                types: BOOL_TYPES,
+                kinds: BOOL_KINDS,
             },
             _ => Need::Nothing,
         }
     };
-    Need::Any(tables.iter().map(|t| per_table(t)).collect())
+    Need::Any(tables.iter().map(|t| per_table(*t)).collect())
 }
 
 fn intrinsic_need(x: Intrinsic, value: &Static) -> Need {
     match (x, value) {
-        (Intrinsic::SpanName, Static::String(s)) => Need::Dict {
-            column: "span.name",
-            value: s.clone(),
-        },
-        (Intrinsic::SpanStatus, Static::Status(s)) => Need::Varint {
-            column: "span.status_code",
-            value: zigzag(match s {
-                Status::Unset => 0,
-                Status::Ok => 1,
-                Status::Error => 2,
-            }),
-        },
-        (Intrinsic::SpanKind, Static::Kind(k)) => Need::Varint {
-            column: "span.kind",
-            value: zigzag(match k {
-                Kind::Unspecified => 0,
-                Kind::Internal => 1,
-                Kind::Server => 2,
-                Kind::Client => 3,
-                Kind::Producer => 4,
-                Kind::Consumer => 5,
-            }),
-        },
+        (Intrinsic::SpanName, Static::String(s)) => Need::SpanName(s.clone()),
+        (Intrinsic::SpanStatus, Static::Status(s)) => Need::StatusCode(match s {
+            Status::Unset => 0,
+            Status::Ok => 1,
+            Status::Error => 2,
+        }),
+        (Intrinsic::SpanKind, Static::Kind(k)) => Need::SpanKind(match k {
+            Kind::Unspecified => 0,
+            Kind::Internal => 1,
+            Kind::Server => 2,
+            Kind::Client => 3,
+            Kind::Producer => 4,
+            Kind::Consumer => 5,
+        }),
         _ => Need::Nothing,
     }
 }

@@ -1,407 +1,221 @@
-//! Sources of spans for the engine, and the search that runs over them.
+//! source: what does the engine read spans from?
 //!
-//! The head and each block row group present their traces the same way: a trace ID and its
-//! spans ([`StoredSpan`]), evaluated by the same [`Compiled`] query. The head is read under its
-//! shard locks; row groups are first checked against the query's [`Need`], then decoded with
-//! only the attributes the query reads, on a pool of scoped threads.
+//! Every query — search, tag names and values, trace by ID, and metrics — reads spans through
+//! one trait, [`SpanSource`], which the head and a block's row groups both implement; the
+//! engine never sees how a source stores its spans. A source answers, cheaply and before
+//! anything is decoded, whether it can hold a match ([`SpanSource::overlaps`],
+//! [`SpanSource::may_match`], [`SpanSource::may_hold`]); then it decodes only the attributes
+//! a query names ([`Fields`]) and hands over its traces one at a time ([`Traces`]), so spans
+//! are materialized only for the traces the engine evaluates.
 
-use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
-use parking_lot::Mutex;
-use tempo_traceql::{FieldRef, Scope};
+use tempo_traceql::Intrinsic;
 
-use super::eval::{Compiled, Spanset, TraceView, service_name};
-use super::prune::Need;
-use super::stop::{BYTES_PER_DECODED_SPAN, Charge, Stop, StopReason};
-use super::{
-    MatchedSpan, SearchMetrics, SearchRequest, SearchResponse, ServiceStats, SpanSet, TraceMatch,
-};
-use crate::block::BlockError;
-use crate::block::reader::BlockReader;
-use crate::head::TenantHead;
-use crate::model::{KeyValue, TraceId};
+use crate::model::{TimeRange, TraceId, Value};
 use crate::spans::StoredSpan;
 
-/// Estimated bytes per span of a row group's decoded columns.
-const BYTES_PER_DECODED_COLUMNS: u64 = 64;
+/// A source of spans: the head (or a part of it), or a row group of a block.
+pub(crate) trait SpanSource: Send + Sync {
+    /// What it is, for logs and messages: `head`, or a row group of a block.
+    fn describe(&self) -> String;
 
-/// The newest `limit` matches seen so far, by trace start.
-pub(crate) struct TopN {
-    limit: usize,
-    traces: Vec<TraceMatch>,
+    /// Whether it may hold spans in `range` (for a block: both its stated range, which
+    /// retention and pruning use, and its spans' own).
+    fn overlaps(&self, range: &TimeRange) -> bool;
+
+    /// The latest span end it may hold, unix nanoseconds: sources are read newest first, and
+    /// one older than every kept match is skipped.
+    fn latest(&self) -> u64;
+
+    /// The memory, estimated in bytes, that reading it holds before any trace is
+    /// materialized (decoded columns), for the query's memory budget.
+    fn cost(&self) -> u64;
+
+    /// Whether it may hold a trace meeting `need`, from what it knows without decoding spans
+    /// (its footer, statistics and dictionaries); `true` when it cannot tell.
+    fn may_match(&self, need: &Need) -> Result<bool, SourceError>;
+
+    /// Its traces overlapping `range`, with only the attributes `fields` asks for.
+    fn traces(
+        &self,
+        fields: &Fields,
+        range: &TimeRange,
+    ) -> Result<Box<dyn Traces + '_>, SourceError>;
+
+    /// Whether it may hold trace `id` (a key range, a bloom filter); `true` when it cannot
+    /// tell.
+    fn may_hold(&self, id: &TraceId) -> bool;
+
+    /// The spans of trace `id` it holds, if it overlaps `range`; every attribute.
+    fn find(&self, id: &TraceId, range: &TimeRange)
+    -> Result<Option<Vec<StoredSpan>>, SourceError>;
+
+    /// Adds the keys of its attributes in `scope` without reading spans; `false` when it
+    /// cannot (the engine then reads its spans).
+    fn attribute_keys(
+        &self,
+        scope: AttrScope,
+        add: &mut dyn FnMut(&str),
+    ) -> Result<bool, SourceError>;
+
+    /// Adds up to `limit` distinct values of attribute `key` of `table` without reading
+    /// spans; `false` when it cannot.
+    fn attribute_values(
+        &self,
+        table: AttrTable,
+        key: &str,
+        limit: usize,
+        add: &mut dyn FnMut(&Value),
+    ) -> Result<bool, SourceError>;
+
+    /// Adds the distinct values of a string intrinsic (`name`, `statusMessage`, `rootName`,
+    /// `rootServiceName`, `event:name`, `instrumentation:name`, `instrumentation:version`)
+    /// without reading spans, empty strings included; `false` when it cannot.
+    fn intrinsic_values(
+        &self,
+        intrinsic: Intrinsic,
+        add: &mut dyn FnMut(&str),
+    ) -> Result<bool, SourceError>;
 }
 
-impl TopN {
-    fn new(limit: usize) -> TopN {
-        TopN {
-            limit,
-            traces: Vec::new(),
+/// The traces of a source, decoded as far as a query needs, materialized one at a time.
+pub(crate) trait Traces {
+    /// Number of traces.
+    fn len(&self) -> usize;
+
+    /// Earliest span start of trace `t`, unix nanoseconds.
+    fn start(&self, t: usize) -> u64;
+
+    /// Latest span end of trace `t`, unix nanoseconds.
+    fn end(&self, t: usize) -> u64;
+
+    /// Spans of trace `t`.
+    fn span_count(&self, t: usize) -> usize;
+
+    /// Bytes read so far (encoded), for the query's metrics.
+    fn bytes(&self) -> u64;
+
+    /// Trace `t`: its ID and spans.
+    fn get(&self, t: usize) -> Result<(TraceId, Vec<StoredSpan>), SourceError>;
+}
+
+/// What every match needs, in terms any source can check against what it knows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Need {
+    /// Nothing known.
+    Nothing,
+    /// All of these.
+    All(Vec<Need>),
+    /// One of these.
+    Any(Vec<Need>),
+    /// A span or resource attribute with this key, of one of these kinds.
+    Present {
+        table: AttrTable,
+        key: String,
+        kinds: &'static [ValueKind],
+    },
+    /// A string attribute equal to this value (or an attribute of another kind, which may be
+    /// an array holding it).
+    StrEq {
+        table: AttrTable,
+        key: String,
+        value: String,
+    },
+    /// An integer attribute equal to this value (or a float or another kind).
+    IntEq {
+        table: AttrTable,
+        key: String,
+        value: i64,
+    },
+    /// A span with this name.
+    SpanName(String),
+    /// A span with this status code (OTLP's: 0 unset, 1 ok, 2 error).
+    StatusCode(i64),
+    /// A span of this kind (OTLP's: 0 unspecified to 5 consumer).
+    SpanKind(i64),
+}
+
+/// Where attributes live, for listing their keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttrScope {
+    /// Span attributes.
+    Span,
+    /// Resource attributes.
+    Resource,
+    /// Event attributes.
+    Event,
+    /// Link attributes.
+    Link,
+    /// Instrumentation scope attributes.
+    Instrumentation,
+}
+
+/// A table of attributes that a source may keep apart: spans' or resources'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttrTable {
+    /// Span attributes.
+    Span,
+    /// Resource attributes.
+    Resource,
+}
+
+/// The kind of an attribute's value, as sources may index them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    /// A string.
+    Str,
+    /// An integer.
+    Int,
+    /// A float.
+    Float,
+    /// A boolean.
+    Bool,
+    /// Anything else: arrays, key-value lists, bytes.
+    Other,
+}
+
+/// Which attributes a query reads: only those are decoded.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fields {
+    /// Every attribute (a tag lookup filtered by a query shows what spans have).
+    pub(crate) all: bool,
+    /// Span attribute keys.
+    pub(crate) span: Vec<String>,
+    /// Resource attribute keys (`service.name` always: results name the root service).
+    pub(crate) resource: Vec<String>,
+}
+
+impl Fields {
+    /// Every attribute.
+    pub(crate) fn all() -> Fields {
+        Fields {
+            all: true,
+            ..Fields::default()
         }
     }
 
-    /// The oldest start still kept, once full.
-    fn floor(&self) -> Option<u64> {
-        (self.traces.len() >= self.limit)
-            .then(|| self.traces.iter().map(|t| t.start_time_unix_nano).min())
-            .flatten()
-    }
-
-    fn offer(&mut self, m: TraceMatch) {
-        if let Some(existing) = self.traces.iter_mut().find(|t| t.trace_id == m.trace_id) {
-            existing.merge(m);
-            return;
-        }
-        if self.limit == 0 {
-            return;
-        }
-        if self.traces.len() >= self.limit {
-            let Some((oldest, start)) = self
-                .traces
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i, (t.start_time_unix_nano, t.trace_id)))
-                .min_by_key(|(_, k)| *k)
-            else {
-                return;
-            };
-            if (m.start_time_unix_nano, m.trace_id) <= start {
-                return;
+    /// Whether attribute `key` of `table` is read.
+    pub(crate) fn keeps(&self, table: AttrTable, key: &str) -> bool {
+        self.all
+            || match table {
+                AttrTable::Span => self.span.iter().any(|k| k == key),
+                AttrTable::Resource => self.resource.iter().any(|k| k == key),
             }
-            self.traces.swap_remove(oldest);
-        }
-        self.traces.push(m);
-    }
-
-    fn finish(mut self) -> Vec<TraceMatch> {
-        self.traces.sort_by(|a, b| {
-            b.start_time_unix_nano
-                .cmp(&a.start_time_unix_nano)
-                .then(a.trace_id.cmp(&b.trace_id))
-        });
-        self.traces
     }
 }
 
-/// Per-search state shared by the workers.
-struct Run<'a> {
-    compiled: &'a Compiled,
-    req: &'a SearchRequest,
-    need: Need,
-    stop: Stop,
-    top: Mutex<TopN>,
-    metrics: Mutex<SearchMetrics>,
-}
+/// A source that could not be read. The source itself reported the cause (a corrupt block is
+/// set aside there); the query skips it and goes on.
+#[derive(Debug, Clone)]
+pub(crate) struct SourceError(pub(crate) String);
 
-impl Run<'_> {
-    /// Evaluates one trace and offers it to the results.
-    fn trace(&self, id: TraceId, spans: &[StoredSpan], metrics: &mut SearchMetrics) {
-        metrics.inspected_traces += 1;
-        metrics.inspected_spans += spans.len() as u64;
-        let view = TraceView::new(id, spans);
-        if view.end < self.req.range.start || view.start > self.req.range.end {
-            return;
-        }
-        let duration = view.duration();
-        if self
-            .req
-            .min_duration
-            .is_some_and(|d| (duration as u128) < d.as_nanos())
-            || self
-                .req
-                .max_duration
-                .is_some_and(|d| (duration as u128) > d.as_nanos())
-        {
-            return;
-        }
-        if let Some(floor) = self.top.lock().floor()
-            && view.start < floor
-        {
-            // Older than every kept match: it cannot make the cut.
-            return;
-        }
-        let sets = match self.compiled.run(&view, &self.stop) {
-            Ok(sets) if !sets.is_empty() => sets,
-            _ => return,
-        };
-        let m = self.to_match(&view, sets);
-        self.top.lock().offer(m);
-    }
-
-    fn to_match(&self, view: &TraceView<'_>, sets: Vec<Spanset>) -> TraceMatch {
-        let mut stats: BTreeMap<String, ServiceStats> = BTreeMap::new();
-        for s in view.distinct().map(|i| &view.spans[i as usize]) {
-            let e = stats
-                .entry(service_name(s).unwrap_or("").to_owned())
-                .or_default();
-            e.span_count += 1;
-            if s.span.status.as_ref().is_some_and(|st| st.code == 2) {
-                e.error_count += 1;
-            }
-        }
-        let span_sets = sets
-            .into_iter()
-            .map(|ss| {
-                let mut order = ss.spans.clone();
-                order.sort_by_key(|&i| view.spans[i as usize].span.start_time_unix_nano);
-                let spans = order
-                    .iter()
-                    .take(self.req.spans_per_spanset)
-                    .map(|&i| {
-                        let s = &view.spans[i as usize].span;
-                        MatchedSpan {
-                            span_id: s.span_id.clone(),
-                            name: s.name.clone(),
-                            start_time_unix_nano: s.start_time_unix_nano,
-                            duration_nanos: s
-                                .end_time_unix_nano
-                                .saturating_sub(s.start_time_unix_nano),
-                            attributes: self.compiled.shown_attributes(view, i as usize),
-                        }
-                    })
-                    .collect();
-                SpanSet {
-                    spans,
-                    matched: ss.spans.len() as u64,
-                    attributes: ss
-                        .attrs
-                        .iter()
-                        .filter_map(|(k, v)| {
-                            Some(KeyValue {
-                                key: k.clone(),
-                                value: Some(v.to_any()?),
-                            })
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        TraceMatch {
-            trace_id: view.id,
-            root_service_name: view.root_service().map(str::to_owned),
-            root_trace_name: view.root_name().map(str::to_owned),
-            start_time_unix_nano: view.start,
-            duration_nanos: view.duration(),
-            span_sets,
-            service_stats: stats,
-        }
-    }
-
-    /// Reserves the memory a trace of `spans` spans takes while it is evaluated.
-    fn charge_trace(&self, id: &TraceId, spans: usize) -> Option<Charge<'_>> {
-        self.stop.charge(spans as u64 * BYTES_PER_DECODED_SPAN, || {
-            format!("trace {id} of {spans} spans")
-        })
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
-/// Which span and resource attribute keys a query reads (so only those are decoded).
-pub(crate) struct Keys {
-    span: Vec<String>,
-    resource: Vec<String>,
-}
-
-impl Keys {
-    fn of(fields: &[FieldRef]) -> Keys {
-        // `service.name` is always needed for the root service and the per-service stats.
-        let mut k = Keys {
-            span: Vec::new(),
-            resource: vec!["service.name".to_owned()],
-        };
-        for f in fields {
-            if let FieldRef::Attribute(a) = f {
-                if matches!(a.scope, Scope::Span | Scope::None) {
-                    k.span.push(a.name.clone());
-                }
-                if matches!(a.scope, Scope::Resource | Scope::None) {
-                    k.resource.push(a.name.clone());
-                }
-            }
-        }
-        k
-    }
-
-    fn keep(&self, table: &str, key: &str) -> bool {
-        match table {
-            "span" => self.span.iter().any(|k| k == key),
-            _ => self.resource.iter().any(|k| k == key),
-        }
-    }
-}
-
-/// Runs a search over a tenant's head and blocks; says why it stopped early, if it did.
-pub(crate) fn search(
-    compiled: &Compiled,
-    req: &SearchRequest,
-    head: Option<Arc<TenantHead>>,
-    mut blocks: Vec<Arc<BlockReader>>,
-    parallelism: usize,
-    max_bytes: u64,
-    on_block_error: &(dyn Fn(&Arc<BlockReader>, &BlockError) + Sync),
-) -> (SearchResponse, Option<StopReason>) {
-    let started = Instant::now();
-    let run = Run {
-        compiled,
-        req,
-        need: Need::of_query(&compiled.query.expr),
-        stop: Stop::new(started + req.deadline, req.cancel.clone(), max_bytes),
-        top: Mutex::new(TopN::new(req.limit)),
-        metrics: Mutex::new(SearchMetrics::default()),
-    };
-    // A query cancelled or expired before it starts reads nothing.
-    let stopped = run.stop.should_stop();
-    let keys = Keys::of(&compiled.query.referenced_fields());
-    blocks.retain(|b| b.overlaps(req.range.start, req.range.end));
-    blocks.sort_by_key(|b| std::cmp::Reverse(b.meta.end_time_unix_nano));
-    {
-        let mut m = run.metrics.lock();
-        m.total_blocks = blocks.len() as u64;
-        m.total_jobs = 1 + blocks.iter().map(|b| b.index.len() as u64).sum::<u64>();
-    }
-
-    if let Some(head) = head.filter(|_| !stopped) {
-        let mut m = SearchMetrics::default();
-        let mut spans = Vec::new();
-        head.for_each_trace(req.range.start, req.range.end, |parts| {
-            if run.stop.should_stop() {
-                return false;
-            }
-            let Some(_charge) = run.charge_trace(&parts.id, parts.span_count()) else {
-                return false;
-            };
-            m.inspected_bytes += parts.bytes;
-            parts.unpack(&mut spans);
-            run.trace(parts.id, &spans, &mut m);
-            true
-        });
-        let mut total = run.metrics.lock();
-        total.inspected_traces += m.inspected_traces;
-        total.inspected_spans += m.inspected_spans;
-        total.inspected_bytes += m.inspected_bytes;
-        total.completed_jobs += 1;
-    }
-
-    let workers = match parallelism {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    // Every row group overlapping the range, newest blocks first. Workers take them in that
-    // order; once the kept matches are all newer than a row group's latest span, it is skipped
-    // on its index entry alone, so older blocks cost next to nothing.
-    let mut jobs: Vec<(usize, usize)> = Vec::new();
-    for (bi, b) in blocks.iter().enumerate() {
-        for (rg, e) in b.index.iter().enumerate() {
-            if e.end >= req.range.start && e.start <= req.range.end {
-                jobs.push((bi, rg));
-            } else {
-                run.metrics.lock().completed_jobs += 1;
-            }
-        }
-    }
-    {
-        let cursor = AtomicUsize::new(0);
-        let work = || {
-            let mut m = SearchMetrics::default();
-            loop {
-                let j = cursor.fetch_add(1, Ordering::Relaxed);
-                let Some(&(bi, rg)) = jobs.get(j) else { break };
-                if run.stop.should_stop() {
-                    break;
-                }
-                let block = &blocks[bi];
-                if let Some(floor) = run.top.lock().floor()
-                    && block.index[rg].end < floor
-                {
-                    m.completed_jobs += 1;
-                    continue;
-                }
-                match row_group(&run, &keys, block, rg, &mut m) {
-                    Ok(()) => m.completed_jobs += 1,
-                    Err(e) => on_block_error(block, &e),
-                }
-            }
-            let mut total = run.metrics.lock();
-            total.inspected_traces += m.inspected_traces;
-            total.inspected_spans += m.inspected_spans;
-            total.inspected_bytes += m.inspected_bytes;
-            total.completed_jobs += m.completed_jobs;
-            total.skipped_jobs += m.skipped_jobs;
-        };
-        let threads = workers.min(jobs.len());
-        if threads <= 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..threads {
-                    s.spawn(work);
-                }
-            });
-        }
-    }
-    let metrics = *run.metrics.lock();
-    let reason = run.stop.reason();
-    let response = SearchResponse {
-        traces: run.top.into_inner().finish(),
-        metrics,
-        partial: reason.is_some(),
-        partial_reason: reason.as_ref().map(ToString::to_string),
-    };
-    (response, reason)
-}
-
-fn row_group(
-    run: &Run<'_>,
-    keys: &Keys,
-    block: &BlockReader,
-    rg: usize,
-    m: &mut SearchMetrics,
-) -> Result<(), BlockError> {
-    let group = block.row_group(rg)?;
-    let name = block.name();
-    if !run.need.may_match(&group).map_err(|e| e.in_block(name))? {
-        m.skipped_jobs += 1;
-        return Ok(());
-    }
-    m.inspected_bytes += block.index[rg].len;
-    let entry = &block.index[rg];
-    let Some(_group_charge) = run.stop.charge(
-        entry.len + u64::from(entry.spans) * BYTES_PER_DECODED_COLUMNS,
-        || format!("row group {rg} of block {name} ({} spans)", entry.spans),
-    ) else {
-        return Ok(());
-    };
-    let cols = group
-        .columns(Some(&|table: &str, key: &str| keys.keep(table, key)))
-        .map_err(|e| e.in_block(name))?;
-    // Newest traces first: once the kept matches are all newer than the next trace, no
-    // older trace of this row group can make the cut.
-    let mut order: Vec<usize> = (0..cols.traces())
-        .filter(|&t| {
-            cols.trace_end(t) >= run.req.range.start && cols.trace_start(t) <= run.req.range.end
-        })
-        .collect();
-    order.sort_unstable_by_key(|&t| std::cmp::Reverse(cols.trace_start(t)));
-    for t in order {
-        if let Some(floor) = run.top.lock().floor()
-            && cols.trace_start(t) < floor
-        {
-            break;
-        }
-        if run.stop.should_stop() {
-            break;
-        }
-        let Some(_charge) = run
-            .stop
-            .charge(cols.trace_spans(t) as u64 * BYTES_PER_DECODED_SPAN, || {
-                format!("a trace of {} spans in block {name}", cols.trace_spans(t))
-            })
-        else {
-            break;
-        };
-        let (id, spans) = cols.trace(t).map_err(|e| e.in_block(name))?;
-        run.trace(id, &spans, m);
-    }
-    Ok(())
-}
+/// The sources of one tenant, as a query reads them.
+pub(crate) type Sources = Vec<Arc<dyn SpanSource>>;

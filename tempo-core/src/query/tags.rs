@@ -1,24 +1,25 @@
 //! Tag names and values: what can I search for?
 //!
-//! Names come from the row groups' footers (every span and resource attribute key has its
-//! own column there), from the small event, link and scope attribute columns, and from the
-//! head. Values come from the dictionaries and value columns of the one attribute asked for;
-//! with a TraceQL filter, from the spans that meet the filter's complete conditions.
+//! Tag names and values are read from every source of the tenant on the query pool. A source
+//! that can list them without reading spans does (a row group: every span and resource
+//! attribute key has its own column, the event, link and scope attributes small columns of
+//! their own, values come from dictionaries and value columns); the others (the head) are
+//! read span by span. With a TraceQL filter, names and values come from the spans that meet
+//! the filter's complete conditions.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use tempo_traceql::{Attribute, FieldExpr, FieldExprKind, Intrinsic, Scope};
 
 use super::QueryError;
 use super::eval::{Compiled, TraceView};
+use super::pool;
+use super::source::{AttrScope, AttrTable, Fields, SourceError, SpanSource};
 use super::stop::Stop;
 use super::value::Val;
-use crate::block::BlockError;
-use crate::block::reader::BlockReader;
-use crate::head::TenantHead;
-use crate::model::TimeRange;
-use crate::model::Value;
+use crate::model::{TimeRange, Value};
 use crate::spans::StoredSpan;
 
 /// Where a tag lives.
@@ -59,6 +60,18 @@ impl TagScope {
             TagScope::Link => "link",
             TagScope::Instrumentation => "instrumentation",
         }
+    }
+
+    /// Where the attributes of this scope live; `None` for intrinsics.
+    fn attributes(self) -> Option<AttrScope> {
+        Some(match self {
+            TagScope::Resource => AttrScope::Resource,
+            TagScope::Span => AttrScope::Span,
+            TagScope::Event => AttrScope::Event,
+            TagScope::Link => AttrScope::Link,
+            TagScope::Instrumentation => AttrScope::Instrumentation,
+            TagScope::Intrinsic => return None,
+        })
     }
 
     /// Parses a scope name as Tempo's `scope` parameter takes it.
@@ -137,100 +150,89 @@ pub(crate) const INTRINSIC_TAGS: &[&str] = &[
     "traceDuration",
 ];
 
-/// The tag names of each scope, each list sorted.
-#[allow(clippy::too_many_arguments)]
+/// The tag names of each scope, each list sorted and at most `limit` long: from what each
+/// source lists without reading spans (a row group's columns), else from its spans; with
+/// `filter`, from the spans that meet it.
 pub(crate) fn names(
     scopes: &[TagScope],
     filter: Option<&Compiled>,
-    head: Option<Arc<TenantHead>>,
-    blocks: &[Arc<BlockReader>],
+    sources: &[Arc<dyn SpanSource>],
     range: TimeRange,
     limit: usize,
+    parallelism: usize,
     stop: &Stop,
-    on_block_error: &dyn Fn(&Arc<BlockReader>, &BlockError),
 ) -> Vec<(TagScope, Vec<String>)> {
-    let mut sets: Vec<(TagScope, BTreeSet<String>)> =
-        scopes.iter().map(|s| (*s, BTreeSet::new())).collect();
+    type Sets = Vec<(TagScope, BTreeSet<String>)>;
+    let empty = || -> Sets { scopes.iter().map(|s| (*s, BTreeSet::new())).collect() };
     let want = |scope: TagScope| scopes.contains(&scope);
-    let add = |sets: &mut Vec<(TagScope, BTreeSet<String>)>, scope: TagScope, key: &str| {
+    let add = |sets: &mut Sets, scope: TagScope, key: &str| {
         if let Some((_, set)) = sets.iter_mut().find(|(s, _)| *s == scope)
             && !set.contains(key)
         {
             set.insert(key.to_owned());
         }
     };
+    let total = Mutex::new(empty());
     if want(TagScope::Intrinsic) {
         for k in INTRINSIC_TAGS {
-            add(&mut sets, TagScope::Intrinsic, k);
+            add(&mut total.lock(), TagScope::Intrinsic, k);
         }
     }
-    if let Some(head) = head {
-        let mut spans = Vec::new();
-        head.for_each_trace(range.start, range.end, |parts| {
-            parts.unpack(&mut spans);
-            for hs in matching_spans(filter, parts.id, &spans, stop) {
-                span_names(hs, &want, &mut |scope, key| add(&mut sets, scope, key));
-            }
-            !stop.should_stop()
-        });
-    }
-    for block in blocks.iter().filter(|b| b.overlaps(range.start, range.end)) {
-        let result = (|| -> Result<(), BlockError> {
-            for rg in 0..block.index.len() {
-                let e = &block.index[rg];
-                if e.end < range.start || e.start > range.end {
+    let read = |source: &Arc<dyn SpanSource>, sets: &mut Sets| -> Result<(), SourceError> {
+        let mut from_spans = filter.is_some();
+        if !from_spans {
+            for scope in scopes.iter().copied() {
+                let Some(attr_scope) = scope.attributes() else {
                     continue;
+                };
+                if !source.attribute_keys(attr_scope, &mut |key| add(sets, scope, key))? {
+                    from_spans = true;
+                    break;
                 }
+            }
+        }
+        if from_spans {
+            let traces = source.traces(&Fields::all(), &range)?;
+            for t in 0..traces.len() {
                 if stop.should_stop() {
                     break;
                 }
-                let g = block.row_group(rg)?;
-                if filter.is_some() {
-                    for (id, spans) in g.all()? {
-                        for hs in matching_spans(filter, id, &spans, stop) {
-                            span_names(hs, &want, &mut |scope, key| add(&mut sets, scope, key));
-                        }
-                    }
+                if traces.end(t) < range.start || traces.start(t) > range.end {
                     continue;
                 }
-                for name in g.column_names() {
-                    for (prefix, scope) in [
-                        ("span.attr.", TagScope::Span),
-                        ("resource.attr.", TagScope::Resource),
-                    ] {
-                        if !want(scope) {
-                            continue;
-                        }
-                        if let Some(key) = name
-                            .strip_prefix(prefix)
-                            .and_then(|r| r.strip_suffix("#present"))
-                            .and_then(|r| r.split_once('.'))
-                            .map(|(_, key)| key)
-                        {
-                            add(&mut sets, scope, key);
-                        }
-                    }
-                }
-                for (column, scope) in [
-                    ("event.attributes", TagScope::Event),
-                    ("link.attributes", TagScope::Link),
-                    ("scope.attributes", TagScope::Instrumentation),
-                ] {
-                    if want(scope) {
-                        for list in g.attribute_lists(column)? {
-                            list.iter().for_each(|kv| add(&mut sets, scope, &kv.key));
-                        }
-                    }
+                let (id, spans) = traces.get(t)?;
+                for hs in matching_spans(filter, id, &spans, stop) {
+                    span_names(hs, &want, &mut |scope, key| add(sets, scope, key));
                 }
             }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            on_block_error(block, &e.in_block(block.name()));
         }
-    }
+        Ok(())
+    };
+    pool::run(
+        sources,
+        parallelism,
+        empty,
+        |source, sets| {
+            if stop.should_stop() || !source.overlaps(&range) {
+                return;
+            }
+            if let Err(e) = read(source, sets) {
+                tracing::debug!(source = source.describe(), error = %e, "source skipped");
+            }
+        },
+        |sets| {
+            let mut total = total.lock();
+            for (scope, names) in sets {
+                if let Some((_, set)) = total.iter_mut().find(|(s, _)| *s == scope) {
+                    set.extend(names);
+                }
+            }
+        },
+    );
     // The first `limit` names in sort order, whatever order they were found in.
-    sets.into_iter()
+    total
+        .into_inner()
+        .into_iter()
         .map(|(s, set)| (s, set.into_iter().take(limit).collect()))
         .collect()
 }
@@ -360,20 +362,18 @@ fn value_of(v: &Value) -> Option<TagValue> {
     Some(TagValue { kind, value })
 }
 
-/// The values of one tag, sorted, at most `limit`. With `filter` (a compiled query of
-/// complete conditions), only values of spans that meet it.
-#[allow(clippy::too_many_arguments)]
+/// The values of one tag, sorted, at most `limit`: from what each source lists without
+/// reading spans (a row group's dictionaries and value columns), else from its spans; with
+/// `filter` (a compiled query of complete conditions), only values of spans that meet it.
 pub(crate) fn values(
     field: &FieldExpr,
     filter: Option<&Compiled>,
-    head: Option<Arc<TenantHead>>,
-    blocks: &[Arc<BlockReader>],
+    sources: &[Arc<dyn SpanSource>],
     range: TimeRange,
     limit: usize,
+    parallelism: usize,
     stop: &Stop,
-    on_block_error: &dyn Fn(&Arc<BlockReader>, &BlockError),
 ) -> Result<Vec<TagValue>, QueryError> {
-    let mut out: BTreeSet<TagValue> = BTreeSet::new();
     // Keywords are known without reading anything.
     if filter.is_none()
         && let FieldExprKind::Intrinsic(x) = &field.kind
@@ -436,86 +436,75 @@ pub(crate) fn values(
             }
         }
     };
-    if let Some(head) = head {
-        let mut spans = Vec::new();
-        head.for_each_trace(range.start, range.end, |parts| {
-            parts.unpack(&mut spans);
-            from_trace(parts.id, &spans, &mut out);
-            out.len() < limit && !stop.should_stop()
-        });
-    }
-    for block in blocks.iter().filter(|b| b.overlaps(range.start, range.end)) {
-        if out.len() >= limit {
-            break;
-        }
-        let result = (|| -> Result<(), BlockError> {
-            for rg in 0..block.index.len() {
-                let e = &block.index[rg];
-                if e.end < range.start || e.start > range.end || out.len() >= limit {
-                    continue;
-                }
-                if stop.should_stop() {
-                    break;
-                }
-                let g = block.row_group(rg)?;
-                match (&field.kind, filter) {
-                    (FieldExprKind::Attribute(a), None)
+    let total: Mutex<BTreeSet<TagValue>> = Mutex::new(BTreeSet::new());
+    let full = || total.lock().len() >= limit;
+    let read =
+        |source: &Arc<dyn SpanSource>, out: &mut BTreeSet<TagValue>| -> Result<(), SourceError> {
+            if filter.is_none() {
+                let listed = match &field.kind {
+                    FieldExprKind::Attribute(a)
                         if matches!(a.scope, Scope::Span | Scope::Resource | Scope::None) =>
                     {
+                        let mut all = true;
                         for table in tables(a) {
-                            for t in ["str", "int", "float", "bool"] {
-                                let base = format!("{table}.attr.{t}.{}", a.name);
-                                for v in g.attribute_values(&base, limit)? {
-                                    if let Some(tv) = value_of(&v) {
-                                        out.insert(tv);
-                                    }
+                            all &= source.attribute_values(*table, &a.name, limit, &mut |v| {
+                                if let Some(tv) = value_of(v) {
+                                    out.insert(tv);
                                 }
-                            }
+                            })?;
                         }
+                        all
                     }
-                    (FieldExprKind::Intrinsic(x), None) if dict_column(*x).is_some() => {
-                        for s in g.dict_entries(dict_column(*x).unwrap_or_default())? {
-                            if !s.is_empty() {
-                                out.insert(TagValue {
-                                    kind: TagValueType::String,
-                                    value: s,
-                                });
-                            }
+                    FieldExprKind::Intrinsic(x) => source.intrinsic_values(*x, &mut |s| {
+                        if !s.is_empty() {
+                            out.insert(TagValue {
+                                kind: TagValueType::String,
+                                value: s.to_owned(),
+                            });
                         }
-                    }
-                    _ => {
-                        for (id, spans) in g.all()? {
-                            from_trace(id, &spans, &mut out);
-                        }
-                    }
+                    })?,
+                    _ => false,
+                };
+                if listed {
+                    return Ok(());
                 }
             }
+            let traces = source.traces(&Fields::all(), &range)?;
+            for t in 0..traces.len() {
+                if out.len() >= limit || stop.should_stop() || full() {
+                    break;
+                }
+                if traces.end(t) < range.start || traces.start(t) > range.end {
+                    continue;
+                }
+                let (id, spans) = traces.get(t)?;
+                from_trace(id, &spans, out);
+            }
             Ok(())
-        })();
-        if let Err(e) = result {
-            on_block_error(block, &e.in_block(block.name()));
-        }
-    }
-    Ok(out.into_iter().take(limit).collect())
+        };
+    pool::run(
+        sources,
+        parallelism,
+        BTreeSet::new,
+        |source, out| {
+            if stop.should_stop() || full() || !source.overlaps(&range) {
+                return;
+            }
+            if let Err(e) = read(source, out) {
+                tracing::debug!(source = source.describe(), error = %e, "source skipped");
+            }
+            // Shared as it goes, so that other threads stop once the limit is reached.
+            total.lock().append(out);
+        },
+        |_| {},
+    );
+    Ok(total.into_inner().into_iter().take(limit).collect())
 }
 
-fn tables(a: &Attribute) -> &'static [&'static str] {
+fn tables(a: &Attribute) -> &'static [AttrTable] {
     match a.scope {
-        Scope::Span => &["span"],
-        Scope::Resource => &["resource"],
-        _ => &["span", "resource"],
-    }
-}
-
-fn dict_column(x: Intrinsic) -> Option<&'static str> {
-    match x {
-        Intrinsic::SpanName => Some("span.name"),
-        Intrinsic::SpanStatusMessage => Some("span.status_message"),
-        Intrinsic::TraceRootName => Some("trace.root_name"),
-        Intrinsic::TraceRootService => Some("trace.root_service"),
-        Intrinsic::EventName => Some("event.name"),
-        Intrinsic::InstrumentationName => Some("scope.name"),
-        Intrinsic::InstrumentationVersion => Some("scope.version"),
-        _ => None,
+        Scope::Span => &[AttrTable::Span],
+        Scope::Resource => &[AttrTable::Resource],
+        _ => &[AttrTable::Span, AttrTable::Resource],
     }
 }

@@ -17,6 +17,10 @@ use prost::Message;
 use crate::model::{ResourceSpans, Span, TraceId, TracesData};
 use crate::spans::{SharedResource, SharedScope, StoredSpan, assemble};
 
+mod source;
+
+pub(crate) use source::HeadSource;
+
 /// Shards per tenant; a power of two.
 const SHARDS: usize = 32;
 
@@ -69,21 +73,27 @@ pub(crate) fn unpack_all(spans: &[PackedSpan], out: &mut Vec<StoredSpan>) {
     out.extend(spans.iter().filter_map(PackedSpan::unpack));
 }
 
-/// A trace copied out of the head: its live and pending parts together.
-pub(crate) struct TraceParts {
+/// One trace of a [`TenantHead::snapshot`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadEntry {
     /// The trace's ID.
     pub(crate) id: TraceId,
+    /// Earliest span start, unix nanoseconds.
+    pub(crate) start: u64,
+    /// Latest span end, unix nanoseconds.
+    pub(crate) end: u64,
+    /// Spans held.
+    pub(crate) spans: usize,
+}
+
+/// A trace copied out of the head: its live and pending parts together.
+pub(crate) struct TraceParts {
     packed: Vec<PackedSpan>,
     /// Estimated encoded size.
     pub(crate) bytes: u64,
 }
 
 impl TraceParts {
-    /// Number of spans.
-    pub(crate) fn span_count(&self) -> usize {
-        self.packed.len()
-    }
-
     /// Decodes the spans into `out` (cleared first).
     pub(crate) fn unpack(&self, out: &mut Vec<StoredSpan>) {
         unpack_all(&self.packed, out);
@@ -354,7 +364,7 @@ impl TenantHead {
     /// The live and pending parts of a trace, if either overlaps `[start, end]`: references
     /// to its packed spans, taken under the locks and decoded after they are released, so a
     /// reader never holds up ingestion.
-    fn copy_trace(&self, id: &TraceId, start: u64, end: u64) -> Option<TraceParts> {
+    pub(crate) fn copy_trace(&self, id: &TraceId, start: u64, end: u64) -> Option<TraceParts> {
         let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
         // The pending read lock is held across both look-ups: a trace moving from live to
         // pending is in one of them.
@@ -365,7 +375,6 @@ impl TenantHead {
             return None;
         }
         let mut parts = TraceParts {
-            id: *id,
             packed: Vec::with_capacity(
                 p.map_or(0, |t| t.spans.len()) + l.map_or(0, |t| t.spans.len()),
             ),
@@ -378,42 +387,39 @@ impl TenantHead {
         Some(parts)
     }
 
-    /// Runs `f` on every trace overlapping `[start, end]`, its live and pending parts
-    /// together, until `f` returns `false`. No lock is held while `f` runs: the traces' IDs
-    /// are listed first, then each trace is copied (its spans are reference-counted) under
-    /// its locks.
-    pub(crate) fn for_each_trace(
-        &self,
-        start: u64,
-        end: u64,
-        mut f: impl FnMut(&TraceParts) -> bool,
-    ) {
-        let overlaps = |t: &LiveTrace| !(t.end < start || t.start > end);
-        let mut ids: Vec<TraceId> = self
-            .pending
-            .read()
-            .iter()
-            .filter(|(_, t)| overlaps(t))
-            .map(|(id, _)| *id)
-            .collect();
-        for shard in &self.shards {
-            ids.extend(
-                shard
-                    .lock()
-                    .iter()
-                    .filter(|(_, t)| overlaps(t))
-                    .map(|(id, _)| *id),
-            );
+    /// The traces overlapping `[start, end]`, their live and pending parts together, as they
+    /// are now: what a query reads from the head, one trace at a time
+    /// ([`TenantHead::copy_trace`]), with no lock held while it evaluates them.
+    pub(crate) fn snapshot(&self, start: u64, end: u64) -> Vec<HeadEntry> {
+        let mut at: HashMap<TraceId, usize, BuildHasherDefault<IdHasher>> = HashMap::default();
+        let mut out: Vec<HeadEntry> = Vec::new();
+        let mut add = |id: &TraceId, t: &LiveTrace| match at.get(id) {
+            Some(&i) => {
+                let e = &mut out[i];
+                e.start = e.start.min(t.start);
+                e.end = e.end.max(t.end);
+                e.spans += t.spans.len();
+            }
+            None => {
+                at.insert(*id, out.len());
+                out.push(HeadEntry {
+                    id: *id,
+                    start: t.start,
+                    end: t.end,
+                    spans: t.spans.len(),
+                });
+            }
+        };
+        for (id, t) in self.pending.read().iter() {
+            add(id, t);
         }
-        ids.sort_unstable();
-        ids.dedup();
-        for id in ids {
-            if let Some(parts) = self.copy_trace(&id, start, end)
-                && !f(&parts)
-            {
-                return;
+        for shard in &self.shards {
+            for (id, t) in shard.lock().iter() {
+                add(id, t);
             }
         }
+        out.retain(|e| !(e.end < start || e.start > end));
+        out
     }
 
     /// Moves traces idle for `idle` (or all, with `everything`) from live to pending.
