@@ -5,7 +5,6 @@
 //! structure and values, wherever they came from. That is what makes
 //! `parse(format(q)) == q` a meaningful property.
 
-use std::fmt;
 
 /// A byte range `start..end` in the query text.
 ///
@@ -943,8 +942,3 @@ impl Static {
     }
 }
 
-impl fmt::Display for Query {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::format::format(self))
-    }
-}

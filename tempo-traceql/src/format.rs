@@ -576,3 +576,9 @@ fn field_tree(out: &mut String, e: &FieldExpr, d: usize) {
         }
     }
 }
+
+impl std::fmt::Display for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format(self))
+    }
+}
