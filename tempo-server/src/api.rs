@@ -337,13 +337,13 @@ async fn trace_v1(
     Ok(if wants_protobuf(&headers) {
         (
             [(header::CONTENT_TYPE, "application/protobuf")],
-            render::trace_v1_proto(&trace),
+            render::trace::trace_v1_proto(&trace),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            render::trace_v1_json(&trace),
+            render::trace::trace_v1_json(&trace),
         )
             .into_response()
     })
@@ -359,13 +359,13 @@ async fn trace_v2(
     Ok(if wants_protobuf(&headers) {
         (
             [(header::CONTENT_TYPE, "application/protobuf")],
-            render::trace_v2_proto(trace.as_ref(), None, 0),
+            render::trace::trace_v2_proto(trace.as_ref(), None, 0),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            render::trace_v2_json(trace.as_ref(), None, 0),
+            render::trace::trace_v2_json(trace.as_ref(), None, 0),
         )
             .into_response()
     })

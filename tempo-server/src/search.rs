@@ -232,7 +232,7 @@ pub(crate) async fn search(
             "search stopped early: answering with the traces found so far"
         );
     }
-    Ok(json(render::search_json(&found)))
+    Ok(json(render::search::search_json(&found)))
 }
 
 /// The store's request for Tempo's search parameters.
@@ -304,13 +304,13 @@ pub(crate) async fn tag_names_v1(
     let range = p.range()?;
     let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
     if scopes.is_empty() {
-        return Ok(json(render::tag_names_json(&[])));
+        return Ok(json(render::tags::tag_names_json(&[])));
     }
     let store = state.store.clone();
     let found = blocking(move || tag_names(&store, &tenants, &scopes, None, range, limit)).await?;
     let names: BTreeSet<String> = found.into_iter().flat_map(|(_, names)| names).collect();
     let names: Vec<String> = names.into_iter().take(limit).collect();
-    Ok(json(render::tag_names_json(&names)))
+    Ok(json(render::tags::tag_names_json(&names)))
 }
 
 /// `GET /api/v2/search/tags`: the names per scope, every scope (intrinsics included) unless
@@ -333,12 +333,12 @@ pub(crate) async fn tag_names_v2(
     let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
     let q = p.get("q").map(str::to_owned);
     if scopes.is_empty() {
-        return Ok(json(render::tag_scopes_json(&[])));
+        return Ok(json(render::tags::tag_scopes_json(&[])));
     }
     let store = state.store.clone();
     let found =
         blocking(move || tag_names(&store, &tenants, &scopes, q.as_deref(), range, limit)).await?;
-    Ok(json(render::tag_scopes_json(&found)))
+    Ok(json(render::tags::tag_scopes_json(&found)))
 }
 
 /// The tag names of the tenants, per scope (see [`Store::tag_names`]).
@@ -365,7 +365,7 @@ pub(crate) async fn tag_values_v1(
     p: Params,
 ) -> Result<Response, ApiError> {
     let values = tag_values(&state, &headers, tag, p).await?;
-    Ok(json(render::tag_values_json(&values)))
+    Ok(json(render::tags::tag_values_json(&values)))
 }
 
 /// `GET /api/v2/search/tag/{tagName}/values`: the values with their types.
@@ -376,7 +376,7 @@ pub(crate) async fn tag_values_v2(
     p: Params,
 ) -> Result<Response, ApiError> {
     let values = tag_values(&state, &headers, tag, p).await?;
-    Ok(json(render::tag_values_v2_json(&values)))
+    Ok(json(render::tags::tag_values_v2_json(&values)))
 }
 
 /// The values of `tag` (a TraceQL identifier, or a bare attribute name), filtered by the
