@@ -1,217 +1,30 @@
-//! search: which traces and tags match?
+//! search: which traces match?
 //!
-//! Tempo's search endpoints over the store:
-//!
-//! - `GET /api/search`: a TraceQL query in `q`, or Tempo's legacy tag search in `tags`
-//!   (logfmt, translated here to TraceQL), with `minDuration`, `maxDuration`, `limit`, `spss`,
-//!   `start` and `end`.
-//! - `GET /api/search/tags` (one flat list) and `GET /api/v2/search/tags` (per scope).
-//! - `GET /api/search/tag/{tagName}/values` (plain strings) and
-//!   `GET /api/v2/search/tag/{tagName}/values` (typed values), both filtered by `q`.
-//!
-//! Parameters are read as Tempo reads them: the first value of a name counts and an empty
-//! value is an absent one. Every bad parameter is a 400 whose message names it. The store
-//! runs on the blocking pool; its query errors (bad TraceQL, a bad tag) are the client's and
-//! answer 400 with the store's message.
-//!
-//! Each endpoint also takes `POST`, as Tempo routes every method to them. Tempo reads the
-//! parameters from the URL only; here a `POST` may also carry them in an
-//! `application/x-www-form-urlencoded` body (as HTML forms and Go's `Request.Form` do, the
-//! body's values first), so that a query too long for a URL still fits: up to
-//! [`MAX_FORM_BYTES`] of body, beyond which the answer is a 413.
+//! `GET /api/search` (and `POST`, with the parameters in the URL or a form body): a TraceQL
+//! query in `q`, or Tempo's legacy tag search in `tags` (logfmt, translated here to TraceQL),
+//! with `minDuration`, `maxDuration`, `limit`, `spss`, `start` and `end`. Every bad parameter
+//! is a 400 whose message names it; the store's query errors (bad TraceQL) are the client's
+//! and answer 400 with the store's message.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use axum::extract::{FromRequest, Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, StatusCode, header};
-use tempo_core::{CancelToken, SearchRequest, Store, TagScope, TagValue, TimeRange};
+use http::header;
+use tempo_core::{CancelToken, SearchRequest};
 
-use crate::api::{ApiError, ApiState, blocking, time_range};
+use super::error::{ApiError, InvalidParam};
+use super::extract::{Params, QueryRequest};
+use super::state::{ApiState, blocking};
 use crate::{federation, render};
-
-/// Tag names returned per scope when the request gives no `limit` (or `limit=0`). Tempo
-/// bounds tag lookups by bytes only (`max_bytes_per_tag_values_query`, 5 MB by default); a
-/// count keeps the answer small enough for an editor's autocompletion all the same.
-pub(crate) const DEFAULT_TAG_NAMES_LIMIT: usize = 1000;
-
-/// Tag values returned when the request gives no `limit` (or `limit=0`); see
-/// [`DEFAULT_TAG_NAMES_LIMIT`].
-pub(crate) const DEFAULT_TAG_VALUES_LIMIT: usize = 1000;
-
-/// The largest form body a query endpoint reads: 1 MiB, room for a query of TraceQL's
-/// longest (128 KiB) however it is percent-encoded.
-pub(crate) const MAX_FORM_BYTES: usize = 1 << 20;
-
-/// Past [`MAX_FORM_BYTES`], how much more of a body is read (and dropped) before the 413 is
-/// sent, so that the client, still sending, reads the answer rather than a reset
-/// connection.
-const MAX_DRAINED_BYTES: usize = 16 << 20;
-
-/// A request's parameters, read as Tempo reads them: those of the URL's query string, and in
-/// a `POST`, before them, those of an `application/x-www-form-urlencoded` body.
-pub(crate) struct Params(Vec<(String, String)>);
-
-impl<S: Send + Sync> FromRequest<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Params, ApiError> {
-        let (parts, body) = req.into_parts();
-        let mut pairs = if parts.method == Method::POST {
-            form(&parts.headers, body).await?
-        } else {
-            Vec::new()
-        };
-        pairs.extend(Params::parse(parts.uri.query())?.0);
-        Ok(Params(pairs))
-    }
-}
-
-/// The parameters of a `POST` body: none when it is empty, else it must be a form.
-async fn form(
-    headers: &HeaderMap,
-    body: axum::body::Body,
-) -> Result<Vec<(String, String)>, ApiError> {
-    let body = read_body(headers, body).await?;
-    if body.is_empty() {
-        return Ok(Vec::new());
-    }
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let is_form = media.as_deref().is_some_and(|m| {
-        m.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    });
-    if !is_form {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "unsupported content type {}: send the parameters in the URL, or in an \
-                 application/x-www-form-urlencoded body",
-                media.map_or_else(|| "(none)".to_owned(), |m| format!("{m:?}"))
-            ),
-        ));
-    }
-    if let Some(encoding) = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .filter(|e| !e.trim().eq_ignore_ascii_case("identity"))
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("unsupported content encoding {encoding:?}: send the form uncompressed"),
-        ));
-    }
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed form body: {e}")))
-}
-
-/// The body, up to [`MAX_FORM_BYTES`]; a 413 past it.
-async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> Result<bytes::Bytes, ApiError> {
-    use http_body_util::BodyExt as _;
-    let too_large = |size: String| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body too large: {size} bytes, more than the limit of {MAX_FORM_BYTES}"
-            ),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if let Some(n) = declared.filter(|&n| n > MAX_DRAINED_BYTES as u64) {
-        return Err(too_large(n.to_string()));
-    }
-    let mut body = body;
-    let mut kept = bytes::BytesMut::new();
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(data.len());
-        if total <= MAX_FORM_BYTES {
-            kept.extend_from_slice(&data);
-        } else if total > MAX_DRAINED_BYTES {
-            break;
-        }
-    }
-    if total > MAX_FORM_BYTES {
-        let size = match declared {
-            Some(n) => n.to_string(),
-            None if total > MAX_DRAINED_BYTES => format!("more than {MAX_DRAINED_BYTES}"),
-            None => total.to_string(),
-        };
-        return Err(too_large(size));
-    }
-    Ok(kept.freeze())
-}
-
-impl Params {
-    fn parse(raw: Option<&str>) -> Result<Params, ApiError> {
-        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-            return Ok(Params(Vec::new()));
-        };
-        let uri: http::Uri = format!("/?{raw}")
-            .parse()
-            .map_err(|_| ApiError::bad_request("malformed query string"))?;
-        Query::<Vec<(String, String)>>::try_from_uri(&uri)
-            .map(|Query(pairs)| Params(pairs))
-            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
-    }
-
-    /// The first value of `name`; `None` when absent or empty.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn range(&self) -> Result<TimeRange, ApiError> {
-        time_range(self.get("start"), self.get("end"))
-    }
-
-    /// `limit` for tag lookups: absent or 0 is `default`.
-    fn tag_limit(&self, default: usize) -> Result<usize, ApiError> {
-        match self.get("limit") {
-            None => Ok(default),
-            Some(s) => match number("limit", s)? {
-                0 => Ok(default),
-                n => Ok(n as usize),
-            },
-        }
-    }
-}
-
-fn number(name: &str, s: &str) -> Result<u32, ApiError> {
-    s.trim()
-        .parse::<u32>()
-        .map_err(|e| ApiError::bad_request(format!("invalid {name}: {s:?}: {e}")))
-}
-
-fn json(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
 
 /// `GET /api/search`, and `POST` with the parameters in the URL or a form body.
 pub(crate) async fn search(
     State(state): State<ApiState>,
-    headers: HeaderMap,
-    params: Params,
+    QueryRequest { tenants, params }: QueryRequest,
 ) -> Result<Response, ApiError> {
-    let tenants = federation::tenants(&state, &headers)?;
     let token = CancelToken::new();
     let req = search_request(&params)?.cancel_token(token.clone());
     // Dropped with this handler, for example when the client disconnects: the search then
@@ -223,7 +36,7 @@ pub(crate) async fn search(
     if let Some(reason) = found.partial_reason.as_deref().filter(|_| found.partial) {
         // A search that could read nothing within its memory budget has no answer to give.
         if found.traces.is_empty() && reason.contains("max_query_bytes") {
-            return Err(ApiError::unprocessable(reason));
+            return Err(ApiError::OverBudget(reason.to_owned()));
         }
         tracing::warn!(
             query = %query,
@@ -232,28 +45,25 @@ pub(crate) async fn search(
             "search stopped early: answering with the traces found so far"
         );
     }
-    Ok(json(render::search::search_json(&found)))
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        render::search::search_json(&found),
+    )
+        .into_response())
 }
 
 /// The store's request for Tempo's search parameters.
-fn search_request(p: &Params) -> Result<SearchRequest, ApiError> {
+fn search_request(p: &Params) -> Result<SearchRequest, InvalidParam> {
     let range = p.range()?;
     let query = match (p.get("q"), p.get("tags")) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid request: can't specify tags and q in the same query",
-            ));
-        }
+        (Some(_), Some(_)) => return Err(InvalidParam::TagsAndQuery),
         (Some(q), None) => q.to_owned(),
         (None, Some(tags)) => legacy_query(tags)?,
         (None, None) => "{}".to_owned(),
     };
-    let duration = |name: &str| -> Result<Option<Duration>, ApiError> {
+    let duration = |name: &'static str| -> Result<Option<Duration>, InvalidParam> {
         p.get(name)
-            .map(|s| {
-                parse_go_duration(s)
-                    .map_err(|e| ApiError::bad_request(format!("invalid {name}: {e}")))
-            })
+            .map(|s| parse_go_duration(s).map_err(|reason| InvalidParam::Duration { name, reason }))
             .transpose()
     };
     let min_duration = duration("minDuration")?.filter(|d| !d.is_zero());
@@ -262,164 +72,20 @@ fn search_request(p: &Params) -> Result<SearchRequest, ApiError> {
     if let (Some(min), Some(max)) = (min_duration, max_duration)
         && min > max
     {
-        return Err(ApiError::bad_request(
-            "invalid maxDuration: must be greater than minDuration",
-        ));
+        return Err(InvalidParam::MaxBelowMin);
     }
     let mut req = SearchRequest::new(query).range(range);
-    if let Some(s) = p.get("limit") {
-        match number("limit", s)? {
-            0 => {
-                return Err(ApiError::bad_request(
-                    "invalid limit: must be a positive number",
-                ));
-            }
-            n => req.limit = n as usize,
-        }
+    match p.count("limit")? {
+        None => {}
+        Some(0) => return Err(InvalidParam::LimitNotPositive),
+        Some(n) => req.limit = n as usize,
     }
-    if let Some(s) = p.get("spss") {
-        req.spans_per_spanset = number("spss", s)? as usize;
+    if let Some(n) = p.count("spss")? {
+        req.spans_per_spanset = n as usize;
     }
     req.min_duration = min_duration;
     req.max_duration = max_duration;
     Ok(req)
-}
-
-/// `GET /api/search/tags`: the names of every scope but `intrinsic` unless `scope` asks for
-/// one, merged into one sorted list of at most `limit` names.
-pub(crate) async fn tag_names_v1(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let tenants = federation::tenants(&state, &headers)?;
-    let scopes: Vec<TagScope> = match scope_param(&p)? {
-        ScopeParam::All => TagScope::ALL
-            .into_iter()
-            .filter(|s| *s != TagScope::Intrinsic)
-            .collect(),
-        ScopeParam::One(scope) => vec![scope],
-        ScopeParam::Trace => Vec::new(),
-    };
-    let range = p.range()?;
-    let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
-    if scopes.is_empty() {
-        return Ok(json(render::tags::tag_names_json(&[])));
-    }
-    let store = state.store.clone();
-    let found = blocking(move || tag_names(&store, &tenants, &scopes, None, range, limit)).await?;
-    let names: BTreeSet<String> = found.into_iter().flat_map(|(_, names)| names).collect();
-    let names: Vec<String> = names.into_iter().take(limit).collect();
-    Ok(json(render::tags::tag_names_json(&names)))
-}
-
-/// `GET /api/v2/search/tags`: the names per scope, every scope (intrinsics included) unless
-/// `scope` asks for one; at most `limit` names per scope.
-///
-/// With `q`, only the names of spans that meet its complete conditions (an incomplete query,
-/// as an editor sends it while the user types, filters by what is complete).
-pub(crate) async fn tag_names_v2(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let tenants = federation::tenants(&state, &headers)?;
-    let scopes: Vec<TagScope> = match scope_param(&p)? {
-        ScopeParam::All => TagScope::ALL.to_vec(),
-        ScopeParam::One(scope) => vec![scope],
-        ScopeParam::Trace => Vec::new(),
-    };
-    let range = p.range()?;
-    let limit = p.tag_limit(DEFAULT_TAG_NAMES_LIMIT)?;
-    let q = p.get("q").map(str::to_owned);
-    if scopes.is_empty() {
-        return Ok(json(render::tags::tag_scopes_json(&[])));
-    }
-    let store = state.store.clone();
-    let found =
-        blocking(move || tag_names(&store, &tenants, &scopes, q.as_deref(), range, limit)).await?;
-    Ok(json(render::tags::tag_scopes_json(&found)))
-}
-
-/// The tag names of the tenants, per scope (see [`Store::tag_names`]).
-fn tag_names(
-    store: &Store,
-    tenants: &[String],
-    scopes: &[TagScope],
-    q: Option<&str>,
-    range: TimeRange,
-    limit: usize,
-) -> Result<Vec<(TagScope, Vec<String>)>, tempo_core::TagsError> {
-    let parts = tenants
-        .iter()
-        .map(|t| store.tag_names(t, scopes, q, range, limit))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(federation::tag_names(parts, scopes, limit))
-}
-
-/// `GET /api/search/tag/{tagName}/values`: the values as plain strings.
-pub(crate) async fn tag_values_v1(
-    State(state): State<ApiState>,
-    Path(tag): Path<String>,
-    headers: HeaderMap,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let values = tag_values(&state, &headers, tag, p).await?;
-    Ok(json(render::tags::tag_values_json(&values)))
-}
-
-/// `GET /api/v2/search/tag/{tagName}/values`: the values with their types.
-pub(crate) async fn tag_values_v2(
-    State(state): State<ApiState>,
-    Path(tag): Path<String>,
-    headers: HeaderMap,
-    p: Params,
-) -> Result<Response, ApiError> {
-    let values = tag_values(&state, &headers, tag, p).await?;
-    Ok(json(render::tags::tag_values_v2_json(&values)))
-}
-
-/// The values of `tag` (a TraceQL identifier, or a bare attribute name), filtered by the
-/// query in `q` when there is one, at most `limit`.
-async fn tag_values(
-    state: &ApiState,
-    headers: &HeaderMap,
-    tag: String,
-    p: Params,
-) -> Result<Vec<TagValue>, ApiError> {
-    let tenants = federation::tenants(state, headers)?;
-    let range = p.range()?;
-    let limit = p.tag_limit(DEFAULT_TAG_VALUES_LIMIT)?;
-    let filter = p.get("q").map(str::to_owned);
-    let store = state.store.clone();
-    blocking(move || {
-        let parts = tenants
-            .iter()
-            .map(|t| store.tag_values(t, &tag, filter.as_deref(), range, limit))
-            .collect::<Result<Vec<_>, tempo_core::TagsError>>()?;
-        Ok::<_, tempo_core::TagsError>(federation::tag_values(parts, limit))
-    })
-    .await
-}
-
-/// The `scope` parameter of the tag name endpoints.
-enum ScopeParam {
-    /// No scope, or `none`.
-    All,
-    /// One scope.
-    One(TagScope),
-    /// `trace`, which Tempo accepts and which holds no attributes here.
-    Trace,
-}
-
-fn scope_param(p: &Params) -> Result<ScopeParam, ApiError> {
-    match p.get("scope") {
-        None | Some("none") => Ok(ScopeParam::All),
-        Some("trace") => Ok(ScopeParam::Trace),
-        Some(s) => TagScope::parse(s)
-            .map(ScopeParam::One)
-            .ok_or_else(|| ApiError::bad_request(format!("invalid scope: {s}"))),
-    }
 }
 
 /// Translates Tempo's legacy tag search (`tags=key=value key2="quoted value"`, logfmt) to
@@ -431,16 +97,13 @@ fn scope_param(p: &Params) -> Result<ScopeParam, ApiError> {
 /// `error`, `ok` or `unset`. `http.status_code` compares as an integer when the value is
 /// one. Any other key is an attribute of the span or of its resource whose string value
 /// equals the given one.
-fn legacy_query(tags: &str) -> Result<String, ApiError> {
-    let pairs =
-        parse_logfmt(tags).map_err(|e| ApiError::bad_request(format!("invalid tags: {e}")))?;
+fn legacy_query(tags: &str) -> Result<String, InvalidParam> {
+    let pairs = parse_logfmt(tags).map_err(InvalidParam::Tags)?;
     let mut seen = HashSet::new();
     let mut conditions = Vec::with_capacity(pairs.len());
     for (key, value) in &pairs {
         if !seen.insert(key.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "invalid tags: tag {key} has been set twice"
-            )));
+            return Err(InvalidParam::Tags(format!("tag {key} has been set twice")));
         }
         conditions.push(legacy_condition(key, value)?);
     }
@@ -451,7 +114,7 @@ fn legacy_query(tags: &str) -> Result<String, ApiError> {
     })
 }
 
-fn legacy_condition(key: &str, value: &str) -> Result<String, ApiError> {
+fn legacy_condition(key: &str, value: &str) -> Result<String, InvalidParam> {
     let substring = |field: &str| {
         let mut pattern = String::from("(?s).*");
         escape_regex(value, &mut pattern);
@@ -466,8 +129,8 @@ fn legacy_condition(key: &str, value: &str) -> Result<String, ApiError> {
         "status.code" => match value {
             "error" | "ok" | "unset" => format!("status = {value}"),
             _ => {
-                return Err(ApiError::bad_request(format!(
-                    "invalid tags: status.code must be error, ok or unset, not {value:?}"
+                return Err(InvalidParam::Tags(format!(
+                    "status.code must be error, ok or unset, not {value:?}"
                 )));
             }
         },
@@ -691,8 +354,11 @@ pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
+    use http::StatusCode;
+    use tempo_core::TimeRange;
+
     use super::*;
 
     #[test]
@@ -774,7 +440,13 @@ mod tests {
 
     #[test]
     fn legacy_tags_become_traceql() {
-        let q = |tags: &str| legacy_query(tags).map_err(|e| e.message().to_owned());
+        let q = |tags: &str| {
+            legacy_query(tags).map_err(|e| {
+                let e = ApiError::from(e);
+                assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{tags}");
+                e.message()
+            })
+        };
         assert_eq!(q("").unwrap(), "{}");
         assert_eq!(
             q(r#"http.method=GET "#).unwrap(),
@@ -890,11 +562,11 @@ mod tests {
         Params::parse(Some(raw)).unwrap()
     }
 
+    /// The message of a refused search; every refusal is a 400.
     fn search_err(raw: &str) -> String {
-        search_request(&params(raw))
-            .unwrap_err()
-            .message()
-            .to_owned()
+        let err = ApiError::from(search_request(&params(raw)).unwrap_err());
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{raw}");
+        err.message()
     }
 
     #[test]
@@ -939,28 +611,5 @@ mod tests {
         assert!(search_err("start=20&end=10").contains("start must be before end"));
         assert!(search_err("start=x").starts_with("invalid start"));
         assert!(search_err("tags=a%3D%22open").starts_with("invalid tags: unterminated"));
-    }
-
-    #[test]
-    fn scopes_and_limits() {
-        assert!(matches!(scope_param(&params("")), Ok(ScopeParam::All)));
-        assert!(matches!(
-            scope_param(&params("scope=none")),
-            Ok(ScopeParam::All)
-        ));
-        assert!(matches!(
-            scope_param(&params("scope=trace")),
-            Ok(ScopeParam::Trace)
-        ));
-        assert!(matches!(
-            scope_param(&params("scope=intrinsic")),
-            Ok(ScopeParam::One(TagScope::Intrinsic))
-        ));
-        let err = scope_param(&params("scope=spans")).err().unwrap();
-        assert_eq!(err.message(), "invalid scope: spans");
-        assert_eq!(params("").tag_limit(7).unwrap(), 7);
-        assert_eq!(params("limit=0").tag_limit(7).unwrap(), 7);
-        assert_eq!(params("limit=3").tag_limit(7).unwrap(), 3);
-        assert!(params("limit=x").tag_limit(7).is_err());
     }
 }
