@@ -7,13 +7,16 @@
 //! and answer 400 with the store's message.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::header;
 use tempo_core::{CancelToken, SearchRequest};
+use tempo_traceql::{
+    Attribute, BinaryOp, Expr, ExprKind, FieldExpr, FieldExprKind, Intrinsic, Query, Scope, Span,
+    SpansetFilter, Static, Status,
+};
 
 use super::error::{ApiError, InvalidParam};
 use super::extract::{Params, QueryRequest};
@@ -89,7 +92,9 @@ fn search_request(p: &Params) -> Result<SearchRequest, InvalidParam> {
 }
 
 /// Translates Tempo's legacy tag search (`tags=key=value key2="quoted value"`, logfmt) to
-/// one TraceQL spanset filter whose conditions are joined with `&&`.
+/// one TraceQL spanset filter whose conditions are joined with `&&`, built as a TraceQL tree
+/// and written by TraceQL's own formatter (which quotes names and strings as the parser
+/// reads them back).
 ///
 /// As Tempo's own tag search does, a few keys name fixed fields and match a substring of
 /// them (case-sensitive): `service.name` (resource), `name` (span name),
@@ -100,81 +105,100 @@ fn search_request(p: &Params) -> Result<SearchRequest, InvalidParam> {
 fn legacy_query(tags: &str) -> Result<String, InvalidParam> {
     let pairs = parse_logfmt(tags).map_err(InvalidParam::Tags)?;
     let mut seen = HashSet::new();
-    let mut conditions = Vec::with_capacity(pairs.len());
+    let mut condition: Option<FieldExpr> = None;
     for (key, value) in &pairs {
         if !seen.insert(key.as_str()) {
             return Err(InvalidParam::Tags(format!("tag {key} has been set twice")));
         }
-        conditions.push(legacy_condition(key, value)?);
+        let next = legacy_condition(key, value)?;
+        condition = Some(match condition {
+            None => next,
+            Some(before) => binary(before, BinaryOp::And, next),
+        });
     }
-    Ok(if conditions.is_empty() {
-        "{}".to_owned()
-    } else {
-        format!("{{ {} }}", conditions.join(" && "))
-    })
+    let filter = Expr {
+        kind: ExprKind::Filter(SpansetFilter {
+            expr: condition,
+            span: Span::default(),
+        }),
+        span: Span::default(),
+    };
+    Ok(tempo_traceql::format(&Query {
+        expr: filter,
+        hints: Vec::new(),
+        span: Span::default(),
+    }))
 }
 
-fn legacy_condition(key: &str, value: &str) -> Result<String, InvalidParam> {
-    let substring = |field: &str| {
+/// The condition of one `key=value` of a legacy tag search.
+fn legacy_condition(key: &str, value: &str) -> Result<FieldExpr, InvalidParam> {
+    let substring = |field: FieldExprKind| {
         let mut pattern = String::from("(?s).*");
         escape_regex(value, &mut pattern);
         pattern.push_str(".*");
-        format!("{field} =~ {}", traceql_string(&pattern))
+        binary(
+            node(field),
+            BinaryOp::Regex,
+            node(FieldExprKind::Static(Static::String(pattern))),
+        )
     };
+    let attribute =
+        |scope: Scope, name: &str| node(FieldExprKind::Attribute(Attribute::new(scope, name)));
     Ok(match key {
-        "service.name" => substring("resource.service.name"),
-        "name" => substring("name"),
-        "root.service.name" => substring("rootServiceName"),
-        "root.name" => substring("rootName"),
-        "status.code" => match value {
-            "error" | "ok" | "unset" => format!("status = {value}"),
-            _ => {
-                return Err(InvalidParam::Tags(format!(
-                    "status.code must be error, ok or unset, not {value:?}"
-                )));
-            }
-        },
-        "http.status_code" if value.parse::<i64>().is_ok() => {
-            format!("span.http.status_code = {value}")
+        "service.name" => substring(FieldExprKind::Attribute(Attribute::new(
+            Scope::Resource,
+            "service.name",
+        ))),
+        "name" => substring(FieldExprKind::Intrinsic(Intrinsic::SpanName)),
+        "root.service.name" => substring(FieldExprKind::Intrinsic(Intrinsic::TraceRootService)),
+        "root.name" => substring(FieldExprKind::Intrinsic(Intrinsic::TraceRootName)),
+        "status.code" => {
+            let status = match value {
+                "error" => Status::Error,
+                "ok" => Status::Ok,
+                "unset" => Status::Unset,
+                _ => {
+                    return Err(InvalidParam::Tags(format!(
+                        "status.code must be error, ok or unset, not {value:?}"
+                    )));
+                }
+            };
+            binary(
+                node(FieldExprKind::Intrinsic(Intrinsic::SpanStatus)),
+                BinaryOp::Eq,
+                node(FieldExprKind::Static(Static::Status(status))),
+            )
         }
-        _ => format!(".{} = {}", traceql_name(key), traceql_string(value)),
+        _ => match (key, value.parse::<i64>()) {
+            ("http.status_code", Ok(code)) => binary(
+                attribute(Scope::Span, key),
+                BinaryOp::Eq,
+                node(FieldExprKind::Static(Static::Int(code))),
+            ),
+            _ => binary(
+                attribute(Scope::None, key),
+                BinaryOp::Eq,
+                node(FieldExprKind::Static(Static::String(value.to_owned()))),
+            ),
+        },
     })
 }
 
-/// An attribute name as TraceQL reads it: bare when it can be, else quoted.
-fn traceql_name(name: &str) -> String {
-    const STOPS: &str = "{}()=!<>&|~^,+*/%\"'`\\";
-    let bare = !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && !name
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || STOPS.contains(c));
-    if bare {
-        name.to_owned()
-    } else {
-        traceql_string(name)
+/// A node of a condition built here: it was parsed from no text, so it has no position.
+fn node(kind: FieldExprKind) -> FieldExpr {
+    FieldExpr {
+        kind,
+        span: Span::default(),
     }
 }
 
-/// A TraceQL string literal.
-fn traceql_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+/// `lhs op rhs`.
+fn binary(lhs: FieldExpr, op: BinaryOp, rhs: FieldExpr) -> FieldExpr {
+    node(FieldExprKind::Binary {
+        op,
+        lhs: Box::new(lhs),
+        rhs: Box::new(rhs),
+    })
 }
 
 /// Appends `text` to a regular expression, matching itself literally.
@@ -447,16 +471,30 @@ mod tests {
                 e.message()
             })
         };
-        assert_eq!(q("").unwrap(), "{}");
-        assert_eq!(
-            q(r#"http.method=GET "#).unwrap(),
-            r#"{ .http.method = "GET" }"#
+        // The translation is the canonical text of the query the tags mean.
+        let means = |tags: &str, query: &str| {
+            let canonical = tempo_traceql::format(&tempo_traceql::parse(query).unwrap());
+            assert_eq!(q(tags).unwrap(), canonical, "{tags}");
+        };
+        means("", "{}");
+        means(r#"http.method=GET "#, r#"{ .http.method = "GET" }"#);
+        means(
+            r#"service.name=a.b status.code=error http.status_code=500"#,
+            r#"{ resource.service.name =~ "(?s).*a\\.b.*" && status = error && span.http.status_code = 500 }"#,
         );
         assert_eq!(
-            q(r#"service.name=a.b status.code=error http.status_code=500"#).unwrap(),
-            r#"{ resource.service.name =~ "(?s).*a\\.b.*" && status = error && span.http.status_code = 500 }"#
+            q("service.name=a.b status.code=error http.status_code=500").unwrap(),
+            r#"{ resource.service.name =~ "(?s).*a\\.b.*" && span:status = error && span.http.status_code = 500 }"#
         );
-        assert_eq!(q(r#"my\key=1"#).unwrap(), r#"{ ."my\\key" = "1" }"#);
+        means(r#"my\key=1"#, r#"{ ."my\\key" = "1" }"#);
+        means(
+            r#"a(b="x\"y" http.status_code=abc"#,
+            r#"{ ."a(b" = "x\"y" && .http.status_code = "abc" }"#,
+        );
+        means(
+            "name=GET root.name=/ root.service.name=cart status.code=ok",
+            r#"{ name =~ "(?s).*GET.*" && rootName =~ "(?s).*/.*" && rootServiceName =~ "(?s).*cart.*" && status = ok }"#,
+        );
         assert_eq!(
             q(r#"weird"x=1"#).unwrap_err(),
             "invalid tags: unexpected '\"' at pos 6"
@@ -465,11 +503,44 @@ mod tests {
             q("a=1 a=2").unwrap_err(),
             "invalid tags: tag a has been set twice"
         );
-        assert!(q("status.code=bad").unwrap_err().contains("status.code"));
         assert_eq!(
-            q(r#"a(b="x\"y" http.status_code=abc"#).unwrap(),
-            r#"{ ."a(b" = "x\"y" && .http.status_code = "abc" }"#
+            q("status.code=bad").unwrap_err(),
+            "invalid tags: status.code must be error, ok or unset, not \"bad\""
         );
+    }
+
+    /// Attribute names are quoted where TraceQL needs it: each reads back as the key.
+    #[test]
+    fn legacy_tag_names_read_back_as_given() {
+        for key in [
+            "http.method",
+            "x-request-id",
+            "9lives",
+            "1.5",
+            "a(b",
+            r"my\key",
+            "a{b}",
+            "a|b!c,d",
+            "é.ü",
+        ] {
+            let tags = format!("{key}=v");
+            let query = legacy_query(&tags).unwrap();
+            let parsed =
+                tempo_traceql::parse(&query).unwrap_or_else(|e| panic!("{key}: {query}: {e}"));
+            let ExprKind::Filter(SpansetFilter {
+                expr: Some(condition),
+                ..
+            }) = parsed.expr.kind
+            else {
+                panic!("{key}: {query}");
+            };
+            let expected = binary(
+                node(FieldExprKind::Attribute(Attribute::new(Scope::None, key))),
+                BinaryOp::Eq,
+                node(FieldExprKind::Static(Static::String("v".into()))),
+            );
+            assert_eq!(condition, expected, "{key}: {query}");
+        }
     }
 
     /// Every translation is a query the store runs, and matches what Tempo's tag search would.
@@ -546,16 +617,6 @@ mod tests {
             );
         }
         store.close().unwrap();
-    }
-
-    #[test]
-    fn names_are_quoted_when_needed() {
-        assert_eq!(traceql_name("http.method"), "http.method");
-        assert_eq!(traceql_name("x-request-id"), "x-request-id");
-        assert_eq!(traceql_name("a b"), "\"a b\"");
-        assert_eq!(traceql_name("9lives"), "\"9lives\"");
-        assert_eq!(traceql_name("a=b"), "\"a=b\"");
-        assert_eq!(traceql_string("tab\tq\"\u{1}"), "\"tab\\tq\\\"\\u0001\"");
     }
 
     fn params(raw: &str) -> Params {
