@@ -106,8 +106,10 @@ BLOCK TOOLS (read-only; safe to run while the server writes to the same director
         each column family, its bloom filter and every column of every row group, reading and
         checking all of its files. Exits with 1 if the block is missing or corrupt.
     block list [DIR]
-        One line per block under DIR (default ./tempo-data/blocks): tenant, block ID,
-        compaction level, traces, spans, bytes, bytes per span and time range (UTC).
+        One line per block under DIR (default ./tempo-data/blocks): tenant, block ID, state
+        (live, set-aside when found corrupt, compacted, incomplete or unreadable), compaction
+        level, traces, spans, bytes, bytes per span, time range (UTC) and, for a block that is
+        not live, why.
     --json
         Either of them prints JSON instead.
 

@@ -1,78 +1,22 @@
-//! federation: which tenants does a query read, and how are their answers combined?
+//! federation: how are the answers of several tenants combined?
 //!
 //! With multi-tenancy on, a query's `X-Scope-OrgID` may name several tenants separated by
-//! `|` (`team-a|team-b`), as in Tempo's cross-tenant query federation
-//! (`query_frontend.multi_tenant_queries_enabled`, on by default). Every query endpoint takes
-//! them: trace by ID, search, tag names and tag values. Each tenant is queried on its own,
-//! with its own data and limits, and the answers are combined:
+//! `|` (`team-a|team-b`), as in Tempo's cross-tenant query federation (how the header is read
+//! is the API's business: `crate::api`). Every query endpoint takes them: trace by ID,
+//! search, tag names and tag values. Each tenant is queried on its own, with its own data and
+//! limits, and the answers are combined:
 //!
 //! - trace by ID: the parts found in each tenant make one trace, each span once (by span ID
 //!   and kind, as [`Store::find_trace`] combines the parts of a trace it holds);
 //! - search: the matches of all tenants, the same trace's merged, newest first, then the
 //!   limit applied once; what each search read is added up; the deadline is shared;
 //! - tag names and values: the sorted union, then the limit applied once.
-//!
-//! The tenant IDs are read as Tempo reads them (its `dskit` tenant resolver): each part must
-//! be a valid tenant ID, and the list is sorted and de-duplicated, so `b|a|a` queries `a`
-//! and `b`. Unlike Tempo, which lets an empty part through to fail later, an empty part is
-//! refused here like any other invalid one: a 400 naming it. Tempo sets no cap on the
-//! number of tenants, and neither does this server: the size of the request head bounds it.
-//! Ingestion takes one tenant: `|` is not a tenant ID character, so a write naming several
-//! tenants is refused.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
-use http::{HeaderMap, StatusCode};
 use tempo_core::model::TracesData;
-use tempo_core::{SINGLE_TENANT, SearchRequest, SearchResponse, Store, TagScope, TagValue};
-
-use crate::api::{ApiError, ApiState};
-
-/// The separator of tenant IDs in `X-Scope-OrgID`.
-const SEPARATOR: char = '|';
-
-/// The tenants a query reads: `single-tenant` without multi-tenancy, else those the
-/// `X-Scope-OrgID` header names, sorted and without repeats (401 when it is missing, 400
-/// when a tenant ID is invalid, naming it).
-pub(crate) fn tenants(state: &ApiState, headers: &HeaderMap) -> Result<Vec<String>, ApiError> {
-    if !state.multitenancy_enabled {
-        return Ok(vec![SINGLE_TENANT.to_owned()]);
-    }
-    let value = match headers.get("x-scope-orgid") {
-        None => "",
-        Some(value) => value
-            .to_str()
-            .map_err(|_| ApiError::bad_request("X-Scope-OrgID is not valid text"))?
-            .trim(),
-    };
-    if value.is_empty() {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "no org id\n"));
-    }
-    if !value.contains(SEPARATOR) {
-        tempo_core::validate_tenant(value).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        return Ok(vec![value.to_owned()]);
-    }
-    if !state.multi_tenant_queries_enabled {
-        let reason = tempo_core::validate_tenant(value)
-            .err()
-            .map_or_else(String::new, |e| e.to_string());
-        return Err(ApiError::bad_request(format!(
-            "{reason} (queries across tenants are off: query_frontend.multi_tenant_queries_enabled)"
-        )));
-    }
-    let mut tenants = BTreeSet::new();
-    for (i, part) in value.split(SEPARATOR).enumerate() {
-        tempo_core::validate_tenant(part).map_err(|e| {
-            ApiError::bad_request(format!(
-                "X-Scope-OrgID {value:?}, tenant {} of the list: {e}",
-                i + 1
-            ))
-        })?;
-        tenants.insert(part.to_owned());
-    }
-    Ok(tenants.into_iter().collect())
-}
+use tempo_core::{SearchRequest, SearchResponse, Store, TagScope, TagValue};
 
 /// The trace of several tenants: the parts found, combined with each span once (the first
 /// seen of each span ID and kind); `None` when no tenant has it.
@@ -217,7 +161,7 @@ pub(crate) fn tag_values(parts: Vec<Vec<TagValue>>, limit: usize) -> Vec<TagValu
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use std::collections::BTreeMap;
 

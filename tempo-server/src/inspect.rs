@@ -2,25 +2,29 @@
 //!
 //! The offline block tools: `tempo-server block inspect PATH` describes one block directory
 //! (`<blocks-root>/<tenant>/<block-id>`), reading and checking every file of it, and
-//! `tempo-server block list [DIR]` prints one line per block under a blocks root, from each
-//! block's `meta.json`. Both print text, or JSON with `--json`.
+//! `tempo-server block list [DIR]` prints one line per block under a blocks root, with its
+//! state: live, set aside as corrupt (with the reason), compacted (waiting for deletion),
+//! incomplete (no `meta.json`) or unreadable. Both print text, or JSON with `--json`.
 //!
-//! They only read. Blocks are opened through [`ReadOnlyDir`], a backend that never writes,
-//! deletes, creates a directory or removes the temporary files of an interrupted write, so the
-//! tools are safe to run on the directory of a running server (whose in-flight temporary files
-//! `LocalBackend::open` would sweep away).
+//! They read through the store's own code (`tempo_core::inspect_block`,
+//! `tempo_core::list_blocks`) on a backend opened with
+//! `LocalBackend::open_read_only`, which never writes, deletes, creates a directory or
+//! removes the temporary files of an interrupted write, so the tools are safe to run on the
+//! directory of a running server (whose in-flight temporary files `LocalBackend::open` would
+//! sweep away).
 
 use std::ffi::OsStr;
-use std::fs::{self, File};
-use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::fs;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::Bytes;
+use serde::Serialize;
 use serde_json::json;
-use tempo_core::backend::{Backend, BackendError, validate_key};
-use tempo_core::{BLOCK_FORMAT_VERSION, BlockMeta, BlockReport, inspect_block, validate_tenant};
+use tempo_core::backend::LocalBackend;
+use tempo_core::{BlockListing, BlockMeta, BlockReport, BlockState, inspect_block, list_blocks};
 
 use crate::args::BlockCommand;
 
@@ -43,8 +47,9 @@ pub(crate) fn run_block_command(command: &BlockCommand) -> ExitCode {
 /// `block inspect PATH`.
 fn inspect(path: &Path, as_json: bool) -> Result<ExitCode, String> {
     let (root, tenant, block_id) = locate_block(path)?;
-    let backend: Arc<dyn Backend> = Arc::new(ReadOnlyDir { root });
-    let report = inspect_block(backend, &tenant, &block_id)
+    let backend =
+        LocalBackend::open_read_only(&root).map_err(|e| format!("{}: {e}", path.display()))?;
+    let report = inspect_block(Arc::new(backend), &tenant, &block_id)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if report.meta.block_id != block_id || report.meta.tenant != tenant {
         eprintln!(
@@ -163,8 +168,8 @@ fn report_json(report: &BlockReport) -> Result<serde_json::Value, serde_json::Er
     }))
 }
 
-/// `block list [DIR]`. Lists every readable block; a block whose `meta.json` is unreadable is
-/// reported on stderr and makes the exit code 1.
+/// `block list [DIR]`. Lists every block directory with its state; a block whose `meta.json`
+/// does not read is also reported on stderr, and makes the exit code 1.
 fn list(dir: &Path, as_json: bool) -> Result<ExitCode, String> {
     let shown = dir.display();
     match fs::metadata(dir) {
@@ -177,54 +182,35 @@ fn list(dir: &Path, as_json: bool) -> Result<ExitCode, String> {
         }
         Err(e) => return Err(format!("{shown}: {e}")),
     }
-    let mut metas = Vec::new();
+    let backend = LocalBackend::open_read_only(dir).map_err(|e| format!("{shown}: {e}"))?;
+    let mut blocks = list_blocks(&backend).map_err(|e| format!("{shown}: {e}"))?;
     let mut failed = false;
-    for tenant in subdirectories(dir).map_err(|e| format!("{shown}: {e}"))? {
-        if validate_tenant(&tenant).is_err() {
-            continue;
-        }
-        let tenant_dir = dir.join(&tenant);
-        let ids = match subdirectories(&tenant_dir) {
-            Ok(ids) => ids,
-            Err(e) => {
-                eprintln!("tempo-server: {}: {e}", tenant_dir.display());
-                failed = true;
-                continue;
-            }
-        };
-        for id in ids {
-            let block_dir = tenant_dir.join(&id);
-            match read_meta(&block_dir) {
-                Ok(Some(meta)) => metas.push(meta),
-                Ok(None) => eprintln!(
-                    "tempo-server: {}: no meta.json; skipped (a block whose write was \
-                     interrupted does not exist)",
-                    block_dir.display()
-                ),
-                Err(message) => {
-                    eprintln!("tempo-server: {message}");
-                    failed = true;
-                }
-            }
+    for block in &blocks {
+        if let BlockState::Unreadable(message) = &block.state {
+            eprintln!(
+                "tempo-server: {}: {message}",
+                dir.join(&block.tenant).join(&block.block_id).display()
+            );
+            failed = true;
         }
     }
-    metas.sort_by(|a, b| {
-        (&a.tenant, a.start_time_unix_nano, &a.block_id).cmp(&(
-            &b.tenant,
-            b.start_time_unix_nano,
-            &b.block_id,
-        ))
+    // By tenant, then oldest first; blocks without a readable meta.json last.
+    blocks.sort_by(|a, b| {
+        let start =
+            |l: &BlockListing| meta_of(&l.state).map_or(u64::MAX, |m| m.start_time_unix_nano);
+        (&a.tenant, start(a), &a.block_id).cmp(&(&b.tenant, start(b), &b.block_id))
     });
     let text = if as_json {
+        let listed: Vec<ListedBlock<'_>> = blocks.iter().map(ListedBlock::new).collect();
         // Serialized directly, so that each block keeps the field order of its meta.json.
         let mut json =
-            serde_json::to_string_pretty(&metas).map_err(|e| format!("formatting JSON: {e}"))?;
+            serde_json::to_string_pretty(&listed).map_err(|e| format!("formatting JSON: {e}"))?;
         json.push('\n');
         json
-    } else if metas.is_empty() {
+    } else if blocks.is_empty() {
         format!("no blocks under {shown}\n")
     } else {
-        list_table(&metas)
+        list_table(&blocks)
     };
     emit(&text)?;
     Ok(if failed {
@@ -234,50 +220,102 @@ fn list(dir: &Path, as_json: bool) -> Result<ExitCode, String> {
     })
 }
 
-/// The names of the directories in `dir` that could be keys of a block store (no temporary
-/// names, no hidden leftovers of the local backend), sorted.
-fn subdirectories(dir: &Path) -> io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_type()?.is_dir() {
-            continue;
-        }
-        if let Some(name) = entry.file_name().to_str()
-            && validate_key(name).is_ok()
-        {
-            out.push(name.to_owned());
-        }
+/// The `meta.json` of a block, when it reads.
+fn meta_of(state: &BlockState) -> Option<&BlockMeta> {
+    match state {
+        BlockState::Live(meta) => Some(meta),
+        BlockState::SetAside { meta, .. } | BlockState::Compacted { meta, .. } => meta.as_ref(),
+        _ => None,
     }
-    out.sort();
-    Ok(out)
 }
 
-/// A block's `meta.json`; `None` if it has none.
-fn read_meta(block_dir: &Path) -> Result<Option<BlockMeta>, String> {
-    let path = block_dir.join("meta.json");
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let meta: BlockMeta =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.version != BLOCK_FORMAT_VERSION {
-        return Err(format!(
-            "{}: unsupported block format version {} (this build reads {BLOCK_FORMAT_VERSION})",
-            path.display(),
-            meta.version
-        ));
+/// The name of a block's state, in text and JSON.
+fn state_name(state: &BlockState) -> &'static str {
+    match state {
+        BlockState::Live(_) => "live",
+        BlockState::SetAside { .. } => "set-aside",
+        BlockState::Compacted { .. } => "compacted",
+        BlockState::Incomplete => "incomplete",
+        BlockState::Unreadable(_) => "unreadable",
+        _ => "unknown",
     }
-    Ok(Some(meta))
 }
 
-/// The text form of `block list`: a header, then one aligned line per block.
-fn list_table(metas: &[BlockMeta]) -> String {
+/// One block of `block list --json`: the fields of its `meta.json` when it reads (else its
+/// tenant and ID), then its `state`, and the `reason` and time (`atUnixSeconds`) of a block
+/// set aside or compacted.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedBlock<'a> {
+    #[serde(flatten)]
+    meta: Option<&'a BlockMeta>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block_id: Option<&'a str>,
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_unix_seconds: Option<u64>,
+}
+
+impl<'a> ListedBlock<'a> {
+    fn new(listing: &'a BlockListing) -> ListedBlock<'a> {
+        let meta = meta_of(&listing.state);
+        let (reason, at_unix_seconds) = match &listing.state {
+            BlockState::SetAside {
+                reason,
+                at_unix_seconds,
+                ..
+            } => (Some(reason.as_str()), Some(*at_unix_seconds)),
+            BlockState::Compacted {
+                at_unix_seconds, ..
+            } => (None, Some(*at_unix_seconds)),
+            BlockState::Unreadable(message) => (Some(message.as_str()), None),
+            _ => (None, None),
+        };
+        ListedBlock {
+            meta,
+            tenant: meta.is_none().then_some(listing.tenant.as_str()),
+            block_id: meta.is_none().then_some(listing.block_id.as_str()),
+            state: state_name(&listing.state),
+            reason,
+            at_unix_seconds,
+        }
+    }
+}
+
+/// What the `NOTE` column says of a block that is not live.
+fn note(state: &BlockState) -> String {
+    match state {
+        BlockState::SetAside {
+            reason,
+            at_unix_seconds,
+            ..
+        } => format!(
+            "set aside at {}: {reason}",
+            rfc3339(at_unix_seconds.saturating_mul(1_000_000_000))
+        ),
+        BlockState::Compacted {
+            at_unix_seconds, ..
+        } => format!(
+            "replaced by compaction at {}",
+            rfc3339(at_unix_seconds.saturating_mul(1_000_000_000))
+        ),
+        BlockState::Incomplete => "no meta.json: its write was interrupted".to_owned(),
+        BlockState::Unreadable(message) => message.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The text form of `block list`: a header, then one aligned line per block; a `NOTE`
+/// column when a block is not live.
+fn list_table(blocks: &[BlockListing]) -> String {
     let header = [
         "TENANT",
         "BLOCK",
+        "STATE",
         "LEVEL",
         "TRACES",
         "SPANS",
@@ -285,23 +323,44 @@ fn list_table(metas: &[BlockMeta]) -> String {
         "BYTES/SPAN",
         "START",
         "END",
+        "NOTE",
     ];
-    let rows: Vec<[String; 9]> = metas
+    let rows: Vec<[String; 11]> = blocks
         .iter()
-        .map(|m| {
+        .map(|b| {
+            let [level, traces, spans, bytes, per_span, start, end] = match meta_of(&b.state) {
+                Some(m) => [
+                    m.compaction_level.to_string(),
+                    m.traces.to_string(),
+                    m.spans.to_string(),
+                    m.total_bytes().to_string(),
+                    format!("{:.1}", m.total_bytes() as f64 / m.spans.max(1) as f64),
+                    rfc3339(m.start_time_unix_nano),
+                    rfc3339(m.end_time_unix_nano),
+                ],
+                None => ["-", "-", "-", "-", "-", "-", "-"].map(str::to_owned),
+            };
             [
-                m.tenant.clone(),
-                m.block_id.clone(),
-                m.compaction_level.to_string(),
-                m.traces.to_string(),
-                m.spans.to_string(),
-                m.total_bytes().to_string(),
-                format!("{:.1}", m.total_bytes() as f64 / m.spans.max(1) as f64),
-                rfc3339(m.start_time_unix_nano),
-                rfc3339(m.end_time_unix_nano),
+                b.tenant.clone(),
+                b.block_id.clone(),
+                state_name(&b.state).to_owned(),
+                level,
+                traces,
+                spans,
+                bytes,
+                per_span,
+                start,
+                end,
+                note(&b.state),
             ]
         })
         .collect();
+    // The note column only when there is something to say.
+    let columns = if rows.iter().any(|r| !r[10].is_empty()) {
+        11
+    } else {
+        10
+    };
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -309,11 +368,13 @@ fn list_table(metas: &[BlockMeta]) -> String {
         }
     }
     // Text columns align left, numbers right; the last column carries no padding.
-    let numeric = [false, false, true, true, true, true, true, false, false];
+    let numeric = [
+        false, false, false, true, true, true, true, true, false, false, false,
+    ];
     let mut out = String::new();
-    let mut line = |cells: [&str; 9]| {
+    let mut line = |cells: [&str; 11]| {
         let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
+        for (i, cell) in cells.iter().take(columns).enumerate() {
             if i > 0 {
                 text.push_str("  ");
             }
@@ -336,25 +397,11 @@ fn list_table(metas: &[BlockMeta]) -> String {
 
 /// Unix nanoseconds as an RFC 3339 UTC time to the second, such as `2023-11-14T22:13:20Z`.
 fn rfc3339(unix_nanos: u64) -> String {
-    let secs = unix_nanos / 1_000_000_000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Days to a civil date in the proleptic Gregorian calendar (Howard Hinnant's algorithm),
-    // in eras of 400 years counted from 0000-03-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    let time = UNIX_EPOCH.checked_add(Duration::from_nanos(unix_nanos));
+    match time {
+        Some(time) => humantime::format_rfc3339_seconds(time).to_string(),
+        None => format!("{unix_nanos}ns"),
+    }
 }
 
 /// Pretty JSON with a final newline.
@@ -378,132 +425,11 @@ fn emit(text: &str) -> Result<(), String> {
     }
 }
 
-/// A read-only [`Backend`] over a blocks root on local disk: plain reads, no memory maps, no
-/// writes, no deletes, no directory creation and no sweeping of temporary files.
-#[derive(Debug)]
-struct ReadOnlyDir {
-    root: PathBuf,
-}
-
-impl ReadOnlyDir {
-    /// The path of a (valid) key.
-    fn path_of(&self, key: &str) -> PathBuf {
-        let mut path = self.root.clone();
-        path.extend(key.split('/'));
-        path
-    }
-
-    /// Opens the file of a key and returns it with its size.
-    fn open(&self, key: &str) -> Result<(File, u64), BackendError> {
-        validate_key(key)?;
-        let io_error = |source| BackendError::Io {
-            key: key.to_owned(),
-            source,
-        };
-        let not_found = || BackendError::NotFound {
-            key: key.to_owned(),
-        };
-        let file = match File::open(self.path_of(key)) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
-            Err(e) => return Err(io_error(e)),
-        };
-        let meta = file.metadata().map_err(io_error)?;
-        if !meta.is_file() {
-            return Err(not_found());
-        }
-        Ok((file, meta.len()))
-    }
-
-    /// The error of an operation that would change the disk.
-    fn refused(key: &str) -> BackendError {
-        BackendError::Io {
-            key: key.to_owned(),
-            source: io::Error::new(io::ErrorKind::PermissionDenied, "the block tools only read"),
-        }
-    }
-}
-
-impl Backend for ReadOnlyDir {
-    fn read(&self, key: &str) -> Result<Bytes, BackendError> {
-        let (mut file, size) = self.open(key)?;
-        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        file.read_to_end(&mut data)
-            .map_err(|source| BackendError::Io {
-                key: key.to_owned(),
-                source,
-            })?;
-        Ok(Bytes::from(data))
-    }
-
-    fn read_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError> {
-        let (mut file, size) = self.open(key)?;
-        let out_of_range = || BackendError::OutOfRange {
-            key: key.to_owned(),
-            offset,
-            len,
-            size,
-        };
-        let end = offset.checked_add(len).ok_or_else(out_of_range)?;
-        if end > size {
-            return Err(out_of_range());
-        }
-        let len = usize::try_from(len).map_err(|_| out_of_range())?;
-        let mut data = vec![0u8; len];
-        file.seek(SeekFrom::Start(offset))
-            .and_then(|_| file.read_exact(&mut data))
-            .map_err(|source| BackendError::Io {
-                key: key.to_owned(),
-                source,
-            })?;
-        Ok(Bytes::from(data))
-    }
-
-    fn write(&self, key: &str, _data: Bytes) -> Result<(), BackendError> {
-        Err(Self::refused(key))
-    }
-
-    fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
-        let dir = if prefix.is_empty() {
-            self.root.clone()
-        } else {
-            validate_key(prefix)?;
-            self.path_of(prefix)
-        };
-        let io_error = |source| BackendError::Io {
-            key: prefix.to_owned(),
-            source,
-        };
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error(e)),
-        };
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_error)?;
-            if let Some(name) = entry.file_name().to_str()
-                && validate_key(name).is_ok()
-            {
-                names.push(name.to_owned());
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    fn delete_prefix(&self, prefix: &str) -> Result<(), BackendError> {
-        Err(Self::refused(prefix))
-    }
-
-    fn size(&self, key: &str) -> Result<u64, BackendError> {
-        self.open(key).map(|(_, size)| size)
-    }
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
+    use tempo_core::BLOCK_FORMAT_VERSION;
+
     use super::*;
 
     #[test]
@@ -517,42 +443,6 @@ mod tests {
             "2100-03-01T00:00:00Z"
         );
         assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33Z");
-    }
-
-    #[test]
-    fn read_only_dir_reads_and_refuses_to_write() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join("t/b")).unwrap();
-        fs::write(dir.path().join("t/b/data"), b"hello world").unwrap();
-        fs::write(dir.path().join("t/b/.data~tmp-1-2"), b"partial").unwrap();
-        let backend = ReadOnlyDir {
-            root: dir.path().to_owned(),
-        };
-        assert_eq!(backend.read("t/b/data").unwrap(), "hello world");
-        assert_eq!(backend.read_range("t/b/data", 6, 5).unwrap(), "world");
-        assert_eq!(backend.size("t/b/data").unwrap(), 11);
-        assert!(matches!(
-            backend.read_range("t/b/data", 6, 6),
-            Err(BackendError::OutOfRange { size: 11, .. })
-        ));
-        assert!(matches!(
-            backend.read_range("t/b/data", u64::MAX, 2),
-            Err(BackendError::OutOfRange { .. })
-        ));
-        assert!(backend.read("t/b/missing").unwrap_err().is_not_found());
-        assert!(backend.read("t/b").unwrap_err().is_not_found());
-        assert!(matches!(
-            backend.read("t/../x"),
-            Err(BackendError::InvalidKey { .. })
-        ));
-        assert_eq!(backend.list("").unwrap(), ["t"]);
-        assert_eq!(backend.list("t/b").unwrap(), ["data"]);
-        assert!(backend.list("nope").unwrap().is_empty());
-        assert!(backend.write("t/b/x", Bytes::new()).is_err());
-        assert!(backend.delete_prefix("t/b").is_err());
-        // Nothing was touched: the temporary file of a concurrent writer is still there.
-        assert!(dir.path().join("t/b/.data~tmp-1-2").exists());
-        assert!(!dir.path().join("t/b/x").exists());
     }
 
     fn meta(tenant: &str, id: &str, start_secs: u64) -> BlockMeta {
@@ -576,24 +466,34 @@ mod tests {
         }
     }
 
+    fn live(meta: BlockMeta) -> BlockListing {
+        BlockListing {
+            tenant: meta.tenant.clone(),
+            block_id: meta.block_id.clone(),
+            state: BlockState::Live(meta),
+        }
+    }
+
     #[test]
     fn list_table_has_one_aligned_line_per_block() {
         let table = list_table(&[
-            meta(
+            live(meta(
                 "single-tenant",
                 "0b7c2d1e-0000-4000-8000-000000000000",
                 1_700_000_000,
-            ),
-            meta(
+            )),
+            live(meta(
                 "team-a",
                 "1c8d3e2f-0000-4000-8000-000000000000",
                 1_700_000_100,
-            ),
+            )),
         ]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3, "{table}");
         assert!(lines[0].starts_with("TENANT"), "{table}");
+        assert!(lines[0].ends_with("END"), "no note column: {table}");
         assert!(lines[1].contains("0b7c2d1e-0000-4000-8000-000000000000"));
+        assert!(lines[1].contains(" live "), "{table}");
         assert!(lines[1].contains(" 21000 "), "{table}");
         assert!(lines[1].contains(" 87.5 "), "{table}");
         assert!(lines[1].ends_with("2023-11-14T22:13:20Z  2023-11-14T22:13:50Z"));
@@ -604,28 +504,100 @@ mod tests {
     }
 
     #[test]
-    fn list_reports_blocks_and_skips_unfinished_ones() {
+    fn list_table_shows_the_state_of_every_block() {
+        let id = |n: u8| format!("{n:08x}-0000-4000-8000-000000000000");
+        let table = list_table(&[
+            live(meta("t", &id(1), 1_700_000_000)),
+            BlockListing {
+                tenant: "t".into(),
+                block_id: id(2),
+                state: BlockState::SetAside {
+                    meta: Some(meta("t", &id(2), 1_700_000_000)),
+                    reason: "corrupt block: checksum mismatch".into(),
+                    at_unix_seconds: 1_700_000_100,
+                },
+            },
+            BlockListing {
+                tenant: "t".into(),
+                block_id: id(3),
+                state: BlockState::Compacted {
+                    meta: None,
+                    at_unix_seconds: 1_700_000_200,
+                },
+            },
+            BlockListing {
+                tenant: "t".into(),
+                block_id: id(4),
+                state: BlockState::Incomplete,
+            },
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].ends_with("NOTE"), "{table}");
+        assert!(lines[1].ends_with("2023-11-14T22:13:50Z"), "{table}");
+        assert!(lines[2].contains(" set-aside "), "{table}");
+        assert!(
+            lines[2]
+                .ends_with("set aside at 2023-11-14T22:15:00Z: corrupt block: checksum mismatch"),
+            "{table}"
+        );
+        assert!(lines[3].contains(" compacted "), "{table}");
+        assert!(lines[3].contains(" - "), "{table}");
+        assert!(
+            lines[3].ends_with("replaced by compaction at 2023-11-14T22:16:40Z"),
+            "{table}"
+        );
+        assert!(lines[4].contains(" incomplete "), "{table}");
+    }
+
+    #[test]
+    fn list_reads_every_block_with_its_state() {
         let dir = tempfile::tempdir().unwrap();
-        let good = dir.path().join("single-tenant/b1");
-        fs::create_dir_all(&good).unwrap();
+        let id = |n: u8| format!("{n:08x}-0000-4000-8000-000000000000");
+        let block = |n: u8| dir.path().join("single-tenant").join(id(n));
+        fs::create_dir_all(block(1)).unwrap();
         fs::write(
-            good.join("meta.json"),
-            serde_json::to_vec(&meta("single-tenant", "b1", 1_700_000_000)).unwrap(),
+            block(1).join("meta.json"),
+            serde_json::to_vec(&meta("single-tenant", &id(1), 1_700_000_000)).unwrap(),
         )
         .unwrap();
         // Interrupted write: no meta.json.
-        fs::create_dir_all(dir.path().join("single-tenant/b2")).unwrap();
-        assert_eq!(read_meta(&good).unwrap().unwrap().block_id, "b1");
-        assert!(
-            read_meta(&dir.path().join("single-tenant/b2"))
-                .unwrap()
-                .is_none()
-        );
-        let corrupt = dir.path().join("single-tenant/b3");
-        fs::create_dir_all(&corrupt).unwrap();
-        fs::write(corrupt.join("meta.json"), b"{not json").unwrap();
-        let err = read_meta(&corrupt).unwrap_err();
-        assert!(err.contains("b3/meta.json"), "{err}");
+        fs::create_dir_all(block(2)).unwrap();
+        // Unreadable meta.json.
+        fs::create_dir_all(block(3)).unwrap();
+        fs::write(block(3).join("meta.json"), b"{not json").unwrap();
+        // Set aside as corrupt.
+        fs::create_dir_all(block(4)).unwrap();
+        fs::write(
+            block(4).join("meta.json"),
+            serde_json::to_vec(&meta("single-tenant", &id(4), 1_700_000_000)).unwrap(),
+        )
+        .unwrap();
+        fs::write(
+            block(4).join("corrupt.json"),
+            br#"{"reason":"bad data","atUnixSeconds":1}"#,
+        )
+        .unwrap();
+        // Not a block.
+        fs::create_dir_all(dir.path().join("single-tenant/tmp")).unwrap();
+
+        let backend = LocalBackend::open_read_only(dir.path()).unwrap();
+        let blocks = list_blocks(&backend).unwrap();
+        let states: Vec<&str> = blocks.iter().map(|b| state_name(&b.state)).collect();
+        assert_eq!(states, ["live", "incomplete", "unreadable", "set-aside"]);
+        let json = serde_json::to_value(ListedBlock::new(&blocks[3])).unwrap();
+        assert_eq!(json["blockId"], id(4));
+        assert_eq!(json["traces"], 12);
+        assert_eq!(json["state"], "set-aside");
+        assert_eq!(json["reason"], "bad data");
+        assert_eq!(json["atUnixSeconds"], 1);
+        let json = serde_json::to_value(ListedBlock::new(&blocks[2])).unwrap();
+        assert_eq!(json["tenant"], "single-tenant");
+        assert_eq!(json["blockId"], id(3));
+        assert_eq!(json["state"], "unreadable");
+        let reason = json["reason"].as_str().unwrap();
+        assert!(reason.contains("meta.json"), "{reason}");
+        // Nothing was written.
+        assert!(!block(2).join("meta.json").exists());
     }
 
     #[test]

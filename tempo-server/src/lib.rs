@@ -25,7 +25,6 @@ mod listen;
 mod metrics;
 mod nofile;
 mod render;
-mod search;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! `tempo-server block inspect` and `block list` describe the blocks a server cut, and fail
 //! with a message naming the path on anything that is not a readable block.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 
@@ -132,6 +132,7 @@ fn inspect_and_list_describe_the_block_a_server_cut() {
         .find(|l| l.contains(&block_id))
         .unwrap_or_else(|| panic!("{block_id} not listed:\n{stdout}"));
     assert!(line.starts_with("single-tenant "), "{line}");
+    assert!(line.contains(" live "), "{line}");
     let out = run(&["block", "list", root.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -139,7 +140,7 @@ fn inspect_and_list_describe_the_block_a_server_cut() {
         json.as_array()
             .unwrap()
             .iter()
-            .any(|m| m["blockId"] == block_id.as_str()),
+            .any(|m| m["blockId"] == block_id.as_str() && m["state"] == "live"),
         "{json:#}"
     );
 

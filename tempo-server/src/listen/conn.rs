@@ -2,7 +2,7 @@
 //!
 //! A connection is in one of three phases, tracked by [`ConnState`] from two sides: the
 //! socket ([`Monitored`], which sees bytes arrive and writes stall) and the service
-//! ([`super::request::InFlight`], which sees requests start and end).
+//! ([`InFlight`], which sees requests start and end).
 //!
 //! - *Reading a head*: no request in flight, and either nothing was served yet (counted from
 //!   the accept) or a byte of the next request arrived (counted from that byte). Past the
@@ -20,6 +20,8 @@
 //! [`drive`] polls the connection and sleeps until the next deadline of its current phase;
 //! a phase change that brings a deadline closer wakes it.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +29,11 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::Request;
+use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -34,8 +41,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, watch};
 
-use super::ListenerStats;
-use super::request::InFlight;
+use super::stats::{CloseReason, ListenerStats};
 use crate::config::ListenerConfig;
 
 /// The HTTP/2 connection preface starts with these bytes.
@@ -60,49 +66,6 @@ fn instant_at(ms: u64) -> tokio::time::Instant {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Why a connection was closed, for metrics and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloseReason {
-    /// No request in flight for the idle timeout.
-    Idle,
-    /// A request's head (or a new connection's first bytes) did not arrive in time.
-    HeaderTimeout,
-    /// A write to the client made no progress for the write timeout.
-    WriteTimeout,
-    /// The connection reached its maximum age.
-    MaxAge,
-}
-
-impl CloseReason {
-    /// Every reason, in the order of [`CloseReason::index`].
-    pub(crate) const ALL: [CloseReason; 4] = [
-        CloseReason::Idle,
-        CloseReason::HeaderTimeout,
-        CloseReason::WriteTimeout,
-        CloseReason::MaxAge,
-    ];
-
-    /// The metric label.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            CloseReason::Idle => "idle",
-            CloseReason::HeaderTimeout => "header_timeout",
-            CloseReason::WriteTimeout => "write_timeout",
-            CloseReason::MaxAge => "max_age",
-        }
-    }
-
-    /// Position in [`CloseReason::ALL`].
-    pub(crate) fn index(self) -> usize {
-        match self {
-            CloseReason::Idle => 0,
-            CloseReason::HeaderTimeout => 1,
-            CloseReason::WriteTimeout => 2,
-            CloseReason::MaxAge => 3,
-        }
-    }
 }
 
 /// What is due at a deadline.
@@ -399,7 +362,7 @@ pub(super) async fn drive(
                     _ => {}
                 }
             }
-            () = super::stopped(&mut shutdown), if !stopping => {
+            () = stopped(&mut shutdown), if !stopping => {
                 stopping = true;
                 if state.in_flight.load(Ordering::Acquire) == 0 && !state.h2.load(Ordering::Acquire) {
                     return;
@@ -411,6 +374,87 @@ pub(super) async fn drive(
             }
         }
     }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A connection's service: the listener's router, with requests counted in its [`ConnState`].
+#[derive(Clone)]
+pub(crate) struct InFlight {
+    pub(super) router: axum::Router,
+    pub(super) state: Arc<ConnState>,
+}
+
+impl<B> tower::Service<Request<B>> for InFlight
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response<Tracked>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<Tracked>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.state.request_started();
+        let guard = Guard(self.state.clone());
+        let mut router = self.router.clone();
+        Box::pin(async move {
+            let response = match tower::Service::call(&mut router, req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok(response.map(|body| Tracked {
+                inner: body,
+                _guard: guard,
+            }))
+        })
+    }
+}
+
+/// Ends the request when dropped: with its response body, or with its future if the
+/// connection goes first.
+struct Guard(Arc<ConnState>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// A response body that ends its request when it is dropped.
+pub(crate) struct Tracked {
+    inner: Body,
+    _guard: Guard,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Resolves when `shutdown` turns true (or its sender is gone).
+pub(super) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 #[cfg(test)]

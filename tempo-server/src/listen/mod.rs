@@ -28,6 +28,8 @@
 
 mod conn;
 mod request;
+mod spec;
+mod stats;
 
 use std::collections::HashMap;
 use std::io;
@@ -45,11 +47,10 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-pub(crate) use self::conn::CloseReason;
-use self::conn::{ConnState, Monitored};
-use self::request::InFlight;
+use self::conn::{ConnState, InFlight, Monitored, stopped};
 pub(crate) use self::request::ReadTimeoutLayer;
-use crate::config::ListenerConfig;
+pub(crate) use self::spec::{Protocol, Spec};
+pub(crate) use self::stats::{CloseReason, ListenerStats, StatsSnapshot};
 
 /// How long an accept that failed waits before the next one.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -94,105 +95,6 @@ fn backlog() -> u32 {
         .filter(|&n| n > 0)
         .unwrap_or(DEFAULT_BACKLOG)
         .min(u32::from(u16::MAX))
-}
-
-/// What a listener speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Protocol {
-    /// HTTP/1.1 and HTTP/2 (cleartext, by prior knowledge).
-    Http,
-    /// gRPC: HTTP/2 only.
-    Grpc,
-}
-
-/// One listener: what it is and how it treats connections.
-#[derive(Debug, Clone)]
-pub(crate) struct Spec {
-    /// What it serves, for logs (`Tempo HTTP API`).
-    pub(crate) what: &'static str,
-    /// What it speaks.
-    pub(crate) protocol: Protocol,
-    /// Its timeouts; its `conn_limit` is the cap in force (never 0 here).
-    pub(crate) config: ListenerConfig,
-}
-
-/// The connection counters of one listener, rendered at `/metrics` with the label
-/// `protocol` (dskit's, whose HTTP server is `http`).
-#[derive(Debug)]
-pub(crate) struct ListenerStats {
-    label: &'static str,
-    open: AtomicU64,
-    limit: AtomicU64,
-    refused: AtomicU64,
-    evicted: AtomicU64,
-    accept_errors: AtomicU64,
-    read_timeouts: AtomicU64,
-    closed: [AtomicU64; CloseReason::ALL.len()],
-}
-
-/// The values of [`ListenerStats`] at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct StatsSnapshot {
-    /// The `protocol` label.
-    pub(crate) label: &'static str,
-    /// Connections open.
-    pub(crate) open: u64,
-    /// The cap.
-    pub(crate) limit: u64,
-    /// Connections refused at the cap.
-    pub(crate) refused: u64,
-    /// Idle connections closed to make room at the cap.
-    pub(crate) evicted: u64,
-    /// Accepts that failed (other than a client giving up first).
-    pub(crate) accept_errors: u64,
-    /// Requests whose body did not arrive within the read timeout.
-    pub(crate) read_timeouts: u64,
-    /// Connections closed, per [`CloseReason::ALL`].
-    pub(crate) closed: [u64; CloseReason::ALL.len()],
-}
-
-impl ListenerStats {
-    /// Counters for the listener labelled `label`.
-    pub(crate) fn new(label: &'static str) -> ListenerStats {
-        ListenerStats {
-            label,
-            open: AtomicU64::new(0),
-            limit: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            evicted: AtomicU64::new(0),
-            accept_errors: AtomicU64::new(0),
-            read_timeouts: AtomicU64::new(0),
-            closed: Default::default(),
-        }
-    }
-
-    /// The counters now.
-    pub(crate) fn snapshot(&self) -> StatsSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StatsSnapshot {
-            label: self.label,
-            open: get(&self.open),
-            limit: get(&self.limit),
-            refused: get(&self.refused),
-            evicted: get(&self.evicted),
-            accept_errors: get(&self.accept_errors),
-            read_timeouts: get(&self.read_timeouts),
-            closed: std::array::from_fn(|i| get(&self.closed[i])),
-        }
-    }
-
-    fn closed(&self, reason: CloseReason) {
-        self.closed[reason.index()].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn read_timeout(&self) {
-        self.read_timeouts.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn set_open(&self, open: usize) {
-        self.open
-            .store(u64::try_from(open).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
 }
 
 /// Lets an event be logged at most once per [`LOG_EVERY`], counting the others.
@@ -269,7 +171,7 @@ impl Shared {
         };
         victim.evict();
         conns.evicting += 1;
-        self.stats.evicted.fetch_add(1, Ordering::Relaxed);
+        self.stats.evicted();
         true
     }
 
@@ -314,7 +216,7 @@ impl Shared {
 
     /// Answers a connection past the cap and closes it.
     fn refuse(self: &Arc<Self>, stream: TcpStream) {
-        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        self.stats.refused();
         if let Some(suppressed) = self.refuse_log.check() {
             tracing::warn!(
                 listener = self.spec.what,
@@ -348,7 +250,7 @@ impl Shared {
             // The client went away before the accept: nothing wrong here.
             return Retry::Now;
         }
-        self.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+        self.stats.accept_error();
         let mut freeing = 0;
         if is_out_of_descriptors(&err) {
             let mut conns = self.conns.lock();
@@ -450,11 +352,6 @@ fn refusal(protocol: Protocol, limit: usize) -> Vec<u8> {
     }
 }
 
-/// Resolves when `shutdown` turns true (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
 fn builder(spec: &Spec) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     if spec.protocol == Protocol::Grpc {
@@ -482,10 +379,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let refusal = refusal(spec.protocol, spec.config.conn_limit.max(1));
-    stats.limit.store(
-        u64::try_from(spec.config.conn_limit.max(1)).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
+    stats.set_limit(spec.config.conn_limit.max(1));
     let shared = Arc::new(Shared {
         builder: builder(&spec),
         spec,
@@ -571,7 +465,7 @@ async fn serve_connection(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

@@ -1,8 +1,6 @@
-//! request: is a request still in flight, and did its body arrive in time?
+//! request: did a request's body arrive in time?
 //!
-//! [`InFlight`] wraps a connection's service: it tells the connection's [`ConnState`] when a
-//! request starts and when its response has been sent, so the connection knows when it is
-//! idle. [`ReadTimeoutLayer`] gives a request's body a deadline, counted from its head: a
+//! [`ReadTimeoutLayer`] gives a request's body a deadline, counted from its head: a
 //! body still incomplete then fails, and the request is answered `408 Request Timeout` (with
 //! `Connection: close`), or in gRPC `DEADLINE_EXCEEDED`, whatever its handler made of the
 //! failed read.
@@ -21,84 +19,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
 use http_body::{Frame, SizeHint};
 
-use super::conn::ConnState;
-use super::{ListenerStats, Protocol};
+use super::spec::Protocol;
+use super::stats::ListenerStats;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// A connection's service: the listener's router, with requests counted in its [`ConnState`].
-#[derive(Clone)]
-pub(crate) struct InFlight {
-    pub(super) router: axum::Router,
-    pub(super) state: Arc<ConnState>,
-}
-
-impl<B> tower::Service<Request<B>> for InFlight
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    type Response = Response<Tracked>;
-    type Error = Infallible;
-    type Future = BoxFuture<Result<Response<Tracked>, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // A router is always ready.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.state.request_started();
-        let guard = Guard(self.state.clone());
-        let mut router = self.router.clone();
-        Box::pin(async move {
-            let response = match tower::Service::call(&mut router, req).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            Ok(response.map(|body| Tracked {
-                inner: body,
-                _guard: guard,
-            }))
-        })
-    }
-}
-
-/// Ends the request when dropped: with its response body, or with its future if the
-/// connection goes first.
-struct Guard(Arc<ConnState>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.0.request_finished();
-    }
-}
-
-/// A response body that ends its request when it is dropped.
-pub(crate) struct Tracked {
-    inner: Body,
-    _guard: Guard,
-}
-
-impl http_body::Body for Tracked {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
 
 /// A tower layer that gives request bodies a deadline (see the module documentation).
 #[derive(Clone)]

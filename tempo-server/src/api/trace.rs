@@ -1,0 +1,83 @@
+//! trace: which trace has this ID?
+//!
+//! `GET /api/traces/{traceID}` (v1) and `GET /api/v2/traces/{traceID}` (v2), in JSON, or in
+//! protobuf when the `Accept` header asks for it. v1 answers a trace it does not have with a
+//! 404 and an empty body, v2 with a 200 and an empty trace, as Tempo does.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use tempo_core::model::TracesData;
+
+use super::error::ApiError;
+use super::extract::TraceRequest;
+use super::state::{ApiState, blocking};
+use crate::{federation, render};
+
+/// `GET /api/traces/{traceID}`.
+pub(crate) async fn trace_v1(
+    State(state): State<ApiState>,
+    request: TraceRequest,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(trace) = find(&state, request).await? else {
+        return Ok(StatusCode::NOT_FOUND.into_response());
+    };
+    Ok(if wants_protobuf(&headers) {
+        (
+            [(header::CONTENT_TYPE, "application/protobuf")],
+            render::trace::trace_v1_proto(&trace),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            render::trace::trace_v1_json(&trace),
+        )
+            .into_response()
+    })
+}
+
+/// `GET /api/v2/traces/{traceID}`.
+pub(crate) async fn trace_v2(
+    State(state): State<ApiState>,
+    request: TraceRequest,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let trace = find(&state, request).await?;
+    Ok(if wants_protobuf(&headers) {
+        (
+            [(header::CONTENT_TYPE, "application/protobuf")],
+            render::trace::trace_v2_proto(trace.as_ref(), None, 0),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            render::trace::trace_v2_json(trace.as_ref(), None, 0),
+        )
+            .into_response()
+    })
+}
+
+/// The trace, from every tenant of the request.
+async fn find(state: &ApiState, request: TraceRequest) -> Result<Option<TracesData>, ApiError> {
+    let TraceRequest { tenants, id, range } = request;
+    let store = state.store.clone();
+    blocking(move || federation::find_trace(&store, &tenants, id, range)).await
+}
+
+/// Whether the `Accept` header names protobuf (`application/protobuf` or
+/// `application/x-protobuf`, as Grafana sends it).
+fn wants_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.split(',').any(|part| {
+                let media = part.split(';').next().unwrap_or("").trim();
+                media.eq_ignore_ascii_case("application/protobuf")
+                    || media.eq_ignore_ascii_case("application/x-protobuf")
+            })
+        })
+}

@@ -1,0 +1,1143 @@
+//! config: which settings does a Tempo configuration file give this server?
+//!
+//! The server reads the YAML file named by `-config.file=PATH`. Its keys are Tempo's own, so
+//! that the configuration of a Tempo single binary (2.x or 3.x) works as it is. Parsing never
+//! fails on a key it does not know: [`Config::from_yaml`] returns those keys as dotted paths
+//! (`query_frontend.trace_by_id`, `metrics_generator`) for the caller to log
+//! as warnings. A whole section we do not support is reported once, by its own path, rather
+//! than key by key. A known key with a bad value is an error naming the key, the value and the
+//! position in the file.
+//!
+//! # Keys read into [`Config`]
+//!
+//! Which of them act depends on the rest of the server: the S3 settings, for one, are kept
+//! for when that backend is wired in.
+//!
+//! | Key | Default | Setting |
+//! |---|---|---|
+//! | `server.http_listen_address` | `0.0.0.0` (also for `""`) | [`Config::http_listen_address`] |
+//! | `server.http_listen_port` | `3200` | [`Config::http_listen_port`] |
+//! | `server.log_level` | `info` | [`Config::log_level`] |
+//! | `multitenancy_enabled`, or its deprecated alias `auth_enabled` | `false` | [`Config::multitenancy_enabled`] |
+//! | `query_frontend.multi_tenant_queries_enabled` | `true` | [`Config::multi_tenant_queries_enabled`] |
+//! | `distributor.receivers.otlp.protocols.grpc.endpoint` | `0.0.0.0:4317` | [`Config::otlp_grpc_endpoint`] |
+//! | `distributor.receivers.otlp.protocols.grpc.max_recv_msg_size_mib` | `16` | [`Config::otlp_grpc_max_recv_msg_size`] |
+//! | `distributor.receivers.otlp.protocols.http.endpoint` | `0.0.0.0:4318` | [`Config::otlp_http_endpoint`] |
+//! | `distributor.receivers.otlp.protocols.http.max_request_body_size` | 16 MiB | [`Config::otlp_http_max_request_bytes`] |
+//! | `ingester.trace_idle_period`, `live_store.max_trace_idle` | `5s` | [`Config::trace_idle_period`] |
+//! | `ingester.max_block_bytes`, `live_store.max_block_bytes` | `52428800` | [`Config::max_block_bytes`] |
+//! | `ingester.max_block_duration`, `live_store.max_block_duration` | `30s` | [`Config::max_block_duration`] |
+//! | `compactor.compaction.block_retention`, `backend_worker.compaction.block_retention` | `336h` | [`Config::block_retention`] |
+//! | `compactor.compaction.compaction_window`, `backend_worker.compaction.compaction_window` | `1h` | [`Config::compaction_window`] |
+//! | `storage.trace.backend` | `local` | [`Config::storage_backend`] |
+//! | `storage.trace.local.path` | `./tempo-data/blocks` | [`Config::local_path`] |
+//! | `storage.trace.wal.path` | `./tempo-data/wal` | [`Config::wal_path`] |
+//! | `storage.trace.wal.fsync` (our extension) | `always` | [`Config::wal_fsync`] |
+//! | `storage.trace.s3.{bucket, endpoint, region, access_key, secret_key, insecure, prefix, forcepathstyle}` | empty | [`Config::s3`] |
+//! | `server.graceful_shutdown_timeout` | `30s` | [`Config::graceful_shutdown_timeout`] |
+//! | `overrides.defaults.global.max_bytes_per_trace`, or the legacy `overrides.max_bytes_per_trace` | `5000000` (0: none) | [`Config::max_bytes_per_trace`] |
+//! | `overrides.defaults.compaction.block_retention`, or the legacy `overrides.block_retention` | the compactor's | [`Config::block_retention`] |
+//! | `overrides.per_tenant_override_config` | none | [`Config::per_tenant_override_config`] (each tenant's `global.max_bytes_per_trace` and `compaction.block_retention`, or the legacy flat keys; `"*"` for every tenant not named; re-read when it changes) |
+//! | `storage.trace.wal.ingestion_time_range_slack` | `2m` | [`Config::ingestion_time_range_slack`] |
+//! | `compactor.compaction.compacted_block_retention`, `backend_worker.compaction.compacted_block_retention` | `5m` (Tempo: `1h`) | [`Config::compacted_block_retention`] |
+//! | `query_frontend.search.max_query_bytes` (our extension) | 512 MiB | [`Config::max_query_bytes`] |
+//!
+//! ## Connections
+//!
+//! Each listener's connections are bounded by timeouts and a cap ([`ListenerConfig`]). The
+//! keys are those of the server Tempo runs on each port: dskit's `server` block for the HTTP
+//! API, the OpenTelemetry Collector's receiver settings for OTLP. A timeout of `0` means none,
+//! except where the table says otherwise, as in Go. The cap (`0`, or absent: a share of the
+//! open-files limit, see `crate::listen`) is our extension for the OTLP receivers; dskit's
+//! `0` means no cap, ours means the automatic one.
+//!
+//! | Key | Default | Setting |
+//! |---|---|---|
+//! | `server.http_server_read_header_timeout` | `0`: the read timeout | API `header_timeout` |
+//! | `server.http_server_read_timeout` | `30s` | API `read_timeout` |
+//! | `server.http_server_write_timeout` | `30s` | API `write_timeout` |
+//! | `server.http_server_idle_timeout` | `120s` (`0`: the read timeout) | API `idle_timeout` |
+//! | `server.http_listen_conn_limit` | `0`: automatic | API `conn_limit` |
+//! | `distributor.receivers.otlp.protocols.http.read_header_timeout` | `1m` (`0`: the read timeout) | OTLP/HTTP `header_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.read_timeout` | `30s` (the Collector: none) | OTLP/HTTP `read_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.write_timeout` | `30s` | OTLP/HTTP `write_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.idle_timeout` | `1m` (`0`: the read timeout) | OTLP/HTTP `idle_timeout` |
+//! | `distributor.receivers.otlp.protocols.http.conn_limit` (our extension) | `0`: automatic | OTLP/HTTP `conn_limit` |
+//! | `distributor.receivers.otlp.protocols.grpc.keepalive.server_parameters.max_connection_idle` | `5m` (gRPC: none) | OTLP/gRPC `idle_timeout` |
+//! | `...grpc.keepalive.server_parameters.max_connection_age` | none | OTLP/gRPC `max_connection_age` |
+//! | `...grpc.keepalive.server_parameters.max_connection_age_grace` | none | OTLP/gRPC `max_connection_age_grace` |
+//! | `...grpc.keepalive.server_parameters.time` | `2h` (`0`: `2h`; at least `1s`) | OTLP/gRPC `keepalive_time` |
+//! | `...grpc.keepalive.server_parameters.timeout` | `20s` (`0`: `20s`) | OTLP/gRPC `keepalive_timeout` |
+//! | `...grpc.connection_timeout` (our extension, after gRPC's `ConnectionTimeout`) | `30s` | OTLP/gRPC `header_timeout` |
+//! | `...grpc.read_timeout` (our extension) | `30s` | OTLP/gRPC `read_timeout` |
+//! | `...grpc.write_timeout` (our extension) | `30s` | OTLP/gRPC `write_timeout` |
+//! | `...grpc.conn_limit` (our extension) | `0`: automatic | OTLP/gRPC `conn_limit` |
+//!
+//! Tempo's `server.grpc_server_*` keys configure its internal gRPC port (9095), which this
+//! server does not have: they are reported, as `server.grpc_listen_port` is.
+//!
+//! Where a Tempo 3.x key (`live_store`, `backend_worker`) and its Tempo 2.x counterpart
+//! (`ingester`, `compactor`) are both given, the 3.x key wins.
+//!
+//! The OTLP receivers follow the OpenTelemetry Collector's rules: a protocol key that is present
+//! enables that receiver, even with no value (`grpc:` alone means the defaults); a protocol key
+//! that is absent disables it. When the `distributor` section, or its `receivers`, is absent
+//! altogether, both receivers run with their defaults; an `otlp` receiver with no protocol at
+//! all is an error, as in the Collector. Tempo's own default endpoints are `localhost:4317` and
+//! `localhost:4318`; we default to `0.0.0.0`, as Tempo's single-binary examples configure it.
+//! An endpoint with an empty host (`:4317`) listens on all interfaces, as in Go.
+//!
+//! # Keys accepted without effect
+//!
+//! These are understood and their values checked, but they change nothing yet, because this
+//! server has no equivalent knob: `target` when it is `all` (this server is always the single
+//! binary; any other target is reported), `ingester.complete_block_timeout`,
+//! `ingester.flush_check_period`, `live_store.max_trace_live`,
+//! `live_store.complete_block_timeout`, `live_store.flush_check_period`.
+//!
+//! # Keys reported
+//!
+//! Everything else, notably `stream_over_http_enabled`, `usage_report`, `metrics_generator`,
+//! the other `query_frontend` keys, `querier`, `overrides`, `memberlist`, other receivers (`jaeger`, `zipkin`,
+//! ...), `storage.trace.block`, `storage.trace.pool` and the other backends' sections: they
+//! have no effect here, and the report says so.
+//!
+//! # Values
+//!
+//! Durations are Go duration strings (`300ms`, `1.5h`, `2h45m`; see [`value::parse_go_duration`]); a
+//! bare number is rejected except `0`, as in Go. Integers may be written with underscores
+//! (`1_000_000`) or as integral floats (`1.073741824e+09`), and booleans as YAML 1.1's
+//! `yes`/`no`/`on`/`off`, as Go's YAML parser reads them. With `-config.expand-env=true`, the
+//! text first goes through [`value::expand_env`].
+//!
+//! # Modules
+//!
+//! This module holds the resolved [`Config`]; [`raw`] mirrors the file's keys, [`value`] reads
+//! its values the Go way, [`overrides`] reads the tenant overrides file, [`error`] says what
+//! went wrong.
+
+mod error;
+mod overrides;
+mod raw;
+mod value;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tempo_core::FsyncPolicy;
+
+pub(crate) use error::ConfigError;
+pub(crate) use overrides::load_tenant_overrides;
+use raw::{RawGrpc, RawHttp, RawProtocols, RawRoot, RawServer};
+pub(crate) use raw::{S3Config, StorageBackend};
+use value::expand_env;
+
+const MIB: u64 = 1 << 20;
+
+/// The server's settings, resolved from a Tempo-style YAML file and defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Config {
+    /// Address of Tempo's HTTP API (`server.http_listen_address`).
+    pub(crate) http_listen_address: String,
+    /// Port of Tempo's HTTP API (`server.http_listen_port`).
+    pub(crate) http_listen_port: u16,
+    /// Least severe log level written (`server.log_level`): `debug`, `info`, `warn` or
+    /// `error`, always in lower case, a valid `tracing` filter directive.
+    pub(crate) log_level: String,
+    /// Whether requests carry a tenant in `X-Scope-OrgID`; otherwise everything belongs to
+    /// `single-tenant`.
+    pub(crate) multitenancy_enabled: bool,
+    /// Whether a query may name several tenants, `a|b`, with multi-tenancy on: each is
+    /// queried and the answers combined (Tempo's cross-tenant query federation).
+    pub(crate) multi_tenant_queries_enabled: bool,
+    /// Listen address (`host:port`) of the OTLP gRPC receiver; `None` when it is disabled.
+    /// The host may be a name (`tempo:4317`), to be resolved when binding.
+    pub(crate) otlp_grpc_endpoint: Option<String>,
+    /// Listen address (`host:port`) of the OTLP HTTP receiver; `None` when it is disabled.
+    pub(crate) otlp_http_endpoint: Option<String>,
+    /// Largest OTLP gRPC message accepted, in bytes (`max_recv_msg_size_mib`; 0 means the
+    /// default, 16 MiB).
+    pub(crate) otlp_grpc_max_recv_msg_size: usize,
+    /// Largest OTLP HTTP request body accepted, in bytes (`max_request_body_size`, the
+    /// OpenTelemetry Collector's key; 0 means the default, 16 MiB).
+    pub(crate) otlp_http_max_request_bytes: usize,
+    /// A trace is complete after this long without new spans.
+    pub(crate) trace_idle_period: Duration,
+    /// The head is cut into a block when it holds this many bytes.
+    pub(crate) max_block_bytes: u64,
+    /// The head is cut into a block when its oldest data is this old.
+    pub(crate) max_block_duration: Duration,
+    /// Blocks older than this are deleted.
+    pub(crate) block_retention: Duration,
+    /// Blocks whose time ranges fall in one window of this length are compacted together.
+    pub(crate) compaction_window: Duration,
+    /// Where blocks are stored.
+    pub(crate) storage_backend: StorageBackend,
+    /// Directory of blocks for the local backend.
+    pub(crate) local_path: PathBuf,
+    /// Directory of the write-ahead log.
+    pub(crate) wal_path: PathBuf,
+    /// When the write-ahead log syncs to disk.
+    pub(crate) wal_fsync: FsyncPolicy,
+    /// Settings of the S3 backend, kept for when it is wired in.
+    pub(crate) s3: S3Config,
+    /// Connection timeouts and cap of Tempo's HTTP API listener (`server.http_server_*`,
+    /// `server.http_listen_conn_limit`).
+    pub(crate) api_listener: ListenerConfig,
+    /// Connection timeouts and cap of the OTLP/gRPC listener.
+    pub(crate) otlp_grpc_listener: ListenerConfig,
+    /// Connection timeouts and cap of the OTLP/HTTP listener.
+    pub(crate) otlp_http_listener: ListenerConfig,
+    /// How long shutdown waits for in-flight requests (`server.graceful_shutdown_timeout`).
+    pub(crate) graceful_shutdown_timeout: Duration,
+    /// The largest a trace may grow, in bytes; spans past it are refused at ingest
+    /// (`overrides.defaults.global.max_bytes_per_trace`, or the legacy
+    /// `overrides.max_bytes_per_trace`; 0: no limit).
+    pub(crate) max_bytes_per_trace: u64,
+    /// Tenant-specific overrides, read at start and again when the file changes
+    /// (`overrides.per_tenant_override_config`).
+    pub(crate) per_tenant_override_config: Option<PathBuf>,
+    /// A block's time range keeps each span within this much of its ingestion time
+    /// (`storage.trace.wal.ingestion_time_range_slack`).
+    pub(crate) ingestion_time_range_slack: Duration,
+    /// How long blocks replaced by compaction are kept before deletion
+    /// (`compactor.compaction.compacted_block_retention`).
+    pub(crate) compacted_block_retention: Duration,
+    /// The most memory one query may hold (`query_frontend.search.max_query_bytes`, our
+    /// extension).
+    pub(crate) max_query_bytes: u64,
+}
+
+/// How one listener treats its connections. `None` is no limit.
+///
+/// The timeouts follow Go's `http.Server`, which Tempo's listeners are: a connection is
+/// closed when a request's head takes longer than `header_timeout` to arrive (for a new
+/// connection, counted from the accept, so that a connection that never sends anything is
+/// closed too), when the body takes longer than `read_timeout` after the head (the request is
+/// answered 408, or `DEADLINE_EXCEEDED` in gRPC), when a write to the client makes no progress
+/// for `write_timeout`, and when it has had no request in flight for `idle_timeout` (HTTP/2
+/// connections get a GOAWAY).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListenerConfig {
+    /// Longest wait for a request's head, from its first byte; for a new connection, from the
+    /// accept (with HTTP/2: for its connection preface).
+    pub(crate) header_timeout: Option<Duration>,
+    /// Longest wait for a request's body, from its head.
+    pub(crate) read_timeout: Option<Duration>,
+    /// Longest time a write to the client may make no progress.
+    pub(crate) write_timeout: Option<Duration>,
+    /// A connection with no request in flight for this long is closed.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// A connection this old is closed (gracefully) once its requests are done.
+    pub(crate) max_connection_age: Option<Duration>,
+    /// After `max_connection_age`, requests still in flight get this long before the
+    /// connection is closed anyway.
+    pub(crate) max_connection_age_grace: Option<Duration>,
+    /// HTTP/2 connections with no traffic for this long are pinged.
+    pub(crate) keepalive_time: Option<Duration>,
+    /// A ping not answered within this long closes the connection.
+    pub(crate) keepalive_timeout: Duration,
+    /// Most connections open at once; 0 means a share of the open-files limit.
+    pub(crate) conn_limit: usize,
+}
+
+impl ListenerConfig {
+    /// Defaults of Tempo's HTTP API: dskit's `http_server_read_timeout` (30s, also the header
+    /// timeout), `http_server_write_timeout` (30s) and `http_server_idle_timeout` (120s).
+    fn api_defaults() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(120)),
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            keepalive_time: None,
+            keepalive_timeout: Duration::from_secs(20),
+            conn_limit: 0,
+        }
+    }
+
+    /// Defaults of the OTLP/HTTP receiver: the OpenTelemetry Collector's (`read_header_timeout`
+    /// 1m, `write_timeout` 30s, `idle_timeout` 1m), with a `read_timeout` of 30s where the
+    /// Collector has none, so that a body sent a byte at a time cannot hold a connection.
+    fn otlp_http_defaults() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout: Some(Duration::from_secs(60)),
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            ..ListenerConfig::api_defaults()
+        }
+    }
+
+    /// Defaults of the OTLP/gRPC receiver: gRPC's keepalive (a ping after 2h without traffic,
+    /// answered within 20s; no maximum age), an idle connection closed after 5m (gRPC never
+    /// closes one), 30s for the connection preface, a request's message and a stalled write.
+    fn otlp_grpc_defaults() -> ListenerConfig {
+        ListenerConfig {
+            header_timeout: Some(Duration::from_secs(30)),
+            read_timeout: Some(Duration::from_secs(30)),
+            write_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            keepalive_time: Some(Duration::from_secs(2 * 3600)),
+            keepalive_timeout: Duration::from_secs(20),
+            conn_limit: 0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            http_listen_address: "0.0.0.0".to_owned(),
+            http_listen_port: 3200,
+            log_level: "info".to_owned(),
+            multitenancy_enabled: false,
+            multi_tenant_queries_enabled: true,
+            otlp_grpc_endpoint: Some(DEFAULT_GRPC_ENDPOINT.to_owned()),
+            otlp_http_endpoint: Some(DEFAULT_HTTP_ENDPOINT.to_owned()),
+            otlp_grpc_max_recv_msg_size: (16 * MIB) as usize,
+            otlp_http_max_request_bytes: (16 * MIB) as usize,
+            trace_idle_period: Duration::from_secs(5),
+            max_block_bytes: 50 * MIB,
+            max_block_duration: Duration::from_secs(30),
+            block_retention: Duration::from_secs(336 * 3600),
+            compaction_window: Duration::from_secs(3600),
+            storage_backend: StorageBackend::Local,
+            local_path: PathBuf::from("./tempo-data/blocks"),
+            wal_path: PathBuf::from("./tempo-data/wal"),
+            wal_fsync: FsyncPolicy::Always,
+            s3: S3Config::default(),
+            api_listener: ListenerConfig::api_defaults(),
+            otlp_grpc_listener: ListenerConfig::otlp_grpc_defaults(),
+            otlp_http_listener: ListenerConfig::otlp_http_defaults(),
+            graceful_shutdown_timeout: Duration::from_secs(30),
+            max_bytes_per_trace: 5_000_000,
+            per_tenant_override_config: None,
+            ingestion_time_range_slack: Duration::from_secs(120),
+            compacted_block_retention: Duration::from_secs(300),
+            max_query_bytes: 512 * MIB,
+        }
+    }
+}
+
+const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
+const DEFAULT_HTTP_ENDPOINT: &str = "0.0.0.0:4318";
+
+impl Config {
+    /// Parses a YAML configuration. Returns the settings and the dotted paths of the keys
+    /// that have no effect here, in file order, each once.
+    pub(crate) fn from_yaml(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        // An empty document (no text, only comments) is all defaults.
+        let (raw, mut unknown) = raw::from_yaml::<RawRoot>(text)?;
+        let config = resolve(raw, &mut unknown)?;
+        Ok((config, unknown))
+    }
+
+    /// Reads and parses the file at `path`, as [`Config::from_yaml`].
+    pub(crate) fn load(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::from_yaml(&raw::read(path)?)
+    }
+
+    /// Reads the file at `path`, replaces environment variable references in it with
+    /// [`expand_env`] (Tempo's `-config.expand-env=true`), then parses it.
+    pub(crate) fn load_expanding_env(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::from_yaml(&expand_env(&raw::read(path)?))
+    }
+
+    /// The address of the HTTP API as `host:port`, with an IPv6 host in brackets.
+    pub(crate) fn http_listen_addr(&self) -> String {
+        join_host_port(&self.http_listen_address, self.http_listen_port)
+    }
+
+    /// Logs the effective settings at `info` level, one event, secrets left out.
+    pub(crate) fn log_summary(&self) {
+        let s3 = &self.s3;
+        tracing::info!(
+            http = %self.http_listen_addr(),
+            otlp_grpc = self.otlp_grpc_endpoint.as_deref().unwrap_or("off"),
+            otlp_http = self.otlp_http_endpoint.as_deref().unwrap_or("off"),
+            otlp_grpc_max_recv_msg_size = self.otlp_grpc_max_recv_msg_size,
+            otlp_http_max_request_bytes = self.otlp_http_max_request_bytes,
+            multitenancy = self.multitenancy_enabled,
+            multi_tenant_queries = self.multi_tenant_queries_enabled,
+            log_level = %self.log_level,
+            backend = self.storage_backend.as_str(),
+            local_path = %self.local_path.display(),
+            wal_path = %self.wal_path.display(),
+            wal_fsync = ?self.wal_fsync,
+            trace_idle_period = ?self.trace_idle_period,
+            max_block_bytes = self.max_block_bytes,
+            max_block_duration = ?self.max_block_duration,
+            block_retention = ?self.block_retention,
+            compaction_window = ?self.compaction_window,
+            compacted_block_retention = ?self.compacted_block_retention,
+            max_bytes_per_trace = self.max_bytes_per_trace,
+            per_tenant_override_config = ?self.per_tenant_override_config,
+            ingestion_time_range_slack = ?self.ingestion_time_range_slack,
+            max_query_bytes = self.max_query_bytes,
+            graceful_shutdown_timeout = ?self.graceful_shutdown_timeout,
+            "configuration"
+        );
+        if self.storage_backend == StorageBackend::S3 {
+            let credentials = if s3.access_key.is_empty() && s3.secret_key.is_empty() {
+                "environment"
+            } else {
+                "static"
+            };
+            tracing::info!(
+                bucket = %s3.bucket,
+                endpoint = %s3.endpoint,
+                region = %s3.region,
+                prefix = %s3.prefix,
+                insecure = s3.insecure,
+                forcepathstyle = s3.forcepathstyle,
+                credentials,
+                "S3 configuration"
+            );
+        }
+    }
+}
+
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The settings a file gives, with the defaults for what it leaves out; `unknown` gains the
+/// keys that are read but have no effect.
+fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigError> {
+    let defaults = Config::default();
+    if let Some(target) = &raw.target
+        && target != "all"
+        && !unknown.iter().any(|k| k == "target")
+    {
+        unknown.push("target".to_owned());
+    }
+
+    let (otlp_grpc, otlp_http) = match raw.distributor.and_then(|d| d.receivers) {
+        None => (Some(RawGrpc::default()), Some(RawHttp::default())),
+        Some(receivers) => match receivers.otlp {
+            None => (None, None),
+            Some(otlp) => match otlp.protocols {
+                Some(RawProtocols { grpc, http }) if grpc.is_some() || http.is_some() => {
+                    (grpc, http)
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "distributor.receivers.otlp.protocols".to_owned(),
+                        message: "the OTLP receiver needs at least one protocol, grpc or http"
+                            .to_owned(),
+                    });
+                }
+            },
+        },
+    };
+    let otlp_grpc_max_recv_msg_size = match otlp_grpc.as_ref().and_then(|g| g.max_recv_msg_size_mib)
+    {
+        None | Some(0) => defaults.otlp_grpc_max_recv_msg_size,
+        Some(mib) => mib
+            .checked_mul(MIB)
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .ok_or_else(|| ConfigError::Invalid {
+                key: "distributor.receivers.otlp.protocols.grpc.max_recv_msg_size_mib".to_owned(),
+                message: format!("{mib} MiB is too large"),
+            })?,
+    };
+    let otlp_http_max_request_bytes = match otlp_http.as_ref().and_then(|h| h.max_request_body_size)
+    {
+        None | Some(0) => defaults.otlp_http_max_request_bytes,
+        Some(bytes) => usize::try_from(bytes).map_err(|_| ConfigError::Invalid {
+            key: "distributor.receivers.otlp.protocols.http.max_request_body_size".to_owned(),
+            message: format!("{bytes} bytes is too large"),
+        })?,
+    };
+
+    let api_listener = api_listener(&raw.server);
+    let otlp_grpc_listener = otlp_grpc
+        .as_ref()
+        .map(otlp_grpc_listener)
+        .unwrap_or_else(ListenerConfig::otlp_grpc_defaults);
+    let otlp_http_listener = otlp_http
+        .as_ref()
+        .map(otlp_http_listener)
+        .unwrap_or_else(ListenerConfig::otlp_http_defaults);
+    let graceful_shutdown_timeout = raw
+        .server
+        .graceful_shutdown_timeout
+        .unwrap_or(defaults.graceful_shutdown_timeout);
+
+    let live = raw.live_store;
+    let ingester = raw.ingester;
+    let worker = raw.backend_worker.compaction;
+    let compactor = raw.compactor.compaction;
+    let trace = raw.storage.trace;
+    Ok(Config {
+        http_listen_address: match raw.server.http_listen_address {
+            Some(address) if !address.is_empty() => address,
+            _ => defaults.http_listen_address,
+        },
+        http_listen_port: raw
+            .server
+            .http_listen_port
+            .unwrap_or(defaults.http_listen_port),
+        log_level: raw.server.log_level.unwrap_or(defaults.log_level),
+        multitenancy_enabled: raw.multitenancy_enabled.unwrap_or(false)
+            || raw.auth_enabled.unwrap_or(false),
+        multi_tenant_queries_enabled: raw
+            .query_frontend
+            .multi_tenant_queries_enabled
+            .unwrap_or(defaults.multi_tenant_queries_enabled),
+        otlp_grpc_endpoint: otlp_grpc.map(|g| {
+            g.endpoint
+                .unwrap_or_else(|| DEFAULT_GRPC_ENDPOINT.to_owned())
+        }),
+        otlp_http_endpoint: otlp_http.map(|h| {
+            h.endpoint
+                .unwrap_or_else(|| DEFAULT_HTTP_ENDPOINT.to_owned())
+        }),
+        otlp_grpc_max_recv_msg_size,
+        otlp_http_max_request_bytes,
+        trace_idle_period: live
+            .max_trace_idle
+            .or(ingester.trace_idle_period)
+            .unwrap_or(defaults.trace_idle_period),
+        max_block_bytes: live
+            .max_block_bytes
+            .or(ingester.max_block_bytes)
+            .unwrap_or(defaults.max_block_bytes),
+        max_block_duration: live
+            .max_block_duration
+            .or(ingester.max_block_duration)
+            .unwrap_or(defaults.max_block_duration),
+        block_retention: raw
+            .overrides
+            .defaults
+            .block_retention()
+            .or(raw.overrides.block_retention.filter(|d| !d.is_zero()))
+            .or(worker.block_retention)
+            .or(compactor.block_retention)
+            .unwrap_or(defaults.block_retention),
+        compacted_block_retention: worker
+            .compacted_block_retention
+            .or(compactor.compacted_block_retention)
+            .unwrap_or(defaults.compacted_block_retention),
+        max_bytes_per_trace: raw
+            .overrides
+            .defaults
+            .max_bytes_per_trace()
+            .or(raw.overrides.max_bytes_per_trace)
+            .unwrap_or(defaults.max_bytes_per_trace),
+        per_tenant_override_config: non_empty_path(raw.overrides.per_tenant_override_config),
+        ingestion_time_range_slack: trace
+            .wal
+            .ingestion_time_range_slack
+            .unwrap_or(defaults.ingestion_time_range_slack),
+        max_query_bytes: match raw.query_frontend.search.max_query_bytes {
+            None | Some(0) => defaults.max_query_bytes,
+            Some(bytes) => bytes,
+        },
+        compaction_window: worker
+            .compaction_window
+            .or(compactor.compaction_window)
+            .unwrap_or(defaults.compaction_window),
+        storage_backend: trace.backend.unwrap_or(defaults.storage_backend),
+        local_path: non_empty_path(trace.local.path).unwrap_or(defaults.local_path),
+        wal_path: non_empty_path(trace.wal.path).unwrap_or(defaults.wal_path),
+        wal_fsync: trace.wal.fsync.unwrap_or(defaults.wal_fsync),
+        s3: trace.s3,
+        api_listener,
+        otlp_grpc_listener,
+        otlp_http_listener,
+        graceful_shutdown_timeout,
+    })
+}
+
+/// A Go timeout setting: absent is the default, zero is no timeout.
+fn timeout(value: Option<Duration>, default: Option<Duration>) -> Option<Duration> {
+    match value {
+        None => default,
+        Some(d) if d.is_zero() => None,
+        Some(d) => Some(d),
+    }
+}
+
+/// Go's `http.Server` rule for the header and idle timeouts: zero means the read timeout.
+fn or_read_timeout(
+    value: Option<Duration>,
+    default: Option<Duration>,
+    read: Option<Duration>,
+) -> Option<Duration> {
+    match value {
+        None => default,
+        Some(d) if d.is_zero() => read,
+        Some(d) => Some(d),
+    }
+}
+
+/// Tempo's `server` block (dskit's): its `http_server_*` timeouts are those of the HTTP
+/// API. dskit's header timeout defaults to 0, which means the read timeout.
+fn api_listener(server: &RawServer) -> ListenerConfig {
+    let defaults = ListenerConfig::api_defaults();
+    let read_timeout = timeout(server.http_server_read_timeout, defaults.read_timeout);
+    ListenerConfig {
+        header_timeout: or_read_timeout(
+            server.http_server_read_header_timeout,
+            read_timeout,
+            read_timeout,
+        ),
+        read_timeout,
+        write_timeout: timeout(server.http_server_write_timeout, defaults.write_timeout),
+        idle_timeout: or_read_timeout(
+            server.http_server_idle_timeout,
+            defaults.idle_timeout,
+            read_timeout,
+        ),
+        conn_limit: server.http_listen_conn_limit.unwrap_or(0),
+        ..defaults
+    }
+}
+
+/// The OpenTelemetry Collector's HTTP server settings (`confighttp`).
+fn otlp_http_listener(http: &RawHttp) -> ListenerConfig {
+    let defaults = ListenerConfig::otlp_http_defaults();
+    let read_timeout = timeout(http.read_timeout, defaults.read_timeout);
+    ListenerConfig {
+        header_timeout: or_read_timeout(
+            http.read_header_timeout,
+            defaults.header_timeout,
+            read_timeout,
+        ),
+        read_timeout,
+        write_timeout: timeout(http.write_timeout, defaults.write_timeout),
+        idle_timeout: or_read_timeout(http.idle_timeout, defaults.idle_timeout, read_timeout),
+        conn_limit: http.conn_limit.unwrap_or(0),
+        ..defaults
+    }
+}
+
+/// The OpenTelemetry Collector's gRPC server settings (`configgrpc`), whose keepalive
+/// parameters are gRPC's: zero means gRPC's default (no limit, a ping after 2h, 20s to
+/// answer it), and a ping interval under 1s is raised to 1s, as gRPC does.
+fn otlp_grpc_listener(grpc: &RawGrpc) -> ListenerConfig {
+    let defaults = ListenerConfig::otlp_grpc_defaults();
+    let params = &grpc.keepalive.server_parameters;
+    ListenerConfig {
+        header_timeout: timeout(grpc.connection_timeout, defaults.header_timeout),
+        read_timeout: timeout(grpc.read_timeout, defaults.read_timeout),
+        write_timeout: timeout(grpc.write_timeout, defaults.write_timeout),
+        idle_timeout: timeout(params.max_connection_idle, defaults.idle_timeout),
+        max_connection_age: timeout(params.max_connection_age, None),
+        max_connection_age_grace: timeout(params.max_connection_age_grace, None),
+        keepalive_time: match params.time {
+            None => defaults.keepalive_time,
+            Some(d) if d.is_zero() => defaults.keepalive_time,
+            Some(d) => Some(d.max(Duration::from_secs(1))),
+        },
+        keepalive_timeout: match params.timeout {
+            Some(d) if !d.is_zero() => d,
+            _ => defaults.keepalive_timeout,
+        },
+        conn_limit: grpc.conn_limit.unwrap_or(0),
+    }
+}
+
+fn non_empty_path(path: Option<PathBuf>) -> Option<PathBuf> {
+    path.filter(|p| !p.as_os_str().is_empty())
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> (Config, Vec<String>) {
+        match Config::from_yaml(text) {
+            Ok(parsed) => parsed,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn parse_err(text: &str) -> String {
+        match Config::from_yaml(text) {
+            Ok((config, _)) => panic!("expected an error, got {config:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn empty_text_is_the_defaults() {
+        for text in ["", "\n", "# nothing here\n", "---\n", "{}", "~\n", "null"] {
+            assert_eq!(parse(text), (Config::default(), Vec::new()), "{text:?}");
+        }
+        let config = Config::default();
+        assert_eq!(config.http_listen_addr(), "0.0.0.0:3200");
+        assert_eq!(config.otlp_grpc_endpoint.as_deref(), Some("0.0.0.0:4317"));
+        assert_eq!(config.otlp_http_endpoint.as_deref(), Some("0.0.0.0:4318"));
+        assert_eq!(config.max_block_bytes, 52_428_800);
+        assert_eq!(config.otlp_grpc_max_recv_msg_size, 16 << 20);
+        assert_eq!(config.block_retention, secs(336 * 3600));
+    }
+
+    const DOCKER_COMPOSE_2X: &str =
+        include_str!("../../tests/fixtures/config/tempo-2x-docker-compose.yaml");
+
+    #[test]
+    fn tempo_2x_docker_compose_config() {
+        let (config, unknown) = parse(DOCKER_COMPOSE_2X);
+        assert_eq!(
+            unknown,
+            [
+                "stream_over_http_enabled",
+                "query_frontend.search.duration_slo",
+                "query_frontend.search.throughput_bytes_slo",
+                "query_frontend.search.metadata_slo",
+                "query_frontend.trace_by_id",
+                "metrics_generator",
+                "overrides.defaults.metrics_generator",
+            ]
+        );
+        assert_eq!(
+            config,
+            Config {
+                otlp_grpc_endpoint: Some("tempo:4317".into()),
+                // `http` is absent: the HTTP receiver is off.
+                otlp_http_endpoint: None,
+                max_block_duration: secs(300),
+                block_retention: secs(3600),
+                wal_path: "/var/tempo/wal".into(),
+                local_path: "/var/tempo/blocks".into(),
+                ..Config::default()
+            }
+        );
+    }
+
+    #[test]
+    fn tempo_3x_single_binary_config() {
+        let (config, unknown) = parse(include_str!(
+            "../../tests/fixtures/config/tempo-3x-single-binary.yaml"
+        ));
+        assert_eq!(
+            unknown,
+            [
+                "stream_over_http_enabled",
+                "metrics_generator",
+                "query_frontend.mcp_server",
+                "overrides.defaults.metrics_generator",
+                "usage_report"
+            ]
+        );
+        assert_eq!(
+            config,
+            Config {
+                log_level: "warn".into(),
+                otlp_grpc_endpoint: Some("tempo:4317".into()),
+                otlp_http_endpoint: Some("tempo:4318".into()),
+                wal_path: "/var/tempo/wal".into(),
+                local_path: "/var/tempo/blocks".into(),
+                ..Config::default()
+            }
+        );
+    }
+
+    #[test]
+    fn linux_getting_started_config() {
+        let (config, unknown) = parse(include_str!(
+            "../../tests/fixtures/config/linux-getting-started.yaml"
+        ));
+        assert_eq!(unknown, ["usage_report"]);
+        assert_eq!(
+            config,
+            Config {
+                wal_path: "/data/tempo/wal".into(),
+                local_path: "/data/tempo/blocks".into(),
+                ..Config::default()
+            }
+        );
+    }
+
+    #[test]
+    fn old_2x_local_config() {
+        let (config, unknown) = parse(include_str!(
+            "../../tests/fixtures/config/tempo-2x-local.yaml"
+        ));
+        assert_eq!(
+            unknown,
+            [
+                "distributor.receivers.jaeger",
+                "distributor.receivers.zipkin",
+                "distributor.receivers.opencensus",
+                "compactor.compaction.max_block_bytes",
+                "storage.trace.block",
+                "storage.trace.wal.v2_encoding",
+                "storage.trace.pool",
+            ]
+        );
+        assert_eq!(
+            config,
+            Config {
+                trace_idle_period: secs(10),
+                max_block_bytes: 1_000_000,
+                max_block_duration: secs(300),
+                block_retention: secs(3600),
+                compaction_window: secs(3600),
+                compacted_block_retention: secs(600),
+                wal_path: "/tmp/tempo/wal".into(),
+                local_path: "/tmp/tempo/blocks".into(),
+                ..Config::default()
+            }
+        );
+    }
+
+    #[test]
+    fn live_store_config_wins_over_ingester() {
+        let (config, unknown) = parse(include_str!("../../tests/fixtures/config/live-store.yaml"));
+        assert_eq!(
+            unknown,
+            [
+                "server.grpc_listen_port",
+                "live_store.max_live_traces_bytes",
+                "distributor.receivers.otlp.protocols.http.cors",
+                "storage.trace.s3.part_size",
+            ]
+        );
+        let expected = Config {
+            http_listen_address: "0.0.0.0".into(),
+            http_listen_port: 3201,
+            log_level: "debug".into(),
+            multitenancy_enabled: true,
+            otlp_grpc_endpoint: None,
+            otlp_http_endpoint: Some("0.0.0.0:4318".into()),
+            otlp_http_max_request_bytes: 20 << 20,
+            trace_idle_period: secs(2),
+            max_block_bytes: 1 << 30,
+            max_block_duration: secs(45),
+            block_retention: secs(48 * 3600),
+            compaction_window: secs(7200),
+            storage_backend: StorageBackend::S3,
+            wal_path: "/wal".into(),
+            wal_fsync: FsyncPolicy::Interval(Duration::from_millis(100)),
+            s3: S3Config {
+                bucket: "tempo".into(),
+                endpoint: "minio:9000".into(),
+                region: "us-east-1".into(),
+                access_key: "tempo".into(),
+                secret_key: "supersecret".into(),
+                insecure: true,
+                prefix: "a/b".into(),
+                forcepathstyle: true,
+            },
+            ..Config::default()
+        };
+        assert_eq!(config, expected);
+        assert!(!format!("{config:?}").contains("supersecret"));
+        config.log_summary();
+        assert_eq!(config.http_listen_addr(), "0.0.0.0:3201");
+    }
+
+    #[test]
+    fn small_settings() {
+        let (config, unknown) = parse(
+            "auth_enabled: true\ntarget: querier\nserver:\n  http_listen_address: '::1'\nstorage:\n  trace:\n    backend: filesystem\n    wal:\n      fsync: never\n",
+        );
+        assert_eq!(unknown, ["target"]);
+        assert!(config.multitenancy_enabled);
+        assert!(config.multi_tenant_queries_enabled);
+        assert_eq!(config.storage_backend, StorageBackend::Local);
+        assert_eq!(config.wal_fsync, FsyncPolicy::Never);
+        assert_eq!(config.http_listen_addr(), "[::1]:3200");
+        config.log_summary();
+
+        let (config, _) = parse("server:\n  log_level: WARN\n");
+        assert_eq!(config.log_level, "warn");
+
+        let (config, _) = parse(
+            "distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          max_recv_msg_size_mib: 64\n",
+        );
+        assert_eq!(config.otlp_grpc_max_recv_msg_size, 64 << 20);
+        assert_eq!(config.otlp_grpc_endpoint.as_deref(), Some("0.0.0.0:4317"));
+        assert_eq!(config.otlp_http_endpoint, None);
+
+        // A distributor section without receivers leaves both receivers on.
+        let (config, unknown) = parse("distributor:\n  log_received_spans:\n    enabled: true\n");
+        assert_eq!(unknown, ["distributor.log_received_spans"]);
+        let (federation_off, unknown) =
+            parse("query_frontend:\n  multi_tenant_queries_enabled: false\n  max_retries: 3\n");
+        assert!(!federation_off.multi_tenant_queries_enabled);
+        assert_eq!(unknown, ["query_frontend.max_retries"]);
+        assert!(config.otlp_grpc_endpoint.is_some() && config.otlp_http_endpoint.is_some());
+
+        // Receivers without OTLP: both OTLP receivers off.
+        let (config, unknown) = parse("distributor:\n  receivers:\n    zipkin:\n");
+        assert_eq!(unknown, ["distributor.receivers.zipkin"]);
+        assert_eq!(
+            (config.otlp_grpc_endpoint, config.otlp_http_endpoint),
+            (None, None)
+        );
+
+        let (config, _) =
+            parse("storage:\n  trace:\n    wal:\n      fsync: always\n    backend: memory\n");
+        assert_eq!(config.wal_fsync, FsyncPolicy::Always);
+        assert_eq!(config.storage_backend, StorageBackend::Memory);
+
+        let (config, _) = parse("ingester:\n  trace_idle_period: 0\n");
+        assert_eq!(config.trace_idle_period, Duration::ZERO);
+    }
+
+    #[test]
+    fn limits_and_overrides_in_both_shapes() {
+        let d = Config::default();
+        assert_eq!(d.max_bytes_per_trace, 5_000_000);
+        assert_eq!(d.ingestion_time_range_slack, secs(120));
+        // Tempo's current shape.
+        let (config, unknown) = parse(
+            "overrides:\n  defaults:\n    global:\n      max_bytes_per_trace: 1_000\n    \
+             compaction:\n      block_retention: 48h\n    ingestion:\n      \
+             rate_limit_bytes: 5\n  per_tenant_override_config: /conf/o.yaml\n\
+             storage:\n  trace:\n    wal:\n      ingestion_time_range_slack: 30s\n\
+             compactor:\n  compaction:\n    compacted_block_retention: 1h\n\
+             query_frontend:\n  search:\n    max_query_bytes: 1048576\n",
+        );
+        assert_eq!(unknown, ["overrides.defaults.ingestion"]);
+        assert_eq!(config.max_bytes_per_trace, 1000);
+        assert_eq!(config.block_retention, secs(48 * 3600));
+        assert_eq!(
+            config.per_tenant_override_config.as_deref(),
+            Some(Path::new("/conf/o.yaml"))
+        );
+        assert_eq!(config.ingestion_time_range_slack, secs(30));
+        assert_eq!(config.compacted_block_retention, secs(3600));
+        assert_eq!(config.max_query_bytes, 1 << 20);
+        // The legacy flat shape; a retention of 0 means the compactor's.
+        let (config, unknown) = parse(
+            "overrides:\n  max_bytes_per_trace: 0\n  block_retention: 0s\n  \
+             ingestion_rate_limit_bytes: 5\n",
+        );
+        assert_eq!(unknown, ["overrides.ingestion_rate_limit_bytes"]);
+        assert_eq!(config.max_bytes_per_trace, 0);
+        assert_eq!(config.block_retention, d.block_retention);
+    }
+
+    #[test]
+    fn connection_keys() {
+        let d = Config::default();
+        assert_eq!(d.api_listener.header_timeout, Some(secs(30)));
+        assert_eq!(d.api_listener.idle_timeout, Some(secs(120)));
+        assert_eq!(d.otlp_http_listener.header_timeout, Some(secs(60)));
+        assert_eq!(d.otlp_http_listener.idle_timeout, Some(secs(60)));
+        assert_eq!(d.otlp_grpc_listener.idle_timeout, Some(secs(300)));
+        assert_eq!(d.otlp_grpc_listener.keepalive_time, Some(secs(7200)));
+        assert_eq!(d.graceful_shutdown_timeout, secs(30));
+
+        let (config, unknown) = parse(
+            "server:\n  http_server_read_timeout: 10s\n  http_server_write_timeout: 0\n  \
+             http_server_idle_timeout: 0s\n  http_listen_conn_limit: 500\n  \
+             graceful_shutdown_timeout: 5s\n  grpc_server_max_connection_age: 1m\n\
+             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          \
+             conn_limit: -1\n          connection_timeout: 3s\n          read_timeout: 0\n          \
+             keepalive:\n            server_parameters:\n              max_connection_idle: 0\n              \
+             max_connection_age: 10m\n              max_connection_age_grace: 5s\n              \
+             time: 100ms\n              timeout: 0\n            enforcement_policy:\n              \
+             min_time: 10s\n        http:\n          read_timeout: 2s\n          \
+             read_header_timeout: 0\n          write_timeout: 4s\n          idle_timeout: 9s\n          \
+             conn_limit: 64\n",
+        );
+        assert_eq!(
+            unknown,
+            [
+                "server.grpc_server_max_connection_age",
+                "distributor.receivers.otlp.protocols.grpc.keepalive.enforcement_policy",
+            ]
+        );
+        assert_eq!(config.graceful_shutdown_timeout, secs(5));
+        assert_eq!(
+            config.api_listener,
+            ListenerConfig {
+                // dskit: the header timeout is the read timeout, and so is an idle of 0.
+                header_timeout: Some(secs(10)),
+                read_timeout: Some(secs(10)),
+                write_timeout: None,
+                idle_timeout: Some(secs(10)),
+                conn_limit: 500,
+                ..ListenerConfig::api_defaults()
+            }
+        );
+        assert_eq!(
+            config.otlp_http_listener,
+            ListenerConfig {
+                header_timeout: Some(secs(2)),
+                read_timeout: Some(secs(2)),
+                write_timeout: Some(secs(4)),
+                idle_timeout: Some(secs(9)),
+                conn_limit: 64,
+                ..ListenerConfig::otlp_http_defaults()
+            }
+        );
+        assert_eq!(
+            config.otlp_grpc_listener,
+            ListenerConfig {
+                header_timeout: Some(secs(3)),
+                read_timeout: None,
+                write_timeout: Some(secs(30)),
+                idle_timeout: None,
+                max_connection_age: Some(secs(600)),
+                max_connection_age_grace: Some(secs(5)),
+                keepalive_time: Some(secs(1)),
+                keepalive_timeout: secs(20),
+                conn_limit: 0,
+            }
+        );
+
+        let msg = parse_err("server:\n  http_listen_conn_limit: many\n");
+        assert!(
+            msg.starts_with(r#"server.http_listen_conn_limit: invalid value: string "many", expected a number of connections"#),
+            "{msg}"
+        );
+        let msg = parse_err("server:\n  http_server_idle_timeout: 5\n");
+        assert!(
+            msg.starts_with(
+                r#"server.http_server_idle_timeout: invalid duration "5": missing unit"#
+            ),
+            "{msg}"
+        );
+        let (config, _) = parse("server:\n  http_listen_conn_limit: '-5'\n");
+        assert_eq!(config.api_listener.conn_limit, 0);
+    }
+
+    #[test]
+    fn errors_name_the_key_the_value_and_the_position() {
+        assert_eq!(
+            parse_err("ingester:\n  trace_idle_period: 5x\n"),
+            r#"ingester.trace_idle_period: invalid duration "5x": unknown unit "x" at line 2 column 22"#
+        );
+        let msg = parse_err("live_store:\n  max_block_duration: 30\n");
+        assert!(
+            msg.starts_with(
+                r#"live_store.max_block_duration: invalid duration "30": missing unit"#
+            ),
+            "{msg}"
+        );
+        assert_eq!(
+            parse_err("server:\n  http_listen_port: 99999\n"),
+            "server.http_listen_port: invalid value: integer `99999`, expected a port number from 0 to 65535 at line 2 column 21"
+        );
+        assert_eq!(
+            parse_err("server: 3200\n"),
+            "server: invalid type: integer `3200`, expected a mapping of server settings at line 1 column 9"
+        );
+        let msg = parse_err("storage:\n  trace: local\n");
+        assert!(
+            msg.starts_with("storage.trace: invalid type: string \"local\", expected a mapping"),
+            "{msg}"
+        );
+        assert!(
+            parse_err("- a\n- b\n").contains("expected a mapping of Tempo configuration sections")
+        );
+        let msg = parse_err("storage:\n  trace:\n    backend: ceph\n");
+        assert!(msg.starts_with(r#"storage.trace.backend: invalid value: string "ceph", expected one of local, s3, gcs, azure, memory"#), "{msg}");
+        let msg = parse_err("server:\n  log_level: loud\n");
+        assert!(
+            msg.starts_with(
+                r#"server.log_level: invalid value: string "loud", expected one of debug, info, warn, error"#
+            ),
+            "{msg}"
+        );
+        let msg = parse_err("ingester:\n  max_block_bytes: lots\n");
+        assert!(msg.starts_with(r#"ingester.max_block_bytes: invalid value: string "lots", expected a non-negative integer"#), "{msg}");
+        let msg = parse_err(
+            "distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: tempo\n",
+        );
+        assert!(msg.starts_with(r#"distributor.receivers.otlp.protocols.grpc.endpoint: invalid value: string "tempo", expected a listen address"#), "{msg}");
+        assert_eq!(
+            parse_err("distributor:\n  receivers:\n    otlp:\n"),
+            "distributor.receivers.otlp.protocols: the OTLP receiver needs at least one protocol, grpc or http"
+        );
+        let msg = parse_err("storage:\n  trace:\n    wal:\n      fsync: sometimes\n");
+        assert!(
+            msg.starts_with(r#"storage.trace.wal.fsync: expected always, never, or a Go duration such as 100ms, got invalid duration "sometimes""#),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_have_a_position() {
+        let err = Config::from_yaml("server:\n  log_level: \"info\n").unwrap_err();
+        match &err {
+            ConfigError::Parse { line, column, .. } => {
+                assert!(line.is_some() && column.is_some(), "{err:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "found unexpected end of stream at line 3 column 1, \
+             while scanning a quoted scalar at line 2 column 14"
+        );
+        let err = Config::from_yaml("server:\n\thttp_listen_port: 3200\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("found character that cannot start any token at line 2 column 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn load_reads_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tempo.yaml");
+        std::fs::write(&path, DOCKER_COMPOSE_2X).unwrap();
+        let (config, unknown) = Config::load(&path).unwrap();
+        assert_eq!(config.max_block_duration, secs(300));
+        assert_eq!(unknown.len(), 7);
+        let (expanded, _) = Config::load_expanding_env(&path).unwrap();
+        assert_eq!(expanded, config);
+        let err = Config::load(&dir.path().join("missing.yaml")).unwrap_err();
+        assert!(err.to_string().starts_with("reading config file "), "{err}");
+        assert!(err.to_string().contains("missing.yaml"), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn integers_and_booleans_as_go_yaml_reads_them() {
+        let (config, _) =
+            parse("multitenancy_enabled: on\nstorage:\n  trace:\n    s3:\n      insecure: No\n");
+        assert!(config.multitenancy_enabled);
+        assert!(!config.s3.insecure);
+        let msg = parse_err("multitenancy_enabled: maybe\n");
+        assert!(
+            msg.starts_with("multitenancy_enabled: invalid value"),
+            "{msg}"
+        );
+        let msg = parse_err("ingester:\n  max_block_bytes: -1\n");
+        assert!(
+            msg.starts_with("ingester.max_block_bytes: invalid value: integer `-1`"),
+            "{msg}"
+        );
+        let msg = parse_err("ingester:\n  max_block_bytes: 1.5\n");
+        assert!(
+            msg.starts_with("ingester.max_block_bytes: invalid value: floating point `1.5`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn expanded_text_is_parsed() {
+        // Expansion happens before parsing.
+        let expanded =
+            value::expand_with("server:\n  http_listen_port: ${HTTP_PORT:-3300}\n", &|_| {
+                None
+            });
+        let (config, _) = parse(&expanded);
+        assert_eq!(config.http_listen_port, 3300);
+    }
+}
