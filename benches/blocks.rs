@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tempo_core::backend::{Backend, LocalBackend, MemoryBackend};
 use tempo_core::model::{TraceId, TracesData};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, Store, TimeRange, inspect_block};
+use tempo_workload::Workload;
 
 const TENANT: &str = "bench";
 

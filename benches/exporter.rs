@@ -40,10 +40,10 @@ use opentelemetry_sdk::trace::{
     SpanLinks,
 };
 use tempo_core::model::{self, Value};
-use tempo_core::workload::Workload;
 use tempo_core::{FsyncPolicy, Store};
 use tempo_otlp::sdk::{StoreExporter, resource_spans};
 use tempo_otlp::{Receiver, ReceiverConfig, TraceServiceServer};
+use tempo_workload::Workload;
 
 const BATCH: usize = 512;
 const CHUNK: u64 = 1024;

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tempo_core::backend::{Backend, MemoryBackend};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, SearchRequest, Store};
+use tempo_workload::Workload;
 
 const TENANT: &str = "bench";
 

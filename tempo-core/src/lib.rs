@@ -73,8 +73,6 @@ pub mod query;
 mod store;
 mod tenant;
 mod wal;
-#[doc(hidden)]
-pub mod workload;
 
 pub use batch::{Batch, DecodeError};
 #[doc(hidden)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tempo_core::backend::MemoryBackend;
 use tempo_core::model::TraceId;
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, IngestError, Store, TimeRange};
+use tempo_workload::Workload;
 
 #[test]
 fn a_full_head_refuses_batches_until_blocks_are_cut() {

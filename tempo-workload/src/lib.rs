@@ -1,7 +1,8 @@
-//! workload: what does a realistic stream of traces look like?
+//! The standard workload of the tempo trace store: what does a realistic stream of traces look
+//! like?
 //!
-//! The standard workload that benchmarks, the load generator and comparisons share. It is
-//! synthetic and deterministic: a seed and a base time fix every byte. Each trace is a call tree
+//! The synthetic workload that the benchmarks, the load generator, the examples and the tests
+//! share. It is deterministic: a seed and a base time fix every byte. Each trace is a call tree
 //! through a shop of ten microservices (frontend, checkout, cart, payment, shipping, email,
 //! currency, recommendation, ad, product-catalog): server, client and internal spans with
 //! parent links forming one tree, resource attributes the way OpenTelemetry SDKs on Kubernetes
@@ -10,27 +11,39 @@
 //! (log-normal) durations, a few events and links.
 //!
 //! Traces have 5 to 60 spans (mean about 20) by default, or exactly N spans each, the shape of
-//! the ingest figures (batches of 100 traces of 10 spans).
+//! the ingest figures (batches of 100 traces of 10 spans). A [`BatchTemplate`] re-sends one
+//! encoded batch with fresh trace IDs and shifted timestamps, for load generators that must not
+//! spend their time encoding.
 //!
-//! This module is not part of the stable API: it exists for benches, examples and tests.
+//! This crate is not published and has no stable API: it is a development dependency of the
+//! workspace's benches, examples and tests. It builds batches of `tempo-core`'s public
+//! [`model`](tempo_core::model) types and nothing else of it; it stores nothing itself.
 //!
 //! ```
-//! use tempo_core::workload::{Workload, encode_batch};
+//! use tempo_workload::{Workload, encode_batch};
 //!
 //! let mut workload = Workload::new(42).base_time_unix_nanos(1_700_000_000_000_000_000);
-//! let data = workload.batch(100, Some(10));
-//! let bytes = encode_batch(&data);
+//! let bytes = encode_batch(&workload.batch(100, Some(10)));
+//!
+//! // The same seed and base time give the same bytes.
+//! let mut again = Workload::new(42).base_time_unix_nanos(1_700_000_000_000_000_000);
+//! assert_eq!(encode_batch(&again.batch(100, Some(10))), bytes);
+//!
+//! // Every span is valid for the store.
 //! let batch = tempo_core::Batch::decode(bytes.into())?;
 //! assert_eq!(batch.span_count(), 1000);
+//! assert_eq!(batch.rejected_spans(), 0);
 //! # Ok::<(), tempo_core::DecodeError>(())
 //! ```
+//!
+//! It has no cargo features.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-use crate::model::{
+use tempo_core::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans, ScopeSpans,
     Span, SpanKind, Status, StatusCode, TracesData, Value,
 };
@@ -1295,8 +1308,9 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 mod tests {
     use std::collections::{HashMap, HashSet};
 
+    use tempo_core::Batch;
+
     use super::*;
-    use crate::Batch;
 
     const BASE: u64 = 1_700_000_000_000_000_000;
 
