@@ -8,6 +8,7 @@
 //!   lookups of distinct traces, and the bytes per span of the blocks by column family.
 //!
 //! Run with `cargo bench --bench blocks`.
+#![expect(clippy::expect_used, reason = "benches: a failed setup is a panic")]
 
 use std::hint::black_box;
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 //! per core for the queries that match.
 //!
 //! Run with `cargo bench --bench search` (`SEARCH_BENCH_SPANS=1000000` for a quicker run).
+#![expect(clippy::expect_used, reason = "benches: a failed setup is a panic")]
 
 use std::hint::black_box;
 use std::sync::Arc;

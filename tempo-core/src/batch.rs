@@ -467,6 +467,7 @@ fn split_field(buf: &Bytes, number: u32) -> Option<(Vec<Bytes>, Vec<u8>)> {
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
     use crate::model::ScopeSpans;

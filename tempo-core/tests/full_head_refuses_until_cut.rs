@@ -1,7 +1,11 @@
 //! When spans arrive faster than blocks are cut, a tenant's head stops at `max_head_bytes`:
 //! further batches are refused with `IngestError::Overloaded` (retryable), every acknowledged span is
 //! still found, other tenants are not affected, and ingestion resumes once blocks are cut.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

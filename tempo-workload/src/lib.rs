@@ -1190,6 +1190,11 @@ impl BatchTemplate {
     /// The first 8 bytes are the template's own (never all zero); the last 8 are a bijective
     /// mix of `sequence << 16 | index`, so for sequences below 2^48 no two (sequence, index)
     /// pairs share an ID, whichever templates they come from.
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "the rendered IDs are pinned (load generator runs verify them later): the mix \
+                  stays in its big-endian layout"
+    )]
     pub fn trace_id(&self, index: usize, sequence: u64) -> [u8; 16] {
         let mut id = self.trace_ids.get(index).copied().unwrap_or([1; 16]);
         let low = mix64(((sequence << 16) | (index as u64 & 0xffff)).wrapping_add(ID_OFFSET));

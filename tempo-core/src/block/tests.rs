@@ -237,6 +237,10 @@ proptest! {
 }
 
 #[test]
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "trace IDs must ascend: big-endian counters sort as numbers"
+)]
 fn absent_traces_are_not_found_and_row_groups_split() {
     let backend = MemoryBackend::new();
     let resource = Arc::new(SharedResource {
@@ -331,6 +335,7 @@ fn nested_set_of_a_tree() {
 }
 
 #[test]
+#[expect(clippy::expect_used, reason = "tests: a failure is a panic")]
 fn corrupt_files_are_errors_naming_the_block() {
     let backend = MemoryBackend::new();
     let resource = Arc::new(SharedResource {
