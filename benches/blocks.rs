@@ -8,6 +8,7 @@
 //!   lookups of distinct traces, and the bytes per span of the blocks by column family.
 //!
 //! Run with `cargo bench --bench blocks`.
+#![expect(clippy::expect_used, reason = "benches: a failed setup is a panic")]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tempo_core::backend::{Backend, LocalBackend, MemoryBackend};
 use tempo_core::model::{TraceId, TracesData};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, Store, TimeRange, inspect_block};
+use tempo_workload::Workload;
 
 const TENANT: &str = "bench";
 

@@ -40,10 +40,10 @@ use opentelemetry_sdk::trace::{
     SpanLinks,
 };
 use tempo_core::model::{self, Value};
-use tempo_core::workload::Workload;
 use tempo_core::{FsyncPolicy, Store};
 use tempo_otlp::sdk::{StoreExporter, resource_spans};
 use tempo_otlp::{Receiver, ReceiverConfig, TraceServiceServer};
+use tempo_workload::Workload;
 
 const BATCH: usize = 512;
 const CHUNK: u64 = 1024;
@@ -87,11 +87,9 @@ fn at(nanos: u64) -> std::time::SystemTime {
 }
 
 fn context(trace_id: &[u8], span_id: &[u8]) -> SpanContext {
-    let trace = u128::from_be_bytes(trace_id.try_into().unwrap_or([1; 16]));
-    let span = u64::from_be_bytes(span_id.try_into().unwrap_or([1; 8]));
     SpanContext::new(
-        TraceId::from(trace),
-        SpanId::from(span),
+        TraceId::from_bytes(trace_id.try_into().unwrap_or([1; 16])),
+        SpanId::from_bytes(span_id.try_into().unwrap_or([1; 8])),
         TraceFlags::SAMPLED,
         false,
         TraceState::default(),
@@ -157,7 +155,7 @@ fn span_batches(batches: usize) -> Vec<Vec<SpanData>> {
                             .parent_span_id
                             .as_slice()
                             .try_into()
-                            .map_or(SpanId::INVALID, |b| SpanId::from(u64::from_be_bytes(b))),
+                            .map_or(SpanId::INVALID, SpanId::from_bytes),
                         parent_span_is_remote: false,
                         span_kind: kind,
                         name: Cow::Owned(s.name.clone()),

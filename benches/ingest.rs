@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tempo_core::workload::{BatchTemplate, Workload, encode_batch};
 use tempo_core::{Batch, FsyncPolicy, SINGLE_TENANT, Store};
+use tempo_workload::{BatchTemplate, Workload, encode_batch};
 
 const TRACES: usize = 100;
 const SPANS_PER_TRACE: usize = 10;

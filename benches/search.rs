@@ -8,6 +8,7 @@
 //! per core for the queries that match.
 //!
 //! Run with `cargo bench --bench search` (`SEARCH_BENCH_SPANS=1000000` for a quicker run).
+#![expect(clippy::expect_used, reason = "benches: a failed setup is a panic")]
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tempo_core::backend::{Backend, MemoryBackend};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, SearchRequest, Store};
+use tempo_workload::Workload;
 
 const TENANT: &str = "bench";
 

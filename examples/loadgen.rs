@@ -26,7 +26,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tempo_core::workload::{BatchTemplate, SpansPerTrace, Workload, encode_batch};
+use tempo_workload::{BatchTemplate, SpansPerTrace, Workload, encode_batch};
 use tonic::codec::{Codec, CompressionEncoding, EncodeBuf, Encoder};
 
 const USAGE: &str = "\
@@ -894,7 +894,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        tempo_core::workload::mix64(nanos as u64) >> 16
+        tempo_workload::mix64(nanos as u64) >> 16
     });
     let generated_at = Instant::now();
     let pool = generate(&args, seed)?;

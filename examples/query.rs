@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use tempo::core::model::{TraceId, TracesData, Value};
-use tempo::core::workload::Workload;
 use tempo::core::{Batch, SINGLE_TENANT, SearchRequest, SearchResponse, Store, TimeRange};
+use tempo_workload::Workload;
 
 const USAGE: &str = "\
 query: run TraceQL against a tempo store directory

@@ -16,6 +16,10 @@
 //! ```toml
 //! tempo-otlp = { version = "0.1", features = ["testing", "tracing"] }
 //! ```
+#![expect(
+    clippy::expect_used,
+    reason = "test code: a failed expectation is a failed test, with its message"
+)]
 
 use tempo::otlp::testing::Harness;
 

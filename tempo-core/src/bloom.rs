@@ -450,6 +450,7 @@ fn array<const N: usize>(bytes: &[u8], offset: usize) -> Option<[u8; N]> {
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests: a failure is a panic")]
 mod tests {
     use super::*;
     use proptest::prelude::*;

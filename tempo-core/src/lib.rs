@@ -79,8 +79,6 @@ mod state;
 mod store;
 mod tenant;
 mod wal;
-#[doc(hidden)]
-pub mod workload;
 
 pub use batch::{Batch, DecodeError};
 #[doc(hidden)]

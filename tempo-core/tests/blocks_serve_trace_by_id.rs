@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 
 use tempo_core::model::{ResourceSpans, TraceId};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, Store, TimeRange};
+use tempo_workload::Workload;
 
 fn span_ids(trace: &tempo_core::model::TracesData) -> HashSet<Vec<u8>> {
     trace

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tempo_core::model::{ResourceSpans, TraceId, TracesData};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, Store, TimeRange};
+use tempo_workload::Workload;
 
 const TENANT: &str = "damaged";
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 use tempo_core::backend::testing::FreezingBackend;
 use tempo_core::backend::{Backend, MemoryBackend};
 use tempo_core::model::{ResourceSpans, ScopeSpans, TraceId};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, Store, TimeRange};
+use tempo_workload::Workload;
 
 const TENANT: &str = "crash";
 

@@ -1,15 +1,19 @@
 //! When spans arrive faster than blocks are cut, a tenant's head stops at `max_head_bytes`:
 //! further batches are refused with `IngestError::Overloaded` (retryable), every acknowledged span is
 //! still found, other tenants are not affected, and ingestion resumes once blocks are cut.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tempo_core::backend::MemoryBackend;
 use tempo_core::model::TraceId;
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, IngestError, Store, TimeRange};
+use tempo_workload::Workload;
 
 #[test]
 fn a_full_head_refuses_batches_until_blocks_are_cut() {

@@ -2,7 +2,7 @@
 //! spans that would take a trace past the limit are refused and counted in the receipt, every
 //! acknowledged span survives block cuts, compaction and a restart, and compaction keeps every
 //! span of a trace however large it is.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,6 +20,15 @@ fn now_nanos() -> u64 {
         .as_nanos() as u64
 }
 
+/// The ID of span number `n`.
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "test span IDs: a counter, readable in hex"
+)]
+fn span_id(n: u64) -> Vec<u8> {
+    (n + 1).to_be_bytes().to_vec()
+}
+
 /// `count` spans of trace `trace`, numbered from `first`, each carrying `pad` bytes.
 fn spans(trace: [u8; 16], first: u64, count: u64, pad: usize) -> ResourceSpans {
     let t0 = now_nanos() - 60_000_000_000;
@@ -32,7 +41,7 @@ fn spans(trace: [u8; 16], first: u64, count: u64, pad: usize) -> ResourceSpans {
             spans: (first..first + count)
                 .map(|n| Span {
                     trace_id: trace.to_vec(),
-                    span_id: (n + 1).to_be_bytes().to_vec(),
+                    span_id: span_id(n),
                     name: format!("span-{n}"),
                     start_time_unix_nano: t0 + n,
                     end_time_unix_nano: t0 + n + 1_000,
@@ -98,7 +107,7 @@ fn spans_past_the_limit_are_refused_and_every_acknowledged_one_survives() {
             assert_eq!(receipt.accepted_spans, 101, "round {round}");
             assert_eq!(receipt.rejected_spans, 0, "round {round}");
             for n in round * 100..round * 100 + 100 {
-                acknowledged.insert((n + 1).to_be_bytes().to_vec());
+                acknowledged.insert(span_id(n));
             }
         } else {
             // Past 200 KB the big trace's spans are refused, the small trace's stored.

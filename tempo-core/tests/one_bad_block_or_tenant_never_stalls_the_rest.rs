@@ -13,8 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tempo_core::backend::{Backend, BackendError, MemoryBackend};
 use tempo_core::model::{ResourceSpans, TraceId};
-use tempo_core::workload::Workload;
 use tempo_core::{Batch, Store, TimeRange};
+use tempo_workload::Workload;
 
 fn trace_ids(batch: &[ResourceSpans]) -> BTreeSet<TraceId> {
     batch

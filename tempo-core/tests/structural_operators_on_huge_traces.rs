@@ -3,7 +3,7 @@
 //! block, answer structural operators well within the deadline, and a query stopped by its
 //! deadline, its caller or its memory budget returns what it found, marked partial, with the
 //! reason.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,6 +17,10 @@ const SPANS: usize = 100_000;
 const CHAIN: [u8; 16] = [0xc1; 16];
 const FAN: [u8; 16] = [0xf1; 16];
 
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "test span IDs: a counter, readable in hex"
+)]
 fn span_id(n: usize) -> Vec<u8> {
     (n as u64 + 1).to_be_bytes().to_vec()
 }

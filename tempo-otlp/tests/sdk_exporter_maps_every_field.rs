@@ -1,7 +1,11 @@
 //! The in-process exporter stores exactly what the OTLP/gRPC path stores for the same spans:
 //! the same `SpanData`, exported once through `StoreExporter` and once through the SDK's own
 //! OTLP/gRPC exporter to this crate's gRPC receiver, read back by ID, are equal field for field.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 use std::borrow::Cow;
 use std::time::{Duration, UNIX_EPOCH};
@@ -237,7 +241,7 @@ fn read_back(store: &Store) -> TracesData {
     store
         .find_trace(
             SINGLE_TENANT,
-            model::TraceId(TRACE.to_be_bytes()),
+            model::TraceId(TraceId::from(TRACE).to_bytes()),
             TimeRange::ALL,
         )
         .unwrap()
@@ -387,8 +391,8 @@ fn every_field_is_mapped() {
     );
     assert_eq!(scope_schema, "https://example.com/schemas/shop.http");
 
-    assert_eq!(root.trace_id, TRACE.to_be_bytes());
-    assert_eq!(root.span_id, 0x1111_u64.to_be_bytes());
+    assert_eq!(root.trace_id, TraceId::from(TRACE).to_bytes());
+    assert_eq!(root.span_id, SpanId::from(0x1111).to_bytes());
     assert!(root.parent_span_id.is_empty());
     assert_eq!(root.trace_state, "vendor=opaque,other=1");
     assert_eq!(root.name, "GET /checkout");
@@ -414,8 +418,8 @@ fn every_field_is_mapped() {
     assert_eq!(root.events[1].time_unix_nano, 1_600);
 
     let link = &root.links[0];
-    assert_eq!(link.trace_id, 0x2233_u128.to_be_bytes());
-    assert_eq!(link.span_id, 0x4455_u64.to_be_bytes());
+    assert_eq!(link.trace_id, TraceId::from(0x2233).to_bytes());
+    assert_eq!(link.span_id, SpanId::from(0x4455).to_bytes());
     assert_eq!(link.trace_state, "linked=yes");
     check_every_type(&link.attributes, "link");
     assert_eq!(link.dropped_attributes_count, 4);
@@ -423,7 +427,7 @@ fn every_field_is_mapped() {
     assert_eq!(root.links[1].flags, 0x100, "not sampled, local");
 
     let (_, _, _, _, child) = &flat[1];
-    assert_eq!(child.parent_span_id, 0x1111_u64.to_be_bytes());
+    assert_eq!(child.parent_span_id, SpanId::from(0x1111).to_bytes());
     assert_eq!(child.kind, ModelKind::Client as i32);
     assert_eq!(child.flags, 0x301, "sampled, remote parent");
     assert_eq!(child.status.as_ref().unwrap().code, StatusCode::Ok as i32);

@@ -1,7 +1,11 @@
 //! A keep-alive connection with no request in flight is closed once the idle timeout passes
 //! (HTTP/2 gRPC connections get a GOAWAY, and the client reconnects for its next export); a
 //! connection used more often than that stays open.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 mod common;
 

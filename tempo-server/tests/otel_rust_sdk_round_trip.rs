@@ -1,6 +1,10 @@
 //! The OpenTelemetry Rust SDK's OTLP exporter, over gRPC and over HTTP, to a running server;
 //! every trace read back by ID equals what the SDK exported.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 mod common;
 

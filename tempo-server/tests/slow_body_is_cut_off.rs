@@ -1,7 +1,11 @@
 //! A request body still incomplete when the read timeout (counted from the head) passes is cut
 //! off, even when bytes keep trickling in: OTLP/HTTP answers 408 and closes the connection,
 //! OTLP/gRPC answers `DEADLINE_EXCEEDED`. Requests sent in time are served as before.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 mod common;
 

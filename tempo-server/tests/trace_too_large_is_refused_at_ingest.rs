@@ -2,7 +2,7 @@
 //! overrides file) has its further spans refused at ingest through OTLP partial success, with
 //! Tempo's `TRACE_TOO_LARGE` reason; every span acknowledged before is still found after its
 //! blocks are cut and compacted and after a kill -9.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 
 mod common;
 
@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use common::{Server, http_call, spans, spans_of};
 
 /// Sends one request of `n` spans of trace `id` to `tenant`; returns (rejected, message).
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "test span IDs: a counter, readable in hex"
+)]
 fn send(server: &Server, tenant: &str, id: [u8; 16], first: usize, n: usize) -> (i64, String) {
     let mut data = spans::request("big", &[id], n);
     for (k, span) in data.resource_spans[0].scope_spans[0]

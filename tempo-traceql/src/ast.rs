@@ -5,7 +5,6 @@
 //! structure and values, wherever they came from. That is what makes
 //! `parse(format(q)) == q` a meaningful property.
 
-
 /// A byte range `start..end` in the query text.
 ///
 /// `Span`'s `PartialEq` always returns `true`, so that AST equality is
@@ -941,4 +940,3 @@ impl Static {
         }
     }
 }
-

@@ -1,6 +1,10 @@
 //! One test per construct of the language, per error kind, and for
 //! operator precedence.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failure is a panic"
+)]
 
 use tempo_traceql::*;
 

@@ -14,10 +14,10 @@ use super::encoding::{
 };
 use super::writer::AttrType;
 use super::{
-    BlockError, BlockMeta, FORMAT_VERSION, INDEX_ENTRY_LEN, INDEX_MAGIC, IndexEntry,
+    BlockError, BlockMeta, DATA_MAGIC, FORMAT_VERSION, INDEX_ENTRY_LEN, INDEX_MAGIC, IndexEntry,
     ROW_GROUP_MAGIC, block_key,
 };
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError};
 use crate::bloom::{BloomShard, shard_for};
 use crate::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, KeyValueList, Link, Resource, Span, Status,
@@ -36,6 +36,8 @@ pub(crate) struct BlockReader {
     repaired: Option<String>,
     /// Set once a bloom shard could not be read (logged once).
     bloom_damaged: AtomicBool,
+    /// Set once the `data` file's header (magic and version) is known good.
+    data_header_checked: AtomicBool,
     blooms: Mutex<HashMap<u32, Arc<BloomShard>>>,
     /// Parsed row group footers, by row group.
     footers: Mutex<HashMap<usize, Arc<Footer>>>,
@@ -50,7 +52,9 @@ pub(crate) type BlockTrace = (TraceId, Vec<StoredSpan>);
 impl BlockReader {
     /// Opens a block: reads and checks `meta.json` and `index`. An `index` that is missing,
     /// corrupt or disagrees with `meta.json` is rebuilt from the `data` file (see
-    /// [`BlockReader::repaired`]); only a block whose data cannot be read is an error.
+    /// [`BlockReader::repaired`]); only a block whose data cannot be read is an error. The
+    /// `data` file's header is checked when the block's data is first read (see
+    /// [`BlockReader::check_data_header`]), unless rebuilding the index has checked it already.
     pub(crate) fn open(
         backend: Arc<dyn Backend>,
         tenant: &str,
@@ -93,6 +97,8 @@ impl BlockReader {
                 (index, Some(damage.to_string()))
             }
         };
+        // Rebuilding the index read the whole data file, header first.
+        let data_header_checked = AtomicBool::new(repaired.is_some());
         Ok(BlockReader {
             backend,
             meta,
@@ -100,6 +106,7 @@ impl BlockReader {
             prefix,
             repaired,
             bloom_damaged: AtomicBool::new(false),
+            data_header_checked,
             blooms: Mutex::new(HashMap::new()),
             footers: Mutex::new(HashMap::new()),
         })
@@ -183,8 +190,36 @@ impl BlockReader {
         Ok(None)
     }
 
+    /// Checks the `data` file's 16-byte header once, with a ranged read: a bad magic or a file
+    /// shorter than the header is [`BlockError::Corrupt`], a version this build does not read
+    /// is [`BlockError::UnsupportedVersion`], both naming the block. Row groups are read by
+    /// their offsets from the index, so without this a `data` file of another format or
+    /// version could be misread. A failed check is tried again on the next read.
+    pub(crate) fn check_data_header(&self) -> Result<(), BlockError> {
+        if self.data_header_checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let key = format!("{}/data", self.prefix);
+        let header = match self.backend.read_range(&key, 0, DATA_HEADER_LEN as u64) {
+            Ok(header) => header,
+            Err(BackendError::OutOfRange { size, .. }) => {
+                return Err(BlockError::Corrupt {
+                    block: Some(self.prefix.clone()),
+                    message: format!(
+                        "data: {size} bytes, shorter than its {DATA_HEADER_LEN}-byte header"
+                    ),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        check_header_bytes(&header, &self.prefix)?;
+        self.data_header_checked.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Reads row group `i`.
     pub(crate) fn row_group(&self, i: usize) -> Result<RowGroupData, BlockError> {
+        self.check_data_header()?;
         let e = self.index.get(i).ok_or_else(|| {
             BlockError::corrupt(format!("no row group {i}")).in_block(&self.prefix)
         })?;
@@ -220,10 +255,39 @@ impl BlockReader {
     }
 }
 
+/// Length of the `data` file's header: magic, version, reserved.
+const DATA_HEADER_LEN: usize = 16;
+
+/// Checks the header of block `block`'s `data` file: the magic `TEMPOBLK` and a version this
+/// build reads. The reserved bytes are not checked.
+fn check_header_bytes(header: &[u8], block: &str) -> Result<(), BlockError> {
+    let corrupt = |message: &str| BlockError::Corrupt {
+        block: Some(block.to_owned()),
+        message: message.to_owned(),
+    };
+    let Some((magic, rest)) = header.split_first_chunk::<8>() else {
+        return Err(corrupt("data: truncated header"));
+    };
+    if *magic != DATA_MAGIC {
+        return Err(corrupt("data: bad magic (not a block data file)"));
+    }
+    let Some(version) = rest.first_chunk::<4>() else {
+        return Err(corrupt("data: truncated header"));
+    };
+    let version = u32::from_le_bytes(*version);
+    if version != FORMAT_VERSION {
+        return Err(BlockError::UnsupportedVersion {
+            block: block.to_owned(),
+            version,
+        });
+    }
+    Ok(())
+}
+
 /// Rebuilds a block's index from its `data` file: walks the row groups (each is its chunks,
 /// then its footer), and reads each one's trace IDs and times from its columns.
 pub(crate) fn rebuild_index(data: &Bytes) -> Result<Vec<IndexEntry>, BlockError> {
-    if data.len() < 16 || data[..8] != super::DATA_MAGIC {
+    if data.len() < 16 || data[..8] != DATA_MAGIC {
         return Err(BlockError::corrupt("data: bad magic or truncated"));
     }
     let version = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);

@@ -237,6 +237,10 @@ proptest! {
 }
 
 #[test]
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "trace IDs must ascend: big-endian counters sort as numbers"
+)]
 fn absent_traces_are_not_found_and_row_groups_split() {
     let backend = MemoryBackend::new();
     let resource = Arc::new(SharedResource {
@@ -331,6 +335,7 @@ fn nested_set_of_a_tree() {
 }
 
 #[test]
+#[expect(clippy::expect_used, reason = "tests: a failure is a panic")]
 fn corrupt_files_are_errors_naming_the_block() {
     let backend = MemoryBackend::new();
     let resource = Arc::new(SharedResource {
@@ -392,5 +397,93 @@ fn corrupt_files_are_errors_naming_the_block() {
                 "{message}"
             );
         }
+    }
+}
+
+/// The `data` file's header is checked the first time the block's data is read: a damaged
+/// magic, an unknown version or a file shorter than the header is an error naming the block,
+/// never row groups read from a file of another format.
+#[test]
+fn a_damaged_data_header_is_an_error_naming_the_block() {
+    let backend = MemoryBackend::new();
+    let resource = Arc::new(SharedResource {
+        resource: None,
+        schema_url: String::new(),
+    });
+    let scope = Arc::new(SharedScope {
+        scope: None,
+        schema_url: String::new(),
+    });
+    let id = TraceId([3; 16]);
+    let spans = vec![StoredSpan {
+        resource,
+        scope,
+        span: Span {
+            trace_id: vec![3; 16],
+            span_id: vec![4; 8],
+            name: "op".into(),
+            ..Span::default()
+        },
+    }];
+    let meta = write(&backend, &[(id, spans)]);
+    let prefix = format!("t/{}", meta.block_id);
+    let key = format!("{prefix}/data");
+    let original = backend.read(&key).unwrap();
+    assert_eq!(&original[..8], b"TEMPOBLK");
+    assert_eq!(original[8..12], FORMAT_VERSION.to_le_bytes());
+
+    let damaged = |data: Vec<u8>| {
+        let copy = MemoryBackend::new();
+        for k in backend.keys() {
+            copy.write(&k, backend.read(&k).unwrap()).unwrap();
+        }
+        copy.write(&key, data.into()).unwrap();
+        // The header is not read at open: the index locates every row group.
+        let reader = BlockReader::open(Arc::new(copy), "t", &meta.block_id).unwrap();
+        assert!(reader.repaired().is_none());
+        (reader.find(&id).unwrap_err(), reader.find(&id).unwrap_err())
+    };
+
+    let mut bad_magic = original.to_vec();
+    bad_magic[0] ^= 0xff;
+    // Twice: a failed check is not remembered as a pass.
+    let (first, second) = damaged(bad_magic);
+    for err in [first, second] {
+        match &err {
+            BlockError::Corrupt {
+                block: Some(block),
+                message,
+            } => {
+                assert_eq!(block, &prefix);
+                assert!(message.contains("magic"), "{message}");
+            }
+            other => panic!("bad magic: {other:?}"),
+        }
+        assert!(err.is_corrupt());
+        assert!(err.to_string().contains(&meta.block_id), "{err}");
+    }
+
+    let mut next_version = original.to_vec();
+    next_version[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    let (err, _) = damaged(next_version);
+    match &err {
+        BlockError::UnsupportedVersion { block, version } => {
+            assert_eq!(block, &prefix);
+            assert_eq!(*version, FORMAT_VERSION + 1);
+        }
+        other => panic!("unknown version: {other:?}"),
+    }
+    assert!(err.to_string().contains(&meta.block_id), "{err}");
+
+    let (err, _) = damaged(original[..10].to_vec());
+    match &err {
+        BlockError::Corrupt {
+            block: Some(block),
+            message,
+        } => {
+            assert_eq!(block, &prefix);
+            assert!(message.contains("header"), "{message}");
+        }
+        other => panic!("truncated header: {other:?}"),
     }
 }

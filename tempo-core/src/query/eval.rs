@@ -1022,7 +1022,7 @@ fn collect_expr(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests: a failure is a panic")]
 mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -1044,6 +1044,10 @@ mod tests {
             scope: None,
             schema_url: String::new(),
         });
+        #[expect(
+            clippy::big_endian_bytes,
+            reason = "test span IDs: a counter, readable in hex"
+        )]
         let id = |i: usize| (i as u64 + 1).to_be_bytes().to_vec();
         (0..N)
             .map(|i| StoredSpan {

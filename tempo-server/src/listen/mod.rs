@@ -326,6 +326,10 @@ async fn send_refusal(mut stream: TcpStream, refusal: &[u8]) -> io::Result<()> {
 }
 
 /// The bytes that refuse a connection past a cap of `limit`.
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "HTTP/2 frames are in network byte order"
+)]
 fn refusal(protocol: Protocol, limit: usize) -> Vec<u8> {
     let message = format!(
         "too many open connections on this port (limit {limit}), all of them busy; retry later\n"
@@ -470,6 +474,10 @@ mod tests {
     use super::*;
 
     #[test]
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "HTTP/2 frames are in network byte order"
+    )]
     fn refusals_say_why() {
         let http = String::from_utf8(refusal(Protocol::Http, 7)).unwrap();
         assert!(

@@ -1,5 +1,9 @@
 //! Builds OTLP requests for the tests, with the store's own (OTLP-compatible) model.
-#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+#![allow(dead_code, reason = "each test binary uses some of the helpers")]
+#![expect(
+    unreachable_pub,
+    reason = "shared by the test binaries through `mod common`"
+)]
 
 use prost::Message;
 use tempo_core::model::{
@@ -8,6 +12,10 @@ use tempo_core::model::{
 };
 
 /// A deterministic, unique 16-byte trace ID for test `seed` and index `i`.
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "test IDs: counters, readable in hex"
+)]
 pub fn trace_id(seed: u64, i: u64) -> [u8; 16] {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1).to_be_bytes());
@@ -16,6 +24,10 @@ pub fn trace_id(seed: u64, i: u64) -> [u8; 16] {
 }
 
 /// One resource, one scope, `spans` spans per trace for each trace ID.
+#[expect(
+    clippy::big_endian_bytes,
+    reason = "test IDs: counters, readable in hex"
+)]
 pub fn request(service: &str, traces: &[[u8; 16]], spans: usize) -> TracesData {
     let mut out = Vec::new();
     for (t, id) in traces.iter().enumerate() {

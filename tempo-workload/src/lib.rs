@@ -1,7 +1,8 @@
-//! workload: what does a realistic stream of traces look like?
+//! The standard workload of the tempo trace store: what does a realistic stream of traces look
+//! like?
 //!
-//! The standard workload that benchmarks, the load generator and comparisons share. It is
-//! synthetic and deterministic: a seed and a base time fix every byte. Each trace is a call tree
+//! The synthetic workload that the benchmarks, the load generator, the examples and the tests
+//! share. It is deterministic: a seed and a base time fix every byte. Each trace is a call tree
 //! through a shop of ten microservices (frontend, checkout, cart, payment, shipping, email,
 //! currency, recommendation, ad, product-catalog): server, client and internal spans with
 //! parent links forming one tree, resource attributes the way OpenTelemetry SDKs on Kubernetes
@@ -10,27 +11,39 @@
 //! (log-normal) durations, a few events and links.
 //!
 //! Traces have 5 to 60 spans (mean about 20) by default, or exactly N spans each, the shape of
-//! the ingest figures (batches of 100 traces of 10 spans).
+//! the ingest figures (batches of 100 traces of 10 spans). A [`BatchTemplate`] re-sends one
+//! encoded batch with fresh trace IDs and shifted timestamps, for load generators that must not
+//! spend their time encoding.
 //!
-//! This module is not part of the stable API: it exists for benches, examples and tests.
+//! This crate is not published and has no stable API: it is a development dependency of the
+//! workspace's benches, examples and tests. It builds batches of `tempo-core`'s public
+//! [`model`](tempo_core::model) types and nothing else of it; it stores nothing itself.
 //!
 //! ```
-//! use tempo_core::workload::{Workload, encode_batch};
+//! use tempo_workload::{Workload, encode_batch};
 //!
 //! let mut workload = Workload::new(42).base_time_unix_nanos(1_700_000_000_000_000_000);
-//! let data = workload.batch(100, Some(10));
-//! let bytes = encode_batch(&data);
+//! let bytes = encode_batch(&workload.batch(100, Some(10)));
+//!
+//! // The same seed and base time give the same bytes.
+//! let mut again = Workload::new(42).base_time_unix_nanos(1_700_000_000_000_000_000);
+//! assert_eq!(encode_batch(&again.batch(100, Some(10))), bytes);
+//!
+//! // Every span is valid for the store.
 //! let batch = tempo_core::Batch::decode(bytes.into())?;
 //! assert_eq!(batch.span_count(), 1000);
+//! assert_eq!(batch.rejected_spans(), 0);
 //! # Ok::<(), tempo_core::DecodeError>(())
 //! ```
+//!
+//! It has no cargo features.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prost::Message;
 
-use crate::model::{
+use tempo_core::model::{
     AnyValue, Event, InstrumentationScope, KeyValue, Link, Resource, ResourceSpans, ScopeSpans,
     Span, SpanKind, Status, StatusCode, TracesData, Value,
 };
@@ -1177,6 +1190,11 @@ impl BatchTemplate {
     /// The first 8 bytes are the template's own (never all zero); the last 8 are a bijective
     /// mix of `sequence << 16 | index`, so for sequences below 2^48 no two (sequence, index)
     /// pairs share an ID, whichever templates they come from.
+    #[expect(
+        clippy::big_endian_bytes,
+        reason = "the rendered IDs are pinned (load generator runs verify them later): the mix \
+                  stays in its big-endian layout"
+    )]
     pub fn trace_id(&self, index: usize, sequence: u64) -> [u8; 16] {
         let mut id = self.trace_ids.get(index).copied().unwrap_or([1; 16]);
         let low = mix64(((sequence << 16) | (index as u64 & 0xffff)).wrapping_add(ID_OFFSET));
@@ -1295,8 +1313,9 @@ fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 mod tests {
     use std::collections::{HashMap, HashSet};
 
+    use tempo_core::Batch;
+
     use super::*;
-    use crate::Batch;
 
     const BASE: u64 = 1_700_000_000_000_000_000;
 
@@ -1315,6 +1334,50 @@ mod tests {
         let c = Workload::new(8).base_time_unix_nanos(BASE).batch(50, None);
         assert_eq!(encode_batch(&a), encode_batch(&b));
         assert_ne!(encode_batch(&a), encode_batch(&c));
+    }
+
+    /// The workload's output is pinned: the same seed and base time give the same bytes in every
+    /// version, so figures measured on it stay comparable. A change here must be deliberate.
+    #[test]
+    fn output_is_pinned() {
+        let hash = |bytes: &[u8]| xxhash_rust::xxh3::xxh3_64(bytes);
+        let standard = Workload::new(42)
+            .base_time_unix_nanos(BASE)
+            .batch(100, None);
+        let exact = Workload::new(0x1D6E57)
+            .base_time_unix_nanos(BASE)
+            .batch(100, Some(10));
+        let mut trace = Workload::new(7).base_time_unix_nanos(BASE);
+        trace.next_trace();
+        let second = TracesData {
+            resource_spans: trace.next_trace(),
+        };
+        let template = BatchTemplate::new(encode_batch(&exact));
+        let Some(template) = template else {
+            panic!("template does not index");
+        };
+        let mut rendered = Vec::new();
+        template.render_into(12_345, 1_000_000, &mut rendered);
+        let got = [
+            hash(&encode_batch(&standard)),
+            hash(&encode_batch(&exact)),
+            hash(&encode_batch(&second)),
+            hash(&rendered),
+            mix64(0) ^ mix64(u64::MAX),
+            Rng::new(1).next_u64(),
+        ];
+        assert_eq!(
+            got,
+            [
+                0xf287_f920_b9d2_284b,
+                0x439c_91b3_1ca2_3f1c,
+                0xace9_fae6_9cf7_7ce3,
+                0xde0e_8bfb_9e9a_3405,
+                0xb4d0_55fc_f2cb_bd7b,
+                0xb3f2_af6d_0fc7_10c5,
+            ],
+            "{got:#018x?}"
+        );
     }
 
     #[test]
