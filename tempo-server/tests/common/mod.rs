@@ -74,8 +74,23 @@ impl Server {
         )
     }
 
-    /// Writes a config for `dir` with the additions of `setup` and starts the server.
+    /// Writes a config for `dir` with the additions of `setup` and starts the server. Ports
+    /// are picked free, but another test may take one before the server binds it: then the
+    /// server is started again on new ones.
     pub fn start_with(dir: &Path, setup: Setup) -> Server {
+        for _ in 0..4 {
+            let mut server = Server::configure(dir, &setup);
+            if server.try_spawn() {
+                return server;
+            }
+            // The log of the failed attempt is kept for the next one to show.
+        }
+        let mut server = Server::configure(dir, &setup);
+        server.spawn();
+        server
+    }
+
+    fn configure(dir: &Path, setup: &Setup) -> Server {
         let (api_port, grpc_port, http_port) = (free_port(), free_port(), free_port());
         let config = dir.join("tempo.yaml");
         let yaml = format!(
@@ -90,7 +105,7 @@ impl Server {
             blocks = dir.join("blocks").display(),
         );
         std::fs::write(&config, yaml).unwrap();
-        let mut server = Server {
+        Server {
             child: None,
             dir: dir.to_owned(),
             config,
@@ -99,13 +114,38 @@ impl Server {
             http_port,
             log: dir.join("server.log"),
             nofile: setup.nofile,
-        };
-        server.spawn();
-        server
+        }
+    }
+
+    /// Starts the process; `false` if it exited because a port was taken meanwhile.
+    fn try_spawn(&mut self) -> bool {
+        let before = self.log_text().len();
+        self.start_process();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(_status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let log = self.log_text();
+                if log[before.min(log.len())..].contains("ddress already in use") {
+                    self.child = None;
+                    return false;
+                }
+                panic!("server exited:\n{log}");
+            }
+            if self.is_ready() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server not ready:\n{}", self.log_text());
     }
 
     /// Starts (again) the process with the same config, and waits until it is ready.
     pub fn spawn(&mut self) {
+        self.start_process();
+        self.wait_ready();
+    }
+
+    fn start_process(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -137,7 +177,16 @@ impl Server {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        self.wait_ready();
+    }
+
+    fn is_ready(&self) -> bool {
+        let ready = ureq::get(&self.api("/ready"))
+            .call()
+            .map(|r| r.status() == 200)
+            .unwrap_or(false);
+        ready
+            && std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_ok()
+            && std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
     }
 
     fn wait_ready(&mut self) {
@@ -146,13 +195,7 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited with {status}:\n{}", self.log_text());
             }
-            let ready = ureq::get(&self.api("/ready"))
-                .call()
-                .map(|r| r.status() == 200)
-                .unwrap_or(false);
-            let otlp_up = std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok();
-            if ready && otlp_up {
+            if self.is_ready() {
                 return;
             }
             assert!(
