@@ -289,7 +289,7 @@ pub(crate) fn wire_scope_too_deep(scope_spans: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 pub(crate) mod tests {
     use super::*;
     use crate::model::{ArrayValue, Event, KeyValueList, Link, ResourceSpans, TracesData};

@@ -2,7 +2,7 @@
 //! the time range of its block, used for pruning and retention, stays within
 //! `ingestion_time_range_slack` of when it was ingested: no block is pinned forever, and
 //! retention deletes it on time.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

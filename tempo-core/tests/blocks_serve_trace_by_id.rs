@@ -1,6 +1,6 @@
 //! Traces cut into blocks are found by ID without a time range, after a reopen too, and parts
 //! of one trace in the head and in several blocks come back as one trace.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::collections::HashSet;
 

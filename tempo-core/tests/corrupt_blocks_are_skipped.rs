@@ -2,7 +2,7 @@
 //! traces of the other blocks are all still found; a damaged index is rebuilt from the data
 //! file and a damaged bloom filter bypassed, so neither loses a trace; and a block whose
 //! `meta.json` is missing (an interrupted write) does not exist and is removed.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! error: after reopening on the image frozen at the N-th sync and on the write-ahead log as
 //! it was on disk, every acknowledged span is found exactly once, before and after the reopened
 //! store flushes and compacts again.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

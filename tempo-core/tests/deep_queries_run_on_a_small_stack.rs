@@ -3,7 +3,7 @@
 //! limits. The deepest accepted query of each shape and the longest runs of conditions are
 //! searched on a small stack, over the head and over blocks; past the limits, the store
 //! answers with an error, never a crash.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,7 +3,7 @@
 //! tenant IDs shaped like the block store's own temporary names are stored as any other; and a
 //! tenant whose blocks cannot be written never keeps the write-ahead log of the others from
 //! being released, nor loses its own acknowledged spans.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::collections::BTreeSet;
 use std::path::Path;

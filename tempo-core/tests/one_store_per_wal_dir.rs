@@ -1,6 +1,6 @@
 //! Two stores appending to one write-ahead log would corrupt it: the second open is refused
 //! with a clear error while the first is open, and succeeds once it is closed.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use tempo_core::{OpenError, Store, WalError};
 

@@ -10,7 +10,7 @@
 //! reference computes: it has its own tiny syntax tree for the generated queries and evaluates
 //! it span by span on the OTLP data, without any of the engine's code. Half of the cases
 //! deliver the data twice, as an exporter retrying a batch does: repeated spans count once.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -14,7 +14,7 @@
 //!     │   └── db.connect backend internal 21-24ms
 //!     └── cache.get  backend client ok    12-15ms
 //! ```
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};

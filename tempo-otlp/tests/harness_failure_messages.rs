@@ -1,6 +1,6 @@
 //! A failed harness assertion says what was expected, the query, and shows every trace as an
 //! indented tree with the matched spans marked: the exact text is pinned here.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};

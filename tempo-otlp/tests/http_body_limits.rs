@@ -1,6 +1,6 @@
 //! Bodies over the limit are refused with 413 however they arrive: with a Content-Length,
 //! chunked without one, or small but decompressing too large.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::io::Write;
 

@@ -1,6 +1,6 @@
 //! The exporter behind the SDK's batch processor stores every span, durably, in an on-disk
 //! store; it honours its tenant and refuses to export after shutdown.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use opentelemetry::trace::{Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::Resource;

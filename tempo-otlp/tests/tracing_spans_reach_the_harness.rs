@@ -1,7 +1,7 @@
 //! Spans of code instrumented with `tracing` reach the harness through
 //! `tracing-opentelemetry`, with their fields as attributes, `otel.*` fields as kind, name and
 //! status, and their nesting as the trace tree.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use tempo_otlp::testing::Harness;
 use tracing::instrument::WithSubscriber as _;

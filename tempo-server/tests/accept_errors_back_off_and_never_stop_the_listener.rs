@@ -3,7 +3,7 @@
 //! closes idle connections to free descriptors, keeps answering, logs the failures a few times
 //! only, and never stops: another listener, starved meanwhile, accepts again once descriptors
 //! are back.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

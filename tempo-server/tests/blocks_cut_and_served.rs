@@ -1,6 +1,6 @@
 //! Traces cut into a block are served from it, after a kill -9 too; a corrupt block is
 //! skipped and counted, and the server keeps serving.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! every connection is busy, a new one is refused with a clear answer (HTTP: 503 and a
 //! plain-text message; gRPC: a GOAWAY that clients see as `UNAVAILABLE`), counted, and logged once however many follow. The
 //! process starts by raising its open-files soft limit to the hard limit, and says so.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! No query takes the server down: queries nested past TraceQL's limit, or longer than it,
 //! are 400s whose message shows where, on the search and tag endpoints alike, and the server
 //! keeps serving; long runs of `&&` and `||` are searched.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! scope's spans) holding it, counted in OTLP's partial success, over OTLP/HTTP with protobuf
 //! and JSON and over OTLP/gRPC alike; the other spans are stored. A body that is nothing but
 //! deep nesting is refused with a message, and the server keeps serving.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

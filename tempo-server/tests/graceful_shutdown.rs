@@ -1,5 +1,5 @@
 //! SIGTERM stops the server cleanly: exit status 0, WAL synced, data there after restart.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

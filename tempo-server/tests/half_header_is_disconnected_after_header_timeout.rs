@@ -1,6 +1,6 @@
 //! A client that sends half a request head, or nothing at all, is disconnected once the header
 //! timeout passes, on every listener; a client that sends its head in time is served.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

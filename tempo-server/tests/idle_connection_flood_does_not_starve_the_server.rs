@@ -2,7 +2,7 @@
 //! port, then 1,100 more spread over the three: the server still answers `/ready`, ingests
 //! over OTLP/HTTP and OTLP/gRPC and writes blocks, no listener holds more connections than its
 //! cap, and the log reports the flood in a few lines.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

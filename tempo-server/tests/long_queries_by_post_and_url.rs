@@ -4,7 +4,7 @@
 //! long URL, 413 for a large body, 415 for a body that is not a form; past what the HTTP
 //! library takes at all (65,534 bytes of target, about 400 KiB of head), its own 414 or
 //! 431. The server keeps serving.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Bad OTLP requests get their status code and a message; the server keeps serving.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

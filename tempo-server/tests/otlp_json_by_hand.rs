@@ -1,6 +1,6 @@
 //! OTLP/JSON bodies written by hand from the specification: hex IDs, gzip, base64 IDs, enum
 //! names, chunked bodies without Content-Length.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! Needs a Python with the exporters installed: `TEMPO_PYTHON` (set by `scripts/test`, which
 //! creates the virtualenv), else `.venv/bin/python` at the workspace root. When neither exists
 //! the test says so and passes, unless `TEMPO_REQUIRE_PYTHON=1`, as in CI.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

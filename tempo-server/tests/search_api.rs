@@ -1,7 +1,7 @@
 //! `GET /api/search`, `/api/search/tags`, `/api/v2/search/tags` and the tag value endpoints
 //! answer with Tempo's JSON shapes, field by field; bad parameters are 400s that say what is
 //! wrong; each route's latency is recorded; tenants see only their own traces and tags.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! A search whose client disconnects stops within moments instead of burning CPU until its
 //! deadline, and is counted; the server goes on serving.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

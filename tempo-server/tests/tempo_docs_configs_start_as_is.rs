@@ -2,7 +2,7 @@
 //! 3.x docker-compose single binary, the Linux getting-started layout and the Tempo 2.x
 //! docker-compose example. They name fixed ports (3200, 4317, 4318) and absolute paths, so
 //! they run one after another in this one test.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! unions. Repeated tenants count once; an invalid or empty tenant ID is a 400 naming it;
 //! writes naming several tenants are refused; `multi_tenant_queries_enabled: false` turns it
 //! off.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! With multi-tenancy on, one tenant never sees another's data, and requests without a tenant
 //! are refused, on both receivers and on the query API.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! `GET /api/traces/{id}` and `GET /api/v2/traces/{id}` answer as Tempo does: JSON shapes,
 //! protobuf bodies, not-found behaviour, ID parsing, time ranges; and the operational
 //! endpoints.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Every acknowledged span survives a kill -9 of the server.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
 

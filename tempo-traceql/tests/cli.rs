@@ -1,5 +1,5 @@
 //! The `traceql` binary: exit codes, formatting from stdin, explain, help.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -2,7 +2,7 @@
 //! [`MAX_QUERY_BYTES`] are parse errors with a position and a short message, and every tree
 //! the parser accepts can be validated, formatted, explained, compared, cloned and dropped
 //! on a small stack. Long runs of `&&` and `||` are not nesting: they are accepted.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use tempo_traceql::*;
 

@@ -1,5 +1,5 @@
 //! Every AST survives formatting and parsing: `parse(format(q)) == q`.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use proptest::prelude::*;
 use tempo_traceql::*;

@@ -1,6 +1,6 @@
 //! Every query of `queries.txt` is accepted or refused with the expected
 //! error kind; every accepted query round-trips through the formatter.
-#![allow(clippy::unwrap_used)]
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use tempo_traceql::{ErrorKind, format, parse, parse_unchecked};
 

@@ -519,7 +519,7 @@ impl MapCache {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
     use crate::backend::testing::run_conformance_suite;

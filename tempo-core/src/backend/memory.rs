@@ -133,7 +133,7 @@ impl Backend for MemoryBackend {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
     use crate::backend::testing::run_conformance_suite;

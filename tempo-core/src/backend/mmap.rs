@@ -41,7 +41,7 @@ pub(crate) fn map_file(file: &File) -> io::Result<Bytes> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use std::io::Write;
 

@@ -368,7 +368,7 @@ pub fn run_conformance_suite(backend: &dyn Backend) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

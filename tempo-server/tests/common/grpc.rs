@@ -1,5 +1,10 @@
 //! A raw OTLP/gRPC client for the tests: sends bytes as they are.
-#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    unreachable_pub,
+    reason = "shared by the test binaries, each of which uses some of it; tests fail loudly"
+)]
 
 use prost::Message;
 use tempo_otlp::ExportTraceServiceResponse;

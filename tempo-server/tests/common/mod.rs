@@ -1,5 +1,10 @@
 //! Shared by the integration tests: runs the real `tempo-server` binary on free ports.
-#![allow(dead_code, clippy::unwrap_used, unreachable_pub)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    unreachable_pub,
+    reason = "shared by the test binaries, each of which uses some of it; tests fail loudly"
+)]
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
