@@ -13,3 +13,13 @@ pub(crate) mod jsonpb;
 pub(crate) mod search;
 pub(crate) mod tags;
 pub(crate) mod trace;
+
+/// A rendered body as text, checked to be JSON (for tests).
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+pub(crate) fn json_text(bytes: Vec<u8>) -> String {
+    let text = String::from_utf8(bytes).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .unwrap_or_else(|e| panic!("output is not JSON ({e}): {text}"));
+    text
+}

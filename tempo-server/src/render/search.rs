@@ -111,17 +111,11 @@ impl JsonWriter {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
     use tempo_core::model::{KeyValue, TraceId};
 
-    fn text(bytes: Vec<u8>) -> String {
-        let text = String::from_utf8(bytes).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text)
-            .unwrap_or_else(|e| panic!("output is not JSON ({e}): {text}"));
-        text
-    }
+    use crate::render::json_text as text;
 
     #[test]
     fn search_results_as_tempo_writes_them() {

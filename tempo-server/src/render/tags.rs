@@ -78,16 +78,10 @@ pub(crate) fn tag_values_v2_json(values: &[TagValue]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 
-    fn text(bytes: Vec<u8>) -> String {
-        let text = String::from_utf8(bytes).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text)
-            .unwrap_or_else(|e| panic!("output is not JSON ({e}): {text}"));
-        text
-    }
+    use crate::render::json_text as text;
 
     #[test]
     fn tag_bodies() {

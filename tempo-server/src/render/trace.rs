@@ -298,12 +298,7 @@ mod tests {
     use super::*;
     use tempo_core::model::{AnyValue, ArrayValue, KeyValue, KeyValueList, Value};
 
-    fn text(bytes: Vec<u8>) -> String {
-        let text = String::from_utf8(bytes).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text)
-            .unwrap_or_else(|e| panic!("output is not JSON ({e}): {text}"));
-        text
-    }
+    use crate::render::json_text as text;
 
     fn span(name: &str) -> Span {
         Span {
