@@ -75,6 +75,13 @@ pub struct Config {
     /// spans stamped far in the past or future are stored as sent, but never pin a block
     /// forever nor escape retention.
     pub ingestion_time_range_slack: Duration,
+    /// The longest range a metrics query may cover, as Tempo's
+    /// `query_frontend.metrics.max_duration` (default 24 h; zero: no limit).
+    pub metrics_max_duration: Duration,
+    /// The most intervals (samples per series) a metrics range query may ask for, its range
+    /// over its step, as Tempo's `query_frontend.metrics.max_intervals` (default 10,000; 0:
+    /// no limit).
+    pub metrics_max_intervals: u64,
 }
 
 impl Default for Config {
@@ -99,6 +106,8 @@ impl Default for Config {
             max_query_bytes: 512 << 20,
             compacted_block_retention: Duration::from_secs(300),
             ingestion_time_range_slack: Duration::from_secs(120),
+            metrics_max_duration: Duration::from_secs(24 * 3600),
+            metrics_max_intervals: 10_000,
         }
     }
 }

@@ -116,6 +116,18 @@ pub enum SearchError {
     Query(#[from] QueryError),
 }
 
+/// Why a metrics query could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The tenant ID is not acceptable.
+    #[error(transparent)]
+    InvalidTenant(#[from] TenantError),
+    /// The query is not valid TraceQL, or not a metrics query, or its range or step is not
+    /// acceptable.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
 /// Why tag names or values could not be listed.
 #[derive(Debug, thiserror::Error)]
 pub enum TagsError {
@@ -169,6 +181,9 @@ pub enum Error {
     /// A search failed.
     #[error(transparent)]
     Search(#[from] SearchError),
+    /// A metrics query failed.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// Listing tags failed.
     #[error(transparent)]
     Tags(#[from] TagsError),
@@ -223,6 +238,15 @@ impl SearchError {
     }
 }
 
+impl MetricsError {
+    /// What the failure means to a client.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MetricsError::InvalidTenant(_) | MetricsError::Query(_) => ErrorKind::InvalidInput,
+        }
+    }
+}
+
 impl TagsError {
     /// What the failure means to a client.
     pub fn kind(&self) -> ErrorKind {
@@ -250,6 +274,7 @@ impl Error {
             Error::Ingest(e) => e.kind(),
             Error::Find(e) => e.kind(),
             Error::Search(e) => e.kind(),
+            Error::Metrics(e) => e.kind(),
             Error::Tags(e) => e.kind(),
             Error::Flush(e) => e.kind(),
         }

@@ -93,14 +93,16 @@ pub use block::{BlockError, BlockMeta, FORMAT_VERSION as BLOCK_FORMAT_VERSION};
 pub use catalog::SetAside;
 pub use config::{Config, TenantLimits};
 pub use error::{
-    Error, ErrorKind, FindError, FlushError, IngestError, OpenError, SearchError, TagsError,
-    TenantError,
+    Error, ErrorKind, FindError, FlushError, IngestError, MetricsError, OpenError, SearchError,
+    TagsError, TenantError,
 };
 pub use model::TimeRange;
 pub use nesting::MAX_ANY_VALUE_DEPTH;
 pub use query::{
-    CancelOnDrop, CancelToken, MatchedSpan, QueryError, SearchMetrics, SearchRequest,
-    SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TraceMatch,
+    CancelOnDrop, CancelToken, Exemplar, Label, LabelValue, MAX_EXEMPLARS, MatchedSpan,
+    MetricsRequest, MetricsResponse, QueryError, Sample, SearchMetrics, SearchRequest,
+    SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType, TimeSeries,
+    TraceMatch,
 };
 pub use store::{IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};

@@ -21,7 +21,9 @@ use crate::block::BlockMeta;
 use crate::block::source::{OnBlockError, RowGroupSource};
 use crate::catalog::{Catalog, SetAside};
 use crate::config::{Config, TenantLimits, tenant_limit};
-use crate::error::{FindError, FlushError, IngestError, OpenError, SearchError, TagsError};
+use crate::error::{
+    FindError, FlushError, IngestError, MetricsError, OpenError, SearchError, TagsError,
+};
 use crate::head::{Head, HeadSource};
 use crate::model::{TimeRange, TraceId, TracesData};
 use crate::query::source::Sources;
@@ -292,7 +294,10 @@ impl std::fmt::Debug for Store {
 
 use crate::query::eval::Compiled;
 use crate::query::stop::StopReason;
-use crate::query::{SearchRequest, SearchResponse, TagScope, TagValue};
+use crate::query::value::go_duration;
+use crate::query::{
+    MetricsRequest, MetricsResponse, QueryError, SearchRequest, SearchResponse, TagScope, TagValue,
+};
 
 impl Store {
     /// A builder with Tempo's defaults.
@@ -787,6 +792,12 @@ impl Store {
             self.inner.config.query_parallelism,
             self.inner.config.max_query_bytes,
         );
+        self.count_stop(stopped.as_ref());
+        Ok(found)
+    }
+
+    /// Counts a query that stopped early, by why.
+    fn count_stop(&self, stopped: Option<&StopReason>) {
         let c = &self.inner.counters;
         let counter = match stopped {
             None => None,
@@ -797,7 +808,94 @@ impl Store {
         if let Some(counter) = counter {
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(found)
+    }
+
+    /// Runs a TraceQL metrics query (`{ status = error } | rate() by (resource.service.name)`)
+    /// over all of the tenant's data in the request's range, fresh and old alike: a range
+    /// query's series have one sample per step, an instant query's one value over the
+    /// whole range ([`MetricsRequest::instant`]).
+    ///
+    /// The range must be non-empty, no longer than `metrics_max_duration`, and hold at most
+    /// `metrics_max_intervals` steps; the query must be a metrics query.
+    ///
+    /// ```
+    /// use tempo_core::model::{ResourceSpans, ScopeSpans, Span, Status};
+    /// use tempo_core::{Batch, LabelValue, MetricsRequest, Store};
+    ///
+    /// let store = Store::in_memory();
+    /// let span = |id: u8, code: i32| Span {
+    ///     trace_id: vec![id; 16],
+    ///     span_id: vec![id; 8],
+    ///     name: "GET /cart".into(),
+    ///     start_time_unix_nano: 10_000_000_000 + u64::from(id) * 1_000_000_000,
+    ///     end_time_unix_nano: 10_500_000_000 + u64::from(id) * 1_000_000_000,
+    ///     status: Some(Status { code, message: String::new() }),
+    ///     ..Default::default()
+    /// };
+    /// let spans = vec![span(1, 2), span(2, 0), span(3, 2), span(4, 0)];
+    /// let batch = Batch::new(vec![ResourceSpans {
+    ///     scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+    ///     ..Default::default()
+    /// }]);
+    /// store.ingest("single-tenant", batch)?;
+    /// // Errors over the 20 seconds from 10 s to 30 s, in one value.
+    /// let request = MetricsRequest::instant("{ status = error } | count_over_time()", 10_000_000_000, 30_000_000_000);
+    /// let answer = store.metrics("single-tenant", &request)?;
+    /// assert_eq!(answer.series.len(), 1);
+    /// assert_eq!(answer.series[0].label("__name__"), Some(&LabelValue::Str("count_over_time".into())));
+    /// assert_eq!(answer.series[0].samples[0].value, 2.0);
+    /// # Ok::<(), tempo_core::Error>(())
+    /// ```
+    pub fn metrics(
+        &self,
+        tenant: &str,
+        req: &MetricsRequest,
+    ) -> Result<MetricsResponse, MetricsError> {
+        validate_tenant(tenant)?;
+        self.check_metrics_range(req)?;
+        let plan = crate::query::metrics::Plan::new(&req.query)?;
+        let range = TimeRange {
+            start: req.start,
+            end: req.end,
+        };
+        let (sources, blocks) = self.sources(tenant, &range);
+        let (answer, stopped) = crate::query::metrics::run(
+            &plan,
+            req,
+            &sources,
+            blocks,
+            self.inner.config.query_parallelism,
+            self.inner.config.max_query_bytes,
+        );
+        self.count_stop(stopped.as_ref());
+        Ok(answer)
+    }
+
+    /// Refuses a metrics range that is empty, too long, or of too many steps, with Tempo's
+    /// messages.
+    fn check_metrics_range(&self, req: &MetricsRequest) -> Result<(), QueryError> {
+        let config = &self.inner.config;
+        if req.end <= req.start {
+            return Err(QueryError::Invalid("end must be greater than start".into()));
+        }
+        let length = req.end - req.start;
+        let max = config.metrics_max_duration;
+        if !max.is_zero() && u128::from(length) > max.as_nanos() {
+            return Err(QueryError::Invalid(format!(
+                "metrics query time range exceeds the maximum allowed duration of {}",
+                go_duration(u64::try_from(max.as_nanos()).unwrap_or(u64::MAX))
+            )));
+        }
+        let max_intervals = config.metrics_max_intervals;
+        if !req.instant && max_intervals > 0 && (req.step == 0 || length / req.step > max_intervals)
+        {
+            return Err(QueryError::Invalid(format!(
+                "step of {} is too small, minimum step for given range is {}",
+                go_duration(req.step),
+                go_duration(length / max_intervals)
+            )));
+        }
+        Ok(())
     }
 
     /// The tag (attribute) names of the tenant's data in `range`, per scope, each list sorted

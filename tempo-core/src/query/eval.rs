@@ -229,6 +229,11 @@ impl Compiled {
                 "a metrics query cannot be run as a search; use the metrics API".into(),
             ));
         }
+        Compiled::from_query(query)
+    }
+
+    /// Prepares a parsed spanset query (the filter part of a metrics query, say).
+    pub(crate) fn from_query(query: Query) -> Result<Compiled, QueryError> {
         let mut regexes = HashMap::new();
         let mut shown = Vec::new();
         collect_expr(&query.expr, &mut regexes, &mut shown)?;

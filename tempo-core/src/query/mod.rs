@@ -16,6 +16,7 @@
 
 pub(crate) mod eval;
 pub(crate) mod find;
+pub(crate) mod metrics;
 pub(crate) mod pool;
 pub(crate) mod prune;
 pub(crate) mod search;
@@ -30,6 +31,10 @@ use std::time::Duration;
 use crate::model::TimeRange;
 use crate::model::{KeyValue, TraceId};
 
+pub use metrics::{
+    DEFAULT_EXEMPLARS, DEFAULT_MAX_SERIES, Exemplar, Label, LabelValue, MAX_EXEMPLARS,
+    MetricsRequest, MetricsResponse, Sample, TimeSeries, default_step,
+};
 pub use stop::{CancelOnDrop, CancelToken};
 pub use tags::{TagScope, TagValue, TagValueType};
 

@@ -154,6 +154,38 @@ pub(crate) fn format_duration(ns: i64) -> String {
     format!("{sign}{text}{unit}")
 }
 
+/// A duration as Go prints one (`24h0m0s`, `1m30s`, `1.5s`, `250ms`), for messages that
+/// match Tempo's.
+pub(crate) fn go_duration(ns: u64) -> String {
+    fn fraction(v: u64, unit: u64, digits: usize) -> String {
+        let (whole, part) = (v / unit, v % unit);
+        if part == 0 {
+            return whole.to_string();
+        }
+        let part = format!("{part:0digits$}");
+        format!("{whole}.{}", part.trim_end_matches('0'))
+    }
+    const S: u64 = 1_000_000_000;
+    match ns {
+        0 => "0s".to_owned(),
+        1..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{}µs", fraction(ns, 1_000, 3)),
+        1_000_000..S => format!("{}ms", fraction(ns, 1_000_000, 6)),
+        _ => {
+            let secs = ns / S;
+            let (h, m) = (secs / 3600, secs % 3600 / 60);
+            let s = fraction(ns % (60 * S), S, 9);
+            if h > 0 {
+                format!("{h}h{m}m{s}s")
+            } else if m > 0 {
+                format!("{m}m{s}s")
+            } else {
+                format!("{s}s")
+            }
+        }
+    }
+}
+
 /// Compares two scalar values; `None` when they cannot be compared (different types, nil).
 fn order(a: &Val<'_>, b: &Val<'_>) -> Option<Ordering> {
     match (a, b) {
@@ -311,6 +343,23 @@ mod tests {
     fn string(s: &str) -> AnyValue {
         AnyValue {
             value: Some(Value::StringValue(s.into())),
+        }
+    }
+
+    #[test]
+    fn durations_print_as_go_prints_them() {
+        const S: u64 = 1_000_000_000;
+        for (ns, text) in [
+            (0, "0s"),
+            (5, "5ns"),
+            (1_500, "1.5µs"),
+            (250_000_000, "250ms"),
+            (1_500_000_000, "1.5s"),
+            (90 * S, "1m30s"),
+            (24 * 3600 * S, "24h0m0s"),
+            (3600 * S + 5 * S / 10, "1h0m0.5s"),
+        ] {
+            assert_eq!(go_duration(ns), text);
         }
     }
 

@@ -1,0 +1,354 @@
+//! run: one pass over a tenant's sources, every leaf of the query at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::acc::{Key, KeyVal, Kind, LeafAcc, SeriesAcc};
+use super::finish;
+use super::plan::{Func, Leaf, Plan};
+use super::{Exemplar, Grid, MetricsRequest, MetricsResponse};
+use crate::model::{TimeRange, TraceId};
+use crate::query::SearchMetrics;
+use crate::query::eval::TraceView;
+use crate::query::pool;
+use crate::query::source::{Fields, Need, SourceError, SpanSource};
+use crate::query::stop::{BYTES_PER_DECODED_SPAN, Stop, StopReason};
+use crate::query::value::Val;
+use crate::spans::StoredSpan;
+
+/// What one worker builds.
+struct Worker {
+    leaves: Vec<LeafAcc>,
+    metrics: SearchMetrics,
+    /// Per span of the current trace: already counted for the current leaf.
+    seen: Vec<bool>,
+    /// Per span of the current trace: in `compare()`'s selection.
+    selected: Vec<bool>,
+    /// A reusable key.
+    key: Vec<KeyVal>,
+}
+
+/// State shared by the workers of one query.
+struct Shared<'a> {
+    plan: &'a Plan,
+    grid: Grid,
+    range: TimeRange,
+    fields: Fields,
+    need: Need,
+    stop: Stop,
+    /// Exemplars kept per series while reading.
+    exemplars: usize,
+    /// Traces whose ID hashes below this are read (`with(sample=...)`).
+    sample_below: u64,
+    done: Mutex<(Vec<LeafAcc>, SearchMetrics)>,
+}
+
+/// Runs a planned metrics query over a tenant's sources (`total_blocks` of its blocks overlap
+/// the range); says why it stopped early, if it did.
+pub(crate) fn run(
+    plan: &Plan,
+    req: &MetricsRequest,
+    sources: &[Arc<dyn SpanSource>],
+    total_blocks: u64,
+    parallelism: usize,
+    max_bytes: u64,
+) -> (MetricsResponse, Option<StopReason>) {
+    let started = Instant::now();
+    let grid = Grid::of(req);
+    // Spans are placed by their start: a source or trace ending before the range, or
+    // starting after it, holds none.
+    let range = TimeRange {
+        start: grid.start.saturating_add(1),
+        end: grid.end(),
+    };
+    let need = match plan.leaves.as_slice() {
+        [one] => one.need.clone(),
+        many => Need::Any(many.iter().map(|l| l.need.clone()).collect()),
+    };
+    let shared = Shared {
+        plan,
+        grid,
+        range,
+        fields: plan.fields.clone(),
+        need,
+        stop: Stop::new(started + req.deadline, req.cancel.clone(), max_bytes),
+        exemplars: if req.instant {
+            0
+        } else {
+            plan.exemplars.unwrap_or(req.exemplars)
+        },
+        sample_below: if plan.sample >= 1.0 {
+            u64::MAX
+        } else {
+            (plan.sample * u64::MAX as f64) as u64
+        },
+        done: Mutex::new((
+            plan.leaves.iter().map(|_| LeafAcc::default()).collect(),
+            SearchMetrics {
+                total_blocks,
+                total_jobs: sources.len() as u64,
+                ..SearchMetrics::default()
+            },
+        )),
+    };
+    let jobs: Vec<&Arc<dyn SpanSource>> = if shared.stop.should_stop() {
+        Vec::new()
+    } else {
+        sources.iter().collect()
+    };
+    pool::run(
+        &jobs,
+        parallelism,
+        || Worker {
+            leaves: plan.leaves.iter().map(|_| LeafAcc::default()).collect(),
+            metrics: SearchMetrics::default(),
+            seen: Vec::new(),
+            selected: Vec::new(),
+            key: Vec::new(),
+        },
+        |source, w| {
+            if shared.stop.should_stop() {
+                return;
+            }
+            if !source.overlaps(&shared.range) {
+                w.metrics.completed_jobs += 1;
+                return;
+            }
+            match read_source(&shared, source.as_ref(), w) {
+                Ok(()) => w.metrics.completed_jobs += 1,
+                Err(e) => tracing::debug!(source = source.describe(), error = %e, "source skipped"),
+            }
+        },
+        |w| {
+            let mut done = shared.done.lock();
+            for (mine, theirs) in done.0.iter_mut().zip(w.leaves) {
+                mine.merge(theirs, shared.exemplars);
+            }
+            let m = &mut done.1;
+            m.inspected_traces += w.metrics.inspected_traces;
+            m.inspected_spans += w.metrics.inspected_spans;
+            m.inspected_bytes += w.metrics.inspected_bytes;
+            m.completed_jobs += w.metrics.completed_jobs;
+            m.skipped_jobs += w.metrics.skipped_jobs;
+        },
+    );
+    let reason = shared.stop.reason();
+    let (mut leaves, metrics) = shared.done.into_inner();
+    if plan.sample < 1.0 {
+        for leaf in &mut leaves {
+            for s in leaf.series.values_mut() {
+                s.values.scale(1.0 / plan.sample);
+            }
+        }
+    }
+    let mut response = finish::finish(plan, &grid, leaves, req, shared.exemplars);
+    response.metrics = metrics;
+    if let Some(r) = &reason {
+        response.partial = true;
+        response.partial_reason = Some(r.to_string());
+    }
+    (response, reason)
+}
+
+/// Reads one source's traces into the worker's series.
+fn read_source(
+    shared: &Shared<'_>,
+    source: &dyn SpanSource,
+    w: &mut Worker,
+) -> Result<(), SourceError> {
+    if !source.may_match(&shared.need)? {
+        w.metrics.skipped_jobs += 1;
+        return Ok(());
+    }
+    let Some(_charge) = shared.stop.charge(source.cost(), || source.describe()) else {
+        return Ok(());
+    };
+    let traces = source.traces(&shared.fields, &shared.range)?;
+    let range = &shared.range;
+    let result = (|| {
+        for t in 0..traces.len() {
+            if traces.end(t) < range.start || traces.start(t) > range.end {
+                continue;
+            }
+            if shared.stop.should_stop() {
+                break;
+            }
+            let spans = traces.span_count(t);
+            let Some(_charge) = shared
+                .stop
+                .charge(spans as u64 * BYTES_PER_DECODED_SPAN, || {
+                    format!("a trace of {spans} spans in {}", source.describe())
+                })
+            else {
+                break;
+            };
+            let (id, spans) = traces.get(t)?;
+            if spans.is_empty() || !sampled(&id, shared.sample_below) {
+                continue;
+            }
+            trace(shared, id, &spans, w);
+        }
+        Ok(())
+    })();
+    w.metrics.inspected_bytes += traces.bytes();
+    result
+}
+
+/// Whether a trace is in the sample: its ID, a random number already, below the threshold.
+fn sampled(id: &TraceId, below: u64) -> bool {
+    if below == u64::MAX {
+        return true;
+    }
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&id.0[8..]);
+    u64::from_le_bytes(tail) < below
+}
+
+/// Evaluates one trace for every leaf.
+fn trace(shared: &Shared<'_>, id: TraceId, spans: &[StoredSpan], w: &mut Worker) {
+    w.metrics.inspected_traces += 1;
+    w.metrics.inspected_spans += spans.len() as u64;
+    let view = TraceView::new(id, spans);
+    for (leaf, acc) in shared.plan.leaves.iter().zip(w.leaves.iter_mut()) {
+        let Ok(sets) = leaf.filter.run(&view, &shared.stop) else {
+            return;
+        };
+        if sets.is_empty() {
+            continue;
+        }
+        w.seen.clear();
+        w.seen.resize(spans.len(), false);
+        if let Func::Compare {
+            selection, window, ..
+        } = &leaf.func
+        {
+            w.selected.clear();
+            w.selected.resize(spans.len(), false);
+            if let Ok(chosen) = selection.run(&view, &shared.stop) {
+                for i in chosen.iter().flat_map(|s| s.spans.iter()) {
+                    let start = spans[*i as usize].span.start_time_unix_nano;
+                    if window.is_none_or(|(from, to)| from <= start && start <= to) {
+                        w.selected[*i as usize] = true;
+                    }
+                }
+            }
+        }
+        // As Tempo, at most one exemplar per trace.
+        let mut exemplar_taken = false;
+        for &i in sets.iter().flat_map(|s| s.spans.iter()) {
+            let i = i as usize;
+            if std::mem::replace(&mut w.seen[i], true) {
+                continue;
+            }
+            let span = &spans[i].span;
+            let Some(interval) = shared.grid.interval_of(span.start_time_unix_nano) else {
+                continue;
+            };
+            if let Func::Compare { .. } = &leaf.func {
+                compare_span(&view, i, interval, shared.grid.len, w.selected[i], acc);
+                continue;
+            }
+            let value = match leaf.func.field() {
+                None => {
+                    span.end_time_unix_nano
+                        .saturating_sub(span.start_time_unix_nano) as f64
+                        / 1e9
+                }
+                Some(f) => match value_of(&leaf.filter.field(f, &view, i, None, None), leaf) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            w.key.clear();
+            for (_, f) in &leaf.by {
+                w.key
+                    .push(KeyVal::of(&leaf.filter.field(f, &view, i, None, None)));
+            }
+            let series = series_of(acc, &w.key, leaf, shared.grid.len);
+            series.values.add(interval, value, 1.0);
+            if !exemplar_taken && series.wants_exemplar(interval, shared.exemplars) {
+                exemplar_taken = true;
+                series.keep_exemplar(
+                    interval,
+                    Exemplar {
+                        trace_id: id,
+                        span_id: span.span_id.clone(),
+                        value: exemplar_value(leaf, value),
+                        timestamp_ms: (span.start_time_unix_nano / 1_000_000) as i64,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The series of `key` in `acc`, created on first use.
+fn series_of<'a>(
+    acc: &'a mut LeafAcc,
+    key: &[KeyVal],
+    leaf: &Leaf,
+    len: usize,
+) -> &'a mut SeriesAcc {
+    if !acc.series.contains_key(key) {
+        let k: Key = key.to_vec().into_boxed_slice();
+        acc.series.insert(k, SeriesAcc::new(leaf.kind, len));
+    }
+    acc.series
+        .get_mut(key)
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+/// The number a function aggregates from a field's value: durations in seconds, except for
+/// histograms and quantiles, which bucket nanoseconds (their results are in seconds).
+fn value_of(v: &Val<'_>, leaf: &Leaf) -> Option<f64> {
+    match v {
+        Val::Dur(d) if leaf.kind == Kind::Histogram => Some(*d as f64),
+        Val::Dur(d) => Some(*d as f64 / 1e9),
+        Val::Int(i) => Some(*i as f64),
+        Val::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// An exemplar's value: the span's duration in seconds for counts, else its value (in
+/// seconds for durations).
+fn exemplar_value(leaf: &Leaf, value: f64) -> f64 {
+    if leaf.kind == Kind::Histogram && leaf.duration_field {
+        value / 1e9
+    } else {
+        value
+    }
+}
+
+/// Counts one span for `compare()`: each of its attributes' values, in the selection or the
+/// baseline, and the totals of each attribute.
+fn compare_span(
+    view: &TraceView<'_>,
+    i: usize,
+    interval: usize,
+    len: usize,
+    selected: bool,
+    acc: &mut LeafAcc,
+) {
+    let (kind, total) = if selected {
+        ("selection", "selection_total")
+    } else {
+        ("baseline", "baseline_total")
+    };
+    let mut count = |name: &str, value: KeyVal| {
+        for (meta, v) in [(kind, value.clone()), (total, KeyVal::Nil)] {
+            let key: [KeyVal; 3] = [KeyVal::Str(meta.into()), KeyVal::Str(name.into()), v];
+            let series = match acc.series.get_mut(&key[..]) {
+                Some(s) => s,
+                None => acc
+                    .series
+                    .entry(Box::new(key))
+                    .or_insert_with(|| SeriesAcc::new(Kind::Count, len)),
+            };
+            series.values.add(interval, 0.0, 1.0);
+        }
+    };
+    super::finish::compare_fields(view, i, &mut count);
+}
