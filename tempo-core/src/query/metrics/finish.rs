@@ -298,22 +298,24 @@ fn post(stage: Post, mut series: Vec<Out>) -> Vec<Out> {
             }
         }
         Post::Keep { func, limit } => {
-            // At each interval, the `limit` series with the highest (lowest) values.
+            // At each interval, the `limit` series with the highest (lowest) values; ties go
+            // to the series first in Tempo's order.
+            series.sort_by(|a, b| order(&a.labels, &b.labels));
             let len = series.first().map_or(0, |o| o.values.len());
-            let mut order: Vec<usize> = Vec::with_capacity(series.len());
+            let mut ranked: Vec<usize> = Vec::with_capacity(series.len());
             // Whether each (interval, series) is kept.
             let mut keep = vec![false; len * series.len()];
             for (i, kept) in keep.chunks_mut(series.len().max(1)).enumerate() {
-                order.clear();
-                order.extend((0..series.len()).filter(|&s| !series[s].values[i].is_nan()));
-                order.sort_by(|&a, &b| {
+                ranked.clear();
+                ranked.extend((0..series.len()).filter(|&s| !series[s].values[i].is_nan()));
+                ranked.sort_by(|&a, &b| {
                     let (x, y) = (series[a].values[i], series[b].values[i]);
                     match func {
                         SecondStageFn::TopK => y.total_cmp(&x),
                         SecondStageFn::BottomK => x.total_cmp(&y),
                     }
                 });
-                for &s in order.iter().take(limit) {
+                for &s in ranked.iter().take(limit) {
                     kept[s] = true;
                 }
             }
@@ -571,7 +573,11 @@ fn compare_series(acc: LeafAcc, top_n: usize) -> Vec<Out> {
             .push((value.clone(), c, total));
     }
     for ((meta, attr), mut values) in groups {
-        values.sort_by(|a, b| b.2.total_cmp(&a.2));
+        // The most frequent first; ties by value, for the same answer every time.
+        values.sort_by(|a, b| {
+            b.2.total_cmp(&a.2)
+                .then_with(|| a.0.label().to_string().cmp(&b.0.label().to_string()))
+        });
         for (value, c, _) in values.into_iter().take(top_n) {
             out.push(Out {
                 labels: vec![

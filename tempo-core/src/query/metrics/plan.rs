@@ -165,7 +165,7 @@ impl Plan {
         }
         let sample = sample_of(&query)?;
         let mut leaves = Vec::new();
-        let root = node(&query.expr, &mut leaves)?;
+        let root = node(text, &query.expr, &mut leaves)?;
         let fields = if leaves
             .iter()
             .any(|l| matches!(l.func, Func::Compare { .. }))
@@ -218,15 +218,15 @@ fn sample_of(query: &Query) -> Result<f64, QueryError> {
 }
 
 /// Plans an expression into a node, adding its leaves.
-fn node(e: &Expr, leaves: &mut Vec<Leaf>) -> Result<Node, QueryError> {
+fn node(text: &str, e: &Expr, leaves: &mut Vec<Leaf>) -> Result<Node, QueryError> {
     match &e.kind {
         ExprKind::Static(s) => Ok(Node::Const(constant(s)?)),
         ExprKind::Binary { op, lhs, rhs } => Ok(Node::Binary {
             op: *op,
-            lhs: Box::new(node(lhs, leaves)?),
-            rhs: Box::new(node(rhs, leaves)?),
+            lhs: Box::new(node(text, lhs, leaves)?),
+            rhs: Box::new(node(text, rhs, leaves)?),
         }),
-        ExprKind::Pipeline(p) => pipeline(p, e.span, leaves),
+        ExprKind::Pipeline(p) => pipeline(text, p, e.span, leaves),
         ExprKind::Filter(_) | ExprKind::Spanset { .. } => Err(QueryError::Invalid(
             "a spanset is not a metrics query; end it with a metrics function".into(),
         )),
@@ -251,7 +251,12 @@ fn constant(s: &Static) -> Result<f64, QueryError> {
 
 /// Plans a pipeline: a metrics pipeline becomes a leaf; a metrics expression followed by
 /// second stages a [`Node::Post`].
-fn pipeline(p: &Pipeline, span: Span, leaves: &mut Vec<Leaf>) -> Result<Node, QueryError> {
+fn pipeline(
+    text: &str,
+    p: &Pipeline,
+    span: Span,
+    leaves: &mut Vec<Leaf>,
+) -> Result<Node, QueryError> {
     let metrics_at = p
         .stages
         .iter()
@@ -272,12 +277,12 @@ fn pipeline(p: &Pipeline, span: Span, leaves: &mut Vec<Leaf>) -> Result<Node, Qu
                     span,
                 }
             };
-            let leaf = leaf(filter_expr, &m.func, &m.by, span)?;
+            let leaf = leaf(text, filter_expr, &m.func, &m.by, span)?;
             leaves.push(leaf);
             (Node::Leaf(leaves.len() - 1), &p.stages[at + 1..])
         }
         // A metrics expression (wrapped) followed by stages.
-        None => (node(&p.head, leaves)?, &p.stages[..]),
+        None => (node(text, &p.head, leaves)?, &p.stages[..]),
     };
     if rest.is_empty() {
         return Ok(inner);
@@ -309,6 +314,7 @@ fn pipeline(p: &Pipeline, span: Span, leaves: &mut Vec<Leaf>) -> Result<Node, Qu
 
 /// Plans one metrics pipeline.
 fn leaf(
+    text: &str,
     filter_expr: Expr,
     func: &MetricsFn,
     by: &[FieldExpr],
@@ -343,7 +349,7 @@ fn leaf(
     };
     let by = by
         .iter()
-        .map(|f| (label_name(f), f.clone()))
+        .map(|f| (label_name(text, f), f.clone()))
         .collect::<Vec<_>>();
     let kind = match func {
         Func::Rate | Func::Count | Func::Compare { .. } => Kind::Count,
@@ -382,9 +388,13 @@ fn selection_query(selection: &SpansetFilter, span: Span) -> Result<Compiled, Qu
     })
 }
 
-/// The label a `by()` field names its series with: the field as TraceQL writes it.
-pub(crate) fn label_name(f: &FieldExpr) -> String {
-    tempo_traceql::format_field_expr(f)
+/// The label a `by()` field names its series with: the field as the query wrote it
+/// (`status`, `span:status`, `.foo`, `resource.service.name`), as Tempo labels it.
+pub(crate) fn label_name(text: &str, f: &FieldExpr) -> String {
+    match text.get(f.span.start..f.span.end) {
+        Some(written) if !written.trim().is_empty() => written.trim().to_owned(),
+        _ => tempo_traceql::format_field_expr(f),
+    }
 }
 
 /// A literal as a message shows it.
