@@ -558,7 +558,7 @@ fn exemplars_are_real_spans_of_their_series() {
                         .iter()
                         .any(|x| x.span_id == e.span_id && x.trace_id == e.trace_id.0.to_vec())
                 })
-                .expect("an exemplar is a real span");
+                .unwrap_or_else(|| panic!("exemplar {e:?} is not a span of the data"));
             let owner = &rs.resource.as_ref().unwrap().attributes[0];
             assert_eq!(
                 owner.value.as_ref().unwrap().value,

@@ -44,7 +44,7 @@ pub(crate) struct BlockReader {
 }
 
 /// Which attributes to materialize: `(table, key)`; `None` keeps them all.
-type KeepKey<'a> = Option<&'a dyn Fn(&str, &str) -> bool>;
+pub(crate) type KeepKey<'a> = Option<&'a dyn Fn(&str, &str) -> bool>;
 
 /// One trace read back from a block.
 pub(crate) type BlockTrace = (TraceId, Vec<StoredSpan>);
@@ -474,8 +474,8 @@ impl Footer {
 #[derive(Debug)]
 pub(crate) struct Footer {
     directory: HashMap<String, (usize, usize)>,
-    traces: usize,
-    spans: usize,
+    pub(crate) traces: usize,
+    pub(crate) spans: usize,
     resources: usize,
     scopes: usize,
     events: usize,
@@ -544,25 +544,31 @@ impl RowGroupData {
         Ok(())
     }
 
-    fn varints(&self, name: &str, rows: usize) -> Result<Vec<u64>, BlockError> {
+    pub(crate) fn varints(&self, name: &str, rows: usize) -> Result<Vec<u64>, BlockError> {
         let c = self.chunk(name, rows)?;
         Self::expect(&c, Encoding::Varint, name)?;
         decode_varints(&c.payload, rows, name)
     }
 
-    fn dict(&self, name: &str, rows: usize) -> Result<DictValues, BlockError> {
+    pub(crate) fn dict(&self, name: &str, rows: usize) -> Result<DictValues, BlockError> {
         let c = self.chunk(name, rows)?;
         Self::expect(&c, Encoding::Dict, name)?;
         decode_dict(&c.payload, rows, name)
     }
 
-    fn fixed(&self, name: &str, rows: usize) -> Result<FixedValues, BlockError> {
+    pub(crate) fn fixed(&self, name: &str, rows: usize) -> Result<FixedValues, BlockError> {
         let c = self.chunk(name, rows)?;
         Self::expect(&c, Encoding::Fixed, name)?;
         decode_fixed(&c.payload, rows, name)
     }
 
-    fn bitmap(&self, name: &str, rows: usize) -> Result<Bitmap, BlockError> {
+    pub(crate) fn f64s(&self, name: &str, rows: usize) -> Result<Vec<f64>, BlockError> {
+        let c = self.chunk(name, rows)?;
+        Self::expect(&c, Encoding::F64, name)?;
+        decode_f64(&c.payload, rows, name)
+    }
+
+    pub(crate) fn bitmap(&self, name: &str, rows: usize) -> Result<Bitmap, BlockError> {
         let c = self.chunk(name, rows)?;
         Self::expect(&c, Encoding::Bitmap, name)?;
         decode_bitmap(&c.payload, rows, name)
@@ -641,7 +647,10 @@ impl RowGroupData {
         Ok(out)
     }
 
-    fn resources(&self, keep: KeepKey<'_>) -> Result<Vec<Arc<SharedResource>>, BlockError> {
+    pub(crate) fn resources(
+        &self,
+        keep: KeepKey<'_>,
+    ) -> Result<Vec<Arc<SharedResource>>, BlockError> {
         let n = self.resources;
         let present = self.bitmap("resource.present", n)?;
         let schema = self.dict("resource.schema_url", n)?;
@@ -900,7 +909,11 @@ pub(crate) struct GroupColumns {
     link_attrs: Blobs,
 }
 
-fn prefix_sums(counts: &[u64], total: usize, what: &str) -> Result<Vec<usize>, BlockError> {
+pub(crate) fn prefix_sums(
+    counts: &[u64],
+    total: usize,
+    what: &str,
+) -> Result<Vec<usize>, BlockError> {
     let mut out = Vec::with_capacity(counts.len() + 1);
     let mut sum = 0usize;
     out.push(0);

@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use tempo_traceql::Intrinsic;
 
+use super::columns::GroupSpanColumns;
 use super::encoding::zigzag;
 use super::reader::{BlockReader, GroupColumns, RowGroupData};
 use super::{BlockError, IndexEntry};
 use crate::model::{TimeRange, TraceId, Value};
 use crate::query::source::{
-    AttrScope, AttrTable, Fields, Need, SourceError, SpanSource, Traces, ValueKind,
+    AttrScope, AttrTable, ColumnWant, Fields, Need, SourceError, SpanColumns, SpanSource, Traces,
+    ValueKind,
 };
 use crate::spans::StoredSpan;
 
@@ -123,6 +125,17 @@ impl SpanSource for RowGroupSource {
             source: self,
             columns,
         }))
+    }
+
+    fn span_columns(
+        &self,
+        want: &ColumnWant,
+    ) -> Result<Option<Box<dyn SpanColumns + '_>>, SourceError> {
+        let g = self.group()?;
+        let bytes = self.entry().map_or(0, |e| e.len);
+        Ok(GroupSpanColumns::new(&g, want, bytes)
+            .map_err(|e| self.fail(e))?
+            .map(|c| Box::new(c) as Box<dyn SpanColumns>))
     }
 
     fn may_hold(&self, id: &TraceId) -> bool {

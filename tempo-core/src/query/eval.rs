@@ -244,6 +244,11 @@ impl Compiled {
         })
     }
 
+    /// The compiled form of regular expression `pattern` of the query.
+    pub(crate) fn regex(&self, pattern: &str) -> Option<&Regex> {
+        self.regexes.get(pattern)
+    }
+
     /// The spansets of one trace that the query yields.
     ///
     /// Stops with [`QueryError::Interrupted`] when `stop` says so; it is checked at every
@@ -660,7 +665,7 @@ fn attribute<'t>(
 }
 
 /// The TraceQL status of an OTLP status code; unknown codes are unset.
-fn status_of(code: i32) -> Status {
+pub(crate) fn status_of(code: i32) -> Status {
     match code {
         1 => Status::Ok,
         2 => Status::Error,
@@ -669,7 +674,7 @@ fn status_of(code: i32) -> Status {
 }
 
 /// The TraceQL kind of an OTLP span kind; unknown kinds are unspecified.
-fn kind_of(kind: i32) -> Kind {
+pub(crate) fn kind_of(kind: i32) -> Kind {
     match kind {
         1 => Kind::Internal,
         2 => Kind::Server,

@@ -11,8 +11,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tempo_traceql::Intrinsic;
+use tempo_traceql::{Intrinsic, Scope};
 
+use super::value::Val;
 use crate::model::{TimeRange, TraceId, Value};
 use crate::spans::StoredSpan;
 
@@ -43,6 +44,17 @@ pub(crate) trait SpanSource: Send + Sync {
         fields: &Fields,
         range: &TimeRange,
     ) -> Result<Box<dyn Traces + '_>, SourceError>;
+
+    /// Its spans as flat columns, for a scan that needs no trace trees (most metrics
+    /// queries): only what `want` asks for is decoded. `None` when it cannot (the engine then
+    /// reads its traces).
+    fn span_columns(
+        &self,
+        want: &ColumnWant,
+    ) -> Result<Option<Box<dyn SpanColumns + '_>>, SourceError> {
+        let _ = want;
+        Ok(None)
+    }
 
     /// Whether it may hold trace `id` (a key range, a bloom filter); `true` when it cannot
     /// tell.
@@ -99,6 +111,66 @@ pub(crate) trait Traces {
 
     /// Trace `t`: its ID and spans.
     fn get(&self, t: usize) -> Result<(TraceId, Vec<StoredSpan>), SourceError>;
+}
+
+/// A source's spans as flat columns, read by row: nothing is materialized. The rows of one
+/// trace are contiguous.
+pub(crate) trait SpanColumns {
+    /// Number of spans.
+    fn len(&self) -> usize;
+
+    /// Start of span `row`, unix nanoseconds.
+    fn start(&self, row: usize) -> u64;
+
+    /// Duration of span `row`, nanoseconds (0 unless asked for).
+    fn duration(&self, row: usize) -> u64;
+
+    /// OTLP status code of span `row` (0 when it has no status, or unless asked for).
+    fn status(&self, row: usize) -> i32;
+
+    /// OTLP kind of span `row` (0 unless asked for).
+    fn kind(&self, row: usize) -> i32;
+
+    /// Name of span `row` (empty unless asked for).
+    fn name(&self, row: usize) -> &str;
+
+    /// Status message of span `row` (empty unless asked for).
+    fn status_message(&self, row: usize) -> &str;
+
+    /// The value of attribute `column` (an index into [`ColumnWant::attrs`]) on span `row`.
+    fn attr(&self, column: usize, row: usize) -> Val<'_>;
+
+    /// The trace of span `row`: its index among the source's traces.
+    fn trace_of(&self, row: usize) -> usize;
+
+    /// The ID of trace `trace` (unless asked for, the zero ID).
+    fn trace_id(&self, trace: usize) -> TraceId;
+
+    /// The ID of span `row` (empty unless asked for).
+    fn span_id(&self, row: usize) -> &[u8];
+
+    /// Bytes read (encoded), for the query's metrics.
+    fn bytes(&self) -> u64;
+}
+
+/// What a columnar scan reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ColumnWant {
+    /// Span durations.
+    pub(crate) duration: bool,
+    /// Status codes.
+    pub(crate) status: bool,
+    /// Kinds.
+    pub(crate) kind: bool,
+    /// Names.
+    pub(crate) name: bool,
+    /// Status messages.
+    pub(crate) status_message: bool,
+    /// Trace and span IDs (for exemplars and sampling).
+    pub(crate) ids: bool,
+    /// Attributes, by scope (`Span`, `Resource`, or `None`: the span's, else the
+    /// resource's) and key.
+    pub(crate) attrs: Vec<(Scope, String)>,
 }
 
 /// What every match needs, in terms any source can check against what it knows.

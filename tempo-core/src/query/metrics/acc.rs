@@ -6,6 +6,7 @@
 //! count spans per power-of-two bucket of their value.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use super::{Exemplar, LabelValue};
 use crate::query::value::Val;
@@ -238,24 +239,150 @@ impl SeriesAcc {
 }
 
 /// The series of one leaf, by key.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct LeafAcc {
-    /// The series.
-    pub(crate) series: HashMap<Key, SeriesAcc>,
+    /// The series, in the order they were first seen.
+    series: Vec<(Key, SeriesAcc)>,
+    /// Where each key's series is.
+    index: HashMap<Key, usize>,
+    /// Where the series of a key's hash is, to find a series from borrowed values without
+    /// building its key (checked against the key).
+    fast: HashMap<u64, usize, BuildHasherDefault<Passthrough>>,
 }
 
 impl LeafAcc {
+    /// The series of `key`, created on first use.
+    pub(crate) fn slot(&mut self, key: &[KeyVal], kind: Kind, len: usize) -> &mut SeriesAcc {
+        let i = match self.index.get(key) {
+            Some(&i) => i,
+            None => self.insert(key.to_vec().into_boxed_slice(), SeriesAcc::new(kind, len)),
+        };
+        &mut self.series[i].1
+    }
+
+    /// The series whose key is `parts`, created on first use; allocates only for a new
+    /// series.
+    #[inline]
+    pub(crate) fn slot_of(&mut self, parts: &[Val<'_>], kind: Kind, len: usize) -> &mut SeriesAcc {
+        let h = hash_parts(parts);
+        if let Some(&i) = self.fast.get(&h)
+            && matches_parts(&self.series[i].0, parts)
+        {
+            return &mut self.series[i].1;
+        }
+        let key: Key = parts.iter().map(KeyVal::of).collect();
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => self.insert(key, SeriesAcc::new(kind, len)),
+        };
+        self.fast.entry(h).or_insert(i);
+        &mut self.series[i].1
+    }
+
+    fn insert(&mut self, key: Key, series: SeriesAcc) -> usize {
+        let i = self.series.len();
+        self.index.insert(key.clone(), i);
+        self.series.push((key, series));
+        i
+    }
+
     /// Takes in another worker's series of the same leaf.
     pub(crate) fn merge(&mut self, other: LeafAcc, cap: usize) {
         for (k, s) in other.series {
-            match self.series.get_mut(&k) {
-                Some(mine) => mine.merge(s, cap),
+            match self.index.get(&k) {
+                Some(&i) => self.series[i].1.merge(s, cap),
                 None => {
-                    self.series.insert(k, s);
+                    self.insert(k, s);
                 }
             }
         }
     }
+
+    /// Every series, mutably.
+    pub(crate) fn series_mut(&mut self) -> impl Iterator<Item = &mut SeriesAcc> {
+        self.series.iter_mut().map(|(_, s)| s)
+    }
+
+    /// The series with their keys.
+    pub(crate) fn into_series(self) -> Vec<(Key, SeriesAcc)> {
+        self.series
+    }
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Debug, Default)]
+pub(crate) struct Passthrough(u64);
+
+impl std::hash::Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A hash of a key's parts, as borrowed values.
+#[inline]
+fn hash_parts(parts: &[Val<'_>]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    for p in parts {
+        match p {
+            Val::Nil => h.update(&[0]),
+            Val::Str(s) => {
+                h.update(&[1]);
+                h.update(s.as_bytes());
+                h.update(&[0xff]);
+            }
+            Val::Int(i) => {
+                h.update(&[2]);
+                h.update(&i.to_le_bytes());
+            }
+            Val::Float(f) => {
+                h.update(&[3]);
+                h.update(&f.to_bits().to_le_bytes());
+            }
+            Val::Bool(b) => h.update(&[4, u8::from(*b)]),
+            Val::Status(s) => {
+                h.update(&[1]);
+                h.update(s.as_str().as_bytes());
+                h.update(&[0xff]);
+            }
+            Val::Kind(k) => {
+                h.update(&[1]);
+                h.update(k.as_str().as_bytes());
+                h.update(&[0xff]);
+            }
+            other => {
+                h.update(&[5]);
+                h.update(format!("{other:?}").as_bytes());
+            }
+        }
+    }
+    h.digest()
+}
+
+/// Whether a key is the one `parts` make.
+#[inline]
+fn matches_parts(key: &[KeyVal], parts: &[Val<'_>]) -> bool {
+    key.len() == parts.len()
+        && key.iter().zip(parts).all(|(k, p)| match (k, p) {
+            (KeyVal::Nil, Val::Nil) => true,
+            (KeyVal::Str(a), Val::Str(b)) => **a == **b,
+            (KeyVal::Str(a), Val::Status(s)) => **a == *s.as_str(),
+            (KeyVal::Str(a), Val::Kind(k)) => **a == *k.as_str(),
+            (KeyVal::Int(a), Val::Int(b)) => a == b,
+            (KeyVal::Float(a), Val::Float(b)) => *a == b.to_bits(),
+            (KeyVal::Bool(a), Val::Bool(b)) => a == b,
+            _ => false,
+        })
 }
 
 #[cfg(test)]

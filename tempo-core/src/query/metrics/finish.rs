@@ -369,7 +369,7 @@ fn leaf_series(leaf: &Leaf, grid: &Grid, acc: LeafAcc) -> Vec<Out> {
     }
     let scale = if leaf.duration_field { 1e-9 } else { 1.0 };
     let mut out = Vec::new();
-    for (key, s) in acc.series {
+    for (key, s) in acc.into_series() {
         let labels = labels_of(leaf, &key);
         let values: Vec<f64> = match (&leaf.func, s.values) {
             (Func::Rate, Values::Count(c)) => {
@@ -544,7 +544,7 @@ fn compare_series(acc: LeafAcc, top_n: usize) -> Vec<Out> {
     type Counted = Vec<(KeyVal, Vec<f64>, f64)>;
     let mut groups: HashMap<(Box<str>, Box<str>), Counted> = HashMap::new();
     let mut out = Vec::new();
-    for (key, s) in acc.series {
+    for (key, s) in acc.into_series() {
         let [KeyVal::Str(meta), KeyVal::Str(attr), value] = &*key else {
             continue;
         };

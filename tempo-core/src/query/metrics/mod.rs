@@ -12,6 +12,7 @@
 //! The time axis is a [`Grid`]: a range query's steps, or one interval for an instant query.
 
 mod acc;
+mod columnar;
 mod finish;
 mod plan;
 mod run;

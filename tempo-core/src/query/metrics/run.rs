@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::acc::{Key, KeyVal, Kind, LeafAcc, SeriesAcc};
+use super::acc::{KeyVal, Kind, LeafAcc};
+use super::columnar::{self, ColumnarPlan, Scan};
 use super::finish;
 use super::plan::{Func, Leaf, Plan};
 use super::{Exemplar, Grid, MetricsRequest, MetricsResponse};
@@ -42,6 +43,8 @@ struct Shared<'a> {
     exemplars: usize,
     /// Traces whose ID hashes below this are read (`with(sample=...)`).
     sample_below: u64,
+    /// The query's columnar form, when it needs no trace trees.
+    columnar: Option<ColumnarPlan>,
     done: Mutex<(Vec<LeafAcc>, SearchMetrics)>,
 }
 
@@ -67,23 +70,26 @@ pub(crate) fn run(
         [one] => one.need.clone(),
         many => Need::Any(many.iter().map(|l| l.need.clone()).collect()),
     };
+    let exemplars = if req.instant {
+        0
+    } else {
+        plan.exemplars.unwrap_or(req.exemplars)
+    };
+    let sample_below = if plan.sample >= 1.0 {
+        u64::MAX
+    } else {
+        (plan.sample * u64::MAX as f64) as u64
+    };
     let shared = Shared {
         plan,
+        columnar: ColumnarPlan::new(plan, exemplars > 0 || sample_below != u64::MAX),
         grid,
         range,
         fields: plan.fields.clone(),
         need,
         stop: Stop::new(started + req.deadline, req.cancel.clone(), max_bytes),
-        exemplars: if req.instant {
-            0
-        } else {
-            plan.exemplars.unwrap_or(req.exemplars)
-        },
-        sample_below: if plan.sample >= 1.0 {
-            u64::MAX
-        } else {
-            (plan.sample * u64::MAX as f64) as u64
-        },
+        exemplars,
+        sample_below,
         done: Mutex::new((
             plan.leaves.iter().map(|_| LeafAcc::default()).collect(),
             SearchMetrics {
@@ -138,7 +144,7 @@ pub(crate) fn run(
     let (mut leaves, metrics) = shared.done.into_inner();
     if plan.sample < 1.0 {
         for leaf in &mut leaves {
-            for s in leaf.series.values_mut() {
+            for s in leaf.series_mut() {
                 s.values.scale(1.0 / plan.sample);
             }
         }
@@ -165,6 +171,21 @@ fn read_source(
     let Some(_charge) = shared.stop.charge(source.cost(), || source.describe()) else {
         return Ok(());
     };
+    if let Some(columnar) = &shared.columnar
+        && let Some(columns) = source.span_columns(&columnar.want)?
+    {
+        let scan = Scan {
+            plan: shared.plan,
+            columnar,
+            grid: &shared.grid,
+            stop: &shared.stop,
+            exemplars: shared.exemplars,
+            sample_below: shared.sample_below,
+        };
+        columnar::scan(&scan, columns.as_ref(), &mut w.leaves, &mut w.metrics);
+        w.metrics.inspected_bytes += columns.bytes();
+        return Ok(());
+    }
     let traces = source.traces(&shared.fields, &shared.range)?;
     let range = &shared.range;
     let result = (|| {
@@ -197,7 +218,7 @@ fn read_source(
 }
 
 /// Whether a trace is in the sample: its ID, a random number already, below the threshold.
-fn sampled(id: &TraceId, below: u64) -> bool {
+pub(super) fn sampled(id: &TraceId, below: u64) -> bool {
     if below == u64::MAX {
         return true;
     }
@@ -266,7 +287,7 @@ fn trace(shared: &Shared<'_>, id: TraceId, spans: &[StoredSpan], w: &mut Worker)
                 w.key
                     .push(KeyVal::of(&leaf.filter.field(f, &view, i, None, None)));
             }
-            let series = series_of(acc, &w.key, leaf, shared.grid.len);
+            let series = acc.slot(&w.key, leaf.kind, shared.grid.len);
             series.values.add(interval, value, 1.0);
             if !exemplar_taken && series.wants_exemplar(interval, shared.exemplars) {
                 exemplar_taken = true;
@@ -284,25 +305,9 @@ fn trace(shared: &Shared<'_>, id: TraceId, spans: &[StoredSpan], w: &mut Worker)
     }
 }
 
-/// The series of `key` in `acc`, created on first use.
-fn series_of<'a>(
-    acc: &'a mut LeafAcc,
-    key: &[KeyVal],
-    leaf: &Leaf,
-    len: usize,
-) -> &'a mut SeriesAcc {
-    if !acc.series.contains_key(key) {
-        let k: Key = key.to_vec().into_boxed_slice();
-        acc.series.insert(k, SeriesAcc::new(leaf.kind, len));
-    }
-    acc.series
-        .get_mut(key)
-        .unwrap_or_else(|| unreachable!("inserted above"))
-}
-
 /// The number a function aggregates from a field's value: durations in seconds, except for
 /// histograms and quantiles, which bucket nanoseconds (their results are in seconds).
-fn value_of(v: &Val<'_>, leaf: &Leaf) -> Option<f64> {
+pub(super) fn value_of(v: &Val<'_>, leaf: &Leaf) -> Option<f64> {
     match v {
         Val::Dur(d) if leaf.kind == Kind::Histogram => Some(*d as f64),
         Val::Dur(d) => Some(*d as f64 / 1e9),
@@ -314,7 +319,7 @@ fn value_of(v: &Val<'_>, leaf: &Leaf) -> Option<f64> {
 
 /// An exemplar's value: the span's duration in seconds for counts, else its value (in
 /// seconds for durations).
-fn exemplar_value(leaf: &Leaf, value: f64) -> f64 {
+pub(super) fn exemplar_value(leaf: &Leaf, value: f64) -> f64 {
     if leaf.kind == Kind::Histogram && leaf.duration_field {
         value / 1e9
     } else {
@@ -340,14 +345,9 @@ fn compare_span(
     let mut count = |name: &str, value: KeyVal| {
         for (meta, v) in [(kind, value.clone()), (total, KeyVal::Nil)] {
             let key: [KeyVal; 3] = [KeyVal::Str(meta.into()), KeyVal::Str(name.into()), v];
-            let series = match acc.series.get_mut(&key[..]) {
-                Some(s) => s,
-                None => acc
-                    .series
-                    .entry(Box::new(key))
-                    .or_insert_with(|| SeriesAcc::new(Kind::Count, len)),
-            };
-            series.values.add(interval, 0.0, 1.0);
+            acc.slot(&key, Kind::Count, len)
+                .values
+                .add(interval, 0.0, 1.0);
         }
     };
     super::finish::compare_fields(view, i, &mut count);
