@@ -232,3 +232,60 @@ fn the_panicking_form_panics_with_the_same_message() {
         .expect("a formatted panic message");
     assert_eq!(message, expected.message());
 }
+
+#[test]
+fn metric_assertions_check_values_and_show_every_series_when_they_fail() {
+    let harness = shop();
+    harness
+        .assert_metric("{ } | count_over_time()")
+        .is(4.0)
+        .has(r#"{__name__="count_over_time"}"#, 4.0);
+    harness
+        .assert_metric("{ status = error } | count_over_time() by (name)")
+        .has(r#"{name="GET /checkout"}"#, 1.0)
+        .has(r#"{name="charge card"}"#, 1.0);
+    harness
+        .assert_metric(r#"{ name = "nothing" } | count_over_time()"#)
+        .is_empty();
+    harness
+        .assert_metric("{ } | max_over_time(span.db.rows)")
+        .is(3.0);
+
+    let failure = harness
+        .assert_metric("{ } | count_over_time() by (span.http.response.status_code)")
+        .try_has(r#"{span.http.response.status_code="500"}"#, 2.0)
+        .unwrap_err();
+    assert_eq!(
+        failure.message(),
+        "metrics assertion failed: expected {span.http.response.status_code=\"500\"} to be 2, \
+         found 1\n\
+         query: { } | count_over_time() by (span.http.response.status_code)\n\
+         \n\
+         series:\n  \
+         {span.http.response.status_code=\"200\"} 1\n  \
+         {span.http.response.status_code=\"500\"} 1\n  \
+         {span.http.response.status_code=\"nil\"} 2"
+    );
+    let failure = harness
+        .assert_metric("{ } | count_over_time() by (name)")
+        .try_is(4.0)
+        .unwrap_err();
+    assert!(
+        failure.message().starts_with(
+            "metrics assertion failed: expected one series of value 4, found 4 series"
+        ),
+        "{}",
+        failure.message()
+    );
+    let failure = harness
+        .assert_metric("{ } | count_over_time(")
+        .try_is(1.0)
+        .unwrap_err();
+    assert!(
+        failure
+            .message()
+            .starts_with("metrics assertion could not run\nquery: { } | count_over_time(\n"),
+        "{}",
+        failure.message()
+    );
+}

@@ -27,6 +27,10 @@
 //! ");
 //! ```
 //!
+//! Metrics over everything stored answer questions such as "how many requests failed":
+//! [`Harness::assert_metric`] runs a TraceQL metrics query as one instant query and checks its
+//! values.
+//!
 //! A failed assertion panics with a message that names the query and shows every trace of the
 //! harness as an indented tree, one span a line with its service, kind, status and attributes,
 //! matched spans marked with `*`. Each assertion has a `try_` form that returns the same
@@ -35,6 +39,7 @@
 //! The harness gives spans sequential IDs (trace `…0001`, `…0002`; span `…0001`, ...) so that
 //! failure messages are the same from run to run; [`HarnessBuilder::random_ids`] turns that off.
 
+mod metric;
 mod tree;
 
 use std::borrow::Cow;
@@ -49,6 +54,8 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use tempo_core::model::{TraceId, TracesData};
 use tempo_core::{SINGLE_TENANT, SearchRequest, SearchResponse, Store, TimeRange};
+
+pub use metric::MetricAssertion;
 
 use crate::sdk::StoreExporter;
 use tree::{TraceTree, parse_expected, render_shape, same_shape};
@@ -65,6 +72,9 @@ pub enum HarnessError {
     /// The store refused the query (the error renders bad TraceQL with a caret).
     #[error(transparent)]
     Search(#[from] tempo_core::SearchError),
+    /// The store refused the metrics query (the error renders bad TraceQL with a caret).
+    #[error(transparent)]
+    Metrics(#[from] tempo_core::MetricsError),
     /// The store could not look up a trace.
     #[error(transparent)]
     Find(#[from] tempo_core::FindError),
