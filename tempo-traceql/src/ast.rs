@@ -80,6 +80,25 @@ pub struct Hint {
 
 /// A pipeline-level expression: spanset filters, spanset operators,
 /// pipelines, and the arithmetic and comparisons between wrapped pipelines.
+///
+/// The shapes the parser produces:
+///
+/// - a spanset query: filters, spanset operators and pipelines of spanset
+///   stages, `{ .a } >> { .b } | count() > 2`;
+/// - a metrics query: a [`Pipeline`] whose stages end with
+///   [`StageKind::Metrics`], then any [`StageKind::SecondStage`] and
+///   [`StageKind::MetricsFilter`] stages, in the order written:
+///   `{ } | rate() by (span.a) > 10 | topk(5)`;
+/// - metrics arithmetic: an [`ExprKind::Binary`] tree (`+ - * /`) whose leaves
+///   are metrics queries, each written in brackets, and numeric
+///   [`ExprKind::Static`] literals (`1 + 2 + ({ } | rate())`; literals alone
+///   are not folded). Series filters and `topk`/`bottomk` written after the
+///   arithmetic make it the head of a [`Pipeline`] with those stages only:
+///   `({ } | rate()) * 10 > 50 | topk(1)`. A single bracketed metrics query
+///   followed by them is that query's pipeline: `({ } | rate()) > 5` is
+///   `{ } | rate() > 5`;
+/// - a comparison between wrapped scalar pipelines (or one and a number on
+///   the right): `({ } | count()) > ({ .a } | count())`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
     /// What the expression is.
@@ -104,9 +123,14 @@ pub enum ExprKind {
     },
     /// `head | stage | stage ...`. The head is never itself a pipeline.
     Pipeline(Pipeline),
-    /// Arithmetic (`+ - * / % ^`) or a comparison (`= != < <= > >=`) between
-    /// wrapped scalar or metrics pipelines and literals, for example
-    /// `({} | count()) > ({ .a } | count())` or `({} | rate()) * 100`.
+    /// Arithmetic or a comparison between wrapped pipelines and literals:
+    ///
+    /// - metrics arithmetic, `+ - * /` between metrics queries and numeric
+    ///   literals (`({} | rate()) * 100`, `1 + 2 + ({} | rate())`); comparisons
+    ///   with a metrics query are never `Binary` but series filter stages;
+    /// - arithmetic (`+ - * / % ^`) between wrapped scalar pipelines, and
+    ///   comparisons (`= != < <= > >=`) between those or with a number on the
+    ///   right: `({} | count()) > ({ .a } | count())`.
     Binary {
         /// The operator: arithmetic or comparison only.
         op: BinaryOp,
@@ -123,12 +147,15 @@ impl Expr {
     /// True if this expression computes time series.
     pub fn is_metrics(&self) -> bool {
         match &self.kind {
-            ExprKind::Pipeline(p) => p.stages.iter().any(|s| {
-                matches!(
-                    s.kind,
-                    StageKind::Metrics(_) | StageKind::SecondStage { .. }
-                )
-            }),
+            ExprKind::Pipeline(p) => {
+                p.head.is_metrics()
+                    || p.stages.iter().any(|s| {
+                        matches!(
+                            s.kind,
+                            StageKind::Metrics(_) | StageKind::SecondStage { .. }
+                        )
+                    })
+            }
             ExprKind::Binary { lhs, rhs, .. } => lhs.is_metrics() || rhs.is_metrics(),
             _ => false,
         }
@@ -216,7 +243,17 @@ impl SpansetOp {
 /// A pipeline: a spanset expression followed by stages separated by `|`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pipeline {
-    /// The first element; never a pipeline itself.
+    /// The first element; never a pipeline itself. Usually spans: a filter or
+    /// spanset operators. Two other heads:
+    ///
+    /// - a pipeline written without a head, starting with a scalar filter,
+    ///   `by()` or `select()` (`count() > 1 | { .a }`, `by(.a) | ...`,
+    ///   `select(.a)`), applies to all the spans of each trace, as in Tempo:
+    ///   its head is an empty filter `{}` whose span is empty (its start and
+    ///   end are where the pipeline starts), and it is formatted with an
+    ///   explicit `{} | `;
+    /// - metrics arithmetic ([`ExprKind::Binary`]) followed by series filters
+    ///   and `topk`/`bottomk` only.
     pub head: Box<Expr>,
     /// The stages after the head, in order; at least one.
     pub stages: Vec<Stage>,

@@ -220,6 +220,11 @@ fn stage(out: &mut String, s: &Stage) {
     }
 }
 
+/// Write a scalar expression (for messages).
+pub(crate) fn scalar_text(out: &mut String, e: &ScalarExpr) {
+    scalar(out, e, 0, false);
+}
+
 fn scalar_prec(e: &ScalarExpr) -> u8 {
     match &e.kind {
         ScalarExprKind::Binary { op, .. } => op.precedence(),

@@ -50,33 +50,51 @@
 //!
 //! # Errors
 //!
-//! [`ErrorKind`] has the three kinds Tempo distinguishes:
+//! [`ErrorKind`] has the three kinds Tempo distinguishes, and a query gets the
+//! kind Tempo gives it:
 //!
-//! - **Parse**: not TraceQL. Unknown characters and words, missing
-//!   brackets, wrong argument counts (`topk()`), unknown duration units
-//!   (`1mo`; the units are `ns us µs ms s m h d w y`, a day being 24h, a week
-//!   7d and a year 365d).
+//! - **Parse**: not TraceQL, by Tempo's grammar. Unknown characters and words,
+//!   missing brackets, unknown duration units (`1mo`; the units are
+//!   `ns us µs ms s m h d w y`, a day being 24h, a week 7d and a year 365d);
+//!   arguments a function does not take or lacks (`topk()`, `avg()`,
+//!   `count(.a)`, `rate(.a)`, `select()`); values where an attribute is
+//!   expected (`select(1)`, `rate() by (1)`, `sum_over_time(1)`); stages in an
+//!   order the grammar does not have (`{} | rate() | { .a = 1 }`,
+//!   `{} | topk(5)`, `{} | count() | by(.a)`); arithmetic or comparisons on
+//!   spansets (`{ } + { }`, `{ } > 10`, `{ } = 10`); numbers alone (`2 + 3`);
+//!   an aggregate left without a comparison (`{ } | count()`); anything but a
+//!   number compared with an aggregate or with series (`count() > "x"`).
 //! - **Validation**: TraceQL, but wrong. Type errors (`{ .a + "x" = 1 }`,
 //!   `{ span:status = 1.5 }`), invalid regular expressions, `nil` compared
-//!   with an intrinsic or with `<`, aggregates missing their field or given
-//!   one they do not take (`avg()`, `count(.a)`), stages in an impossible
-//!   order (`{} | rate() | { .a = 1 }`), quantiles outside `0..=1`.
+//!   with `<` or with a literal, `by()` or an aggregate that reads nothing of
+//!   the span (`by(1)`, `sum(3) = 2`), a scalar filter without an aggregate
+//!   (`1 > 2`), quantiles outside `0..=1`, `topk(0)`, `compare()` followed by
+//!   `topk`, `bottomk` or a filter, or inside arithmetic.
 //! - **Unsupported**: well-formed and well-typed, but not executable. The
 //!   line is ours to draw; this crate reports as unsupported the forms that
 //!   Tempo's grammar accepts but that our engine does not evaluate:
-//!   - arithmetic and comparisons between wrapped pipelines, scalar or
-//!     metrics: `({ } | count()) > ({ .a } | count())`,
-//!     `({ } | rate()) * 100 > 5` (write the comparison inside the
-//!     pipeline: `{ } | count() > 2`, `{ } | rate() > 10`);
-//!   - the `parent.` attribute scope;
-//!   - `compare()` with `by()`, or followed by `topk()`/`bottomk()`.
+//!   - arithmetic and comparisons between wrapped scalar pipelines:
+//!     `({ } | count()) > ({ .a } | count())`, `({ } | count()) > 3` (write
+//!     the comparison inside the pipeline: `{ } | count() > 3`);
+//!   - the `parent.` attribute scope.
 //!
-//! Choices where Tempo's documentation is silent: `nil` may only be compared
-//! with attributes, with `=` or `!=`; integers, floats and durations compare
-//! with each other; strings are ordered; booleans, statuses and kinds are
-//! not; the right side of `=~`/`!~` must be a string literal; an attribute
-//! alone (`{ .flag }`) is a valid condition; `by()` in a spanset pipeline
-//! takes one field, `by (...)` after a metrics function several.
+//! Accepted as in Tempo, and so in the tree: a pipeline may start with a
+//! scalar filter, `by()` or `select()` (`count() > 1 | { .a }`,
+//! `select(.a)`), which applies to all the spans of each trace, as if
+//! preceded by `{ } |` (see [`Pipeline::head`]); metrics queries combine with
+//! each other and with numbers by `+ - * /`, and may be followed by series
+//! filters and `topk`/`bottomk` (`({ } | rate()) * 10 + 5 > 50 | topk(1)`,
+//! see [`Expr`]); `nil` compared with `=` or `!=` to an attribute or an
+//! intrinsic tests whether the span has it, and `nil = nil`, `nil != nil` are
+//! conditions (Tempo takes both as false).
+//!
+//! Choices where Tempo's documentation is silent: integers, floats and
+//! durations compare with each other; strings are ordered; booleans, statuses
+//! and kinds are not; the right side of `=~`/`!~` must be a string literal;
+//! an attribute alone (`{ .flag }`) is a valid condition; `by()` in a spanset
+//! pipeline takes one field expression, `by (...)` after a metrics function
+//! several attributes; hint values are strings, numbers, durations or
+//! booleans.
 //!
 //! # Syntax notes
 //!
@@ -110,6 +128,7 @@ mod format;
 mod lenient;
 mod lexer;
 mod parser;
+mod shape;
 mod validate;
 
 pub use ast::{
@@ -132,11 +151,10 @@ pub fn parse(query: &str) -> Result<Query, Error> {
     Ok(q)
 }
 
-/// Parse a query without the validation pass: syntax only.
+/// Parse a query without the validation pass: syntax only, Tempo's grammar
+/// included (what combines with what, and the order of stages).
 ///
-/// A few checks that need no types happen while parsing and are reported
-/// here too, with their own kind: argument counts of aggregates and metrics
-/// functions (validation) and the `parent.` scope (unsupported).
+/// The `parent.` scope is reported here too, as unsupported.
 pub fn parse_unchecked(query: &str) -> Result<Query, Error> {
     parser::parse_query(query).map_err(|e| e.with_source(query))
 }

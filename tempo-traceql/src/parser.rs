@@ -7,6 +7,7 @@
 use crate::ast::*;
 use crate::error::Error;
 use crate::lexer::{Tok, Token, lex};
+use crate::shape::*;
 
 /// How deeply expressions may nest: brackets, unary and binary operators, pipelines. A
 /// run of `&&` or `||` counts by the logarithm of its length; the stages of one pipeline
@@ -104,39 +105,42 @@ const STAGE_WORDS: [&str; 16] = [
     "histogram_over_time",
 ];
 
-/// The value a pipeline-level expression produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Val {
-    Spanset,
-    Scalar,
-    Metrics,
-    Static,
+/// The error to report when two readings of ambiguous text both fail: the one that got
+/// further, the second on a tie.
+#[cold]
+#[inline(never)]
+fn either(first: Option<Error>, second: Error) -> Error {
+    match first {
+        Some(first) if first.span().start > second.span().start => first,
+        _ => second,
+    }
 }
 
-pub(crate) fn value_of(e: &Expr) -> Val {
-    match &e.kind {
-        ExprKind::Filter(_) | ExprKind::Spanset { .. } => Val::Spanset,
-        ExprKind::Pipeline(p) => match p.stages.last().map(|s| &s.kind) {
-            Some(StageKind::Scalar(_)) => Val::Scalar,
-            Some(
-                StageKind::Metrics(_)
-                | StageKind::SecondStage { .. }
-                | StageKind::MetricsFilter { .. },
-            ) => Val::Metrics,
-            _ => Val::Spanset,
-        },
-        ExprKind::Binary { op, lhs, rhs } => {
-            let metrics = value_of(lhs) == Val::Metrics || value_of(rhs) == Val::Metrics;
-            if metrics {
-                Val::Metrics
-            } else if op.is_arithmetic() {
-                Val::Scalar
-            } else {
-                Val::Spanset
-            }
+/// How a pipeline starts.
+enum Start {
+    /// With a stage: the whole pipeline, its head an implicit `{ }`.
+    Headless(Box<(Expr, usize)>),
+    /// With an operand, to parse next; the error of the scalar filter reading, if tried.
+    Operand(Option<Error>),
+}
+
+/// A node joining two pipeline-level operands; its span covers both.
+#[inline(never)]
+fn join(kind: ExprKind) -> Expr {
+    let span = match &kind {
+        ExprKind::Spanset { lhs, rhs, .. } | ExprKind::Binary { lhs, rhs, .. } => {
+            lhs.span.to(rhs.span)
         }
-        ExprKind::Static(_) => Val::Static,
-    }
+        _ => Span::default(),
+    };
+    Expr { kind, span }
+}
+
+/// Parser state saved before trying one reading of ambiguous text.
+struct Checkpoint {
+    pos: usize,
+    depth: usize,
+    lex_error: Option<Error>,
 }
 
 enum PipeOp {
@@ -253,25 +257,6 @@ fn push_operand<T>(out: &mut Vec<T>, e: T, split: &impl Fn(T) -> Result<(T, T), 
     }
 }
 
-/// `lhs op rhs` at the pipeline level.
-#[inline(never)]
-fn join_pipe_op(op: PipeOp, lhs: Expr, rhs: Expr) -> Expr {
-    let span = lhs.span.to(rhs.span);
-    let (lhs, rhs) = (Box::new(lhs), Box::new(rhs));
-    let kind = match op {
-        PipeOp::Spanset(op) => ExprKind::Spanset { op, lhs, rhs },
-        PipeOp::Binary(op) => ExprKind::Binary { op, lhs, rhs },
-        PipeOp::Either(sop, bop) => {
-            if value_of(&lhs) == Val::Spanset && value_of(&rhs) == Val::Spanset {
-                ExprKind::Spanset { op: sop, lhs, rhs }
-            } else {
-                ExprKind::Binary { op: bop, lhs, rhs }
-            }
-        }
-    };
-    Expr { kind, span }
-}
-
 impl<'a> Parser<'a> {
     // ---- token helpers ----
 
@@ -383,6 +368,20 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            pos: self.pos,
+            depth: self.depth,
+            lex_error: self.lex_error.clone(),
+        }
+    }
+
+    fn rewind(&mut self, c: Checkpoint) {
+        self.pos = c.pos;
+        self.depth = c.depth;
+        self.lex_error = c.lex_error;
+    }
+
     // ---- query ----
 
     fn query(&mut self) -> PResult<Query> {
@@ -394,6 +393,7 @@ impl<'a> Parser<'a> {
             );
         }
         let (expr, _) = self.pexpr(0)?;
+        check_root(&expr)?;
         let mut hints = Vec::new();
         if self.at_ident("with") {
             self.bump();
@@ -432,6 +432,10 @@ impl<'a> Parser<'a> {
         self.bump();
         self.expect(Tok::Eq, "`=`")?;
         let value = match self.literal()? {
+            Some(Static::Nil) => {
+                return Err(Error::parse(self.prev_span(), "`nil` is not a hint value")
+                    .with_hint("hint values are strings, numbers, durations or booleans"));
+            }
             Some(v) => v,
             None => return Err(self.unexpected(&["a value"])),
         };
@@ -515,19 +519,43 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// A pipeline-level expression. `min_bp` 0 allows `|`.
+    /// A pipeline-level expression. `min_bp` 0 is where a pipeline may start: `|` may
+    /// follow, and the pipeline may start with a stage instead of spans (see
+    /// [`Parser::pipeline_start`]).
     ///
     /// On the path of every recursion: its frame is kept small, with the building of nodes
     /// in functions of their own.
     pub(crate) fn pexpr(&mut self, min_bp: u8) -> PResult<(Expr, usize)> {
         self.enter()?;
-        let (mut lhs, mut depth) = self.pprefix()?;
-        while let Some((op, prec)) = self.pipe_op_or_pipe() {
-            let Some(op) = op else {
+        // The error of another reading of the start, to report if this one fails earlier.
+        let mut other = None;
+        if min_bp == 0 {
+            match self.pipeline_start()? {
+                Start::Headless(pipeline) => {
+                    self.leave();
+                    return Ok(*pipeline);
+                }
+                Start::Operand(e) => other = e,
+            }
+        }
+        let (mut lhs, mut depth) = match self.pprefix() {
+            Ok(first) => first,
+            Err(e) => return Err(either(other, e)),
+        };
+        // Set once a series filter follows at this level: no arithmetic after it.
+        let mut filtered = false;
+        loop {
+            if *self.peek() == Tok::Pipe {
                 // `|`: stages follow, and nothing else at this level.
                 if min_bp == 0 {
-                    (lhs, depth) = self.pipeline(lhs, depth)?;
+                    match self.pipeline(lhs, depth) {
+                        Ok(p) => (lhs, depth) = p,
+                        Err(e) => return Err(either(other, e)),
+                    }
                 }
+                break;
+            }
+            let Some((op, prec)) = self.pipe_op() else {
                 break;
             };
             let right = matches!(op, PipeOp::Binary(BinaryOp::Pow));
@@ -539,59 +567,314 @@ impl<'a> Parser<'a> {
             if l_bp < min_bp {
                 break;
             }
-            if let PipeOp::Spanset(sop @ (SpansetOp::And | SpansetOp::Or)) = op {
-                (lhs, depth) = self.spanset_chain(sop, r_bp, lhs, depth)?;
-                continue;
+            match self.operation(op, r_bp, lhs, depth, &mut filtered) {
+                Ok(next) => (lhs, depth) = next,
+                Err(e) => return Err(either(other, e)),
             }
-            let op_span = self.bump().span;
-            let (rhs, rd) = self.pexpr(r_bp)?;
-            depth = self.check_depth(depth.max(rd) + 1, op_span)?;
-            lhs = join_pipe_op(op, lhs, rhs);
         }
         self.leave();
         Ok((lhs, depth))
     }
 
-    /// The operator at the current token: `Some((None, 0))` for `|`.
-    fn pipe_op_or_pipe(&self) -> Option<(Option<PipeOp>, u8)> {
-        if *self.peek() == Tok::Pipe {
-            return Some((None, 0));
+    /// The start of a pipeline. As in Tempo, a pipeline may start with a scalar filter,
+    /// `by()` or `select()`, which then apply to all the spans of each trace:
+    /// `count() > 1 | { .a }` is `{ } | count() > 1 | { .a }`, and is parsed as that, with
+    /// an implicit `{ }` head whose span is empty.
+    ///
+    /// A number or a bracket may start a scalar filter (`1 < count()`,
+    /// `(count() + 1) * 2 > 10`) or a pipeline-level expression (`2 * ({ } | rate())`,
+    /// `({ } | count()) > 2`): the scalar filter is tried first; if it fails, the
+    /// position is rewound for the other reading, and its error kept in case that fails
+    /// earlier.
+    #[inline(never)]
+    fn pipeline_start(&mut self) -> PResult<Start> {
+        match self.peek() {
+            Tok::Ident => match self.cur_text() {
+                "count" | "avg" | "min" | "max" | "sum" | "by" | "select" => {
+                    return Ok(Start::Headless(Box::new(self.headless()?)));
+                }
+                "coalesce" => {
+                    return Err(Error::parse(
+                        self.span(),
+                        "a pipeline cannot start with `coalesce()`",
+                    )
+                    .with_hint("coalesce the groups of `by()`: `{ } | by(span.a) | coalesce()`"));
+                }
+                _ => {}
+            },
+            Tok::Int(_) | Tok::Float(_) | Tok::Duration(_) | Tok::Minus | Tok::LParen => {
+                let start = self.span();
+                let saved = self.checkpoint();
+                match self.scalar_filter() {
+                    Ok(Some((stage, d))) => {
+                        return Ok(Start::Headless(Box::new(
+                            self.headless_rest(start, stage, d)?,
+                        )));
+                    }
+                    Ok(None) => self.rewind(saved),
+                    Err(e) => {
+                        self.rewind(saved);
+                        return Ok(Start::Operand(Some(e)));
+                    }
+                }
+            }
+            _ => {}
         }
-        self.pipe_op().map(|(op, prec)| (Some(op), prec))
+        Ok(Start::Operand(None))
+    }
+
+    /// A scalar filter at the start of a pipeline, or `None` if the text is a scalar
+    /// expression without a comparison.
+    fn scalar_filter(&mut self) -> PResult<Option<(Stage, usize)>> {
+        let start = self.span();
+        let (lhs, ld) = self.sexpr(0)?;
+        let Some(op) = self.cmp_op() else {
+            return Ok(None);
+        };
+        self.bump();
+        let (rhs, rd) = self.sexpr(0)?;
+        let stage = self.mk_stage(StageKind::ScalarFilter { op, lhs, rhs }, start);
+        Ok(Some((stage, ld.max(rd) + 1)))
+    }
+
+    /// A pipeline that starts with a stage: an aggregate compared, `by()` or `select()`.
+    fn headless(&mut self) -> PResult<(Expr, usize)> {
+        let start = self.span();
+        let (mut stages, d) = match self.cur_text() {
+            "by" | "select" => self.word_stage()?,
+            _ => self.scalar_stage()?,
+        };
+        let Some(stage) = stages.pop() else {
+            return Err(self.unexpected(&["`{`"]));
+        };
+        if let StageKind::Scalar(agg) = &stage.kind {
+            let mut example = String::new();
+            crate::format::scalar_text(&mut example, agg);
+            return Err(Error::parse(
+                stage.span,
+                "an aggregate alone computes a number, not spans",
+            )
+            .with_hint(format!("compare it, for example `{example} > 2`")));
+        }
+        self.headless_rest(start, stage, d)
+    }
+
+    /// The pipeline `{ } | first | ...`, `{ }` being implicit.
+    fn headless_rest(&mut self, start: Span, first: Stage, d: usize) -> PResult<(Expr, usize)> {
+        let at = Span::new(start.start, start.start);
+        let head = Expr {
+            kind: ExprKind::Filter(SpansetFilter {
+                expr: None,
+                span: at,
+            }),
+            span: at,
+        };
+        let span = start.to(first.span);
+        let pipeline = Expr {
+            kind: ExprKind::Pipeline(Pipeline {
+                head: Box::new(head),
+                stages: vec![first],
+            }),
+            span,
+        };
+        let d = self.check_depth(d + 1, start)?;
+        self.pipeline(pipeline, d)
+    }
+
+    /// `lhs op ...`: a spanset operator between spansets, or an arithmetic or comparison
+    /// operator, by what `lhs` is.
+    #[inline(never)]
+    fn operation(
+        &mut self,
+        op: PipeOp,
+        r_bp: u8,
+        lhs: Expr,
+        depth: usize,
+        filtered: &mut bool,
+    ) -> PResult<(Expr, usize)> {
+        let spans = value_of(&lhs) == Val::Spanset && !is_comparison(&lhs);
+        match op {
+            PipeOp::Spanset(sop @ (SpansetOp::And | SpansetOp::Or)) if spans => {
+                self.spanset_chain(sop, r_bp, lhs, depth)
+            }
+            PipeOp::Spanset(sop) | PipeOp::Either(sop, _) if spans => {
+                self.spanset_operation(sop, r_bp, lhs, depth)
+            }
+            PipeOp::Spanset(sop) => Err(misplaced_spanset_op(sop, &lhs, self.span())),
+            PipeOp::Binary(bop) | PipeOp::Either(_, bop) => {
+                self.binary_operation(bop, r_bp, lhs, depth, filtered)
+            }
+        }
+    }
+
+    /// `lhs op rhs` between spansets, for a structural operator `op`.
+    #[inline(never)]
+    fn spanset_operation(
+        &mut self,
+        op: SpansetOp,
+        r_bp: u8,
+        lhs: Expr,
+        depth: usize,
+    ) -> PResult<(Expr, usize)> {
+        let op_span = self.bump().span;
+        let (rhs, rd) = self.spanset_operand(op, r_bp)?;
+        let depth = self.check_depth(depth.max(rd) + 1, op_span)?;
+        Ok((
+            join(ExprKind::Spanset {
+                op,
+                lhs: lhs.into(),
+                rhs: rhs.into(),
+            }),
+            depth,
+        ))
+    }
+
+    /// `lhs op ...` for an arithmetic or comparison operator: what may follow `lhs` is
+    /// decided by what `lhs` is, as in Tempo's grammar.
+    ///
+    /// - Spansets take no arithmetic and no comparison: `{ } + { }`, `{ } = 10` are not
+    ///   TraceQL (`>` and `<` between spansets are structural operators).
+    /// - Metrics queries combine with metrics queries and numbers by `+ - * /`
+    ///   (`({ } | rate()) * 100`); a comparison with a number after one is a series filter,
+    ///   appended as a stage.
+    /// - Wrapped scalar pipelines combine with each other by arithmetic, and compare with
+    ///   each other or with a number on the right.
+    /// - Numbers combine with each other and with metrics queries, by `+ - * /`.
+    #[inline(never)]
+    fn binary_operation(
+        &mut self,
+        op: BinaryOp,
+        r_bp: u8,
+        lhs: Expr,
+        depth: usize,
+        filtered: &mut bool,
+    ) -> PResult<(Expr, usize)> {
+        let op_span = self.span();
+        let lv = value_of(&lhs);
+        if lv == Val::Spanset {
+            return Err(misplaced_binary_op(op, &lhs, op_span));
+        }
+        if op.is_comparison() {
+            if lv == Val::Metrics {
+                *filtered = true;
+                return self.series_filter_after(op, lhs, depth);
+            }
+            if lv == Val::Static {
+                return Err(misplaced_binary_op(op, &lhs, op_span));
+            }
+        } else {
+            let metrics_op = matches!(
+                op,
+                BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+            );
+            let after_filter = *filtered || is_filtered_arithmetic(&lhs);
+            if after_filter || (lv != Val::Scalar && !metrics_op) {
+                return Err(misplaced_arithmetic(op, lv, after_filter, op_span));
+            }
+        }
+        self.bump();
+        let (rhs, rd) = self.pexpr(r_bp)?;
+        if !operands_fit(op, &lhs, &rhs) {
+            return Err(operand_misfit(op, &lhs, &rhs));
+        }
+        let depth = self.check_depth(depth.max(rd) + 1, op_span)?;
+        Ok((
+            join(ExprKind::Binary {
+                op,
+                lhs: lhs.into(),
+                rhs: rhs.into(),
+            }),
+            depth,
+        ))
+    }
+
+    /// A series filter after a metrics query `lhs`: a stage of its pipeline, or of a new
+    /// pipeline whose head is `lhs` when it is arithmetic.
+    fn series_filter_after(
+        &mut self,
+        op: BinaryOp,
+        lhs: Expr,
+        depth: usize,
+    ) -> PResult<(Expr, usize)> {
+        let stage = self.series_filter(op)?;
+        let span = lhs.span.to(stage.span);
+        let (kind, depth) = match lhs.kind {
+            ExprKind::Pipeline(mut p) => {
+                p.stages.push(stage);
+                (ExprKind::Pipeline(p), depth)
+            }
+            kind => (
+                ExprKind::Pipeline(Pipeline {
+                    head: Box::new(Expr {
+                        kind,
+                        span: lhs.span,
+                    }),
+                    stages: vec![stage],
+                }),
+                self.check_depth(depth + 1, span)?,
+            ),
+        };
+        Ok((Expr { kind, span }, depth))
     }
 
     /// The stages after `head`, from its first `|` on. The stages of a pipeline sit side by
     /// side: the pipeline is one level deeper than its head or its deepest stage, however
     /// many stages it has.
+    ///
+    /// A pipeline written in brackets and followed by more stages is one pipeline. Stages
+    /// must come in an order Tempo's grammar allows: spanset stages, then an aggregate (the
+    /// end of a wrapped scalar pipeline) or a metrics function, then `topk`/`bottomk` and
+    /// series filters.
     #[inline(never)]
     fn pipeline(&mut self, head: Expr, head_depth: usize) -> PResult<(Expr, usize)> {
-        let mut lhs = head;
+        let mut span = head.span;
+        let (mut pipeline, mut state) = match head.kind {
+            ExprKind::Pipeline(p) => {
+                let state = state_after(&p);
+                (p, state)
+            }
+            kind => {
+                let head = Expr { kind, span };
+                let state = match value_of(&head) {
+                    Val::Spanset if !is_comparison(&head) => PipeState::Spans,
+                    Val::Metrics => PipeState::Metrics,
+                    _ => {
+                        return Err(Error::parse(
+                            self.span(),
+                            format!("`|` cannot follow {}", describe_expr(&head)),
+                        )
+                        .with_hint("a pipeline starts with spans, for example `{ } | ...`"));
+                    }
+                };
+                (
+                    Pipeline {
+                        head: Box::new(head),
+                        stages: Vec::new(),
+                    },
+                    state,
+                )
+            }
+        };
         let mut depth = head_depth;
         let mut stages_depth = 0;
         while *self.peek() == Tok::Pipe {
             let pipe = self.bump().span;
             let (stages, sd) = self.stage()?;
-            let span = lhs.span.to(self.prev_span());
+            for s in &stages {
+                state = next_state(state, s)?;
+            }
+            span = span.to(self.prev_span());
             stages_depth = stages_depth.max(sd);
             depth = self.check_depth(head_depth.max(stages_depth) + 1, pipe)?;
-            lhs = match lhs.kind {
-                ExprKind::Pipeline(mut p) => {
-                    p.stages.extend(stages);
-                    Expr {
-                        kind: ExprKind::Pipeline(p),
-                        span,
-                    }
-                }
-                _ => Expr {
-                    kind: ExprKind::Pipeline(Pipeline {
-                        head: Box::new(lhs),
-                        stages,
-                    }),
-                    span,
-                },
-            };
+            pipeline.stages.extend(stages);
         }
-        Ok((lhs, depth))
+        Ok((
+            Expr {
+                kind: ExprKind::Pipeline(pipeline),
+                span,
+            },
+            depth,
+        ))
     }
 
     /// A run of one spanset `&&` (or `||`) after `first`: its operands joined into one
@@ -613,7 +896,7 @@ impl<'a> Parser<'a> {
         let mut last_op = self.span();
         while matches!(self.pipe_op(), Some((PipeOp::Spanset(o), _)) if o == op) {
             last_op = self.bump().span;
-            let (rhs, rd) = self.pexpr(r_bp)?;
+            let (rhs, rd) = self.spanset_operand(op, r_bp)?;
             depth = depth.max(rd);
             push_operand(&mut operands, rhs, &split);
         }
@@ -630,6 +913,33 @@ impl<'a> Parser<'a> {
             Some(e) => Ok((e, depth)),
             None => Err(self.unexpected(&["`{`", "`(`"])),
         }
+    }
+
+    /// The right operand of spanset operator `op`: a spanset, which starts with `{` or `(`.
+    fn spanset_operand(&mut self, op: SpansetOp, r_bp: u8) -> PResult<(Expr, usize)> {
+        if !matches!(self.peek(), Tok::LBrace | Tok::LParen) {
+            return Err(self.not_a_spanset_operand(op));
+        }
+        let (rhs, rd) = self.pexpr(r_bp)?;
+        if value_of(&rhs) != Val::Spanset || is_comparison(&rhs) {
+            return Err(not_a_spanset(op, &rhs));
+        }
+        Ok((rhs, rd))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_a_spanset_operand(&mut self, op: SpansetOp) -> Error {
+        let number = matches!(self.peek(), Tok::Int(_) | Tok::Float(_) | Tok::Duration(_));
+        let err = self.unexpected(&["`{`", "`(`"]);
+        if number && matches!(op, SpansetOp::Child | SpansetOp::Parent) {
+            return err.with_hint(format!(
+                "`{}` between spansets is structural; to compare a count, write `{{ }} | count() {} 10`",
+                op.as_str(),
+                op.as_str()
+            ));
+        }
+        err
     }
 
     fn pprefix(&mut self) -> PResult<(Expr, usize)> {
@@ -677,6 +987,18 @@ impl<'a> Parser<'a> {
                     Tok::Attr(..) | Tok::Scoped => {
                         err = err.with_hint(format!(
                             "conditions go inside braces: `{{ {} = ... }}`",
+                            self.cur_text()
+                        ));
+                    }
+                    Tok::Ident
+                        if matches!(
+                            self.cur_text(),
+                            "count" | "avg" | "min" | "max" | "sum" | "by" | "select" | "coalesce"
+                        ) =>
+                    {
+                        err = err.with_hint(format!(
+                            "`{}()` is a pipeline stage: `{{ }} | {}(...)`",
+                            self.cur_text(),
                             self.cur_text()
                         ));
                     }
@@ -802,12 +1124,13 @@ impl<'a> Parser<'a> {
             "select" => {
                 self.bump();
                 self.expect(Tok::LParen, "`(`")?;
-                let (fields, d) = self.field_list()?;
+                let (fields, d) = self.attribute_list("select()")?;
                 if fields.is_empty() {
-                    return Err(Error::validation(
+                    return Err(Error::parse(
                         start.to(self.prev_span()),
                         "`select()` needs at least one field",
                     )
+                    .with_expected(["an attribute", "an intrinsic"])
                     .with_hint("for example `select(span.http.route)`"));
                 }
                 Ok((vec![self.mk_stage(StageKind::Select(fields), start)], d))
@@ -834,7 +1157,7 @@ impl<'a> Parser<'a> {
                 };
                 self.expect(Tok::RParen, "`)`")?;
                 let mut stages = vec![self.mk_stage(StageKind::SecondStage { func, limit }, start)];
-                self.metrics_filter(&mut stages)?;
+                self.series_filters(&mut stages)?;
                 Ok((stages, 1))
             }
             w if METRICS_FNS.contains(&w) => self.metrics_stage(),
@@ -868,6 +1191,15 @@ impl<'a> Parser<'a> {
 
     fn spanset_stage(&mut self) -> PResult<(Vec<Stage>, usize)> {
         let (e, d) = self.pexpr(1)?;
+        if value_of(&e) != Val::Spanset || is_comparison(&e) {
+            return Err(Error::parse(
+                e.span,
+                format!(
+                    "a pipeline stage must select spans, but this is {}",
+                    describe_expr(&e)
+                ),
+            ));
+        }
         let span = e.span;
         Ok((
             vec![Stage {
@@ -965,6 +1297,16 @@ impl<'a> Parser<'a> {
     fn sleaf(&mut self) -> PResult<(ScalarExpr, usize)> {
         let start = self.span();
         if let Some(v) = self.literal()? {
+            if !matches!(v, Static::Int(_) | Static::Float(_) | Static::Duration(_)) {
+                return Err(Error::parse(
+                    start.to(self.prev_span()),
+                    format!(
+                        "aggregates are compared with numbers, not {}",
+                        v.value_type().a_name()
+                    ),
+                )
+                .with_expected(["a number", "an aggregate"]));
+            }
             return Ok((
                 ScalarExpr {
                     kind: ScalarExprKind::Static(v),
@@ -1001,12 +1343,12 @@ impl<'a> Parser<'a> {
                 let span = start.to(self.prev_span());
                 match (func, &field) {
                     (AggregateFn::Count, Some(_)) => {
-                        return Err(Error::validation(span, "`count()` takes no argument")
+                        return Err(Error::parse(span, "`count()` takes no argument")
                             .with_hint("write `count()`"));
                     }
                     (AggregateFn::Count, None) | (_, Some(_)) => {}
                     (f, None) => {
-                        return Err(Error::validation(
+                        return Err(Error::parse(
                             span,
                             format!("`{}()` needs a field to aggregate", f.as_str()),
                         )
@@ -1025,20 +1367,39 @@ impl<'a> Parser<'a> {
         Err(self.unexpected(&["an aggregate", "a number"]))
     }
 
-    fn metrics_filter(&mut self, stages: &mut Vec<Stage>) -> PResult<()> {
-        if let Some(op) = self.cmp_op() {
-            let start = self.bump().span;
-            let value = match self.literal()? {
-                Some(v) => v,
-                None => return Err(self.unexpected(&["a number"])),
-            };
-            stages.push(self.mk_stage(StageKind::MetricsFilter { op, value }, start));
+    /// A series filter, `> 10`, at a comparison operator.
+    fn series_filter(&mut self, op: BinaryOp) -> PResult<Stage> {
+        let start = self.bump().span;
+        let value = self.number("series values are compared with numbers")?;
+        Ok(self.mk_stage(StageKind::MetricsFilter { op, value }, start))
+    }
+
+    /// The series filters after a metrics function or `topk`/`bottomk`.
+    fn series_filters(&mut self, stages: &mut Vec<Stage>) -> PResult<()> {
+        while let Some(op) = self.cmp_op() {
+            stages.push(self.series_filter(op)?);
         }
         Ok(())
     }
 
-    /// Comma-separated field expressions up to `)` (consumed).
-    fn field_list(&mut self) -> PResult<(Vec<FieldExpr>, usize)> {
+    /// A number literal, with an optional minus; anything else is a parse error saying
+    /// `what`.
+    fn number(&mut self, what: &str) -> PResult<Static> {
+        let start = self.span();
+        match self.literal()? {
+            Some(v @ (Static::Int(_) | Static::Float(_) | Static::Duration(_))) => Ok(v),
+            Some(v) => Err(Error::parse(
+                start.to(self.prev_span()),
+                format!("{what}, not {}", v.value_type().a_name()),
+            )
+            .with_expected(["a number"])),
+            None => Err(self.unexpected(&["a number"])),
+        }
+    }
+
+    /// Comma-separated attributes and intrinsics up to `)` (consumed), the arguments of
+    /// `what`: `select()` or `by (...)` after a metrics function.
+    fn attribute_list(&mut self, what: &str) -> PResult<(Vec<FieldExpr>, usize)> {
         let mut fields = Vec::new();
         let mut depth = 1;
         if *self.peek() == Tok::RParen {
@@ -1046,7 +1407,7 @@ impl<'a> Parser<'a> {
             return Ok((fields, depth));
         }
         loop {
-            let (f, d) = self.fexpr(0)?;
+            let (f, d) = self.attribute_arg(what)?;
             depth = depth.max(d + 1);
             fields.push(f);
             match self.peek() {
@@ -1062,6 +1423,27 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// An attribute or intrinsic, the argument of `what`. A value or an expression there
+    /// is a parse error, as in Tempo's grammar, pointing at it.
+    fn attribute_arg(&mut self, what: &str) -> PResult<(FieldExpr, usize)> {
+        let (f, d) = self.fexpr(0)?;
+        match f.kind {
+            FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => Ok((f, d)),
+            _ => {
+                let this = match &f.kind {
+                    FieldExprKind::Static(v) => v.value_type().a_name(),
+                    _ => "an expression",
+                };
+                Err(Error::parse(
+                    f.span,
+                    format!("`{what}` takes attributes and intrinsics, not {this}"),
+                )
+                .with_expected(["an attribute", "an intrinsic"])
+                .with_hint("for example `resource.service.name` or `span:name`"))
+            }
+        }
+    }
+
     fn metrics_stage(&mut self) -> PResult<(Vec<Stage>, usize)> {
         let start = self.span();
         let name = self.cur_text();
@@ -1069,7 +1451,8 @@ impl<'a> Parser<'a> {
         self.expect(Tok::LParen, "`(`")?;
         let mut depth = 1;
         let needs_field = |p: &Parser<'_>| {
-            Error::validation(start.to(p.prev_span()), format!("`{name}()` needs a field"))
+            Error::parse(start.to(p.prev_span()), format!("`{name}()` needs a field"))
+                .with_expected(["an attribute", "an intrinsic"])
                 .with_hint(format!("for example `{name}(span:duration)`"))
         };
         let func = match name {
@@ -1080,10 +1463,11 @@ impl<'a> Parser<'a> {
                     }
                     let arg_start = self.span();
                     self.fexpr(0)?;
-                    return Err(Error::validation(
+                    return Err(Error::parse(
                         arg_start.to(self.prev_span()),
                         format!("`{name}()` takes no arguments"),
                     )
+                    .with_expected(["`)`"])
                     .with_hint(format!("write `{name}()`")));
                 }
                 self.bump();
@@ -1102,7 +1486,7 @@ impl<'a> Parser<'a> {
                     self.bump();
                     return Err(needs_field(self));
                 }
-                let (f, d) = self.fexpr(0)?;
+                let (f, d) = self.attribute_arg(&format!("{name}()"))?;
                 depth = d + 1;
                 if *self.peek() == Tok::Comma {
                     return Err(self
@@ -1123,31 +1507,32 @@ impl<'a> Parser<'a> {
                     self.bump();
                     return Err(needs_field(self));
                 }
-                let (field, d) = self.fexpr(0)?;
+                let (field, d) = self.attribute_arg("quantile_over_time()")?;
                 depth = d + 1;
                 let mut quantiles = Vec::new();
                 while *self.peek() == Tok::Comma {
                     self.bump();
                     let span = self.span();
-                    match self.literal()? {
-                        Some(Static::Float(q)) => quantiles.push(q),
-                        Some(Static::Int(q)) => quantiles.push(q as f64),
-                        Some(_) => {
+                    match self.peek().clone() {
+                        Tok::Float(q) => quantiles.push(q),
+                        Tok::Int(q) => quantiles.push(q as f64),
+                        _ => {
                             return Err(Error::parse(
-                                span.to(self.prev_span()),
-                                "a quantile must be a number between 0 and 1",
+                                span,
+                                "a quantile is a number between 0 and 1",
                             )
                             .with_expected(["a number such as `0.99`"]));
                         }
-                        None => return Err(self.unexpected(&["a quantile such as `0.99`"])),
                     }
+                    self.bump();
                 }
                 self.expect(Tok::RParen, "`,` or `)`")?;
                 if quantiles.is_empty() {
-                    return Err(Error::validation(
+                    return Err(Error::parse(
                         start.to(self.prev_span()),
                         "`quantile_over_time()` needs at least one quantile",
                     )
+                    .with_expected(["`,`"])
                     .with_hint("for example `quantile_over_time(duration, .99, .5)`"));
                 }
                 MetricsFn::QuantileOverTime { field, quantiles }
@@ -1165,12 +1550,12 @@ impl<'a> Parser<'a> {
                 while *self.peek() == Tok::Comma {
                     self.bump();
                     let span = self.span();
-                    match self.literal()? {
-                        Some(Static::Int(v)) => ints.push(v),
-                        _ => {
-                            return Err(Error::parse(span, "expected an integer")
-                                .with_expected(["an integer"]));
+                    match self.peek().clone() {
+                        Tok::Int(u) => {
+                            ints.push(self.int_value(u, false, span)?);
+                            self.bump();
                         }
+                        _ => return Err(self.unexpected(&["an integer"])),
                     }
                 }
                 self.expect(Tok::RParen, "`,` or `)`")?;
@@ -1186,6 +1571,12 @@ impl<'a> Parser<'a> {
                         .with_hint("for example `compare({ status = error }, 10)`"));
                     }
                 };
+                if self.at_ident("by") {
+                    return Err(Error::parse(self.span(), "`compare()` takes no `by()`")
+                        .with_hint(
+                            "`compare()` already breaks its results down by every attribute",
+                        ));
+                }
                 MetricsFn::Compare {
                     selection,
                     top_n,
@@ -1197,7 +1588,7 @@ impl<'a> Parser<'a> {
         if self.at_ident("by") {
             self.bump();
             self.expect(Tok::LParen, "`(`")?;
-            let (fields, d) = self.field_list()?;
+            let (fields, d) = self.attribute_list("by()")?;
             if fields.is_empty() {
                 return Err(
                     Error::parse(self.prev_span(), "`by()` needs at least one field")
@@ -1209,7 +1600,7 @@ impl<'a> Parser<'a> {
         }
         let mut stages =
             vec![self.mk_stage(StageKind::Metrics(MetricsAggregate { func, by }), start)];
-        self.metrics_filter(&mut stages)?;
+        self.series_filters(&mut stages)?;
         Ok((stages, depth + 1))
     }
 

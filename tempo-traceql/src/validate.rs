@@ -7,7 +7,7 @@
 
 use crate::ast::*;
 use crate::error::Error;
-use crate::parser::{Val, value_of};
+use crate::shape::{Val, value_of};
 
 /// Check a parsed query.
 pub(crate) fn validate(q: &Query) -> Result<(), Error> {
@@ -111,6 +111,9 @@ impl Validator {
                 Ok(())
             }
             ExprKind::Pipeline(p) => self.pipeline(p),
+            ExprKind::Binary { op, lhs, rhs } if e.is_metrics() => {
+                self.metrics_arithmetic(*op, lhs, rhs)
+            }
             ExprKind::Binary { op, lhs, rhs } => {
                 for side in [lhs, rhs] {
                     let v = value_of(side);
@@ -139,19 +142,73 @@ impl Validator {
                     return Err(Error::validation(e.span, "the expression only involves literals")
                         .with_hint("compare the result of a pipeline, for example `({ } | count()) > 2`"));
                 }
-                let what = if e.is_metrics() {
-                    "arithmetic and comparisons between metrics queries are not supported"
-                } else {
-                    "arithmetic and comparisons between wrapped pipelines are not supported"
-                };
                 self.unsupported(
-                    Error::unsupported(e.span, what)
-                        .with_hint("put the comparison inside the pipeline, for example `{ } | count() > 2` or `{ } | rate() > 10`"),
+                    Error::unsupported(
+                        e.span,
+                        "arithmetic and comparisons between wrapped pipelines are not supported",
+                    )
+                    .with_hint(
+                        "put the comparison inside the pipeline, for example `{ } | count() > 2`",
+                    ),
                 );
                 Ok(())
             }
             ExprKind::Static(_) => Ok(()),
         }
+    }
+
+    /// `lhs op rhs` where a side is a metrics query: `+ - * /` between metrics queries
+    /// and numbers.
+    fn metrics_arithmetic(&mut self, op: BinaryOp, lhs: &Expr, rhs: &Expr) -> Result<(), Error> {
+        if !matches!(
+            op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        ) {
+            let span = lhs.span.to(rhs.span);
+            let hint = if op.is_comparison() {
+                "filter series with a comparison after the metrics query, as a stage: `({ } | rate()) * 2 > 10`"
+            } else {
+                "metrics arithmetic uses `+`, `-`, `*` and `/`"
+            };
+            return Err(Error::validation(
+                span,
+                format!("`{}` does not apply to metrics queries", op.as_str()),
+            )
+            .with_hint(hint));
+        }
+        for side in [lhs, rhs] {
+            match value_of(side) {
+                Val::Metrics => {
+                    if let Some(span) = compare_in(side) {
+                        return Err(Error::validation(
+                            span,
+                            "`compare()` cannot be combined with arithmetic",
+                        )
+                        .with_hint("`compare()` must be the whole metrics query"));
+                    }
+                    if matches!(&side.kind, ExprKind::Pipeline(p) if matches!(p.head.kind, ExprKind::Binary { .. }))
+                    {
+                        return Err(Error::validation(
+                            side.span,
+                            "a filtered metrics computation cannot be an operand of arithmetic",
+                        )
+                        .with_hint("filters and `topk()` end a metrics query: write them last"));
+                    }
+                    self.expr(side)?;
+                }
+                Val::Static => literal_arithmetic(side)?,
+                v => {
+                    return Err(Error::validation(
+                        side.span,
+                        format!(
+                            "metrics arithmetic combines metrics queries and numbers, but this is {}",
+                            describe_val(v)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn filter(&mut self, f: &SpansetFilter) -> Result<(), Error> {
@@ -174,17 +231,25 @@ impl Validator {
 
     fn pipeline(&mut self, p: &Pipeline) -> Result<(), Error> {
         let hv = value_of(&p.head);
-        if hv != Val::Spanset {
+        // A pipeline starts with spans, or is metrics arithmetic followed by series
+        // filters and `topk`/`bottomk`.
+        let math = hv == Val::Metrics && matches!(p.head.kind, ExprKind::Binary { .. });
+        let comparison = matches!(&p.head.kind, ExprKind::Binary { op, .. } if op.is_comparison());
+        if !(hv == Val::Spanset && !comparison || math) {
             return Err(Error::validation(
                 p.head.span,
                 format!(
                     "a pipeline starts with a spanset, but this is {}",
-                    describe_val(hv)
+                    if comparison {
+                        "a comparison of pipelines"
+                    } else {
+                        describe_val(hv)
+                    }
                 ),
             ));
         }
         self.expr(&p.head)?;
-        let mut state = Val::Spanset;
+        let mut state = if math { Val::Metrics } else { Val::Spanset };
         let mut metrics_fn: Option<&MetricsFn> = None;
         let n = p.stages.len();
         for (i, stage) in p.stages.iter().enumerate() {
@@ -262,6 +327,13 @@ impl Validator {
                 StageKind::By(f) => {
                     needs_spans("`by()`")?;
                     field_type(f)?;
+                    if !references_span(f) {
+                        return Err(Error::validation(
+                            f.span,
+                            "`by()` groups by a field of the span, but this is a constant",
+                        )
+                        .with_hint("for example `by(resource.service.name)`"));
+                    }
                 }
                 StageKind::Coalesce => needs_spans("`coalesce()`")?,
                 StageKind::Select(fields) => {
@@ -294,9 +366,12 @@ impl Validator {
                         ));
                     }
                     if matches!(metrics_fn, Some(MetricsFn::Compare { .. })) {
-                        self.unsupported(Error::unsupported(
+                        return Err(Error::validation(
                             stage.span,
-                            format!("`{}()` after `compare()` is not supported", func.as_str()),
+                            format!("`{}()` cannot follow `compare()`", func.as_str()),
+                        )
+                        .with_hint(
+                            "`compare()` returns the top values of each attribute already; set how many with its second argument: `compare({ status = error }, 10)`",
                         ));
                     }
                 }
@@ -305,6 +380,15 @@ impl Validator {
                         return Err(Error::validation(
                             stage.span,
                             "a series filter must follow a metrics function",
+                        ));
+                    }
+                    if matches!(metrics_fn, Some(MetricsFn::Compare { .. })) {
+                        return Err(Error::validation(
+                            stage.span,
+                            "the results of `compare()` cannot be filtered by value",
+                        )
+                        .with_hint(
+                            "`compare()` must be the whole metrics query; narrow its selection instead: `compare({ status = error && duration > 1s })`",
                         ));
                     }
                     if !value.value_type().is_numeric() {
@@ -369,9 +453,9 @@ impl Validator {
                     ));
                 }
                 if !m.by.is_empty() {
-                    self.unsupported(
-                        Error::unsupported(span, "`compare()` does not support `by()`").with_hint(
-                            "`compare()` already breaks results down by every attribute",
+                    return Err(
+                        Error::validation(span, "`compare()` takes no `by()`").with_hint(
+                            "`compare()` already breaks its results down by every attribute",
                         ),
                     );
                 }
@@ -393,6 +477,64 @@ fn field_ref(f: &FieldExpr, what: &str) -> Result<(), Error> {
             Error::validation(f.span, format!("`{what}` takes attributes or intrinsics"))
                 .with_hint("for example `resource.service.name` or `span:name`"),
         ),
+    }
+}
+
+/// True if `f` reads the span: it names an attribute or an intrinsic.
+fn references_span(f: &FieldExpr) -> bool {
+    match &f.kind {
+        FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => true,
+        FieldExprKind::Static(_) => false,
+        FieldExprKind::Binary { lhs, rhs, .. } => references_span(lhs) || references_span(rhs),
+        FieldExprKind::Unary { expr, .. } => references_span(expr),
+    }
+}
+
+/// The span of a `compare()` in metrics query `e`, if it has one.
+fn compare_in(e: &Expr) -> Option<Span> {
+    match &e.kind {
+        ExprKind::Pipeline(p) => p
+            .stages
+            .iter()
+            .find(|s| {
+                matches!(
+                    &s.kind,
+                    StageKind::Metrics(MetricsAggregate {
+                        func: MetricsFn::Compare { .. },
+                        ..
+                    })
+                )
+            })
+            .map(|s| s.span)
+            .or_else(|| compare_in(&p.head)),
+        ExprKind::Binary { lhs, rhs, .. } => compare_in(lhs).or_else(|| compare_in(rhs)),
+        _ => None,
+    }
+}
+
+/// A literal operand of metrics arithmetic: a number, or `+ - * /` between numbers.
+fn literal_arithmetic(e: &Expr) -> Result<(), Error> {
+    match &e.kind {
+        ExprKind::Static(s) if s.value_type().is_numeric() => Ok(()),
+        ExprKind::Static(s) => Err(Error::validation(
+            e.span,
+            format!(
+                "metrics arithmetic takes numbers, not {}",
+                s.value_type().a_name()
+            ),
+        )),
+        ExprKind::Binary {
+            op: BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div,
+            lhs,
+            rhs,
+        } => {
+            literal_arithmetic(lhs)?;
+            literal_arithmetic(rhs)
+        }
+        _ => Err(Error::validation(
+            e.span,
+            "metrics arithmetic takes metrics queries and numbers, combined by `+`, `-`, `*` and `/`",
+        )),
     }
 }
 
@@ -424,6 +566,16 @@ fn scalar_type(s: &ScalarExpr) -> Result<Type, Error> {
             None => Ok(Type::Int),
             Some(f) => {
                 let t = field_type(f)?;
+                if !references_span(f) {
+                    return Err(Error::validation(
+                        f.span,
+                        format!(
+                            "`{}()` aggregates a field of the span, but this is a constant",
+                            func.as_str()
+                        ),
+                    )
+                    .with_hint(format!("for example `{}(duration)`", func.as_str())));
+                }
                 if t.is_numeric() || t == Type::Unknown {
                     Ok(t)
                 } else {
@@ -586,11 +738,6 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
             }
             // Comparisons.
             if lt == Type::Nil || rt == Type::Nil {
-                let (other, ot) = if lt == Type::Nil {
-                    (rhs, rt)
-                } else {
-                    (lhs, lt)
-                };
                 if !matches!(op, BinaryOp::Eq | BinaryOp::Neq) {
                     return Err(Error::validation(
                         e.span,
@@ -600,28 +747,28 @@ pub(crate) fn field_type(e: &FieldExpr) -> Result<Type, Error> {
                         ),
                     ));
                 }
-                if let Some(i) = is_intrinsic(other) {
-                    return Err(Error::validation(
+                // `nil = nil` and `nil != nil` are conditions (Tempo takes both as false).
+                if lt == Type::Nil && rt == Type::Nil {
+                    return Ok(Type::Bool);
+                }
+                let other = if lt == Type::Nil { rhs } else { lhs };
+                return match &other.kind {
+                    // Whether the span has the field.
+                    FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => Ok(Type::Bool),
+                    FieldExprKind::Static(v) => Err(Error::validation(
                         other.span,
                         format!(
-                            "intrinsic `{}` always has a value: it cannot be compared with `nil`",
-                            i.as_str()
+                            "only an attribute or an intrinsic can be tested against `nil`, not {}",
+                            v.value_type().a_name()
                         ),
                     )
-                    .with_hint(
-                        "`nil` tests whether an attribute exists, for example `span.foo != nil`",
-                    ));
-                }
-                if ot != Type::Unknown {
-                    return Err(Error::validation(
+                    .with_hint("`nil` tests whether a field exists, for example `span.foo != nil`")),
+                    _ => Err(Error::validation(
                         other.span,
-                        format!(
-                            "only attributes can be compared with `nil`, not {}",
-                            ot.a_name()
-                        ),
-                    ));
-                }
-                return Ok(Type::Bool);
+                        "only an attribute or an intrinsic can be tested against `nil`, not an expression",
+                    )
+                    .with_hint("`nil` tests whether a field exists, for example `span.foo != nil`")),
+                };
             }
             let compatible = lt == Type::Unknown
                 || rt == Type::Unknown

@@ -50,6 +50,12 @@ fn shapes() -> Vec<(&'static str, Shape)> {
         ("aggregate arithmetic", |n| {
             format!("{{ }} | count(){} > 1", " + count()".repeat(n))
         }),
+        ("metrics arithmetic", |n| {
+            format!("{}({{ }} | rate()){}", "1 + (".repeat(n), ")".repeat(n))
+        }),
+        ("structural operators in brackets", |n| {
+            format!("{}{{ }}{}", "{ } >> (".repeat(n), ")".repeat(n))
+        }),
     ]
 }
 
@@ -241,4 +247,37 @@ fn the_deepest_accepted_queries_are_safe_to_walk_on_a_small_stack() {
             let _ = parse_lenient(&text);
         });
     }
+}
+
+#[test]
+fn pipelines_starting_with_a_stage_nest_within_the_limit() {
+    // A pipeline without a head, as a spanset operand, inside another: three levels a step.
+    let make = |n: usize| {
+        format!(
+            "{}{{ }}{}",
+            "{ } && (count() > 1 | ".repeat(n),
+            ")".repeat(n)
+        )
+    };
+    let n = deepest(make);
+    assert!(
+        (MAX_DEPTH / 3 - 2..=MAX_DEPTH / 3).contains(&n),
+        "nests {n} deep"
+    );
+    let e = parse(&make(n + 1)).unwrap_err();
+    assert!(
+        e.message().starts_with("the query is nested too deeply"),
+        "{e}"
+    );
+    // Its frames are bigger than the other shapes': a larger small stack.
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            let q = parse(&make(n)).unwrap();
+            assert_eq!(parse(&format(&q)).unwrap(), q);
+            assert_eq!(parse(&make(100_000)).unwrap_err().kind(), ErrorKind::Parse);
+        })
+        .unwrap()
+        .join()
+        .unwrap();
 }

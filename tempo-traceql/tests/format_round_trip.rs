@@ -135,6 +135,16 @@ fn field_expr() -> impl Strategy<Value = FieldExpr> {
     })
 }
 
+/// An attribute or an intrinsic: the arguments of `select()`, of metrics functions and of
+/// their `by (...)`.
+fn field_ref() -> impl Strategy<Value = FieldExpr> {
+    prop_oneof![
+        (scope(), attr_name()).prop_map(|(s, n)| FieldExprKind::Attribute(Attribute::new(s, n))),
+        proptest::sample::select(Intrinsic::ALL.to_vec()).prop_map(FieldExprKind::Intrinsic),
+    ]
+    .prop_map(|kind| FieldExpr { kind, span: sp() })
+}
+
 fn filter() -> impl Strategy<Value = SpansetFilter> {
     proptest::option::weighted(0.8, field_expr())
         .prop_map(|expr| SpansetFilter { expr, span: sp() })
@@ -156,7 +166,7 @@ fn scalar_expr() -> impl Strategy<Value = ScalarExpr> {
             func,
             field: Some(Box::new(f))
         }),
-        any_static().prop_map(ScalarExprKind::Static),
+        numeric_static().prop_map(ScalarExprKind::Static),
     ]
     .prop_map(|kind| ScalarExpr { kind, span: sp() });
     leaf.prop_recursive(3, 8, 2, |inner| {
@@ -175,22 +185,25 @@ fn metrics_fn() -> impl Strategy<Value = MetricsFn> {
     prop_oneof![
         Just(MetricsFn::Rate),
         Just(MetricsFn::CountOverTime),
-        field_expr().prop_map(MetricsFn::SumOverTime),
-        field_expr().prop_map(MetricsFn::MinOverTime),
-        field_expr().prop_map(MetricsFn::MaxOverTime),
-        field_expr().prop_map(MetricsFn::AvgOverTime),
-        field_expr().prop_map(MetricsFn::HistogramOverTime),
-        (field_expr(), prop::collection::vec(-2.0f64..2.0, 1..4))
+        field_ref().prop_map(MetricsFn::SumOverTime),
+        field_ref().prop_map(MetricsFn::MinOverTime),
+        field_ref().prop_map(MetricsFn::MaxOverTime),
+        field_ref().prop_map(MetricsFn::AvgOverTime),
+        field_ref().prop_map(MetricsFn::HistogramOverTime),
+        (field_ref(), prop::collection::vec(0.0f64..2.0, 1..4))
             .prop_map(|(field, quantiles)| MetricsFn::QuantileOverTime { field, quantiles }),
-        (filter(), any::<Option<i64>>(), any::<Option<(i64, i64)>>()).prop_map(
-            |(selection, top_n, range)| {
+        (
+            filter(),
+            proptest::option::of(0..=i64::MAX),
+            proptest::option::of((0..=i64::MAX, 0..=i64::MAX))
+        )
+            .prop_map(|(selection, top_n, range)| {
                 MetricsFn::Compare {
                     selection,
                     range: if top_n.is_some() { range } else { None },
                     top_n,
                 }
-            }
-        ),
+            }),
     ]
 }
 
@@ -203,7 +216,7 @@ fn expr(kind: ExprKind) -> Expr {
 }
 
 /// Spanset-valued expressions (filters, spanset operators, pipelines).
-fn spanset_expr() -> impl Strategy<Value = Expr> {
+fn spanset_expr() -> BoxedStrategy<Expr> {
     let leaf = filter().prop_map(|f| expr(ExprKind::Filter(f)));
     leaf.prop_recursive(4, 16, 3, |inner| {
         let op = proptest::sample::select(vec![
@@ -231,7 +244,7 @@ fn spanset_expr() -> impl Strategy<Value = Expr> {
                 .prop_map(|(op, lhs, rhs)| StageKind::ScalarFilter { op, lhs, rhs }),
             field_expr().prop_map(StageKind::By),
             Just(StageKind::Coalesce),
-            prop::collection::vec(field_expr(), 1..3).prop_map(StageKind::Select),
+            prop::collection::vec(field_ref(), 1..3).prop_map(StageKind::Select),
         ]
         .prop_map(stage);
         prop_oneof![
@@ -248,6 +261,7 @@ fn spanset_expr() -> impl Strategy<Value = Expr> {
             }),
         ]
     })
+    .boxed()
 }
 
 /// A pipeline head: anything spanset-valued but a pipeline.
@@ -258,22 +272,27 @@ fn head(inner: impl Strategy<Value = Expr>) -> impl Strategy<Value = Expr> {
     })
 }
 
-fn metrics_pipeline() -> impl Strategy<Value = Expr> {
+fn metrics_pipeline() -> BoxedStrategy<Expr> {
     let second = (
         prop_oneof![Just(SecondStageFn::TopK), Just(SecondStageFn::BottomK)],
         0i64..1000,
     )
         .prop_map(|(func, limit)| StageKind::SecondStage { func, limit });
-    let filt =
-        || (cmp_op(), any_static()).prop_map(|(op, value)| StageKind::MetricsFilter { op, value });
+    let filt = || {
+        (cmp_op(), numeric_static()).prop_map(|(op, value)| StageKind::MetricsFilter { op, value })
+    };
     (
         head(spanset_expr()),
         metrics_fn(),
-        prop::collection::vec(field_expr(), 0..3),
+        prop::collection::vec(field_ref(), 0..3),
         proptest::option::of(filt()),
         proptest::option::of((second, proptest::option::of(filt()))),
     )
-        .prop_map(|(h, func, by, f1, second)| {
+        .prop_map(|(h, func, mut by, f1, second)| {
+            // `compare()` takes no `by`.
+            if matches!(func, MetricsFn::Compare { .. }) {
+                by.clear();
+            }
             let mut stages = vec![stage(StageKind::Metrics(MetricsAggregate { func, by }))];
             if let Some(f) = f1 {
                 stages.push(stage(f));
@@ -289,52 +308,118 @@ fn metrics_pipeline() -> impl Strategy<Value = Expr> {
                 stages,
             }))
         })
+        .boxed()
 }
 
-fn scalar_pipeline() -> impl Strategy<Value = Expr> {
-    (head(spanset_expr()), scalar_expr()).prop_map(|(h, s)| {
-        expr(ExprKind::Pipeline(Pipeline {
-            head: Box::new(h),
-            stages: vec![stage(StageKind::Scalar(s))],
-        }))
+fn scalar_pipeline() -> BoxedStrategy<Expr> {
+    (head(spanset_expr()), scalar_expr())
+        .prop_map(|(h, s)| {
+            expr(ExprKind::Pipeline(Pipeline {
+                head: Box::new(h),
+                stages: vec![stage(StageKind::Scalar(s))],
+            }))
+        })
+        .boxed()
+}
+
+fn binary(op: BinaryOp, l: Expr, r: Expr) -> Expr {
+    expr(ExprKind::Binary {
+        op,
+        lhs: Box::new(l),
+        rhs: Box::new(r),
     })
 }
 
-/// Arithmetic and comparisons between wrapped pipelines and numbers.
-fn binary_expr() -> impl Strategy<Value = Expr> {
+/// Arithmetic between wrapped scalar pipelines, compared with another or with a number
+/// on the right.
+fn scalar_comparison() -> BoxedStrategy<Expr> {
+    let arith = scalar_pipeline().prop_recursive(3, 8, 2, |inner| {
+        (arith_op(), inner.clone(), inner).prop_map(|(op, l, r)| binary(op, l, r))
+    });
+    let rhs = prop_oneof![
+        arith.clone(),
+        numeric_static().prop_map(|v| expr(ExprKind::Static(v))),
+    ];
+    (arith, cmp_op(), rhs)
+        .prop_map(|(l, op, r)| binary(op, l, r))
+        .boxed()
+}
+
+fn metrics_op() -> impl Strategy<Value = BinaryOp> {
+    prop_oneof![
+        Just(BinaryOp::Add),
+        Just(BinaryOp::Sub),
+        Just(BinaryOp::Mul),
+        Just(BinaryOp::Div),
+    ]
+}
+
+/// Metrics arithmetic: `+ - * /` between wrapped metrics pipelines and numbers, with at
+/// least one pipeline, optionally followed by series filters and `topk`/`bottomk`.
+fn metrics_arithmetic() -> BoxedStrategy<Expr> {
     let leaf = prop_oneof![
-        scalar_pipeline(),
         metrics_pipeline(),
         numeric_static().prop_map(|v| expr(ExprKind::Static(v))),
     ];
     let arith = leaf.prop_recursive(3, 8, 2, |inner| {
-        (arith_op(), inner.clone(), inner).prop_map(|(op, l, r)| {
-            expr(ExprKind::Binary {
-                op,
-                lhs: Box::new(l),
-                rhs: Box::new(r),
-            })
-        })
+        (metrics_op(), inner.clone(), inner).prop_map(|(op, l, r)| binary(op, l, r))
     });
-    // A comparison yields spans, so comparisons do not nest.
-    (arith.clone(), proptest::option::of((cmp_op(), arith))).prop_map(|(l, cmp)| match cmp {
-        None => l,
-        Some((op, r)) => expr(ExprKind::Binary {
-            op,
-            lhs: Box::new(l),
-            rhs: Box::new(r),
-        }),
-    })
+    let tree = (
+        metrics_op(),
+        arith.clone(),
+        metrics_pipeline(),
+        arith,
+        any::<bool>(),
+    )
+        .prop_map(|(op, a, p, b, left)| {
+            // A pipeline on one side makes it metrics arithmetic.
+            let with = binary(op, p, b);
+            if left {
+                binary(op, a, with)
+            } else {
+                binary(op, with, a)
+            }
+        });
+    let tail = prop::collection::vec(
+        prop_oneof![
+            (cmp_op(), numeric_static())
+                .prop_map(|(op, value)| StageKind::MetricsFilter { op, value }),
+            (
+                prop_oneof![Just(SecondStageFn::TopK), Just(SecondStageFn::BottomK)],
+                0i64..1000,
+            )
+                .prop_map(|(func, limit)| StageKind::SecondStage { func, limit }),
+        ],
+        0..3,
+    );
+    (tree, tail)
+        .prop_map(|(head, tail)| {
+            if tail.is_empty() {
+                head
+            } else {
+                expr(ExprKind::Pipeline(Pipeline {
+                    head: Box::new(head),
+                    stages: tail.into_iter().map(stage).collect(),
+                }))
+            }
+        })
+        .boxed()
 }
 
 fn query() -> impl Strategy<Value = Query> {
-    let hint = ("[a-z_][a-z0-9_]{0,8}", any_static()).prop_map(|(key, value)| Hint {
+    let value = any_static().prop_filter("`nil` is not a hint value", |v| *v != Static::Nil);
+    let hint = ("[a-z_][a-z0-9_]{0,8}", value).prop_map(|(key, value)| Hint {
         key,
         value,
         span: sp(),
     });
     (
-        prop_oneof![spanset_expr(), metrics_pipeline(), binary_expr()],
+        prop_oneof![
+            spanset_expr(),
+            metrics_pipeline(),
+            scalar_comparison(),
+            metrics_arithmetic()
+        ],
         prop::collection::vec(hint, 0..2),
     )
         .prop_map(|(expr, hints)| Query {

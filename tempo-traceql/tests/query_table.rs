@@ -21,7 +21,9 @@ fn rows() -> Vec<Row<'static>> {
         .map(|(i, l)| {
             let (kind, rest) = l.split_once('\t').unwrap();
             let (query, canonical) = match (kind, rest.split_once('\t')) {
-                ("ok", Some((q, c))) if !q.trim().is_empty() && c.starts_with('{') => (q, Some(c)),
+                ("ok", Some((q, c))) if !q.trim().is_empty() && c.starts_with(['{', '(']) => {
+                    (q, Some(c))
+                }
                 _ => (rest, None),
             };
             Row {
