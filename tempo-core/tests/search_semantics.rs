@@ -592,6 +592,11 @@ fn nil_tests() {
             "{ resource.region != nil && kind = client }",
             &[("B", &["GET"])],
         ),
+        // `nil` against itself holds for no span, as in Tempo; an intrinsic is never nil.
+        ("{ nil = nil }", &[]),
+        ("{ nil != nil }", &[]),
+        ("{ name = nil }", &[]),
+        ("{ name != nil }", &[("A", A_ALL), ("B", B_ALL)]),
         // A missing attribute is unequal to nothing but nil.
         (r#"{ span.missing != "x" }"#, &[]),
         ("{ span.missing != 1 }", &[]),

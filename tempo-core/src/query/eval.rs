@@ -532,6 +532,10 @@ impl Compiled {
                 // `x = nil` and `x != nil` test whether `x` is there; `nil` is written on
                 // either side.
                 BinaryOp::Eq | BinaryOp::Neq if is_nil(lhs) || is_nil(rhs) => {
+                    // As in Tempo, `nil = nil` and `nil != nil` both hold for no span.
+                    if is_nil(lhs) && is_nil(rhs) {
+                        return Val::Bool(false);
+                    }
                     let other = if is_nil(rhs) { lhs } else { rhs };
                     let present = !self.field(other, t, i, ev, link).is_nil();
                     Val::Bool(present == (*op == BinaryOp::Neq))

@@ -159,6 +159,9 @@ fn compile(e: &FieldExpr, compiled: &Compiled, want: &mut ColumnWant) -> Option<
                     negate: *op == BinaryOp::NotRegex,
                 }
             }
+            BinaryOp::Eq | BinaryOp::Neq if is_nil(lhs) && is_nil(rhs) => {
+                CExpr::Static(Val::Bool(false))
+            }
             BinaryOp::Eq | BinaryOp::Neq if is_nil(lhs) || is_nil(rhs) => {
                 let other = if is_nil(rhs) { lhs } else { rhs };
                 CExpr::Present {

@@ -13,8 +13,6 @@ use super::plan::{Func, Leaf, Node, Plan, Post};
 use super::{
     Exemplar, Grid, Label, LabelValue, MetricsRequest, MetricsResponse, Sample, TimeSeries,
 };
-use crate::query::eval::TraceView;
-use crate::query::value::Val;
 
 /// Label of an ungrouped series: the function's name.
 const NAME: &str = "__name__";
@@ -596,43 +594,6 @@ fn compare_series(acc: LeafAcc, top_n: usize) -> Vec<Out> {
         }
     }
     out
-}
-
-/// Calls `count` with each attribute of span `i` that `compare()` counts, by its label name,
-/// and its value: the span's and its resource's attributes, and its name, status and kind.
-pub(crate) fn compare_fields(view: &TraceView<'_>, i: usize, count: &mut dyn FnMut(&str, KeyVal)) {
-    let hs = &view.spans[i];
-    let s = &hs.span;
-    for kv in &s.attributes {
-        let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
-        if !v.is_nil() {
-            count(&format!("span.{}", kv.key), KeyVal::of(&v));
-        }
-    }
-    if let Some(r) = &hs.resource.resource {
-        for kv in &r.attributes {
-            let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
-            if !v.is_nil() {
-                count(&format!("resource.{}", kv.key), KeyVal::of(&v));
-            }
-        }
-    }
-    count("name", KeyVal::Str(s.name.as_str().into()));
-    let status = match s.status.as_ref().map_or(0, |st| st.code) {
-        1 => "ok",
-        2 => "error",
-        _ => "unset",
-    };
-    count("status", KeyVal::Str(status.into()));
-    let kind = match s.kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "unspecified",
-    };
-    count("kind", KeyVal::Str(kind.into()));
 }
 
 #[cfg(test)]

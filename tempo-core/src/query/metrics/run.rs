@@ -1,5 +1,6 @@
 //! run: one pass over a tenant's sources, every leaf of the query at once.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use super::plan::{Func, Leaf, Plan};
 use super::{Exemplar, Grid, MetricsRequest, MetricsResponse};
 use crate::model::{TimeRange, TraceId};
 use crate::query::SearchMetrics;
-use crate::query::eval::TraceView;
+use crate::query::eval::{TraceView, kind_of, status_of};
 use crate::query::pool;
 use crate::query::source::{Fields, Need, SourceError, SpanSource};
 use crate::query::stop::{BYTES_PER_DECODED_SPAN, Stop, StopReason};
@@ -328,7 +329,8 @@ pub(super) fn exemplar_value(leaf: &Leaf, value: f64) -> f64 {
 }
 
 /// Counts one span for `compare()`: each of its attributes' values, in the selection or the
-/// baseline, and the totals of each attribute.
+/// baseline, and the totals of each attribute. Series are found from borrowed values: only a
+/// new series allocates.
 fn compare_span(
     view: &TraceView<'_>,
     i: usize,
@@ -337,18 +339,49 @@ fn compare_span(
     selected: bool,
     acc: &mut LeafAcc,
 ) {
-    let (kind, total) = if selected {
+    let (side, total) = if selected {
         ("selection", "selection_total")
     } else {
         ("baseline", "baseline_total")
     };
-    let mut count = |name: &str, value: KeyVal| {
-        for (meta, v) in [(kind, value.clone()), (total, KeyVal::Nil)] {
-            let key: [KeyVal; 3] = [KeyVal::Str(meta.into()), KeyVal::Str(name.into()), v];
-            acc.slot(&key, Kind::Count, len)
+    let mut count = |name: &str, value: Val<'_>| {
+        for (meta, v) in [(side, value), (total, Val::Nil)] {
+            let parts = [
+                Val::Str(Cow::Borrowed(meta)),
+                Val::Str(Cow::Borrowed(name)),
+                v,
+            ];
+            acc.slot_of(&parts, Kind::Count, len)
                 .values
                 .add(interval, 0.0, 1.0);
         }
     };
-    super::finish::compare_fields(view, i, &mut count);
+    let hs = &view.spans[i];
+    let s = &hs.span;
+    let mut name = String::new();
+    let resource = hs
+        .resource
+        .resource
+        .as_ref()
+        .map(|r| r.attributes.as_slice());
+    for (prefix, attrs) in [
+        ("span.", s.attributes.as_slice()),
+        ("resource.", resource.unwrap_or(&[])),
+    ] {
+        for kv in attrs {
+            let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
+            if !v.is_nil() {
+                name.clear();
+                name.push_str(prefix);
+                name.push_str(&kv.key);
+                count(&name, v);
+            }
+        }
+    }
+    count("name", Val::Str(Cow::Borrowed(&s.name)));
+    count(
+        "status",
+        Val::Status(status_of(s.status.as_ref().map_or(0, |st| st.code))),
+    );
+    count("kind", Val::Kind(kind_of(s.kind)));
 }
