@@ -2,9 +2,9 @@
 //!
 //! With multi-tenancy on, a query's `X-Scope-OrgID` may name several tenants separated by
 //! `|` (`team-a|team-b`), as in Tempo's cross-tenant query federation (how the header is read
-//! is the API's business: `crate::api`). Every query endpoint takes them: trace by ID,
-//! search, tag names and tag values. Each tenant is queried on its own, with its own data and
-//! limits, and the answers are combined:
+//! is the API's business: `crate::api`). Trace by ID, search, tag names and tag values take
+//! them (TraceQL metrics do not: their series cannot in general be combined afterwards). Each
+//! tenant is queried on its own, with its own data and limits, and the answers are combined:
 //!
 //! - trace by ID: the parts found in each tenant make one trace, each span once (by span ID
 //!   and kind, as [`Store::find_trace`] combines the parts of a trace it holds);

@@ -28,6 +28,7 @@ mod render;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tempo_core::Store;
@@ -53,6 +54,17 @@ pub struct ApiOptions {
     /// combine their answers, as Tempo's `query_frontend.multi_tenant_queries_enabled`. On
     /// by default.
     pub multi_tenant_queries_enabled: bool,
+    /// The most exemplars a TraceQL metrics query returns, and how many when the client asks
+    /// for none in particular, as Tempo's `query_frontend.metrics.max_exemplars` (100, also
+    /// the most; 0: none).
+    pub metrics_max_exemplars: usize,
+    /// The most series a metrics query returns before its answer is cut and marked partial,
+    /// as Tempo's `query_frontend.metrics.max_response_series` (1000 here, where Tempo has
+    /// no limit; 0: no limit). A client may ask for fewer with `maxSeries`.
+    pub metrics_max_response_series: usize,
+    /// How long before now a metrics query's end is brought back to at most, as Tempo's
+    /// `query_frontend.query_end_cutoff` (30 s; zero: not at all).
+    pub query_end_cutoff: Duration,
 }
 
 impl Default for ApiOptions {
@@ -60,6 +72,9 @@ impl Default for ApiOptions {
         ApiOptions {
             multitenancy_enabled: false,
             multi_tenant_queries_enabled: true,
+            metrics_max_exemplars: tempo_core::MAX_EXEMPLARS,
+            metrics_max_response_series: tempo_core::query::DEFAULT_MAX_SERIES,
+            query_end_cutoff: Duration::from_secs(30),
         }
     }
 }
@@ -76,11 +91,30 @@ impl ApiOptions {
         self.multi_tenant_queries_enabled = enabled;
         self
     }
+
+    /// Sets the most exemplars a metrics query returns (at most 100).
+    pub fn metrics_max_exemplars(mut self, n: usize) -> ApiOptions {
+        self.metrics_max_exemplars = n.min(tempo_core::MAX_EXEMPLARS);
+        self
+    }
+
+    /// Sets the most series a metrics query returns (0: no limit).
+    pub fn metrics_max_response_series(mut self, n: usize) -> ApiOptions {
+        self.metrics_max_response_series = n;
+        self
+    }
+
+    /// Sets how long before now a metrics query's end is brought back to at most.
+    pub fn query_end_cutoff(mut self, cutoff: Duration) -> ApiOptions {
+        self.query_end_cutoff = cutoff;
+        self
+    }
 }
 
 /// Tempo's HTTP query API over `store`: trace by ID (v1, v2), search, tag names and values,
-/// `/api/echo`, `/ready`, `/api/status/buildinfo` and `/metrics`, exactly as `tempo-server`
-/// serves them. Store work runs on tokio's blocking pool: serve it on a tokio runtime.
+/// TraceQL metrics (range and instant), `/api/echo`, `/ready`, `/api/status/buildinfo` and
+/// `/metrics`, exactly as `tempo-server` serves them. Store work runs on tokio's blocking
+/// pool: serve it on a tokio runtime.
 pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
     let metrics = Arc::new(Metrics::default());
     api::router(api::ApiState {
@@ -88,6 +122,11 @@ pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
         metrics: metrics.clone(),
         multitenancy_enabled: options.multitenancy_enabled,
         multi_tenant_queries_enabled: options.multi_tenant_queries_enabled,
+        metrics_query: api::MetricsQueryLimits {
+            max_exemplars: options.metrics_max_exemplars.min(tempo_core::MAX_EXEMPLARS),
+            max_series: options.metrics_max_response_series,
+            end_cutoff: options.query_end_cutoff,
+        },
         readiness: Arc::new(Readiness::new(0)),
     })
     .layer(LatencyLayer {
@@ -187,18 +226,22 @@ async fn bind(endpoint: &str, what: &str) -> anyhow::Result<TcpListener> {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     let nofile = nofile::raise();
-    let mut builder = Store::builder()
-        .wal_dir(&config.wal_path)
-        .fsync(config.wal_fsync)
-        .trace_idle_period(config.trace_idle_period)
-        .max_block_bytes(config.max_block_bytes)
-        .max_block_duration(config.max_block_duration)
-        .block_retention(config.block_retention)
-        .compaction_window(config.compaction_window)
-        .compacted_block_retention(config.compacted_block_retention)
-        .max_bytes_per_trace(config.max_bytes_per_trace)
-        .ingestion_time_range_slack(config.ingestion_time_range_slack)
-        .max_query_bytes(config.max_query_bytes);
+    // The store's settings one by one: the builder has no setter for some of them (the
+    // metrics query limits), and `Store::open` checks them all as the builder would.
+    let mut store_config = tempo_core::Config::default();
+    store_config.wal_dir = Some(config.wal_path.clone());
+    store_config.fsync = config.wal_fsync;
+    store_config.trace_idle_period = config.trace_idle_period;
+    store_config.max_block_bytes = config.max_block_bytes;
+    store_config.max_block_duration = config.max_block_duration;
+    store_config.block_retention = config.block_retention;
+    store_config.compaction_window = config.compaction_window;
+    store_config.compacted_block_retention = config.compacted_block_retention;
+    store_config.max_bytes_per_trace = config.max_bytes_per_trace;
+    store_config.ingestion_time_range_slack = config.ingestion_time_range_slack;
+    store_config.max_query_bytes = config.max_query_bytes;
+    store_config.metrics_max_duration = config.metrics_max_duration;
+    store_config.metrics_max_intervals = config.metrics_max_intervals;
     if let Some(path) = &config.per_tenant_override_config {
         let (limits, unknown) = config::load_tenant_overrides(path)
             .with_context(|| format!("reading the overrides file {}", path.display()))?;
@@ -206,27 +249,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
             tracing::warn!(file = %path.display(), key, "override not supported by this server; ignored");
         }
         tracing::info!(file = %path.display(), tenants = limits.len(), "tenant overrides loaded");
-        builder = builder.tenant_limits(limits);
+        store_config.tenant_limits = limits;
     }
-    match config.storage_backend {
-        StorageBackend::Local => {
-            builder = builder.local_blocks(&config.local_path).with_context(|| {
+    let blocks: Arc<dyn tempo_core::backend::Backend> = match config.storage_backend {
+        StorageBackend::Local => Arc::new(
+            tempo_core::backend::LocalBackend::open(&config.local_path).with_context(|| {
                 format!(
                     "opening the block directory {}",
                     config.local_path.display()
                 )
-            })?;
-        }
-        StorageBackend::Memory => {
-            builder = builder.blocks(Arc::new(tempo_core::backend::MemoryBackend::new()));
-        }
+            })?,
+        ),
+        StorageBackend::Memory => Arc::new(tempo_core::backend::MemoryBackend::new()),
         other => anyhow::bail!(
             "storage.trace.backend: {} is not supported yet; use local",
             other.as_str()
         ),
-    }
-    let store = builder
-        .open()
+    };
+    store_config.blocks = Some(blocks);
+    let store = Store::open(store_config)
         .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
 
     if let Some(path) = config.per_tenant_override_config.clone() {
@@ -264,6 +305,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         multitenancy_enabled: config.multitenancy_enabled,
         multi_tenant_queries_enabled: config.multi_tenant_queries_enabled,
+        metrics_query: api::MetricsQueryLimits {
+            max_exemplars: config.metrics_max_exemplars,
+            max_series: config.metrics_max_response_series,
+            end_cutoff: config.query_end_cutoff,
+        },
         readiness: readiness.clone(),
     });
     start.listener(

@@ -46,6 +46,10 @@ pub(crate) enum TenantRejection {
         /// Why it is not a tenant ID.
         reason: String,
     },
+    /// Several tenants are named for a TraceQL metrics query, whose series this server does
+    /// not combine across tenants: 400.
+    #[error("metrics queries across tenants are not supported")]
+    MetricsAcrossTenants,
 }
 
 impl TenantRejection {
@@ -119,6 +123,22 @@ pub(crate) enum InvalidParam {
         /// The parser's reason.
         reason: String,
     },
+    /// A time (`start`, `end` of a metrics query) that is neither unix seconds or
+    /// nanoseconds, float seconds, nor an RFC 3339 time.
+    #[error(
+        "invalid {name}: {value:?}: expected unix seconds, unix nanoseconds, float seconds or \
+         an RFC 3339 time"
+    )]
+    Time {
+        /// The parameter.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A metrics query whose whole range is more recent than `query_end_cutoff`, Tempo's
+    /// message.
+    #[error("query window falls entirely within query_end_cutoff")]
+    WindowInCutoff,
     /// `end` is not after `start`.
     #[error("http parameter start must be before end. received start={start} end={end}")]
     StartNotBeforeEnd {
@@ -127,7 +147,8 @@ pub(crate) enum InvalidParam {
         /// `end`, unix seconds.
         end: u64,
     },
-    /// A duration (`minDuration`, `maxDuration`) that does not parse as Go's.
+    /// A duration that does not parse (`minDuration`, `maxDuration` and a metrics query's
+    /// `step` as Go's, `since` as Prometheus').
     #[error("invalid {name}: {reason}")]
     Duration {
         /// The parameter.
@@ -335,6 +356,11 @@ mod tests {
                 "X-Scope-OrgID \"a|\", tenant 2 of the list: empty",
             ),
             (
+                TenantRejection::MetricsAcrossTenants.into(),
+                StatusCode::BAD_REQUEST,
+                "metrics queries across tenants are not supported",
+            ),
+            (
                 ParamsRejection::MalformedQuery(None).into(),
                 StatusCode::BAD_REQUEST,
                 "malformed query string",
@@ -389,6 +415,21 @@ mod tests {
                 .into(),
                 StatusCode::BAD_REQUEST,
                 "invalid limit: \"x\": invalid digit found in string",
+            ),
+            (
+                InvalidParam::Time {
+                    name: "start",
+                    value: "yesterday".into(),
+                }
+                .into(),
+                StatusCode::BAD_REQUEST,
+                "invalid start: \"yesterday\": expected unix seconds, unix nanoseconds, float \
+                 seconds or an RFC 3339 time",
+            ),
+            (
+                InvalidParam::WindowInCutoff.into(),
+                StatusCode::BAD_REQUEST,
+                "query window falls entirely within query_end_cutoff",
             ),
             (
                 InvalidParam::StartNotBeforeEnd { start: 5, end: 1 }.into(),

@@ -7,6 +7,9 @@
 //!   ([`ParamsRejection`]), with typed readers for the time range (`start`, `end`), the limits
 //!   (`limit`, `spss`) and the rest ([`InvalidParam`]);
 //! - [`UrlTimeRange`]: the time range of the query string alone, for the trace endpoints;
+//! - the readers of the metrics endpoints' times and durations, which Tempo reads its own way
+//!   ([`parse_metrics_time`], [`parse_prometheus_duration`], [`parse_metrics_step`]), and of
+//!   the `Accept` header ([`wants_protobuf`]);
 //! - [`TraceRequest`] and [`QueryRequest`]: what a trace lookup and a search or tag lookup
 //!   read, each part in the order Tempo checks them, so that a request with several faults
 //!   gets the same answer as ever.
@@ -34,6 +37,7 @@
 //! [`MAX_FORM_BYTES`] of body, beyond which the answer is a 413.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use http::request::Parts;
@@ -168,6 +172,263 @@ impl<S: Send + Sync> FromRequestParts<S> for UrlTimeRange {
             params.end.as_deref(),
         )?))
     }
+}
+
+/// Nanoseconds in a second.
+const SECOND_NANOS: i128 = 1_000_000_000;
+
+/// A time parameter of the metrics endpoints (`start`, `end`), read as Tempo reads it, in
+/// unix nanoseconds (times before 1970 are 1970):
+///
+/// - a value with a `.` that reads as a number is float seconds, to the millisecond
+///   (`1715000000.5`);
+/// - an integer of at most 10 characters is unix seconds (`1715000000`), a longer one unix
+///   nanoseconds (`1715000000000000000`; so milliseconds read as a date in 1970, as in Tempo);
+/// - anything else must be an RFC 3339 time (`2024-05-06T12:00:00Z`,
+///   `2024-05-06T14:00:00.5+02:00`).
+///
+/// `None` when it is none of these.
+pub(crate) fn parse_metrics_time(text: &str) -> Option<u64> {
+    let nanos = if let Some(seconds) = text
+        .contains('.')
+        .then(|| text.parse::<f64>().ok())
+        .flatten()
+        .filter(|f| f.is_finite())
+    {
+        // Whole seconds and the fraction rounded to milliseconds, as Prometheus' parser.
+        let whole = seconds.trunc();
+        let millis = ((seconds - whole) * 1000.0).round();
+        whole as i128 * SECOND_NANOS + millis as i128 * 1_000_000
+    } else if let Ok(n) = text.parse::<i64>() {
+        if text.len() <= 10 {
+            i128::from(n) * SECOND_NANOS
+        } else {
+            i128::from(n)
+        }
+    } else {
+        parse_rfc3339(text)?
+    };
+    Some(u64::try_from(nanos.max(0)).unwrap_or(u64::MAX))
+}
+
+/// An RFC 3339 time (Go's `time.RFC3339Nano` layout): `YYYY-MM-DDTHH:MM:SS`, an optional
+/// fraction of up to 9 digits, then `Z` or an offset `±HH:MM`; in unix nanoseconds.
+fn parse_rfc3339(text: &str) -> Option<i128> {
+    let b = text.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        digits
+            .iter()
+            .try_fold(0i64, |n, d| Some(n * 10 + i64::from(d - b'0')))
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if punctuation.iter().any(|&(i, c)| b.get(i) != Some(&c)) {
+        return None;
+    }
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day < 1 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut i = 19;
+    let mut fraction: i128 = 0;
+    if b.get(i) == Some(&b'.') {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        fraction = number(i + 1..i + 1 + digits)? as i128 * 10i128.pow(9 - digits as u32);
+        i += 1 + digits;
+    }
+    let offset_seconds = match b.get(i..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (number(i + 1..i + 3)?, number(i + 4..i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let offset = h * 3600 + m * 60;
+            if *sign == b'-' { -offset } else { offset }
+        }
+        _ => return None,
+    };
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_seconds;
+    Some(i128::from(seconds) * SECOND_NANOS + fraction)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// A duration as Prometheus writes it, which Tempo's `since` takes: integers with units
+/// `y` (365 days), `w`, `d`, `h`, `m`, `s`, `ms`, each at most once and in that order
+/// (`1h30m`, `7d`, `500ms`); `0` alone needs no unit. The error is Prometheus' message.
+pub(crate) fn parse_prometheus_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("not a valid duration string: {text:?}");
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return Err(invalid());
+    }
+    const UNITS: [(&str, u128); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let mut rest = text;
+    let mut next_unit = 0;
+    let mut millis: u128 = 0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let n: u128 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit = if rest.starts_with("ms") {
+            "ms"
+        } else {
+            rest.get(..1).unwrap_or("")
+        };
+        let Some(at) = UNITS.iter().position(|(u, _)| *u == unit) else {
+            return Err(invalid());
+        };
+        if at < next_unit {
+            return Err(invalid());
+        }
+        next_unit = at + 1;
+        rest = &rest[unit.len()..];
+        millis = n
+            .checked_mul(UNITS[at].1)
+            .and_then(|m| millis.checked_add(m))
+            .ok_or_else(|| format!("duration out of range: {text:?}"))?;
+    }
+    // Prometheus' durations are int64 nanoseconds.
+    if millis.saturating_mul(1_000_000) > i64::MAX as u128 {
+        return Err(format!("duration out of range: {text:?}"));
+    }
+    Ok(Duration::from_millis(millis as u64))
+}
+
+/// The `step` of a metrics range query, as Tempo reads it: float seconds (`30`, `0.5`), else
+/// a Go duration (`15s`, `1m30s`, `500ms`). The error is Tempo's message.
+pub(crate) fn parse_metrics_step(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("cannot parse {text:?} to a valid duration");
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            // Truncated to the nanosecond, as Go's conversion of the float.
+            Ok(Duration::from_nanos((seconds * 1e9) as u64))
+        }
+        Ok(_) => Err(invalid()),
+        Err(_) => parse_go_duration(text).map_err(|_| invalid()),
+    }
+}
+
+/// Whether the `Accept` header names protobuf (`application/protobuf` or
+/// `application/x-protobuf`, as Grafana sends it).
+pub(crate) fn wants_protobuf(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept.split(',').any(|part| {
+                let media = part.split(';').next().unwrap_or("").trim();
+                media.eq_ignore_ascii_case("application/protobuf")
+                    || media.eq_ignore_ascii_case("application/x-protobuf")
+            })
+        })
+}
+
+/// Parses a duration as Go's `time.ParseDuration` does: a sequence of decimal numbers, each
+/// with an optional fraction and a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), as `300ms`,
+/// `1.5h` or `2h45m`; `0` alone needs no unit. Negative durations are refused.
+pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let invalid = || format!("time: invalid duration {text:?}");
+    let mut s = text;
+    if let Some(rest) = s.strip_prefix('+') {
+        s = rest;
+    } else if s.starts_with('-') {
+        return Err(format!("time: negative duration {text:?}"));
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if s.is_empty() {
+        return Err(invalid());
+    }
+    let mut total: u128 = 0;
+    while !s.is_empty() {
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (int_part, rest) = s.split_at(int_len);
+        let (frac_part, rest) = match rest.strip_prefix('.') {
+            Some(r) => {
+                let len = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+                r.split_at(len)
+            }
+            None => ("", rest),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        let unit_len = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (unit, rest) = rest.split_at(unit_len);
+        let nanos_per_unit: u128 = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(format!("time: missing unit in duration {text:?}")),
+            other => return Err(format!("time: unknown unit {other:?} in duration {text:?}")),
+        };
+        let int: u128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().map_err(|_| invalid())?
+        };
+        let mut nanos = int.checked_mul(nanos_per_unit).ok_or_else(invalid)?;
+        // The fraction, to the nanosecond (digits past the 19th cannot change it).
+        let mut scale = nanos_per_unit;
+        for d in frac_part.bytes().take(19) {
+            scale /= 10;
+            nanos += u128::from(d - b'0') * scale;
+        }
+        total = total.checked_add(nanos).ok_or_else(invalid)?;
+        s = rest;
+    }
+    // Go's durations are int64 nanoseconds.
+    if total > i64::MAX as u128 {
+        return Err(invalid());
+    }
+    Ok(Duration::from_nanos(total as u64))
 }
 
 /// Parses a trace ID as Tempo does: up to 32 hex digits, left-padded with zeros.
@@ -362,7 +623,8 @@ async fn read_body(
     Ok(kept.freeze())
 }
 
-/// What a search or tag lookup reads: its parameters (the body first), then its tenants.
+/// What a search, a tag lookup or a metrics query reads: its parameters (the body first),
+/// then its tenants.
 /// The body is read before anything is refused, so that a client still sending it reads the
 /// answer rather than a reset connection.
 #[derive(Debug, Clone)]
@@ -393,7 +655,7 @@ mod tests {
     use tempo_core::Store;
 
     use super::*;
-    use crate::api::state::Readiness;
+    use crate::api::state::{MetricsQueryLimits, Readiness};
     use crate::metrics::Metrics;
 
     fn state(multitenancy_enabled: bool, multi_tenant_queries_enabled: bool) -> ApiState {
@@ -402,6 +664,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             multitenancy_enabled,
             multi_tenant_queries_enabled,
+            metrics_query: MetricsQueryLimits::default(),
             readiness: Arc::new(Readiness::new(0)),
         }
     }
@@ -479,6 +742,108 @@ mod tests {
                 position: 2
             }
         );
+    }
+
+    #[test]
+    fn go_durations() {
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("0", Duration::ZERO),
+            ("100ms", ms(100)),
+            ("1.5s", ms(1500)),
+            ("1m", ms(60_000)),
+            ("2h45m", ms((2 * 60 + 45) * 60_000)),
+            (".5s", ms(500)),
+            ("1.s", ms(1000)),
+            ("+3us", Duration::from_micros(3)),
+            ("7µs", Duration::from_micros(7)),
+            ("1.000000001s", Duration::from_nanos(1_000_000_001)),
+            ("0.1ns", Duration::ZERO),
+        ] {
+            assert_eq!(parse_go_duration(text), Ok(want), "{text}");
+        }
+        for (text, message) in [
+            ("", "invalid duration"),
+            ("1", "missing unit"),
+            ("5x", "unknown unit \"x\""),
+            ("s", "invalid duration"),
+            (".s", "invalid duration"),
+            ("-1s", "negative"),
+            ("1.5.5s", "missing unit"),
+            ("9999999999h", "invalid duration"),
+        ] {
+            let err = parse_go_duration(text).unwrap_err();
+            assert!(err.contains(message), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn metrics_times_as_tempo_reads_them() {
+        const S: u64 = 1_000_000_000;
+        for (text, want) in [
+            ("1715000000", Some(1_715_000_000 * S)),
+            ("0", Some(0)),
+            ("-5", Some(0)),
+            // Past 10 characters, nanoseconds: milliseconds are a date in 1970.
+            ("1715000000000", Some(1_715_000_000_000)),
+            ("1715000000000000001", Some(1_715_000_000 * S + 1)),
+            // Float seconds, to the millisecond.
+            ("1715000000.5", Some(1_715_000_000 * S + S / 2)),
+            ("1715000000.0004", Some(1_715_000_000 * S)),
+            ("1715000000.9996", Some(1_715_000_001 * S)),
+            ("1.5e9", Some(1_500_000_000 * S)),
+            ("1.5e9.", None),
+            ("2024-05-06T12:53:20Z", Some(1_715_000_000 * S)),
+            (
+                "2024-05-06T12:53:20.000000001Z",
+                Some(1_715_000_000 * S + 1),
+            ),
+            (
+                "2024-05-06T12:53:20.25-01:30",
+                Some(1_715_005_400 * S + S / 4),
+            ),
+            ("2024-02-29T00:00:00Z", Some(1_709_164_800 * S)),
+            ("1969-12-31T23:59:59Z", Some(0)),
+            ("2000-01-01T00:00:00+00:00", Some(946_684_800 * S)),
+            ("2023-02-29T00:00:00Z", None),
+            ("2024-05-06T24:00:00Z", None),
+            ("2024-05-06T12:53:20", None),
+            ("2024-05-06 12:53:20Z", None),
+            ("2024-05-06T12:53:20.Z", None),
+            ("2024-05-06T12:53:20+0100", None),
+            ("now", None),
+            ("", None),
+            ("NaN", None),
+        ] {
+            assert_eq!(parse_metrics_time(text), want, "{text}");
+        }
+        let ok = |text: &str| parse_prometheus_duration(text).unwrap();
+        assert_eq!(ok("0"), Duration::ZERO);
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok("1y2w3d"), Duration::from_secs((365 + 14 + 3) * 86_400));
+        assert_eq!(ok("500ms"), Duration::from_millis(500));
+        assert_eq!(ok("1m5s10ms"), Duration::from_millis(65_010));
+        for bad in ["", "1", "1.5h", "30m1h", "1h1h", "5x", "-1h", "h", "1 h"] {
+            assert_eq!(
+                parse_prometheus_duration(bad).unwrap_err(),
+                format!("not a valid duration string: {bad:?}"),
+            );
+        }
+        assert!(
+            parse_prometheus_duration("999999999y")
+                .unwrap_err()
+                .starts_with("duration out of range")
+        );
+        assert_eq!(parse_metrics_step("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_metrics_step("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_metrics_step("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_metrics_step("0"), Ok(Duration::ZERO));
+        for bad in ["-1", "inf", "NaN", "1d", "fast", ""] {
+            assert_eq!(
+                parse_metrics_step(bad).unwrap_err(),
+                format!("cannot parse {bad:?} to a valid duration"),
+            );
+        }
     }
 
     #[test]

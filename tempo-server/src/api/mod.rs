@@ -1,20 +1,21 @@
 //! api: which handler answers a request to Tempo's HTTP API?
 //!
 //! The router of Tempo's HTTP API: trace by ID (v1 and v2, JSON or protobuf), search, tag
-//! names and values (v1 and v2), and the operational endpoints `/api/echo`, `/ready`,
-//! `/api/status/buildinfo` and `/metrics`. Every refusal has its status and a plain-text
-//! message, as Tempo sends them. Store work runs on the blocking thread pool, never on the
-//! async runtime.
+//! names and values (v1 and v2), TraceQL metrics (range and instant, JSON or protobuf), and
+//! the operational endpoints `/api/echo`, `/ready`, `/api/status/buildinfo` and `/metrics`.
+//! Every refusal has its status and a plain-text message, as Tempo sends them. Store work
+//! runs on the blocking thread pool, never on the async runtime.
 //!
 //! Each concern has its module, and none imports this one:
 //!
 //! - [`state`]: what the handlers share, and how they call the store;
 //! - [`error`]: the rejections, each with its status and message;
 //! - [`extract`]: the typed extractors (tenants, parameters, time range, trace ID);
-//! - [`trace`], [`search`], [`tags`], [`ops`]: the handlers.
+//! - [`trace`], [`search`], [`tags`], [`metrics_query`], [`ops`]: the handlers.
 
 mod error;
 mod extract;
+mod metrics_query;
 mod ops;
 mod search;
 mod state;
@@ -28,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use error::ApiError;
-pub(crate) use state::{ApiState, Readiness};
+pub(crate) use state::{ApiState, MetricsQueryLimits, Readiness};
 use tags::{V1, V2};
 
 /// The paths of the API, for metric labels.
@@ -40,6 +41,8 @@ pub(crate) const PATHS: &[&str] = &[
     "/api/v2/search/tags",
     "/api/search/tag/{tagName}/values",
     "/api/v2/search/tag/{tagName}/values",
+    "/api/metrics/query_range",
+    "/api/metrics/query",
     "/api/echo",
     "/ready",
     "/api/status/buildinfo",
@@ -74,6 +77,14 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route(
             "/api/v2/search/tag/{tagName}/values",
             get(tags::tag_values::<V2>).post(tags::tag_values::<V2>),
+        )
+        .route(
+            "/api/metrics/query_range",
+            get(metrics_query::query_range).post(metrics_query::query_range),
+        )
+        .route(
+            "/api/metrics/query",
+            get(metrics_query::query_instant).post(metrics_query::query_instant),
         )
         .route("/api/echo", get(ops::echo))
         .route("/ready", get(ops::ready))

@@ -67,7 +67,7 @@ mod tests {
     use tempo_core::Store;
 
     use super::*;
-    use crate::api::state::Readiness;
+    use crate::api::state::{MetricsQueryLimits, Readiness};
     use crate::metrics::Metrics;
 
     async fn ready_answer(readiness: &Arc<Readiness>) -> (StatusCode, String) {
@@ -76,6 +76,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             multitenancy_enabled: false,
             multi_tenant_queries_enabled: true,
+            metrics_query: MetricsQueryLimits::default(),
             readiness: readiness.clone(),
         };
         let response = ready(State(state)).await.into_response();

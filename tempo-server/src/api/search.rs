@@ -19,7 +19,7 @@ use tempo_traceql::{
 };
 
 use super::error::{ApiError, InvalidParam};
-use super::extract::{Params, QueryRequest};
+use super::extract::{Params, QueryRequest, parse_go_duration};
 use super::state::{ApiState, blocking};
 use crate::{federation, render};
 
@@ -310,73 +310,6 @@ fn parse_logfmt(input: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-/// Parses a duration as Go's `time.ParseDuration` does: a sequence of decimal numbers, each
-/// with an optional fraction and a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), as `300ms`,
-/// `1.5h` or `2h45m`; `0` alone needs no unit. Negative durations are refused.
-pub(crate) fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("time: invalid duration {text:?}");
-    let mut s = text;
-    if let Some(rest) = s.strip_prefix('+') {
-        s = rest;
-    } else if s.starts_with('-') {
-        return Err(format!("time: negative duration {text:?}"));
-    }
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: u128 = 0;
-    while !s.is_empty() {
-        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (int_part, rest) = s.split_at(int_len);
-        let (frac_part, rest) = match rest.strip_prefix('.') {
-            Some(r) => {
-                let len = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-                r.split_at(len)
-            }
-            None => ("", rest),
-        };
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid());
-        }
-        let unit_len = rest
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (unit, rest) = rest.split_at(unit_len);
-        let nanos_per_unit: u128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "" => return Err(format!("time: missing unit in duration {text:?}")),
-            other => return Err(format!("time: unknown unit {other:?} in duration {text:?}")),
-        };
-        let int: u128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().map_err(|_| invalid())?
-        };
-        let mut nanos = int.checked_mul(nanos_per_unit).ok_or_else(invalid)?;
-        // The fraction, to the nanosecond (digits past the 19th cannot change it).
-        let mut scale = nanos_per_unit;
-        for d in frac_part.bytes().take(19) {
-            scale /= 10;
-            nanos += u128::from(d - b'0') * scale;
-        }
-        total = total.checked_add(nanos).ok_or_else(invalid)?;
-        s = rest;
-    }
-    // Go's durations are int64 nanoseconds.
-    if total > i64::MAX as u128 {
-        return Err(invalid());
-    }
-    Ok(Duration::from_nanos(total as u64))
-}
-
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
@@ -384,39 +317,6 @@ mod tests {
     use tempo_core::TimeRange;
 
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        let ms = Duration::from_millis;
-        for (text, want) in [
-            ("0", Duration::ZERO),
-            ("100ms", ms(100)),
-            ("1.5s", ms(1500)),
-            ("1m", ms(60_000)),
-            ("2h45m", ms((2 * 60 + 45) * 60_000)),
-            (".5s", ms(500)),
-            ("1.s", ms(1000)),
-            ("+3us", Duration::from_micros(3)),
-            ("7µs", Duration::from_micros(7)),
-            ("1.000000001s", Duration::from_nanos(1_000_000_001)),
-            ("0.1ns", Duration::ZERO),
-        ] {
-            assert_eq!(parse_go_duration(text), Ok(want), "{text}");
-        }
-        for (text, message) in [
-            ("", "invalid duration"),
-            ("1", "missing unit"),
-            ("5x", "unknown unit \"x\""),
-            ("s", "invalid duration"),
-            (".s", "invalid duration"),
-            ("-1s", "negative"),
-            ("1.5.5s", "missing unit"),
-            ("9999999999h", "invalid duration"),
-        ] {
-            let err = parse_go_duration(text).unwrap_err();
-            assert!(err.contains(message), "{text}: {err}");
-        }
-    }
 
     fn pairs(input: &str) -> Vec<(String, String)> {
         parse_logfmt(input).unwrap()

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tempo_core::Store;
 
@@ -23,8 +24,35 @@ pub(crate) struct ApiState {
     pub(crate) multitenancy_enabled: bool,
     /// With multi-tenancy on, whether a query may name several tenants (`a|b`).
     pub(crate) multi_tenant_queries_enabled: bool,
+    /// The limits the server applies to TraceQL metrics queries.
+    pub(crate) metrics_query: MetricsQueryLimits,
     /// What `/ready` answers.
     pub(crate) readiness: Arc<Readiness>,
+}
+
+/// The limits of TraceQL metrics queries that the server applies when it builds the store's
+/// request (the store itself checks the range and the step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MetricsQueryLimits {
+    /// The most exemplars, and how many when the client names no number
+    /// (`query_frontend.metrics.max_exemplars`; 0: none).
+    pub(crate) max_exemplars: usize,
+    /// The most series (`query_frontend.metrics.max_response_series`; 0: no limit).
+    pub(crate) max_series: usize,
+    /// A query's end is brought back to at most this long before now
+    /// (`query_frontend.query_end_cutoff`; zero: not at all).
+    pub(crate) end_cutoff: Duration,
+}
+
+impl Default for MetricsQueryLimits {
+    /// Tempo's limits, with this server's cap on series.
+    fn default() -> MetricsQueryLimits {
+        MetricsQueryLimits {
+            max_exemplars: tempo_core::MAX_EXEMPLARS,
+            max_series: tempo_core::query::DEFAULT_MAX_SERIES,
+            end_cutoff: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Whether the server is ready: every listener bound, and not stopping.

@@ -10,7 +10,7 @@ use http::{HeaderMap, StatusCode, header};
 use tempo_core::model::TracesData;
 
 use super::error::ApiError;
-use super::extract::TraceRequest;
+use super::extract::{TraceRequest, wants_protobuf};
 use super::state::{ApiState, blocking};
 use crate::{federation, render};
 
@@ -65,19 +65,4 @@ async fn find(state: &ApiState, request: TraceRequest) -> Result<Option<TracesDa
     let TraceRequest { tenants, id, range } = request;
     let store = state.store.clone();
     blocking(move || federation::find_trace(&store, &tenants, id, range)).await
-}
-
-/// Whether the `Accept` header names protobuf (`application/protobuf` or
-/// `application/x-protobuf`, as Grafana sends it).
-fn wants_protobuf(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| {
-            accept.split(',').any(|part| {
-                let media = part.split(';').next().unwrap_or("").trim();
-                media.eq_ignore_ascii_case("application/protobuf")
-                    || media.eq_ignore_ascii_case("application/x-protobuf")
-            })
-        })
 }

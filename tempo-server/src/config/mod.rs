@@ -41,6 +41,11 @@
 //! | `storage.trace.wal.ingestion_time_range_slack` | `2m` | [`Config::ingestion_time_range_slack`] |
 //! | `compactor.compaction.compacted_block_retention`, `backend_worker.compaction.compacted_block_retention` | `5m` (Tempo: `1h`) | [`Config::compacted_block_retention`] |
 //! | `query_frontend.search.max_query_bytes` (our extension) | 512 MiB | [`Config::max_query_bytes`] |
+//! | `query_frontend.metrics.max_duration` | `24h` (0: no limit) | [`Config::metrics_max_duration`] |
+//! | `query_frontend.metrics.max_intervals` | `10000` (0: no limit) | [`Config::metrics_max_intervals`] |
+//! | `query_frontend.metrics.max_exemplars` | `100` (at most 100; 0: none) | [`Config::metrics_max_exemplars`] |
+//! | `query_frontend.metrics.max_response_series` | `1000` (Tempo: 0; 0: no limit) | [`Config::metrics_max_response_series`] |
+//! | `query_frontend.query_end_cutoff` | `30s` (0: none) | [`Config::query_end_cutoff`] |
 //!
 //! ## Connections
 //!
@@ -98,7 +103,8 @@
 //! # Keys reported
 //!
 //! Everything else, notably `stream_over_http_enabled`, `usage_report`, `metrics_generator`,
-//! the other `query_frontend` keys, `querier`, `overrides`, `memberlist`, other receivers (`jaeger`, `zipkin`,
+//! the other `query_frontend` keys (among them `query_frontend.metrics.concurrent_jobs` and the
+//! other job-sharding settings of metrics queries), `querier`, `overrides`, `memberlist`, other receivers (`jaeger`, `zipkin`,
 //! ...), `storage.trace.block`, `storage.trace.pool` and the other backends' sections: they
 //! have no effect here, and the report says so.
 //!
@@ -206,6 +212,23 @@ pub(crate) struct Config {
     /// The most memory one query may hold (`query_frontend.search.max_query_bytes`, our
     /// extension).
     pub(crate) max_query_bytes: u64,
+    /// The longest range a TraceQL metrics query may cover
+    /// (`query_frontend.metrics.max_duration`; zero: no limit).
+    pub(crate) metrics_max_duration: Duration,
+    /// The most intervals a metrics range query may have, its range over its step
+    /// (`query_frontend.metrics.max_intervals`; 0: no limit).
+    pub(crate) metrics_max_intervals: u64,
+    /// The most exemplars a metrics query returns, and how many it returns when the client
+    /// asks for none in particular (`query_frontend.metrics.max_exemplars`; at most 100, as
+    /// Tempo's engine; 0: none).
+    pub(crate) metrics_max_exemplars: usize,
+    /// The most series a metrics query returns before its answer is cut and marked partial
+    /// (`query_frontend.metrics.max_response_series`; 0: no limit); a client may ask for
+    /// fewer with `maxSeries`.
+    pub(crate) metrics_max_response_series: usize,
+    /// A metrics query's end is brought back to at most this long before now
+    /// (`query_frontend.query_end_cutoff`; zero: not at all).
+    pub(crate) query_end_cutoff: Duration,
 }
 
 /// How one listener treats its connections. `None` is no limit.
@@ -320,6 +343,11 @@ impl Default for Config {
             ingestion_time_range_slack: Duration::from_secs(120),
             compacted_block_retention: Duration::from_secs(300),
             max_query_bytes: 512 * MIB,
+            metrics_max_duration: Duration::from_secs(24 * 3600),
+            metrics_max_intervals: 10_000,
+            metrics_max_exemplars: tempo_core::MAX_EXEMPLARS,
+            metrics_max_response_series: tempo_core::query::DEFAULT_MAX_SERIES,
+            query_end_cutoff: Duration::from_secs(30),
         }
     }
 }
@@ -379,6 +407,11 @@ impl Config {
             per_tenant_override_config = ?self.per_tenant_override_config,
             ingestion_time_range_slack = ?self.ingestion_time_range_slack,
             max_query_bytes = self.max_query_bytes,
+            metrics_max_duration = ?self.metrics_max_duration,
+            metrics_max_intervals = self.metrics_max_intervals,
+            metrics_max_exemplars = self.metrics_max_exemplars,
+            metrics_max_response_series = self.metrics_max_response_series,
+            query_end_cutoff = ?self.query_end_cutoff,
             graceful_shutdown_timeout = ?self.graceful_shutdown_timeout,
             "configuration"
         );
@@ -478,6 +511,15 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
     let worker = raw.backend_worker.compaction;
     let compactor = raw.compactor.compaction;
     let trace = raw.storage.trace;
+    let metrics = raw.query_frontend.metrics;
+    let count = |value: Option<u64>, default: usize, key: &str| -> Result<usize, ConfigError> {
+        value.map_or(Ok(default), |n| {
+            usize::try_from(n).map_err(|_| ConfigError::Invalid {
+                key: key.to_owned(),
+                message: format!("{n} is too large"),
+            })
+        })
+    };
     Ok(Config {
         http_listen_address: match raw.server.http_listen_address {
             Some(address) if !address.is_empty() => address,
@@ -543,6 +585,28 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
             None | Some(0) => defaults.max_query_bytes,
             Some(bytes) => bytes,
         },
+        metrics_max_duration: metrics
+            .max_duration
+            .unwrap_or(defaults.metrics_max_duration),
+        metrics_max_intervals: metrics
+            .max_intervals
+            .unwrap_or(defaults.metrics_max_intervals),
+        // Tempo's engine returns at most 100 exemplars, whatever the setting.
+        metrics_max_exemplars: count(
+            metrics.max_exemplars,
+            defaults.metrics_max_exemplars,
+            "query_frontend.metrics.max_exemplars",
+        )?
+        .min(tempo_core::MAX_EXEMPLARS),
+        metrics_max_response_series: count(
+            metrics.max_response_series,
+            defaults.metrics_max_response_series,
+            "query_frontend.metrics.max_response_series",
+        )?,
+        query_end_cutoff: raw
+            .query_frontend
+            .query_end_cutoff
+            .unwrap_or(defaults.query_end_cutoff),
         compaction_window: worker
             .compaction_window
             .or(compactor.compaction_window)
@@ -926,6 +990,49 @@ mod tests {
         assert_eq!(unknown, ["overrides.ingestion_rate_limit_bytes"]);
         assert_eq!(config.max_bytes_per_trace, 0);
         assert_eq!(config.block_retention, d.block_retention);
+    }
+
+    #[test]
+    fn metrics_query_keys() {
+        let d = Config::default();
+        assert_eq!(d.metrics_max_duration, secs(24 * 3600));
+        assert_eq!(d.metrics_max_intervals, 10_000);
+        assert_eq!(d.metrics_max_exemplars, 100);
+        assert_eq!(d.metrics_max_response_series, 1000);
+        assert_eq!(d.query_end_cutoff, secs(30));
+        let (config, unknown) = parse(
+            "query_frontend:\n  query_end_cutoff: 0s\n  metrics:\n    max_duration: 3h\n    \
+             max_intervals: 500\n    max_exemplars: 7\n    max_response_series: 0\n    \
+             concurrent_jobs: 8\n    interval: 1m\n",
+        );
+        assert_eq!(
+            unknown,
+            [
+                "query_frontend.metrics.concurrent_jobs",
+                "query_frontend.metrics.interval"
+            ]
+        );
+        assert_eq!(config.metrics_max_duration, secs(3 * 3600));
+        assert_eq!(config.metrics_max_intervals, 500);
+        assert_eq!(config.metrics_max_exemplars, 7);
+        assert_eq!(config.metrics_max_response_series, 0);
+        assert_eq!(config.query_end_cutoff, Duration::ZERO);
+        // Zero turns the limits off; exemplars are capped at the engine's 100.
+        let (config, _) = parse(
+            "query_frontend:\n  metrics:\n    max_duration: 0\n    max_intervals: 0\n    \
+             max_exemplars: 5000\n",
+        );
+        assert_eq!(config.metrics_max_duration, Duration::ZERO);
+        assert_eq!(config.metrics_max_intervals, 0);
+        assert_eq!(config.metrics_max_exemplars, 100);
+        assert!(
+            parse_err("query_frontend:\n  metrics:\n    max_duration: 5\n")
+                .contains("query_frontend.metrics.max_duration"),
+        );
+        assert!(
+            parse_err("query_frontend:\n  metrics:\n    max_exemplars: many\n")
+                .contains("query_frontend.metrics.max_exemplars"),
+        );
     }
 
     #[test]

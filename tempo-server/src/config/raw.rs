@@ -224,6 +224,23 @@ pub(super) struct RawQueryFrontend {
     #[serde(deserialize_with = "de_opt_bool")]
     pub(super) multi_tenant_queries_enabled: Option<bool>,
     pub(super) search: RawFrontendSearch,
+    pub(super) metrics: RawFrontendMetrics,
+    #[serde(deserialize_with = "de_duration")]
+    pub(super) query_end_cutoff: Option<Duration>,
+}
+
+/// Tempo's `query_frontend.metrics`: the limits of TraceQL metrics queries.
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of metrics query settings")]
+pub(super) struct RawFrontendMetrics {
+    #[serde(deserialize_with = "de_duration")]
+    pub(super) max_duration: Option<Duration>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) max_intervals: Option<u64>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) max_exemplars: Option<u64>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) max_response_series: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

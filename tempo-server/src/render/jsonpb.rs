@@ -14,7 +14,7 @@
 //!   doubles written as Go writes them.
 //!
 //! [`JsonWriter`] builds that text directly, without an intermediate JSON tree; the message
-//! writers of the `trace`, `search` and `tags` modules are built on it. OTLP's `KeyValue` and
+//! writers of the `trace`, `search`, `tags` and `metrics_query` modules are built on it. OTLP's `KeyValue` and
 //! `AnyValue`, which traces and search results share, are written here too.
 
 use base64::Engine as _;
@@ -121,7 +121,7 @@ impl JsonWriter {
     }
 
     /// OTLP's `KeyValue`.
-    fn key_value(&mut self, kv: &KeyValue) {
+    pub(super) fn key_value(&mut self, kv: &KeyValue) {
         let mut obj = self.begin_object();
         self.string_field(&mut obj, "key", &kv.key);
         if let Some(value) = &kv.value {
@@ -210,6 +210,24 @@ impl JsonWriter {
         if value != 0 {
             obj.key(self, name);
             self.quoted_u64(value);
+        }
+    }
+
+    /// A signed 64-bit integer field, as a quoted string; left out when zero.
+    pub(super) fn i64_field(&mut self, obj: &mut Object, name: &str, value: i64) {
+        if value != 0 {
+            obj.key(self, name);
+            self.out.push('"');
+            self.i64(value);
+            self.out.push('"');
+        }
+    }
+
+    /// A double field; left out when zero (NaN is not zero: it is written `"NaN"`).
+    pub(super) fn f64_field(&mut self, obj: &mut Object, name: &str, value: f64) {
+        if value != 0.0 {
+            obj.key(self, name);
+            self.f64(value);
         }
     }
 

@@ -7,9 +7,11 @@
 //!   string escaping) and the writer that applies them;
 //! - [`trace`]: a trace by ID, v1 and v2, in JSON and in protobuf;
 //! - [`search`]: search results;
-//! - [`tags`]: tag names and values, v1 and v2.
+//! - [`tags`]: tag names and values, v1 and v2;
+//! - [`metrics_query`]: TraceQL metrics, range and instant, in JSON and in protobuf.
 
 pub(crate) mod jsonpb;
+pub(crate) mod metrics_query;
 pub(crate) mod search;
 pub(crate) mod tags;
 pub(crate) mod trace;

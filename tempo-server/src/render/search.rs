@@ -97,7 +97,7 @@ impl JsonWriter {
     }
 
     /// Tempo's `SearchMetrics`: `uint32` counters as numbers, `uint64` ones as strings.
-    fn search_metrics(&mut self, m: &SearchMetrics) {
+    pub(super) fn search_metrics(&mut self, m: &SearchMetrics) {
         let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         let mut obj = self.begin_object();
         self.u32_field(&mut obj, "inspectedTraces", small(m.inspected_traces));
