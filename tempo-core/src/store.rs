@@ -32,6 +32,8 @@ use crate::state::{Counters, Shared, now_nanos};
 use crate::tenant::validate_tenant;
 use crate::wal::{FsyncPolicy, RecordKind, ReplayReport, Wal, WalOptions};
 
+/// The most steps a metrics range query holds, whatever `metrics_max_intervals` says.
+const HARD_MAX_INTERVALS: u64 = 1_000_000;
 /// The tenant used when multi-tenancy is off, as in Tempo.
 pub const SINGLE_TENANT: &str = "single-tenant";
 
@@ -174,6 +176,19 @@ impl StoreBuilder {
     /// Sets the largest a trace may grow (default 5 MB; 0: no limit).
     pub fn max_bytes_per_trace(mut self, bytes: u64) -> StoreBuilder {
         self.config.max_bytes_per_trace = bytes;
+        self
+    }
+
+    /// Sets the longest range a metrics query may cover (default 24 h; zero: no limit).
+    pub fn metrics_max_duration(mut self, max: Duration) -> StoreBuilder {
+        self.config.metrics_max_duration = max;
+        self
+    }
+
+    /// Sets the most intervals a metrics range query may ask for (default 10,000; 0: no
+    /// limit but the hard one, a million).
+    pub fn metrics_max_intervals(mut self, max: u64) -> StoreBuilder {
+        self.config.metrics_max_intervals = max;
         self
     }
 
@@ -872,7 +887,8 @@ impl Store {
     }
 
     /// Refuses a metrics range that is empty, too long, or of too many steps, with Tempo's
-    /// messages.
+    /// messages. Whatever the configuration, a range holds at most a million steps: each
+    /// series holds a value per step.
     fn check_metrics_range(&self, req: &MetricsRequest) -> Result<(), QueryError> {
         let config = &self.inner.config;
         if req.end <= req.start {
@@ -886,9 +902,16 @@ impl Store {
                 go_duration(u64::try_from(max.as_nanos()).unwrap_or(u64::MAX))
             )));
         }
-        let max_intervals = config.metrics_max_intervals;
-        if !req.instant && max_intervals > 0 && (req.step == 0 || length / req.step > max_intervals)
-        {
+        if req.step == 0 {
+            return Err(QueryError::Invalid(
+                "step must be more than zero, for example 15s".into(),
+            ));
+        }
+        let max_intervals = match config.metrics_max_intervals {
+            0 => HARD_MAX_INTERVALS,
+            n => n.min(HARD_MAX_INTERVALS),
+        };
+        if !req.instant && length / req.step > max_intervals {
             return Err(QueryError::Invalid(format!(
                 "step of {} is too small, minimum step for given range is {}",
                 go_duration(req.step),

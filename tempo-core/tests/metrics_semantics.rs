@@ -625,6 +625,27 @@ fn bad_requests_are_refused_with_tempos_messages() {
             .step(Duration::from_millis(100))),
         "step of 100ms is too small, minimum step for given range is 360ms"
     );
+    assert_eq!(
+        err(MetricsRequest::range("{ } | rate()", t0, t0 + S).step(Duration::ZERO)),
+        "step must be more than zero, for example 15s"
+    );
+    // With no configured limit on steps, a million is still the most.
+    let dir = tempfile::tempdir().unwrap();
+    let unlimited = Store::builder()
+        .wal_dir(dir.path())
+        .metrics_max_intervals(0)
+        .metrics_max_duration(Duration::ZERO)
+        .open()
+        .unwrap();
+    let req =
+        MetricsRequest::range("{ } | rate()", t0, t0 + 3600 * S).step(Duration::from_millis(1));
+    match unlimited.metrics(TENANT, &req) {
+        Err(MetricsError::Query(e)) => assert_eq!(
+            e.to_string(),
+            "step of 1ms is too small, minimum step for given range is 3.6ms"
+        ),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         f.head
             .metrics(TENANT, &MetricsRequest::range("{ | rate()", t0, t0 + S)),

@@ -190,11 +190,16 @@ fn metrics_queries_refused_with_reasons() {
         );
     }
 
-    // A range entirely within the last 30 s.
+    // With Tempo's end cutoff of 30 s, a range entirely within the last 30 s.
+    let cutoff_dir = tempfile::tempdir().unwrap();
+    let with_cutoff = Server::start_in(
+        cutoff_dir.path(),
+        "query_frontend:\n  query_end_cutoff: 30s\n",
+    );
     let recent = format!("start={}", now() - 10);
     let message = "query window falls entirely within query_end_cutoff";
-    assert_eq!(range(&server, RATE, &recent), message);
-    assert_eq!(instant(&server, RATE, &recent), message);
+    assert_eq!(range(&with_cutoff, RATE, &recent), message);
+    assert_eq!(instant(&with_cutoff, RATE, &recent), message);
 
     // The search endpoint keeps its refusal of a metrics query.
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Tempo's keys bound TraceQL metrics queries: `query_frontend.metrics.max_duration`,
 //! `max_intervals`, `max_exemplars` and `max_response_series` (which a client's `maxSeries`
 //! can lower but not raise), and `query_frontend.query_end_cutoff`, which keeps the most
-//! recent spans out of an answer (30 s by default; 0 shows them at once).
+//! recent spans out of an answer when set (Tempo: 30 s; ours by default: none).
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
 mod common;
@@ -206,10 +206,12 @@ fn metrics_query_limits_from_config() {
 }
 
 #[test]
-fn the_latest_spans_wait_for_the_end_cutoff() {
+fn the_latest_spans_wait_for_an_end_cutoff_only_when_one_is_set() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let tempo_default = Server::start_in(dirs[0].path(), "");
-    let no_cutoff = Server::start_in(dirs[1].path(), "query_frontend:\n  query_end_cutoff: 0\n");
+    let tempo_default =
+        Server::start_in(dirs[0].path(), "query_frontend:\n  query_end_cutoff: 30s\n");
+    // Ours: none, every acknowledged span is queryable at once.
+    let no_cutoff = Server::start_in(dirs[1].path(), "");
 
     // A span two minutes old and one just sent.
     let now = now_nanos();

@@ -14,9 +14,10 @@
 //! `query_frontend.metrics.max_exemplars`); and `maxSeries`, which can only lower
 //! `query_frontend.metrics.max_response_series`.
 //!
-//! As in Tempo, a query's end is brought back to `query_end_cutoff` (30 s) before now, and a
-//! range whose end was brought back ends on a whole step; a range entirely more recent than
-//! that is refused. The store checks the rest (the range's length against
+//! With `query_end_cutoff` set (Tempo's default is 30 s; ours is none, as every acknowledged
+//! span is queryable at once), a query's end is brought back to that long before now, as in
+//! Tempo, and a range whose end was brought back ends on a whole step; a range entirely more
+//! recent than that is refused. The store checks the rest (the range's length against
 //! `query_frontend.metrics.max_duration`, the step against `max_intervals`, the query) and
 //! every refusal is a 400 with its message. The answer is JSON as Tempo writes it, or
 //! protobuf with `Accept: application/protobuf`; when the client disconnects, the query
@@ -240,6 +241,7 @@ fn range_request(
     Ok(MetricsRequest::range(query, start, end)
         .step(Duration::from_nanos(step))
         .exemplars(exemplars)
+        .max_exemplars(limits.max_exemplars)
         .max_series(max_series))
 }
 

@@ -45,7 +45,7 @@
 //! | `query_frontend.metrics.max_intervals` | `10000` (0: no limit) | [`Config::metrics_max_intervals`] |
 //! | `query_frontend.metrics.max_exemplars` | `100` (at most 100; 0: none) | [`Config::metrics_max_exemplars`] |
 //! | `query_frontend.metrics.max_response_series` | `1000` (Tempo: 0; 0: no limit) | [`Config::metrics_max_response_series`] |
-//! | `query_frontend.query_end_cutoff` | `30s` (0: none) | [`Config::query_end_cutoff`] |
+//! | `query_frontend.query_end_cutoff` | `0s` (Tempo: `30s`; 0: none) | [`Config::query_end_cutoff`] |
 //!
 //! ## Connections
 //!
@@ -227,7 +227,9 @@ pub(crate) struct Config {
     /// fewer with `maxSeries`.
     pub(crate) metrics_max_response_series: usize,
     /// A metrics query's end is brought back to at most this long before now
-    /// (`query_frontend.query_end_cutoff`; zero: not at all).
+    /// (`query_frontend.query_end_cutoff`; zero, the default: not at all). Tempo's default
+    /// is 30 s, because its queriers may not have the newest spans yet; here every
+    /// acknowledged span is queryable at once.
     pub(crate) query_end_cutoff: Duration,
 }
 
@@ -347,7 +349,7 @@ impl Default for Config {
             metrics_max_intervals: 10_000,
             metrics_max_exemplars: tempo_core::MAX_EXEMPLARS,
             metrics_max_response_series: tempo_core::query::DEFAULT_MAX_SERIES,
-            query_end_cutoff: Duration::from_secs(30),
+            query_end_cutoff: Duration::ZERO,
         }
     }
 }
@@ -999,9 +1001,9 @@ mod tests {
         assert_eq!(d.metrics_max_intervals, 10_000);
         assert_eq!(d.metrics_max_exemplars, 100);
         assert_eq!(d.metrics_max_response_series, 1000);
-        assert_eq!(d.query_end_cutoff, secs(30));
+        assert_eq!(d.query_end_cutoff, Duration::ZERO);
         let (config, unknown) = parse(
-            "query_frontend:\n  query_end_cutoff: 0s\n  metrics:\n    max_duration: 3h\n    \
+            "query_frontend:\n  query_end_cutoff: 45s\n  metrics:\n    max_duration: 3h\n    \
              max_intervals: 500\n    max_exemplars: 7\n    max_response_series: 0\n    \
              concurrent_jobs: 8\n    interval: 1m\n",
         );
@@ -1016,7 +1018,7 @@ mod tests {
         assert_eq!(config.metrics_max_intervals, 500);
         assert_eq!(config.metrics_max_exemplars, 7);
         assert_eq!(config.metrics_max_response_series, 0);
-        assert_eq!(config.query_end_cutoff, Duration::ZERO);
+        assert_eq!(config.query_end_cutoff, secs(45));
         // Zero turns the limits off; exemplars are capped at the engine's 100.
         let (config, _) = parse(
             "query_frontend:\n  metrics:\n    max_duration: 0\n    max_intervals: 0\n    \

@@ -86,6 +86,9 @@ pub(crate) fn finish(
         series.truncate(req.max_series);
     }
     share_exemplars(&mut series, exemplars);
+    for s in &mut series {
+        s.exemplars.sort_by_key(|e| e.timestamp_ms);
+    }
     response.series = series;
     response
 }

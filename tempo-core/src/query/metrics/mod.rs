@@ -52,6 +52,9 @@ pub struct MetricsRequest {
     pub instant: bool,
     /// How many exemplars to return at most, over all series.
     pub exemplars: usize,
+    /// The most exemplars a `with(exemplars=N)` hint may ask for (Tempo's
+    /// `query_frontend.metrics.max_exemplars`, default 100).
+    pub max_exemplars: usize,
     /// How many series to return at most (0: no cap); past it the answer is partial.
     pub max_series: usize,
     /// After this long, return what was computed so far, marked partial.
@@ -74,6 +77,7 @@ impl MetricsRequest {
             step: default_step(start, end),
             instant: false,
             exemplars: DEFAULT_EXEMPLARS,
+            max_exemplars: MAX_EXEMPLARS,
             max_series: DEFAULT_MAX_SERIES,
             deadline: DEFAULT_DEADLINE,
             cancel: None,
@@ -100,6 +104,12 @@ impl MetricsRequest {
     /// Sets the number of exemplars.
     pub fn exemplars(mut self, n: usize) -> MetricsRequest {
         self.exemplars = n;
+        self
+    }
+
+    /// Sets the most exemplars a query's `with(exemplars=N)` hint may ask for.
+    pub fn max_exemplars(mut self, n: usize) -> MetricsRequest {
+        self.max_exemplars = n;
         self
     }
 

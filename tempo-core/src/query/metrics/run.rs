@@ -74,7 +74,8 @@ pub(crate) fn run(
     let exemplars = if req.instant {
         0
     } else {
-        plan.exemplars.unwrap_or(req.exemplars)
+        plan.exemplars
+            .map_or(req.exemplars, |n| n.min(req.max_exemplars))
     };
     let sample_below = if plan.sample >= 1.0 {
         u64::MAX
