@@ -384,3 +384,47 @@ proptest! {
         prop_assert!(same(&on_head, &want, quantile).is_ok(), "{q}: engine vs reference: {}", same(&on_head, &want, quantile).unwrap_err());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// `compare()` counts every attribute of every span: the columns of blocks and the traces
+    /// of the head agree, and each attribute's baseline and selection add up to its totals.
+    #[test]
+    fn compare_agrees_on_head_and_blocks(
+        specs in prop::collection::vec(spec(), 1..60),
+        filter in prop::sample::select(vec![Filter::All, Filter::Service, Filter::Slow]),
+        selection in prop::sample::select(vec![Filter::Errors, Filter::Code, Filter::NameRegex]),
+        step_s in prop::sample::select(vec![10u64, 60]),
+    ) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let t0 = (now - 600) / 60 * 60 * S;
+        let head = Store::in_memory();
+        head.ingest(TENANT, batch(t0, &specs)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let blocks = Store::builder()
+            .wal_dir(dir.path())
+            .blocks(Arc::new(MemoryBackend::new()))
+            .flush_check_period(Duration::from_secs(3600))
+            .ingestion_time_range_slack(Duration::from_secs(3600))
+            .open()
+            .unwrap();
+        blocks.ingest(TENANT, batch(t0, &specs)).unwrap();
+        blocks.flush_blocks().unwrap();
+        let q = format!("{} | compare({}, 100)", filter.text(), selection.text());
+        let req = MetricsRequest::range(q.clone(), t0, t0 + 60 * S)
+            .step(Duration::from_secs(step_s))
+            .max_series(0);
+        let on_head = answer(&head.metrics(TENANT, &req).unwrap());
+        let on_blocks = answer(&blocks.metrics(TENANT, &req).unwrap());
+        prop_assert!(same(&on_head, &on_blocks, false).is_ok(), "{q}: {}", same(&on_head, &on_blocks, false).unwrap_err());
+        // The spans the filter keeps, each counted once per side for `name`.
+        let kept = specs.iter().filter(|s| filter.keeps(s) && s.start_ms <= 60_000).count() as f64;
+        let total: f64 = on_head
+            .iter()
+            .filter(|(k, _)| k.contains("_total") && k.contains(", name="))
+            .flat_map(|(_, v)| v.iter().map(|(_, x)| x))
+            .sum();
+        prop_assert_eq!(total, kept, "{}", q);
+    }
+}

@@ -12,7 +12,7 @@ use super::BlockError;
 use super::encoding::{Bitmap, DictValues, FixedValues, unzigzag};
 use super::reader::{RowGroupData, prefix_sums};
 use super::writer::AttrType;
-use crate::model::{AnyValue, TraceId};
+use crate::model::{AnyValue, KeyValue, TraceId};
 use crate::query::source::{ColumnWant, SpanColumns};
 use crate::query::value::Val;
 use crate::spans::SharedResource;
@@ -59,6 +59,7 @@ impl Dense {
 /// One attribute asked for: its span columns (one per value type) and, per resource, its
 /// resource value.
 struct Attr {
+    key: String,
     span: Vec<Dense>,
     resource: Vec<Option<AnyValue>>,
     scope: Scope,
@@ -81,6 +82,11 @@ pub(crate) struct GroupSpanColumns {
     /// Per span: its resource.
     resource: Vec<u64>,
     attrs: Vec<Attr>,
+    /// With every attribute asked for: the columns past those asked for by name, one per
+    /// span attribute key.
+    all_span: std::ops::Range<usize>,
+    /// With every attribute asked for: each resource's attributes.
+    resources: Vec<Arc<SharedResource>>,
     bytes: u64,
 }
 
@@ -122,20 +128,38 @@ impl GroupSpanColumns {
                 Ok(Vec::new())
             }
         };
-        let needs_resource = want
-            .attrs
-            .iter()
-            .any(|(scope, _)| matches!(scope, Scope::Resource | Scope::None));
+        let needs_resource = want.all_attrs
+            || want
+                .attrs
+                .iter()
+                .any(|(scope, _)| matches!(scope, Scope::Resource | Scope::None));
         let mut attrs = Vec::with_capacity(want.attrs.len());
         let resources = if needs_resource {
             let keep = |table: &str, key: &str| {
-                table == "resource" && want.attrs.iter().any(|(_, k)| k == key)
+                table == "resource" && (want.all_attrs || want.attrs.iter().any(|(_, k)| k == key))
             };
             g.resources(Some(&keep))?
         } else {
             Vec::new()
         };
-        for (scope, key) in &want.attrs {
+        let mut wanted: Vec<(Scope, String)> = want.attrs.clone();
+        let named = wanted.len();
+        if want.all_attrs {
+            let mut keys: Vec<&str> = g
+                .column_names()
+                .filter_map(|name| {
+                    let (ty, key) = name
+                        .strip_prefix("span.attr.")?
+                        .strip_suffix("#present")?
+                        .split_once('.')?;
+                    (ty != "any").then_some(key)
+                })
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            wanted.extend(keys.into_iter().map(|k| (Scope::Span, k.to_owned())));
+        }
+        for (scope, key) in &wanted {
             let mut span = Vec::new();
             if matches!(scope, Scope::Span | Scope::None) {
                 for ty in [
@@ -198,6 +222,7 @@ impl GroupSpanColumns {
                 Vec::new()
             };
             attrs.push(Attr {
+                key: key.clone(),
                 span,
                 resource,
                 scope: *scope,
@@ -239,7 +264,13 @@ impl GroupSpanColumns {
                 Vec::new()
             },
             first,
+            all_span: named..attrs.len(),
             attrs,
+            resources: if want.all_attrs {
+                resources
+            } else {
+                Vec::new()
+            },
             bytes,
         }))
     }
@@ -315,6 +346,22 @@ impl SpanColumns for GroupSpanColumns {
             }
         }
         Val::Nil
+    }
+
+    fn all_span_attrs(&self) -> std::ops::Range<usize> {
+        self.all_span.clone()
+    }
+
+    fn attr_key(&self, column: usize) -> &str {
+        self.attrs.get(column).map_or("", |a| a.key.as_str())
+    }
+
+    fn resource_attrs(&self, row: usize) -> &[KeyValue] {
+        let r = self.resource.get(row).copied().unwrap_or(u64::MAX) as usize;
+        self.resources
+            .get(r)
+            .and_then(|r| r.resource.as_ref())
+            .map_or(&[], |r| r.attributes.as_slice())
     }
 
     fn trace_of(&self, row: usize) -> usize {

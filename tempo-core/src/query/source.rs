@@ -140,6 +140,16 @@ pub(crate) trait SpanColumns {
     /// The value of attribute `column` (an index into [`ColumnWant::attrs`]) on span `row`.
     fn attr(&self, column: usize, row: usize) -> Val<'_>;
 
+    /// With [`ColumnWant::all_attrs`]: the columns holding every span attribute, one per key
+    /// (after those asked for by name).
+    fn all_span_attrs(&self) -> std::ops::Range<usize>;
+
+    /// The key of attribute column `column`.
+    fn attr_key(&self, column: usize) -> &str;
+
+    /// With [`ColumnWant::all_attrs`]: the attributes of span `row`'s resource.
+    fn resource_attrs(&self, row: usize) -> &[crate::model::KeyValue];
+
     /// The trace of span `row`: its index among the source's traces.
     fn trace_of(&self, row: usize) -> usize;
 
@@ -171,6 +181,9 @@ pub(crate) struct ColumnWant {
     /// Attributes, by scope (`Span`, `Resource`, or `None`: the span's, else the
     /// resource's) and key.
     pub(crate) attrs: Vec<(Scope, String)>,
+    /// Every span and resource attribute besides (arrays and lists excepted), for
+    /// `compare()`.
+    pub(crate) all_attrs: bool,
 }
 
 /// What every match needs, in terms any source can check against what it knows.

@@ -86,7 +86,7 @@ pub(crate) enum Values {
     Max(Vec<f64>),
     /// Spans per (interval, bucket): the bucket `b` holds values in `(2^(b-1), 2^b]`; values
     /// under 2 are not counted, as in Tempo.
-    Histogram(HashMap<(u32, i32), f64>),
+    Histogram(Buckets),
 }
 
 impl Values {
@@ -97,7 +97,7 @@ impl Values {
             Kind::Sum => Values::Sum(vec![0.0; len], vec![0.0; len]),
             Kind::Min => Values::Min(vec![f64::NAN; len]),
             Kind::Max => Values::Max(vec![f64::NAN; len]),
-            Kind::Histogram => Values::Histogram(HashMap::new()),
+            Kind::Histogram => Values::Histogram(Buckets::default()),
         }
     }
 
@@ -125,6 +125,13 @@ impl Values {
                     *h.entry((i as u32, b)).or_insert(0.0) += w;
                 }
             }
+        }
+    }
+
+    /// Adds counts per interval (of a count's series).
+    pub(crate) fn add_all(&mut self, counts: &[f64]) {
+        if let Values::Count(c) = self {
+            add_all(c, counts);
         }
     }
 
@@ -308,6 +315,43 @@ impl LeafAcc {
         self.series
     }
 }
+
+/// A fast hasher for small fixed-size keys (a multiply-rotate mix, as `rustc-hash`): the
+/// keys hashed per span must cost a few nanoseconds.
+#[derive(Debug, Default)]
+pub(crate) struct Mix(u64);
+
+impl std::hash::Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    #[inline]
+    fn write_i32(&mut self, v: i32) {
+        self.write_u64(u64::from(v as u32));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Spans per (interval, bucket).
+pub(crate) type Buckets = HashMap<(u32, i32), f64, BuildHasherDefault<Mix>>;
 
 /// A hasher for keys that are hashes already.
 #[derive(Debug, Default)]

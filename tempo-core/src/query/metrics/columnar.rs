@@ -8,10 +8,14 @@
 //! Anything else (structural operators, pipelines, trace-level intrinsics, events and links,
 //! `compare()`) goes through the trace evaluator.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
 use regex::Regex;
 use tempo_traceql::{BinaryOp, ExprKind, FieldExpr, FieldExprKind, Intrinsic, Scope, UnaryOp};
 
 use super::Exemplar;
+use super::acc::{Kind, LeafAcc, Mix};
 use super::plan::{Func, Plan};
 use crate::query::eval::{Compiled, kind_of, status_of};
 use crate::query::source::{ColumnWant, SpanColumns};
@@ -52,6 +56,16 @@ struct CLeaf {
     filter: Option<CExpr>,
     by: Vec<CExpr>,
     field: Option<CExpr>,
+    /// For `compare()`: its selection.
+    compare: Option<CCompare>,
+}
+
+/// `compare()`'s selection, compiled.
+struct CCompare {
+    /// The selection's condition; `None` for `{ }`.
+    selection: Option<CExpr>,
+    /// The selection's time window, unix nanoseconds, `[from, to)`.
+    window: Option<(u64, u64)>,
 }
 
 /// A metrics query whose every leaf can run on columns.
@@ -71,11 +85,30 @@ impl ColumnarPlan {
         };
         let mut leaves = Vec::with_capacity(plan.leaves.len());
         for leaf in &plan.leaves {
-            if matches!(leaf.func, Func::Compare { .. }) {
-                return None;
-            }
             let ExprKind::Filter(f) = &leaf.filter.query.expr.kind else {
                 return None;
+            };
+            let compare = match &leaf.func {
+                Func::Compare {
+                    selection, window, ..
+                } => {
+                    let ExprKind::Filter(sel) = &selection.query.expr.kind else {
+                        return None;
+                    };
+                    let condition = match &sel.expr {
+                        None => None,
+                        Some(e) => Some(compile(e, selection, &mut want)?),
+                    };
+                    want.all_attrs = true;
+                    want.name = true;
+                    want.status = true;
+                    want.kind = true;
+                    Some(CCompare {
+                        selection: condition,
+                        window: *window,
+                    })
+                }
+                _ => None,
             };
             let filter = match &f.expr {
                 None => None,
@@ -90,7 +123,12 @@ impl ColumnarPlan {
                 None => None,
                 Some(e) => Some(compile(e, &leaf.filter, &mut want)?),
             };
-            leaves.push(CLeaf { filter, by, field });
+            leaves.push(CLeaf {
+                filter,
+                by,
+                field,
+                compare,
+            });
         }
         Some(ColumnarPlan { want, leaves })
     }
@@ -239,6 +277,12 @@ pub(crate) fn scan(
         metrics.inspected_traces += c.trace_of(n - 1) as u64 + 1;
     }
     let mut parts: Vec<Val<'_>> = Vec::new();
+    let mut compares: Vec<CompareCounts<'_>> = s
+        .columnar
+        .leaves
+        .iter()
+        .map(|_| CompareCounts::new(c))
+        .collect();
     let mut last_exemplar_trace = vec![usize::MAX; s.columnar.leaves.len()];
     let mut sampled_trace: (usize, bool) = (usize::MAX, true);
     for row in 0..n {
@@ -262,6 +306,17 @@ pub(crate) fn scan(
             if let Some(f) = &cl.filter
                 && !eval(f, c, row).truthy()
             {
+                continue;
+            }
+            if let Some(cc) = &cl.compare {
+                let selected = cc
+                    .selection
+                    .as_ref()
+                    .is_none_or(|e| eval(e, c, row).truthy())
+                    && cc
+                        .window
+                        .is_none_or(|(from, to)| from <= start && start < to);
+                compares[i].count(c, row, interval, selected, s.grid.len);
                 continue;
             }
             let value = match &cl.field {
@@ -290,6 +345,173 @@ pub(crate) fn scan(
                     );
                 }
             }
+        }
+    }
+    for (counts, acc) in compares.into_iter().zip(leaves.iter_mut()) {
+        counts.fold_into(acc, s.grid.len);
+    }
+}
+
+/// `compare()`'s counts within one source, by (side, attribute, value), the values borrowed
+/// from the source's columns: one hash of a few words a span attribute, no string hashed.
+struct CompareCounts<'c> {
+    /// Labels of the attributes seen, by id: `span.x`, `resource.x`, `name`, `status`, `kind`.
+    labels: Vec<String>,
+    /// Ids of the span attribute columns, by column.
+    span_ids: Vec<u32>,
+    /// Ids of resource attribute keys.
+    resource_ids: HashMap<&'c str, u32>,
+    /// The counts, by (side, attribute, value).
+    index: HashMap<CountKey, usize, BuildHasherDefault<Mix>>,
+    entries: Vec<(bool, u32, Val<'c>, Vec<f64>)>,
+    /// Totals per attribute: `[id * 2 + side]`.
+    totals: Vec<Vec<f64>>,
+}
+
+/// What a count is of: a side, an attribute id and a value's identity (a string by its
+/// address in the source, which holds each distinct string once per column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CountKey {
+    attr: u32,
+    tag: u32,
+    bits: u64,
+}
+
+impl<'c> CompareCounts<'c> {
+    fn new(c: &'c dyn SpanColumns) -> CompareCounts<'c> {
+        let mut labels = vec!["name".to_owned(), "status".to_owned(), "kind".to_owned()];
+        let mut span_ids = vec![u32::MAX; c.all_span_attrs().end];
+        for column in c.all_span_attrs() {
+            span_ids[column] = labels.len() as u32;
+            labels.push(format!("span.{}", c.attr_key(column)));
+        }
+        CompareCounts {
+            labels,
+            span_ids,
+            resource_ids: HashMap::new(),
+            index: HashMap::default(),
+            entries: Vec::new(),
+            totals: Vec::new(),
+        }
+    }
+
+    /// Counts every attribute of span `row`.
+    fn count(
+        &mut self,
+        c: &'c dyn SpanColumns,
+        row: usize,
+        interval: usize,
+        selected: bool,
+        len: usize,
+    ) {
+        self.add(
+            0,
+            Val::Str(std::borrow::Cow::Borrowed(c.name(row))),
+            interval,
+            selected,
+            len,
+        );
+        self.add(
+            1,
+            Val::Status(status_of(c.status(row))),
+            interval,
+            selected,
+            len,
+        );
+        self.add(2, Val::Kind(kind_of(c.kind(row))), interval, selected, len);
+        for column in c.all_span_attrs() {
+            let v = c.attr(column, row);
+            if !v.is_nil() {
+                self.add(self.span_ids[column], v, interval, selected, len);
+            }
+        }
+        for kv in c.resource_attrs(row) {
+            let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
+            if v.is_nil() || matches!(v, Val::Array(_)) {
+                continue;
+            }
+            let id = match self.resource_ids.get(kv.key.as_str()) {
+                Some(id) => *id,
+                None => {
+                    let id = self.labels.len() as u32;
+                    self.labels.push(format!("resource.{}", kv.key));
+                    self.resource_ids.insert(kv.key.as_str(), id);
+                    id
+                }
+            };
+            self.add(id, v, interval, selected, len);
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, attr: u32, v: Val<'c>, interval: usize, selected: bool, len: usize) {
+        let (tag, bits) = match &v {
+            Val::Str(std::borrow::Cow::Borrowed(s)) => {
+                (1, s.as_ptr() as u64 ^ ((s.len() as u64) << 48))
+            }
+            Val::Int(i) => (2, *i as u64),
+            Val::Float(f) => (3, f.to_bits()),
+            Val::Bool(b) => (4, u64::from(*b)),
+            Val::Status(st) => (5, *st as u64),
+            Val::Kind(k) => (6, *k as u64),
+            _ => return,
+        };
+        let key = CountKey {
+            attr: attr << 1 | u32::from(selected),
+            tag,
+            bits,
+        };
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.entries.push((selected, attr, v, vec![0.0; len]));
+                self.index.insert(key, self.entries.len() - 1);
+                self.entries.len() - 1
+            }
+        };
+        self.entries[i].3[interval] += 1.0;
+        let t = attr as usize * 2 + usize::from(selected);
+        if self.totals.len() <= t {
+            self.totals.resize(t + 1, Vec::new());
+        }
+        if self.totals[t].is_empty() {
+            self.totals[t] = vec![0.0; len];
+        }
+        self.totals[t][interval] += 1.0;
+    }
+
+    /// Adds the counts to the leaf's series, as the trace evaluator names them.
+    fn fold_into(self, acc: &mut LeafAcc, len: usize) {
+        let side = |selected: bool| if selected { "selection" } else { "baseline" };
+        for (selected, attr, v, counts) in self.entries {
+            let parts = [
+                Val::Str(std::borrow::Cow::Borrowed(side(selected))),
+                Val::Str(std::borrow::Cow::Borrowed(
+                    self.labels[attr as usize].as_str(),
+                )),
+                v,
+            ];
+            acc.slot_of(&parts, Kind::Count, len)
+                .values
+                .add_all(&counts);
+        }
+        for (t, counts) in self.totals.into_iter().enumerate() {
+            if counts.is_empty() {
+                continue;
+            }
+            let total = if t % 2 == 1 {
+                "selection_total"
+            } else {
+                "baseline_total"
+            };
+            let parts = [
+                Val::Str(std::borrow::Cow::Borrowed(total)),
+                Val::Str(std::borrow::Cow::Borrowed(self.labels[t / 2].as_str())),
+                Val::Nil,
+            ];
+            acc.slot_of(&parts, Kind::Count, len)
+                .values
+                .add_all(&counts);
         }
     }
 }

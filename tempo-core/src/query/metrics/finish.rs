@@ -496,7 +496,7 @@ fn with_quantile_exemplars(mut series: Vec<Out>, exemplars: Vec<(usize, Exemplar
 }
 
 /// A histogram's buckets per interval, sorted by bucket.
-fn per_interval(h: &HashMap<(u32, i32), f64>, len: usize) -> Vec<Vec<(i32, f64)>> {
+fn per_interval(h: &super::acc::Buckets, len: usize) -> Vec<Vec<(i32, f64)>> {
     let mut out = vec![Vec::new(); len];
     for (&(i, b), &n) in h {
         if let Some(v) = out.get_mut(i as usize) {

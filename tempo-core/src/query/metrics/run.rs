@@ -371,7 +371,8 @@ fn compare_span(
     ] {
         for kv in attrs {
             let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
-            if !v.is_nil() {
+            // Arrays and lists are not compared, as they are no single value.
+            if !v.is_nil() && !matches!(v, Val::Array(_)) {
                 name.clear();
                 name.push_str(prefix);
                 name.push_str(&kv.key);
