@@ -44,7 +44,12 @@ impl Dense {
         if at == ABSENT {
             return None;
         }
-        let i = at as usize;
+        self.value(at as usize)
+    }
+
+    /// Value `i` of the column (a dictionary entry for strings).
+    #[inline]
+    fn value(&self, i: usize) -> Option<Val<'_>> {
         Some(match self {
             Dense::Str { dict, .. } => {
                 Val::Str(std::borrow::Cow::Borrowed(dict.dict.get(i)?.as_str()))
@@ -350,6 +355,40 @@ impl SpanColumns for GroupSpanColumns {
 
     fn all_span_attrs(&self) -> std::ops::Range<usize> {
         self.all_span.clone()
+    }
+
+    fn for_each_present<'a>(
+        &'a self,
+        column: usize,
+        strings: bool,
+        f: &mut dyn FnMut(usize, Val<'a>),
+    ) {
+        let Some(a) = self.attrs.get(column) else {
+            return;
+        };
+        for d in &a.span {
+            let at = match d {
+                Dense::Str { .. } if !strings => continue,
+                Dense::Str { at, .. }
+                | Dense::Int { at, .. }
+                | Dense::Float { at, .. }
+                | Dense::Bool { at, .. } => at,
+            };
+            for (row, &i) in at.iter().enumerate() {
+                if i != ABSENT
+                    && let Some(v) = d.value(i as usize)
+                {
+                    f(row, v);
+                }
+            }
+        }
+    }
+
+    fn str_codes(&self, column: usize) -> Option<(&[String], &[u32])> {
+        self.attrs.get(column)?.span.iter().find_map(|d| match d {
+            Dense::Str { dict, at } => Some((dict.dict.as_slice(), at.as_slice())),
+            _ => None,
+        })
     }
 
     fn attr_key(&self, column: usize) -> &str {

@@ -144,6 +144,32 @@ pub(crate) trait SpanColumns {
     /// (after those asked for by name).
     fn all_span_attrs(&self) -> std::ops::Range<usize>;
 
+    /// Calls `f` with each span that has a value in attribute column `column`, in row order
+    /// (only that column's span values, not its resource fallback); without `strings`,
+    /// string values are left out (see [`SpanColumns::str_codes`]).
+    fn for_each_present<'a>(
+        &'a self,
+        column: usize,
+        strings: bool,
+        f: &mut dyn FnMut(usize, Val<'a>),
+    ) {
+        for row in 0..self.len() {
+            let v = self.attr(column, row);
+            if !v.is_nil() && (strings || !matches!(v, Val::Str(_))) {
+                f(row, v);
+            }
+        }
+    }
+
+    /// For attribute column `column`, its string values as dictionary codes: the dictionary
+    /// and, per row, the index of its entry (`u32::MAX` where the span has no string
+    /// value). `None` when the source keeps no such codes; [`SpanColumns::for_each_present`]
+    /// with `strings: false` then gives the rest.
+    fn str_codes(&self, column: usize) -> Option<(&[String], &[u32])> {
+        let _ = column;
+        None
+    }
+
     /// The key of attribute column `column`.
     fn attr_key(&self, column: usize) -> &str;
 

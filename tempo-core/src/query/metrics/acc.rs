@@ -251,7 +251,7 @@ pub(crate) struct LeafAcc {
     /// The series, in the order they were first seen.
     series: Vec<(Key, SeriesAcc)>,
     /// Where each key's series is.
-    index: HashMap<Key, usize>,
+    index: HashMap<Key, usize, BuildHasherDefault<Mix>>,
     /// Where the series of a key's hash is, to find a series from borrowed values without
     /// building its key (checked against the key).
     fast: HashMap<u64, usize, BuildHasherDefault<Passthrough>>,

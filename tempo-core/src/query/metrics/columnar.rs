@@ -316,7 +316,7 @@ pub(crate) fn scan(
                     && cc
                         .window
                         .is_none_or(|(from, to)| from <= start && start < to);
-                compares[i].count(c, row, interval, selected, s.grid.len);
+                compares[i].count_row(c, row, interval, selected, s.grid.len);
                 continue;
             }
             let value = match &cl.field {
@@ -347,7 +347,8 @@ pub(crate) fn scan(
             }
         }
     }
-    for (counts, acc) in compares.into_iter().zip(leaves.iter_mut()) {
+    for (mut counts, acc) in compares.into_iter().zip(leaves.iter_mut()) {
+        counts.count_columns(c, s.grid.len);
         counts.fold_into(acc, s.grid.len);
     }
 }
@@ -363,9 +364,15 @@ struct CompareCounts<'c> {
     resource_ids: HashMap<&'c str, u32>,
     /// The counts, by (side, attribute, value).
     index: HashMap<CountKey, usize, BuildHasherDefault<Mix>>,
-    entries: Vec<(bool, u32, Val<'c>, Vec<f64>)>,
-    /// Totals per attribute: `[id * 2 + side]`.
-    totals: Vec<Vec<f64>>,
+    entries: Vec<(bool, u32, Val<'c>)>,
+    /// The entries' counts, `len` per entry, in one allocation.
+    counts: Vec<f64>,
+    /// Per row of the source: `interval << 1 | selected` for the spans counted, else
+    /// `u32::MAX`.
+    rows: Vec<u32>,
+    /// The resource of the last span counted (by its attributes' address) and its
+    /// attributes with their ids.
+    resource: (*const crate::model::KeyValue, Vec<(u32, Val<'c>)>),
 }
 
 /// What a count is of: a side, an attribute id and a value's identity (a string by its
@@ -391,12 +398,15 @@ impl<'c> CompareCounts<'c> {
             resource_ids: HashMap::new(),
             index: HashMap::default(),
             entries: Vec::new(),
-            totals: Vec::new(),
+            counts: Vec::new(),
+            rows: Vec::new(),
+            resource: (std::ptr::null(), Vec::new()),
         }
     }
 
-    /// Counts every attribute of span `row`.
-    fn count(
+    /// Counts span `row`'s name, status, kind and resource attributes, and marks it for
+    /// [`CompareCounts::count_columns`].
+    fn count_row(
         &mut self,
         c: &'c dyn SpanColumns,
         row: usize,
@@ -404,13 +414,12 @@ impl<'c> CompareCounts<'c> {
         selected: bool,
         len: usize,
     ) {
-        self.add(
-            0,
-            Val::Str(std::borrow::Cow::Borrowed(c.name(row))),
-            interval,
-            selected,
-            len,
-        );
+        if self.rows.is_empty() {
+            self.rows = vec![u32::MAX; c.len()];
+        }
+        self.rows[row] = (interval as u32) << 1 | u32::from(selected);
+        let name = Val::Str(std::borrow::Cow::Borrowed(c.name(row)));
+        self.add(0, name, interval, selected, len);
         self.add(
             1,
             Val::Status(status_of(c.status(row))),
@@ -419,27 +428,74 @@ impl<'c> CompareCounts<'c> {
             len,
         );
         self.add(2, Val::Kind(kind_of(c.kind(row))), interval, selected, len);
-        for column in c.all_span_attrs() {
-            let v = c.attr(column, row);
-            if !v.is_nil() {
-                self.add(self.span_ids[column], v, interval, selected, len);
-            }
-        }
-        for kv in c.resource_attrs(row) {
-            let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
-            if v.is_nil() || matches!(v, Val::Array(_)) {
-                continue;
-            }
-            let id = match self.resource_ids.get(kv.key.as_str()) {
-                Some(id) => *id,
-                None => {
-                    let id = self.labels.len() as u32;
-                    self.labels.push(format!("resource.{}", kv.key));
-                    self.resource_ids.insert(kv.key.as_str(), id);
-                    id
+        let attrs = c.resource_attrs(row);
+        if self.resource.0 != attrs.as_ptr() {
+            // A resource's attributes, with their ids, once per run of its spans.
+            let mut list = std::mem::take(&mut self.resource.1);
+            list.clear();
+            for kv in attrs {
+                let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
+                if v.is_nil() || matches!(v, Val::Array(_)) {
+                    continue;
                 }
-            };
+                let id = match self.resource_ids.get(kv.key.as_str()) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.labels.len() as u32;
+                        self.labels.push(format!("resource.{}", kv.key));
+                        self.resource_ids.insert(kv.key.as_str(), id);
+                        id
+                    }
+                };
+                list.push((id, v));
+            }
+            self.resource = (attrs.as_ptr(), list);
+        }
+        for i in 0..self.resource.1.len() {
+            let (id, v) = self.resource.1[i].clone();
             self.add(id, v, interval, selected, len);
+        }
+    }
+
+    /// Counts the span attributes of the marked rows, column by column: each column's
+    /// present values only; strings by their dictionary codes, in an array, where the
+    /// dictionary is small enough for one.
+    fn count_columns(&mut self, c: &'c dyn SpanColumns, len: usize) {
+        /// The most counters a column's array may hold.
+        const MAX_DENSE: usize = 1 << 20;
+        if self.rows.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        for column in c.all_span_attrs() {
+            let id = self.span_ids[column];
+            let mut strings = true;
+            if let Some((dict, codes)) = c.str_codes(column)
+                && dict.len().saturating_mul(2 * len) <= MAX_DENSE
+            {
+                strings = false;
+                let mut dense = vec![0.0f64; dict.len() * 2 * len];
+                for (&code, &mark) in codes.iter().zip(&rows) {
+                    if code != u32::MAX && mark != u32::MAX {
+                        let side = (mark & 1) as usize;
+                        dense[((code as usize) * 2 + side) * len + (mark >> 1) as usize] += 1.0;
+                    }
+                }
+                for (k, counts) in dense.chunks(len).enumerate() {
+                    if counts.iter().all(|n| *n == 0.0) {
+                        continue;
+                    }
+                    let value = Val::Str(std::borrow::Cow::Borrowed(dict[k / 2].as_str()));
+                    self.entries.push((k % 2 == 1, id, value));
+                    self.counts.extend_from_slice(counts);
+                }
+            }
+            c.for_each_present(column, strings, &mut |row, v| {
+                let mark = rows[row];
+                if mark != u32::MAX {
+                    self.add(id, v, (mark >> 1) as usize, mark & 1 == 1, len);
+                }
+            });
         }
     }
 
@@ -464,26 +520,29 @@ impl<'c> CompareCounts<'c> {
         let i = match self.index.get(&key) {
             Some(&i) => i,
             None => {
-                self.entries.push((selected, attr, v, vec![0.0; len]));
+                self.entries.push((selected, attr, v));
+                self.counts.resize(self.counts.len() + len, 0.0);
                 self.index.insert(key, self.entries.len() - 1);
                 self.entries.len() - 1
             }
         };
-        self.entries[i].3[interval] += 1.0;
-        let t = attr as usize * 2 + usize::from(selected);
-        if self.totals.len() <= t {
-            self.totals.resize(t + 1, Vec::new());
-        }
-        if self.totals[t].is_empty() {
-            self.totals[t] = vec![0.0; len];
-        }
-        self.totals[t][interval] += 1.0;
+        self.counts[i * len + interval] += 1.0;
     }
 
     /// Adds the counts to the leaf's series, as the trace evaluator names them.
     fn fold_into(self, acc: &mut LeafAcc, len: usize) {
         let side = |selected: bool| if selected { "selection" } else { "baseline" };
-        for (selected, attr, v, counts) in self.entries {
+        // Totals per attribute and side: `[id * 2 + side]`.
+        let mut totals: Vec<Vec<f64>> = vec![Vec::new(); self.labels.len() * 2];
+        for (e, (selected, attr, v)) in self.entries.into_iter().enumerate() {
+            let counts = &self.counts[e * len..(e + 1) * len];
+            let t = &mut totals[attr as usize * 2 + usize::from(selected)];
+            if t.is_empty() {
+                *t = vec![0.0; len];
+            }
+            for (x, y) in t.iter_mut().zip(counts) {
+                *x += y;
+            }
             let parts = [
                 Val::Str(std::borrow::Cow::Borrowed(side(selected))),
                 Val::Str(std::borrow::Cow::Borrowed(
@@ -491,11 +550,9 @@ impl<'c> CompareCounts<'c> {
                 )),
                 v,
             ];
-            acc.slot_of(&parts, Kind::Count, len)
-                .values
-                .add_all(&counts);
+            acc.slot_of(&parts, Kind::Count, len).values.add_all(counts);
         }
-        for (t, counts) in self.totals.into_iter().enumerate() {
+        for (t, counts) in totals.into_iter().enumerate() {
             if counts.is_empty() {
                 continue;
             }
@@ -509,9 +566,7 @@ impl<'c> CompareCounts<'c> {
                 Val::Str(std::borrow::Cow::Borrowed(self.labels[t / 2].as_str())),
                 Val::Nil,
             ];
-            acc.slot_of(&parts, Kind::Count, len)
-                .values
-                .add_all(&counts);
+            acc.slot_of(&parts, Kind::Count, len).values.add_all(counts);
         }
     }
 }
