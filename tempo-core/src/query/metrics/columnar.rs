@@ -566,7 +566,9 @@ impl<'c> CompareCounts<'c> {
                 Val::Str(std::borrow::Cow::Borrowed(self.labels[t / 2].as_str())),
                 Val::Nil,
             ];
-            acc.slot_of(&parts, Kind::Count, len).values.add_all(&counts);
+            acc.slot_of(&parts, Kind::Count, len)
+                .values
+                .add_all(&counts);
         }
     }
 }
