@@ -246,6 +246,12 @@ fn reference(t0: u64, specs: &[Spec], f: Filter, func: Func, by: By, step: u64) 
             .or_insert_with(|| vec![Vec::new(); len])[i]
             .push(s.duration_ms as f64 * MS as f64);
     }
+    if matches!(by, By::None) && matches!(func, Func::Count | Func::Rate) {
+        // An ungrouped count exists, zero, even when nothing matched.
+        groups
+            .entry(format!(r#"__name__="{}""#, func.name()))
+            .or_insert_with(|| vec![Vec::new(); len]);
+    }
     let mut out = Answer::new();
     for (label, per) in groups {
         match func {

@@ -229,6 +229,19 @@ fn counts_and_rates_have_a_sample_in_every_interval() {
 }
 
 #[test]
+fn an_ungrouped_count_is_zero_where_nothing_matches() {
+    expect(
+        r#"{ name = "nothing" } | rate()"#,
+        &[(r#"{__name__="rate"}"#, &counts([0.0; 4]))],
+    );
+    // A grouped one has no series to show.
+    expect(
+        r#"{ name = "nothing" } | rate() by (resource.service.name)"#,
+        &[],
+    );
+}
+
+#[test]
 fn by_groups_and_filters_select() {
     expect(
         "{ status = error } | count_over_time() by (resource.service.name)",

@@ -384,6 +384,12 @@ impl SpanColumns for GroupSpanColumns {
         }
     }
 
+    fn name_codes(&self) -> Option<(&[String], &[u32])> {
+        self.name
+            .as_ref()
+            .map(|d| (d.dict.as_slice(), d.codes.as_slice()))
+    }
+
     fn str_codes(&self, column: usize) -> Option<(&[String], &[u32])> {
         self.attrs.get(column)?.span.iter().find_map(|d| match d {
             Dense::Str { dict, at } => Some((dict.dict.as_slice(), at.as_slice())),

@@ -170,6 +170,12 @@ pub(crate) trait SpanColumns {
         None
     }
 
+    /// Span names as dictionary codes: the dictionary and, per row, the index of its entry.
+    /// `None` unless names were asked for and the source keeps codes.
+    fn name_codes(&self) -> Option<(&[String], &[u32])> {
+        None
+    }
+
     /// The key of attribute column `column`.
     fn attr_key(&self, column: usize) -> &str;
 

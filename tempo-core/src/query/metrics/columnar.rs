@@ -370,9 +370,18 @@ struct CompareCounts<'c> {
     /// Per row of the source: `interval << 1 | selected` for the spans counted, else
     /// `u32::MAX`.
     rows: Vec<u32>,
-    /// The resource of the last span counted (by its attributes' address) and its
-    /// attributes with their ids.
-    resource: (*const crate::model::KeyValue, Vec<(u32, Val<'c>)>),
+    /// Spans counted per resource (by its attributes' address), side and interval
+    /// (`[side * len + interval]`); the resource's attributes are counted once each at the
+    /// end.
+    resources: Vec<(&'c [crate::model::KeyValue], Vec<f64>)>,
+    /// Where each resource is in `resources`.
+    resource_at: HashMap<usize, usize, BuildHasherDefault<Mix>>,
+    /// The resource of the last span counted: its address and place.
+    last_resource: (usize, usize),
+    /// Spans counted per status and kind, side and interval (`[(code * 2 + side) * len +
+    /// interval]`).
+    statuses: Vec<f64>,
+    kinds: Vec<f64>,
 }
 
 /// What a count is of: a side, an attribute id and a value's identity (a string by its
@@ -382,6 +391,27 @@ struct CountKey {
     attr: u32,
     tag: u32,
     bits: u64,
+}
+
+/// The key of a value's count; `None` for what is not counted (nil, arrays, owned strings).
+#[inline]
+fn count_key(attr: u32, v: &Val<'_>, selected: bool) -> Option<CountKey> {
+    let (tag, bits) = match v {
+        Val::Str(std::borrow::Cow::Borrowed(s)) => {
+            (1, s.as_ptr() as u64 ^ ((s.len() as u64) << 48))
+        }
+        Val::Int(i) => (2, *i as u64),
+        Val::Float(f) => (3, f.to_bits()),
+        Val::Bool(b) => (4, u64::from(*b)),
+        Val::Status(st) => (5, *st as u64),
+        Val::Kind(k) => (6, *k as u64),
+        _ => return None,
+    };
+    Some(CountKey {
+        attr: attr << 1 | u32::from(selected),
+        tag,
+        bits,
+    })
 }
 
 impl<'c> CompareCounts<'c> {
@@ -400,12 +430,16 @@ impl<'c> CompareCounts<'c> {
             entries: Vec::new(),
             counts: Vec::new(),
             rows: Vec::new(),
-            resource: (std::ptr::null(), Vec::new()),
+            resources: Vec::new(),
+            resource_at: HashMap::default(),
+            last_resource: (usize::MAX, 0),
+            statuses: Vec::new(),
+            kinds: Vec::new(),
         }
     }
 
-    /// Counts span `row`'s name, status, kind and resource attributes, and marks it for
-    /// [`CompareCounts::count_columns`].
+    /// Marks span `row` for [`CompareCounts::count_columns`], and counts it for its
+    /// resource, status and kind.
     fn count_row(
         &mut self,
         c: &'c dyn SpanColumns,
@@ -416,23 +450,61 @@ impl<'c> CompareCounts<'c> {
     ) {
         if self.rows.is_empty() {
             self.rows = vec![u32::MAX; c.len()];
+            self.statuses = vec![0.0; 3 * 2 * len];
+            self.kinds = vec![0.0; 6 * 2 * len];
         }
         self.rows[row] = (interval as u32) << 1 | u32::from(selected);
-        let name = Val::Str(std::borrow::Cow::Borrowed(c.name(row)));
-        self.add(0, name, interval, selected, len);
-        self.add(
-            1,
-            Val::Status(status_of(c.status(row))),
-            interval,
-            selected,
-            len,
-        );
-        self.add(2, Val::Kind(kind_of(c.kind(row))), interval, selected, len);
+        let side = usize::from(selected);
+        // Unknown codes are unset and unspecified, as the trace evaluator reads them.
+        let status = match c.status(row) {
+            code @ 1..=2 => code as usize,
+            _ => 0,
+        };
+        self.statuses[(status * 2 + side) * len + interval] += 1.0;
+        let kind = match c.kind(row) {
+            code @ 1..=5 => code as usize,
+            _ => 0,
+        };
+        self.kinds[(kind * 2 + side) * len + interval] += 1.0;
         let attrs = c.resource_attrs(row);
-        if self.resource.0 != attrs.as_ptr() {
-            // A resource's attributes, with their ids, once per run of its spans.
-            let mut list = std::mem::take(&mut self.resource.1);
-            list.clear();
+        let address = attrs.as_ptr() as usize;
+        if self.last_resource.0 != address {
+            let at = match self.resource_at.get(&address) {
+                Some(&at) => at,
+                None => {
+                    self.resources.push((attrs, vec![0.0; 2 * len]));
+                    self.resource_at.insert(address, self.resources.len() - 1);
+                    self.resources.len() - 1
+                }
+            };
+            self.last_resource = (address, at);
+        }
+        self.resources[self.last_resource.1].1[side * len + interval] += 1.0;
+    }
+
+    /// Adds `counts` (per interval) to the count of one value.
+    fn add_counts(&mut self, attr: u32, v: Val<'c>, selected: bool, counts: &[f64]) {
+        let Some(key) = count_key(attr, &v, selected) else {
+            return;
+        };
+        let len = counts.len();
+        let i = match self.index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.entries.push((selected, attr, v));
+                self.counts.resize(self.counts.len() + len, 0.0);
+                self.index.insert(key, self.entries.len() - 1);
+                self.entries.len() - 1
+            }
+        };
+        for (x, y) in self.counts[i * len..(i + 1) * len].iter_mut().zip(counts) {
+            *x += y;
+        }
+    }
+
+    /// Counts what was counted per resource, status and kind into their attributes.
+    fn count_resources(&mut self, len: usize) {
+        for (attrs, counts) in std::mem::take(&mut self.resources) {
             for kv in attrs {
                 let v = kv.value.as_ref().map_or(Val::Nil, Val::from_any);
                 if v.is_nil() || matches!(v, Val::Array(_)) {
@@ -447,13 +519,27 @@ impl<'c> CompareCounts<'c> {
                         id
                     }
                 };
-                list.push((id, v));
+                for side in [false, true] {
+                    let part = &counts[usize::from(side) * len..(usize::from(side) + 1) * len];
+                    if part.iter().any(|n| *n != 0.0) {
+                        self.add_counts(id, v.clone(), side, part);
+                    }
+                }
             }
-            self.resource = (attrs.as_ptr(), list);
         }
-        for i in 0..self.resource.1.len() {
-            let (id, v) = self.resource.1[i].clone();
-            self.add(id, v, interval, selected, len);
+        let statuses = std::mem::take(&mut self.statuses);
+        for (k, part) in statuses.chunks(len.max(1)).enumerate() {
+            if part.iter().any(|n| *n != 0.0) {
+                let v = Val::Status(status_of((k / 2) as i32));
+                self.add_counts(1, v, k % 2 == 1, part);
+            }
+        }
+        let kinds = std::mem::take(&mut self.kinds);
+        for (k, part) in kinds.chunks(len.max(1)).enumerate() {
+            if part.iter().any(|n| *n != 0.0) {
+                let v = Val::Kind(kind_of((k / 2) as i32));
+                self.add_counts(2, v, k % 2 == 1, part);
+            }
         }
     }
 
@@ -467,6 +553,20 @@ impl<'c> CompareCounts<'c> {
             return;
         }
         let rows = std::mem::take(&mut self.rows);
+        self.count_resources(len);
+        match c.name_codes() {
+            Some((dict, codes)) if dict.len().saturating_mul(2 * len) <= MAX_DENSE => {
+                self.count_codes(0, dict, codes, &rows, len);
+            }
+            _ => {
+                for (row, &mark) in rows.iter().enumerate() {
+                    if mark != u32::MAX {
+                        let name = Val::Str(std::borrow::Cow::Borrowed(c.name(row)));
+                        self.add(0, name, (mark >> 1) as usize, mark & 1 == 1, len);
+                    }
+                }
+            }
+        }
         for column in c.all_span_attrs() {
             let id = self.span_ids[column];
             let mut strings = true;
@@ -474,21 +574,7 @@ impl<'c> CompareCounts<'c> {
                 && dict.len().saturating_mul(2 * len) <= MAX_DENSE
             {
                 strings = false;
-                let mut dense = vec![0.0f64; dict.len() * 2 * len];
-                for (&code, &mark) in codes.iter().zip(&rows) {
-                    if code != u32::MAX && mark != u32::MAX {
-                        let side = (mark & 1) as usize;
-                        dense[((code as usize) * 2 + side) * len + (mark >> 1) as usize] += 1.0;
-                    }
-                }
-                for (k, counts) in dense.chunks(len).enumerate() {
-                    if counts.iter().all(|n| *n == 0.0) {
-                        continue;
-                    }
-                    let value = Val::Str(std::borrow::Cow::Borrowed(dict[k / 2].as_str()));
-                    self.entries.push((k % 2 == 1, id, value));
-                    self.counts.extend_from_slice(counts);
-                }
+                self.count_codes(id, dict, codes, &rows, len);
             }
             c.for_each_present(column, strings, &mut |row, v| {
                 let mark = rows[row];
@@ -499,23 +585,38 @@ impl<'c> CompareCounts<'c> {
         }
     }
 
+    /// Counts the strings of a dictionary-coded column (`codes`: per row, an entry of
+    /// `dict` or `u32::MAX`) of the marked rows, in an array.
+    fn count_codes(
+        &mut self,
+        id: u32,
+        dict: &'c [String],
+        codes: &[u32],
+        rows: &[u32],
+        len: usize,
+    ) {
+        let mut dense = vec![0.0f64; dict.len() * 2 * len];
+        for (&code, &mark) in codes.iter().zip(rows) {
+            // A code past the dictionary (damage the decoder let through) counts nothing.
+            if (code as usize) < dict.len() && mark != u32::MAX {
+                let side = (mark & 1) as usize;
+                dense[((code as usize) * 2 + side) * len + (mark >> 1) as usize] += 1.0;
+            }
+        }
+        for (k, counts) in dense.chunks(len.max(1)).enumerate() {
+            if counts.iter().all(|n| *n == 0.0) {
+                continue;
+            }
+            let value = Val::Str(std::borrow::Cow::Borrowed(dict[k / 2].as_str()));
+            self.entries.push((k % 2 == 1, id, value));
+            self.counts.extend_from_slice(counts);
+        }
+    }
+
     #[inline]
     fn add(&mut self, attr: u32, v: Val<'c>, interval: usize, selected: bool, len: usize) {
-        let (tag, bits) = match &v {
-            Val::Str(std::borrow::Cow::Borrowed(s)) => {
-                (1, s.as_ptr() as u64 ^ ((s.len() as u64) << 48))
-            }
-            Val::Int(i) => (2, *i as u64),
-            Val::Float(f) => (3, f.to_bits()),
-            Val::Bool(b) => (4, u64::from(*b)),
-            Val::Status(st) => (5, *st as u64),
-            Val::Kind(k) => (6, *k as u64),
-            _ => return,
-        };
-        let key = CountKey {
-            attr: attr << 1 | u32::from(selected),
-            tag,
-            bits,
+        let Some(key) = count_key(attr, &v, selected) else {
+            return;
         };
         let i = match self.index.get(&key) {
             Some(&i) => i,

@@ -151,6 +151,15 @@ pub(crate) fn run(
             }
         }
     }
+    if metrics.completed_jobs > 0 {
+        // As Tempo's, an ungrouped count exists once any data was read: zero where nothing
+        // matched, rather than no series.
+        for (leaf, acc) in plan.leaves.iter().zip(&mut leaves) {
+            if leaf.by.is_empty() && matches!(leaf.func, Func::Rate | Func::Count) {
+                acc.slot(&[], Kind::Count, grid.len);
+            }
+        }
+    }
     let mut response = finish::finish(plan, &grid, leaves, req, shared.exemplars);
     response.metrics = metrics;
     if let Some(r) = &reason {
