@@ -902,16 +902,11 @@ impl Store {
                 go_duration(u64::try_from(max.as_nanos()).unwrap_or(u64::MAX))
             )));
         }
-        if req.step == 0 {
-            return Err(QueryError::Invalid(
-                "step must be more than zero, for example 15s".into(),
-            ));
-        }
         let max_intervals = match config.metrics_max_intervals {
             0 => HARD_MAX_INTERVALS,
             n => n.min(HARD_MAX_INTERVALS),
         };
-        if !req.instant && length / req.step > max_intervals {
+        if req.step == 0 || (!req.instant && length / req.step > max_intervals) {
             return Err(QueryError::Invalid(format!(
                 "step of {} is too small, minimum step for given range is {}",
                 go_duration(req.step),

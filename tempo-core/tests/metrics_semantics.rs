@@ -640,7 +640,7 @@ fn bad_requests_are_refused_with_tempos_messages() {
     );
     assert_eq!(
         err(MetricsRequest::range("{ } | rate()", t0, t0 + S).step(Duration::ZERO)),
-        "step must be more than zero, for example 15s"
+        "step of 0s is too small, minimum step for given range is 100µs"
     );
     // With no configured limit on steps, a million is still the most.
     let dir = tempfile::tempdir().unwrap();
