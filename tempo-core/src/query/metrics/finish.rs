@@ -512,7 +512,9 @@ fn per_interval(h: &super::acc::Buckets, len: usize) -> Vec<Vec<(i32, f64)>> {
 /// Quantile `q` of a power-of-two histogram (buckets sorted), as Tempo computes it: the
 /// rank `ceil(q·total)` (at least 1); a rank that ends a bucket is that bucket's upper bound,
 /// one inside a bucket is interpolated between the bucket's bounds on a log2 scale; 0 when
-/// empty or for `q` outside `[0, 1]`.
+/// empty or for `q` outside `[0, 1]`. Unlike Tempo, which interpolates from the previous
+/// bucket holding values (across empty ones), the interpolation stays within the bucket
+/// holding the rank, so the result is always within a factor of two of the exact value.
 pub(crate) fn quantile(buckets: &[(i32, f64)], q: f64) -> f64 {
     let total: f64 = buckets.iter().map(|(_, n)| n).sum();
     if total <= 0.0 || !(0.0..=1.0).contains(&q) {
@@ -520,20 +522,16 @@ pub(crate) fn quantile(buckets: &[(i32, f64)], q: f64) -> f64 {
     }
     let target = (q * total).ceil().max(1.0);
     let mut below = 0.0;
-    let mut previous: Option<i32> = None;
     for &(b, n) in buckets {
         if below + n <= target {
             below += n;
             if below == target {
                 return bucket_bound(b);
             }
-            previous = Some(b);
             continue;
         }
         let fraction = (target - below) / n;
-        let upper = f64::from(b);
-        let lower = previous.map_or(upper - 1.0, f64::from);
-        return 2f64.powf(lower + (upper - lower) * fraction);
+        return 2f64.powf(f64::from(b) - 1.0 + fraction);
     }
     buckets.last().map_or(0.0, |(b, _)| bucket_bound(*b))
 }
@@ -613,6 +611,9 @@ mod tests {
         assert!((quantile(&h, 0.15) - 2f64.powf(9.3)).abs() < 1e-9);
         // Rank 15: half into the second bucket, 2^(10 + 0.5).
         assert!((quantile(&h, 0.75) - 2f64.powf(10.5)).abs() < 1e-9);
+        // Across an empty bucket, the interpolation stays within the rank's bucket.
+        let gap = [(20, 1.0), (31, 2.0)];
+        assert!((quantile(&gap, 0.5) - 2f64.powf(30.5)).abs() < 1e-3);
         assert_eq!(quantile(&[], 0.5), 0.0);
         assert_eq!(quantile(&h, 1.5), 0.0);
     }
