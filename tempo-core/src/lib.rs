@@ -4,9 +4,9 @@
 //! ([`model`], wire-compatible with OTLP's protobuf), the write-ahead log that makes every
 //! acknowledged span survive a crash, the head that serves traces from the moment they are
 //! acknowledged, the columnar blocks they are cut into (with compaction and retention), and
-//! the TraceQL search engine ([`query`]) that reads head and blocks alike. A host holds one
-//! [`Store`]: [`Store::ingest`], [`Store::find_trace`], [`Store::search`],
-//! [`Store::tag_names`], [`Store::tag_values`].
+//! the TraceQL engine ([`query`]: search and metrics) that reads head and blocks alike. A
+//! host holds one [`Store`]: [`Store::ingest`], [`Store::find_trace`], [`Store::search`],
+//! [`Store::metrics`], [`Store::tag_names`], [`Store::tag_values`].
 //!
 //! It is not a network server: the OTLP receivers live in `tempo-otlp` and Tempo's HTTP API in
 //! `tempo-server`. It never depends on an async runtime: every operation has a blocking form,
@@ -19,6 +19,9 @@
 //! # fn main() -> Result<(), tempo_core::Error> {
 //! let dir = std::env::temp_dir().join(format!("tempo-core-doc-{}", std::process::id()));
 //! let store = Store::builder().wal_dir(&dir).open()?;
+//! let now = std::time::SystemTime::now()
+//!     .duration_since(std::time::UNIX_EPOCH)
+//!     .map_or(0, |d| d.as_nanos() as u64);
 //! let batch = Batch::new(vec![ResourceSpans {
 //!     resource: Some(Resource {
 //!         attributes: vec![KeyValue::string("service.name", "checkout")],
@@ -29,6 +32,8 @@
 //!             trace_id: vec![7; 16],
 //!             span_id: vec![1; 8],
 //!             name: "POST /cart".into(),
+//!             start_time_unix_nano: now - 2_000_000_000,
+//!             end_time_unix_nano: now - 1_000_000_000,
 //!             ..Default::default()
 //!         }],
 //!         ..Default::default()
@@ -51,6 +56,17 @@
 //!     &tempo_core::SearchRequest::new(r#"{ resource.service.name = "checkout" }"#),
 //! )?;
 //! assert_eq!(found.traces[0].root_trace_name.as_deref(), Some("POST /cart"));
+//!
+//! // TraceQL metrics: spans per service over the last hour, as one value each.
+//! let hour = 3600 * 1_000_000_000;
+//! let request = tempo_core::MetricsRequest::instant(
+//!     "{ } | count_over_time() by (resource.service.name)",
+//!     now - hour,
+//!     now,
+//! );
+//! let answer = store.metrics("single-tenant", &request)?;
+//! assert_eq!(answer.series[0].prom_labels(), r#"{resource.service.name="checkout"}"#);
+//! assert_eq!(answer.series[0].samples[0].value, 1.0);
 //! # store.close()?;
 //! # std::fs::remove_dir_all(&dir).ok();
 //! # Ok(())
