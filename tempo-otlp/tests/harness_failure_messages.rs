@@ -244,8 +244,12 @@ fn metric_assertions_check_values_and_show_every_series_when_they_fail() {
         .assert_metric("{ status = error } | count_over_time() by (name)")
         .has(r#"{name="GET /checkout"}"#, 1.0)
         .has(r#"{name="charge card"}"#, 1.0);
+    // An ungrouped count of nothing is 0; a grouped one has no series.
     harness
         .assert_metric(r#"{ name = "nothing" } | count_over_time()"#)
+        .is(0.0);
+    harness
+        .assert_metric(r#"{ name = "nothing" } | count_over_time() by (name)"#)
         .is_empty();
     harness
         .assert_metric("{ } | max_over_time(span.db.rows)")

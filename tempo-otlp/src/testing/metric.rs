@@ -97,7 +97,8 @@ impl MetricAssertion<'_> {
         self.or_panic(self.try_has(labels, expected))
     }
 
-    /// Asserts that the query gives no series: no span matched.
+    /// Asserts that the query gives no series: no span matched a grouped query (an
+    /// ungrouped count of nothing is a series of value 0, as in Tempo).
     ///
     /// # Panics
     ///
