@@ -242,6 +242,27 @@ fn an_ungrouped_count_is_zero_where_nothing_matches() {
 }
 
 #[test]
+fn series_past_the_memory_budget_stop_the_query_with_the_reason() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder()
+        .wal_dir(dir.path())
+        .metrics_max_intervals(0)
+        .max_query_bytes(1 << 20)
+        .open()
+        .unwrap();
+    store.ingest(TENANT, Batch::new(data(f.t0))).unwrap();
+    // Six series of 300,000 steps each: about 29 MB, past a 1 MiB budget.
+    let req = MetricsRequest::range("{ } | count_over_time() by (span:id)", f.t0, f.t0 + 30 * S)
+        .step(Duration::from_micros(100));
+    let answer = store.metrics(TENANT, &req).unwrap();
+    assert!(answer.partial);
+    let reason = answer.partial_reason.unwrap();
+    assert!(reason.contains("max_query_bytes"), "{reason}");
+    assert!(reason.contains("series of"), "{reason}");
+}
+
+#[test]
 fn by_groups_and_filters_select() {
     expect(
         "{ status = error } | count_over_time() by (resource.service.name)",

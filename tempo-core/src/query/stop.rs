@@ -165,6 +165,19 @@ impl Stop {
         Some(Charge { stop: self, bytes })
     }
 
+    /// Reserves `bytes` of the budget for `what` for the rest of the query (what it keeps,
+    /// such as the series a metrics query builds); `false` (and the query stops) when that
+    /// would pass the budget.
+    pub(crate) fn hold(&self, bytes: u64, what: impl FnOnce() -> String) -> bool {
+        match self.charge(bytes, what) {
+            Some(charge) => {
+                std::mem::forget(charge);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn record(&self, reason: StopReason) {
         self.stopped.store(true, Ordering::Relaxed);
         self.reason.lock().get_or_insert(reason);

@@ -305,6 +305,11 @@ impl LeafAcc {
         }
     }
 
+    /// Number of series.
+    pub(crate) fn len(&self) -> usize {
+        self.series.len()
+    }
+
     /// Every series, mutably.
     pub(crate) fn series_mut(&mut self) -> impl Iterator<Item = &mut SeriesAcc> {
         self.series.iter_mut().map(|(_, s)| s)

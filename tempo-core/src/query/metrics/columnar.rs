@@ -270,6 +270,7 @@ pub(crate) fn scan(
     c: &dyn SpanColumns,
     leaves: &mut [super::acc::LeafAcc],
     metrics: &mut crate::query::SearchMetrics,
+    held: &mut usize,
 ) {
     let n = c.len();
     metrics.inspected_spans += n as u64;
@@ -286,7 +287,10 @@ pub(crate) fn scan(
     let mut last_exemplar_trace = vec![usize::MAX; s.columnar.leaves.len()];
     let mut sampled_trace: (usize, bool) = (usize::MAX, true);
     for row in 0..n {
-        if row % crate::query::stop::CHECK_EVERY == 0 && row > 0 && s.stop.should_stop() {
+        if row % crate::query::stop::CHECK_EVERY == 0
+            && row > 0
+            && (s.stop.should_stop() || !super::run::hold_series(s.stop, s.grid.len, leaves, held))
+        {
             break;
         }
         let start = c.start(row);

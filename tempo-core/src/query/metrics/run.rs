@@ -30,6 +30,8 @@ struct Worker {
     selected: Vec<bool>,
     /// A reusable key.
     key: Vec<KeyVal>,
+    /// Series whose memory is held in the query's budget.
+    held: usize,
 }
 
 /// State shared by the workers of one query.
@@ -115,6 +117,7 @@ pub(crate) fn run(
             seen: Vec::new(),
             selected: Vec::new(),
             key: Vec::new(),
+            held: 0,
         },
         |source, w| {
             if shared.stop.should_stop() {
@@ -128,6 +131,7 @@ pub(crate) fn run(
                 Ok(()) => w.metrics.completed_jobs += 1,
                 Err(e) => tracing::debug!(source = source.describe(), error = %e, "source skipped"),
             }
+            hold_series(&shared.stop, shared.grid.len, &w.leaves, &mut w.held);
         },
         |w| {
             let mut done = shared.done.lock();
@@ -169,6 +173,21 @@ pub(crate) fn run(
     (response, reason)
 }
 
+/// Holds the budget for the series made since the last call (`held` of them were held
+/// before): they are kept to the end of the query. `false` when that passes the budget (the
+/// query then stops, with the reason).
+pub(super) fn hold_series(stop: &Stop, len: usize, leaves: &[LeafAcc], held: &mut usize) -> bool {
+    let now: usize = leaves.iter().map(LeafAcc::len).sum();
+    let added = now.saturating_sub(*held);
+    if added == 0 {
+        return true;
+    }
+    *held = now;
+    // A series' values, its key and its bookkeeping.
+    let bytes = added as u64 * (len as u64 * 16 + 256);
+    stop.hold(bytes, || format!("{added} more series of {len} steps"))
+}
+
 /// Reads one source's traces into the worker's series.
 fn read_source(
     shared: &Shared<'_>,
@@ -193,7 +212,13 @@ fn read_source(
             exemplars: shared.exemplars,
             sample_below: shared.sample_below,
         };
-        columnar::scan(&scan, columns.as_ref(), &mut w.leaves, &mut w.metrics);
+        columnar::scan(
+            &scan,
+            columns.as_ref(),
+            &mut w.leaves,
+            &mut w.metrics,
+            &mut w.held,
+        );
         w.metrics.inspected_bytes += columns.bytes();
         return Ok(());
     }
@@ -221,6 +246,9 @@ fn read_source(
                 continue;
             }
             trace(shared, id, &spans, w);
+            if !hold_series(&shared.stop, shared.grid.len, &w.leaves, &mut w.held) {
+                break;
+            }
         }
         Ok(())
     })();
