@@ -6,7 +6,9 @@
 //! - `fsync_always`: decode, then `Store::ingest` into a write-ahead log that syncs before
 //!   every acknowledgement, from one thread (one sync per batch);
 //! - `fsync_never`: the same without syncs, the CPU cost alone;
-//! - `fsync_always_4_threads`: four threads ingesting at once, sharing syncs (group commit).
+//! - `fsync_always_4_threads`: four threads ingesting at once, sharing syncs (group commit);
+//! - `fsync_never_span_metrics`: `fsync_never` with the metrics generator's span metrics on,
+//!   the generator's share of the CPU.
 //!
 //! Each measurement opens a fresh store in a temporary directory, so the head and the log do
 //! not grow across samples. Run with `cargo bench --bench ingest`.
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tempo_core::generator::GeneratorConfig;
 use tempo_core::{Batch, FsyncPolicy, SINGLE_TENANT, Store};
 use tempo_workload::{BatchTemplate, Workload, encode_batch};
 
@@ -43,9 +46,24 @@ fn bodies() -> anyhow::Result<Vec<Bytes>> {
 
 /// Times `iters` ingests of decoded bodies from `threads` threads into a fresh store.
 fn ingest(bodies: &[Bytes], fsync: FsyncPolicy, threads: u64, iters: u64) -> Duration {
+    ingest_with(bodies, fsync, threads, iters, GeneratorConfig::default())
+}
+
+/// [`ingest`] with the metrics generator set up as `generator`.
+fn ingest_with(
+    bodies: &[Bytes],
+    fsync: FsyncPolicy,
+    threads: u64,
+    iters: u64,
+    generator: GeneratorConfig,
+) -> Duration {
     let run = || -> anyhow::Result<Duration> {
         let dir = tempfile::tempdir()?;
-        let store = Store::builder().wal_dir(dir.path()).fsync(fsync).open()?;
+        let store = Store::builder()
+            .wal_dir(dir.path())
+            .fsync(fsync)
+            .metrics_generator(generator.clone())
+            .open()?;
         let next = AtomicU64::new(0);
         let started = Instant::now();
         std::thread::scope(|scope| -> anyhow::Result<()> {
@@ -109,6 +127,17 @@ fn ingest_benches(c: &mut Criterion) {
     });
     group.bench_function("fsync_always_4_threads", |b| {
         b.iter_custom(|iters| ingest(&bodies, FsyncPolicy::Always, THREADS, iters));
+    });
+    group.bench_function("fsync_never_span_metrics", |b| {
+        b.iter_custom(|iters| {
+            ingest_with(
+                &bodies,
+                FsyncPolicy::Never,
+                1,
+                iters,
+                GeneratorConfig::span_metrics(),
+            )
+        });
     });
     group.finish();
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::error::OpenError;
+use crate::generator::GeneratorConfig;
 use crate::wal::FsyncPolicy;
 
 /// Settings of a [`Store`]. Build one with [`Store::builder`]; the defaults are Tempo's.
@@ -82,6 +83,8 @@ pub struct Config {
     /// over its step, as Tempo's `query_frontend.metrics.max_intervals` (default 10,000; 0:
     /// no limit).
     pub metrics_max_intervals: u64,
+    /// The metrics generator (span metrics), off by default as in Tempo.
+    pub metrics_generator: GeneratorConfig,
 }
 
 impl Default for Config {
@@ -108,6 +111,7 @@ impl Default for Config {
             ingestion_time_range_slack: Duration::from_secs(120),
             metrics_max_duration: Duration::from_secs(24 * 3600),
             metrics_max_intervals: 10_000,
+            metrics_generator: GeneratorConfig::default(),
         }
     }
 }

@@ -85,6 +85,7 @@ mod compact;
 mod config;
 mod cut;
 mod error;
+pub mod generator;
 mod head;
 pub mod model;
 mod nesting;

@@ -10,6 +10,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::Catalog;
 use crate::config::{Config, TenantLimits};
+use crate::generator::Generator;
 use crate::head::Head;
 use crate::wal::{ReplayReport, Wal};
 
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// Per-tenant limits in force.
     pub(crate) limits: RwLock<HashMap<String, TenantLimits>>,
+    /// The metrics generator, when a processor is on.
+    pub(crate) generator: Option<Generator>,
     /// Serializes cutting blocks (background thread, `flush_blocks`).
     pub(crate) cutting: Mutex<()>,
     /// Serializes compactions (compaction thread, `compact_now`).

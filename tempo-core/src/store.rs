@@ -24,6 +24,7 @@ use crate::config::{Config, TenantLimits, tenant_limit};
 use crate::error::{
     FindError, FlushError, IngestError, MetricsError, OpenError, SearchError, TagsError,
 };
+use crate::generator::{GeneratedSeries, Generator, GeneratorConfig};
 use crate::head::{Head, HeadSource};
 use crate::model::{TimeRange, TraceId, TracesData};
 use crate::query::source::Sources;
@@ -192,6 +193,13 @@ impl StoreBuilder {
         self
     }
 
+    /// Turns the metrics generator on (off by default, as in Tempo): series derived from the
+    /// spans acknowledged from then on, read with [`Store::generated_series`].
+    pub fn metrics_generator(mut self, config: GeneratorConfig) -> StoreBuilder {
+        self.config.metrics_generator = config;
+        self
+    }
+
     /// Sets the per-tenant limits (see [`Store::set_tenant_limits`]).
     pub fn tenant_limits(mut self, limits: HashMap<String, TenantLimits>) -> StoreBuilder {
         self.config.tenant_limits = limits;
@@ -272,6 +280,9 @@ pub struct StoreStats {
     pub queries_over_budget: u64,
     /// Batches refused because a head held `max_head_bytes` ([`Error::Overloaded`]).
     pub batches_refused_overloaded: u64,
+    /// Spans the metrics generator counted in no series because a tenant's registry held
+    /// `max_active_series`.
+    pub generator_dropped_spans: u64,
 }
 
 /// The trace store: ingest spans, read traces back.
@@ -333,8 +344,10 @@ impl Store {
     fn from_parts(config: Config, wal: Option<Wal>, head: Head, replay: ReplayReport) -> Store {
         let limits = config.tenant_limits.clone();
         let catalog = Catalog::new(config.blocks.clone(), config.compacted_block_retention);
+        let generator = Generator::new(&config.metrics_generator);
         Store {
             inner: Arc::new(Shared {
+                generator,
                 config,
                 wal,
                 head,
@@ -493,6 +506,10 @@ impl Store {
         } else {
             spans * 200
         };
+        if let Some(generator) = &self.inner.generator {
+            // After the write-ahead log, before the answer: the generator never refuses.
+            generator.consume(tenant, batch.resource_spans(), now_nanos());
+        }
         let (resource_spans, encoded) = batch.into_parts();
         self.inner.head.tenant(tenant).insert(
             resource_spans,
@@ -701,6 +718,11 @@ impl Store {
         stats.spans_refused_trace_too_large =
             c.spans_refused_trace_too_large.load(Ordering::Relaxed);
         stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
+        stats.generator_dropped_spans = self
+            .inner
+            .generator
+            .as_ref()
+            .map_or(0, Generator::dropped_spans);
         stats.queries_expired = c.queries_expired.load(Ordering::Relaxed);
         stats.queries_cancelled = c.queries_cancelled.load(Ordering::Relaxed);
         stats.queries_over_budget = c.queries_over_budget.load(Ordering::Relaxed);
@@ -914,6 +936,53 @@ impl Store {
             )));
         }
         Ok(())
+    }
+
+    /// The series the metrics generator derived from a tenant's spans (span metrics:
+    /// `traces_spanmetrics_calls_total`, `traces_spanmetrics_latency_{bucket,sum,count}`,
+    /// `traces_spanmetrics_size_total`), sorted by name and labels; empty when the generator
+    /// is off. Series not updated for the configured stale duration are dropped first.
+    ///
+    /// ```
+    /// use tempo_core::generator::GeneratorConfig;
+    /// use tempo_core::model::{KeyValue, Resource, ResourceSpans, ScopeSpans, Span, Status};
+    /// use tempo_core::{Batch, Store};
+    ///
+    /// let store = Store::builder().metrics_generator(GeneratorConfig::span_metrics()).open()?;
+    /// let span = Span {
+    ///     trace_id: vec![1; 16],
+    ///     span_id: vec![2; 8],
+    ///     name: "GET /cart".into(),
+    ///     kind: 2,
+    ///     start_time_unix_nano: 1_000_000_000,
+    ///     end_time_unix_nano: 1_300_000_000,
+    ///     status: Some(Status { code: 2, message: String::new() }),
+    ///     ..Default::default()
+    /// };
+    /// store.ingest("single-tenant", Batch::new(vec![ResourceSpans {
+    ///     resource: Some(Resource {
+    ///         attributes: vec![KeyValue::string("service.name", "checkout")],
+    ///         ..Default::default()
+    ///     }),
+    ///     scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+    ///     ..Default::default()
+    /// }]))?;
+    /// let text = store.generated_metrics_text("single-tenant");
+    /// assert!(text.contains(
+    ///     r#"traces_spanmetrics_calls_total{service="checkout",span_name="GET /cart",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_ERROR"} 1"#
+    /// ));
+    /// # Ok::<(), tempo_core::Error>(())
+    /// ```
+    pub fn generated_series(&self, tenant: &str) -> Vec<GeneratedSeries> {
+        self.inner
+            .generator
+            .as_ref()
+            .map_or_else(Vec::new, |g| g.series(tenant, now_nanos()))
+    }
+
+    /// [`Store::generated_series`] in Prometheus' text exposition format.
+    pub fn generated_metrics_text(&self, tenant: &str) -> String {
+        crate::generator::to_text(&self.generated_series(tenant))
     }
 
     /// The tag (attribute) names of the tenant's data in `range`, per scope, each list sorted
