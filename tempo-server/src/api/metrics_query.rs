@@ -54,19 +54,12 @@ pub(crate) async fn query_range(
 ) -> Result<Response, ApiError> {
     let req = range_request(&request.params, &state.metrics_query, now_nanos())?;
     let answer = run(&state, request.tenants, req).await?;
-    Ok(if wants_protobuf(&headers) {
-        (
-            [(header::CONTENT_TYPE, "application/protobuf")],
-            render::metrics_query::query_range_proto(&answer),
-        )
-            .into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            render::metrics_query::query_range_json(&answer),
-        )
-            .into_response()
-    })
+    Ok(respond(
+        &headers,
+        &answer,
+        render::metrics_query::query_range_json,
+        render::metrics_query::query_range_proto,
+    ))
 }
 
 /// `GET /api/metrics/query`, and `POST` with the parameters in the URL or a form body.
@@ -77,19 +70,31 @@ pub(crate) async fn query_instant(
 ) -> Result<Response, ApiError> {
     let req = instant_request(&request.params, &state.metrics_query, now_nanos())?;
     let answer = run(&state, request.tenants, req).await?;
-    Ok(if wants_protobuf(&headers) {
+    Ok(respond(
+        &headers,
+        &answer,
+        render::metrics_query::query_instant_json,
+        render::metrics_query::query_instant_proto,
+    ))
+}
+
+/// The answer as the client asked for it: protobuf with `Accept: application/protobuf`,
+/// else JSON.
+fn respond(
+    headers: &HeaderMap,
+    answer: &MetricsResponse,
+    json: fn(&MetricsResponse) -> Vec<u8>,
+    proto: fn(&MetricsResponse) -> Vec<u8>,
+) -> Response {
+    if wants_protobuf(headers) {
         (
             [(header::CONTENT_TYPE, "application/protobuf")],
-            render::metrics_query::query_instant_proto(&answer),
+            proto(answer),
         )
             .into_response()
     } else {
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            render::metrics_query::query_instant_json(&answer),
-        )
-            .into_response()
-    })
+        ([(header::CONTENT_TYPE, "application/json")], json(answer)).into_response()
+    }
 }
 
 /// Runs a query for the request's one tenant; stopped when the handler is dropped (the
