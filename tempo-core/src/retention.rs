@@ -22,8 +22,13 @@ pub(crate) fn apply(shared: &Shared) {
             let cutoff = now.saturating_sub(retention.as_nanos() as u64);
             // A block is kept for `retention` after its newest span, and never less than
             // `retention` after it was written: spans sent late (backfill, skewed clocks) are
-            // not deleted as soon as they land.
-            let written = b.meta.created_at_unix_seconds.saturating_mul(1_000_000_000);
+            // not deleted as soon as they land. The write time is kept in whole seconds; the
+            // end of that second is taken, so a block is never deleted early.
+            let written = b
+                .meta
+                .created_at_unix_seconds
+                .saturating_add(1)
+                .saturating_mul(1_000_000_000);
             b.meta.end_time_unix_nano.max(written) < cutoff
         })
     };

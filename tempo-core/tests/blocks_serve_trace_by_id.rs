@@ -198,7 +198,7 @@ fn retention_deletes_old_blocks_per_tenant() {
     // older: backfilled data is not deleted as it lands.
     store.apply_retention_now();
     assert_eq!(store.blocks("drop").len(), 1);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     store.apply_retention_now();
     assert_eq!(store.blocks("drop").len(), 0);
     assert_eq!(store.blocks("keep").len(), 1);
