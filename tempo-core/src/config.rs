@@ -83,7 +83,7 @@ pub struct Config {
     /// over its step, as Tempo's `query_frontend.metrics.max_intervals` (default 10,000; 0:
     /// no limit).
     pub metrics_max_intervals: u64,
-    /// The metrics generator (span metrics), off by default as in Tempo.
+    /// The metrics generator (span metrics, service graphs), off by default as in Tempo.
     pub metrics_generator: GeneratorConfig,
 }
 
@@ -157,6 +157,9 @@ pub struct TenantLimits {
     pub max_bytes_per_trace: Option<u64>,
     /// How long blocks are kept.
     pub block_retention: Option<Duration>,
+    /// The metrics generator's processors for the tenant (Tempo's
+    /// `metrics_generator.processors` override).
+    pub generator_processors: Option<crate::generator::Processors>,
 }
 
 impl TenantLimits {
@@ -169,6 +172,15 @@ impl TenantLimits {
     /// Sets how long blocks are kept.
     pub fn block_retention(mut self, retention: Duration) -> TenantLimits {
         self.block_retention = Some(retention);
+        self
+    }
+
+    /// Sets the metrics generator's processors for the tenant.
+    pub fn generator_processors(
+        mut self,
+        processors: crate::generator::Processors,
+    ) -> TenantLimits {
+        self.generator_processors = Some(processors);
         self
     }
 }

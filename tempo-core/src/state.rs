@@ -43,8 +43,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     /// Per-tenant limits in force.
     pub(crate) limits: RwLock<HashMap<String, TenantLimits>>,
-    /// The metrics generator, when a processor is on.
-    pub(crate) generator: Option<Generator>,
+    /// The metrics generator; it runs for tenants with a processor on.
+    pub(crate) generator: Generator,
     /// Serializes cutting blocks (background thread, `flush_blocks`).
     pub(crate) cutting: Mutex<()>,
     /// Serializes compactions (compaction thread, `compact_now`).

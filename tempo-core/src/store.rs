@@ -283,6 +283,10 @@ pub struct StoreStats {
     /// Spans the metrics generator counted in no series because a tenant's registry held
     /// `max_active_series`.
     pub generator_dropped_spans: u64,
+    /// Series the metrics generator holds, over all tenants.
+    pub generator_active_series: u64,
+    /// Service-graph half-edges waiting for their other half, over all tenants.
+    pub generator_pending_edges: u64,
 }
 
 /// The trace store: ingest spans, read traces back.
@@ -506,9 +510,14 @@ impl Store {
         } else {
             spans * 200
         };
-        if let Some(generator) = &self.inner.generator {
+        let generator = &self.inner.generator;
+        let processors = tenant_limit(&self.inner.limits.read(), tenant, |l| {
+            l.generator_processors
+        })
+        .unwrap_or_else(|| generator.default_processors());
+        if processors.any() {
             // After the write-ahead log, before the answer: the generator never refuses.
-            generator.consume(tenant, batch.resource_spans(), now_nanos());
+            generator.consume(tenant, processors, batch.resource_spans(), now_nanos());
         }
         let (resource_spans, encoded) = batch.into_parts();
         self.inner.head.tenant(tenant).insert(
@@ -718,11 +727,9 @@ impl Store {
         stats.spans_refused_trace_too_large =
             c.spans_refused_trace_too_large.load(Ordering::Relaxed);
         stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
-        stats.generator_dropped_spans = self
-            .inner
-            .generator
-            .as_ref()
-            .map_or(0, Generator::dropped_spans);
+        stats.generator_dropped_spans = self.inner.generator.dropped_spans();
+        stats.generator_active_series = self.inner.generator.active_series() as u64;
+        stats.generator_pending_edges = self.inner.generator.pending_edges() as u64;
         stats.queries_expired = c.queries_expired.load(Ordering::Relaxed);
         stats.queries_cancelled = c.queries_cancelled.load(Ordering::Relaxed);
         stats.queries_over_budget = c.queries_over_budget.load(Ordering::Relaxed);
@@ -949,13 +956,16 @@ impl Store {
     /// use tempo_core::{Batch, Store};
     ///
     /// let store = Store::builder().metrics_generator(GeneratorConfig::span_metrics()).open()?;
+    /// // Spans that ended more than 30 s ago are not counted (Tempo's ingestion slack).
+    /// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    /// let end = now.as_nanos() as u64;
     /// let span = Span {
     ///     trace_id: vec![1; 16],
     ///     span_id: vec![2; 8],
     ///     name: "GET /cart".into(),
     ///     kind: 2,
-    ///     start_time_unix_nano: 1_000_000_000,
-    ///     end_time_unix_nano: 1_300_000_000,
+    ///     start_time_unix_nano: end - 300_000_000,
+    ///     end_time_unix_nano: end,
     ///     status: Some(Status { code: 2, message: String::new() }),
     ///     ..Default::default()
     /// };
@@ -971,13 +981,15 @@ impl Store {
     /// assert!(text.contains(
     ///     r#"traces_spanmetrics_calls_total{service="checkout",span_name="GET /cart",span_kind="SPAN_KIND_SERVER",status_code="STATUS_CODE_ERROR"} 1"#
     /// ));
-    /// # Ok::<(), tempo_core::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn generated_series(&self, tenant: &str) -> Vec<GeneratedSeries> {
-        self.inner
-            .generator
-            .as_ref()
-            .map_or_else(Vec::new, |g| g.series(tenant, now_nanos()))
+        self.inner.generator.series(tenant, now_nanos())
+    }
+
+    /// The tenants the metrics generator holds series for, sorted: those to collect.
+    pub fn generator_tenants(&self) -> Vec<String> {
+        self.inner.generator.tenants()
     }
 
     /// [`Store::generated_series`] in Prometheus' text exposition format.

@@ -4,19 +4,33 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::SpanMetricsConfig;
-use crate::model::TraceId;
 
 /// What a generated series is, for its exposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeriesKind {
     /// A counter (`..._total`).
     Counter,
+    /// A gauge (`traces_target_info`).
+    Gauge,
     /// A histogram's bucket (`..._bucket`, with `le`).
     Bucket,
     /// A histogram's sum (`..._sum`).
     Sum,
     /// A histogram's count (`..._count`).
     Count,
+}
+
+/// A span behind a histogram bucket's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// Its trace ID, 32 hex digits.
+    pub trace_id: String,
+    /// Its span ID, 16 hex digits.
+    pub span_id: String,
+    /// The value it gave (seconds).
+    pub value: f64,
+    /// When it was observed, unix nanoseconds.
+    pub timestamp_unix_nano: u64,
 }
 
 /// One generated series and its current value.
@@ -30,8 +44,148 @@ pub struct GeneratedSeries {
     pub value: f64,
     /// What it is.
     pub kind: SeriesKind,
-    /// A span behind the value, for a histogram's buckets: its trace ID (hex) and its value.
-    pub exemplar: Option<(String, f64)>,
+    /// The latest span behind the value, for a histogram's buckets.
+    pub exemplar: Option<Exemplar>,
+    /// When the series began, unix nanoseconds: a remote writer sends a zero before its first
+    /// value so that the first increase is seen.
+    pub created_unix_nano: u64,
+}
+
+/// An exemplar as held: raw IDs, made text only when series are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawExemplar {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) value: f64,
+    pub(crate) timestamp_unix_nano: u64,
+}
+
+impl RawExemplar {
+    fn to_exemplar(self) -> Exemplar {
+        Exemplar {
+            trace_id: hex::encode(self.trace_id),
+            span_id: hex::encode(self.span_id),
+            value: self.value,
+            timestamp_unix_nano: self.timestamp_unix_nano,
+        }
+    }
+}
+
+/// A histogram's state: spans per bucket (not cumulative; the last past every bound), sum,
+/// and the latest span per bucket.
+#[derive(Debug, Clone)]
+pub(crate) struct Histogram {
+    counts: Vec<f64>,
+    sum: f64,
+    count: f64,
+    exemplars: Vec<Option<RawExemplar>>,
+}
+
+impl Histogram {
+    /// An empty histogram of `bounds` buckets plus one past them.
+    pub(crate) fn new(bounds: usize) -> Histogram {
+        Histogram {
+            counts: vec![0.0; bounds + 1],
+            sum: 0.0,
+            count: 0.0,
+            exemplars: vec![None; bounds + 1],
+        }
+    }
+
+    /// Series a histogram of `bounds` makes.
+    pub(crate) fn series_count(bounds: usize) -> usize {
+        bounds + 3
+    }
+
+    /// Counts `value` `weight` times, with the span behind it.
+    pub(crate) fn observe(
+        &mut self,
+        bounds: &[f64],
+        value: f64,
+        weight: f64,
+        exemplar: Option<RawExemplar>,
+    ) {
+        let b = bounds.partition_point(|bound| *bound < value);
+        if let Some(n) = self.counts.get_mut(b) {
+            *n += weight;
+        }
+        self.sum += value * weight;
+        self.count += weight;
+        if let (Some(x), Some(e)) = (self.exemplars.get_mut(b), exemplar) {
+            *x = Some(e);
+        }
+    }
+
+    /// The histogram's series: `{base}_bucket` per bound and `+Inf`, `{base}_sum`,
+    /// `{base}_count`.
+    pub(crate) fn push_series(
+        &self,
+        out: &mut Vec<GeneratedSeries>,
+        base: &str,
+        bounds: &[f64],
+        labels: &[(String, String)],
+        created: u64,
+    ) {
+        let mut cumulative = 0.0;
+        let les = bounds
+            .iter()
+            .map(|b| format_float(*b))
+            .chain(std::iter::once("+Inf".to_owned()));
+        for ((le, n), exemplar) in les.zip(&self.counts).zip(&self.exemplars) {
+            cumulative += n;
+            let mut with_le = labels.to_vec();
+            with_le.push(("le".to_owned(), le));
+            out.push(GeneratedSeries {
+                name: format!("{base}_bucket"),
+                labels: with_le,
+                value: cumulative,
+                kind: SeriesKind::Bucket,
+                exemplar: exemplar.map(RawExemplar::to_exemplar),
+                created_unix_nano: created,
+            });
+        }
+        for (suffix, value, kind) in [
+            ("_sum", self.sum, SeriesKind::Sum),
+            ("_count", self.count, SeriesKind::Count),
+        ] {
+            out.push(GeneratedSeries {
+                name: format!("{base}{suffix}"),
+                labels: labels.to_vec(),
+                value,
+                kind,
+                exemplar: None,
+                created_unix_nano: created,
+            });
+        }
+    }
+}
+
+/// A counter's series.
+pub(crate) fn counter(
+    name: &str,
+    labels: &[(String, String)],
+    value: f64,
+    created: u64,
+) -> GeneratedSeries {
+    GeneratedSeries {
+        name: name.to_owned(),
+        labels: labels.to_vec(),
+        value,
+        kind: SeriesKind::Counter,
+        exemplar: None,
+        created_unix_nano: created,
+    }
+}
+
+/// Label names zipped with values; a label whose value is empty is left out, as Prometheus
+/// treats it.
+pub(crate) fn zip_labels(names: &[String], values: &[String]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .zip(values)
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
 }
 
 /// The span metrics of one label set.
@@ -40,60 +194,63 @@ struct SpanEntry {
     values: Vec<String>,
     calls: f64,
     size: f64,
-    /// Spans per latency bucket (not cumulative); the last is past every bound.
-    buckets: Vec<u64>,
-    sum: f64,
-    /// When it was last updated, unix nanoseconds.
+    latency: Histogram,
+    /// When it began and was last updated, unix nanoseconds.
+    created: u64,
     updated: u64,
-    /// The latest span, per bucket: its trace and latency.
-    exemplars: Vec<Option<(TraceId, f64)>>,
 }
 
-/// One tenant's series.
-#[derive(Debug)]
+/// One tenant's span metrics.
+#[derive(Debug, Default)]
 pub(crate) struct Registry {
-    max: usize,
     /// The label names of span metrics, in order.
     names: Vec<String>,
     index: HashMap<Vec<String>, usize>,
     entries: Vec<SpanEntry>,
+    /// `traces_target_info` series: labels, created, updated.
+    target_info: HashMap<Vec<(String, String)>, (u64, u64)>,
+    /// Series per entry (calls, size, and the latency histogram's).
+    per_entry: usize,
     dropped: u64,
 }
 
 impl Registry {
-    /// An empty registry of at most `max` label sets (0: no limit).
-    pub(crate) fn new(max: usize) -> Registry {
-        Registry {
-            max,
-            names: Vec::new(),
-            index: HashMap::new(),
-            entries: Vec::new(),
-            dropped: 0,
-        }
+    /// An empty registry.
+    pub(crate) fn new() -> Registry {
+        Registry::default()
     }
 
-    /// Sets the label names of span metrics.
-    pub(crate) fn set_names(&mut self, names: &[String]) {
+    /// Sets the label names of span metrics and the number of latency buckets.
+    pub(crate) fn set_names(&mut self, names: &[String], bounds: usize) {
         if self.names != names {
             self.names = names.to_vec();
         }
+        self.per_entry = 2 + Histogram::series_count(bounds);
     }
 
-    /// Counts one span of label values `values`: its latency (seconds) in `buckets` (upper
-    /// bounds), its encoded size.
+    /// The series held.
+    pub(crate) fn active_series(&self) -> usize {
+        self.entries.len() * self.per_entry + self.target_info.len()
+    }
+
+    /// Counts one span of label values `values` `weight` times: its latency (seconds) in
+    /// `buckets` (upper bounds), its encoded size. `room` says whether a new label set fits.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn observe(
         &mut self,
         values: &[String],
         buckets: &[f64],
         latency: f64,
         size: u64,
-        trace: TraceId,
+        weight: f64,
+        exemplar: RawExemplar,
+        room: bool,
         now: u64,
     ) {
         let i = match self.index.get(values) {
             Some(&i) => i,
             None => {
-                if self.max > 0 && self.entries.len() >= self.max {
+                if !room {
                     self.dropped += 1;
                     return;
                 }
@@ -101,31 +258,39 @@ impl Registry {
                     values: values.to_vec(),
                     calls: 0.0,
                     size: 0.0,
-                    buckets: vec![0; buckets.len() + 1],
-                    sum: 0.0,
+                    latency: Histogram::new(buckets.len()),
+                    created: now,
                     updated: now,
-                    exemplars: vec![None; buckets.len() + 1],
                 });
                 self.index.insert(values.to_vec(), self.entries.len() - 1);
                 self.entries.len() - 1
             }
         };
         let e = &mut self.entries[i];
-        e.calls += 1.0;
-        e.size += size as f64;
-        e.sum += latency;
-        let b = buckets.partition_point(|bound| *bound < latency);
-        if let Some(n) = e.buckets.get_mut(b) {
-            *n += 1;
-        }
-        if let Some(x) = e.exemplars.get_mut(b) {
-            *x = Some((trace, latency));
-        }
+        e.calls += weight;
+        e.size += size as f64 * weight;
+        e.latency.observe(buckets, latency, weight, Some(exemplar));
         e.updated = e.updated.max(now);
+    }
+
+    /// Whether `values` already has its series.
+    pub(crate) fn has(&self, values: &[String]) -> bool {
+        self.index.contains_key(values)
+    }
+
+    /// Marks a resource's `traces_target_info` series as seen at `now`.
+    pub(crate) fn target_info(&mut self, labels: Vec<(String, String)>, room: bool, now: u64) {
+        if let Some(t) = self.target_info.get_mut(&labels) {
+            t.1 = now;
+        } else if room {
+            self.target_info.insert(labels, (now, now));
+        }
     }
 
     /// Drops the series not updated since `before` (unix nanoseconds).
     pub(crate) fn drop_stale(&mut self, before: u64) {
+        self.target_info
+            .retain(|_, (_, updated)| *updated >= before);
         if self.entries.iter().all(|e| e.updated >= before) {
             return;
         }
@@ -143,67 +308,41 @@ impl Registry {
         self.dropped
     }
 
-    /// Every series, sorted by name and labels.
-    pub(crate) fn series(&self, config: Option<&SpanMetricsConfig>) -> Vec<GeneratedSeries> {
-        let Some(config) = config else {
-            return Vec::new();
-        };
+    /// Every series, unsorted.
+    pub(crate) fn series(&self, config: &SpanMetricsConfig) -> Vec<GeneratedSeries> {
         let mut out = Vec::new();
         for e in &self.entries {
-            let labels: Vec<(String, String)> = self
-                .names
-                .iter()
-                .cloned()
-                .zip(e.values.iter().cloned())
-                .collect();
+            let labels = zip_labels(&self.names, &e.values);
+            out.push(counter(
+                "traces_spanmetrics_calls_total",
+                &labels,
+                e.calls,
+                e.created,
+            ));
+            out.push(counter(
+                "traces_spanmetrics_size_total",
+                &labels,
+                e.size,
+                e.created,
+            ));
+            e.latency.push_series(
+                &mut out,
+                "traces_spanmetrics_latency",
+                &config.histogram_buckets,
+                &labels,
+                e.created,
+            );
+        }
+        for (labels, (created, _)) in &self.target_info {
             out.push(GeneratedSeries {
-                name: "traces_spanmetrics_calls_total".to_owned(),
+                name: "traces_target_info".to_owned(),
                 labels: labels.clone(),
-                value: e.calls,
-                kind: SeriesKind::Counter,
+                value: 1.0,
+                kind: SeriesKind::Gauge,
                 exemplar: None,
-            });
-            out.push(GeneratedSeries {
-                name: "traces_spanmetrics_size_total".to_owned(),
-                labels: labels.clone(),
-                value: e.size,
-                kind: SeriesKind::Counter,
-                exemplar: None,
-            });
-            let mut cumulative = 0u64;
-            let bounds = config
-                .histogram_buckets
-                .iter()
-                .map(|b| format_float(*b))
-                .chain(std::iter::once("+Inf".to_owned()));
-            for ((bound, n), exemplar) in bounds.zip(&e.buckets).zip(&e.exemplars) {
-                cumulative += n;
-                let mut with_le = labels.clone();
-                with_le.push(("le".to_owned(), bound));
-                out.push(GeneratedSeries {
-                    name: "traces_spanmetrics_latency_bucket".to_owned(),
-                    labels: with_le,
-                    value: cumulative as f64,
-                    kind: SeriesKind::Bucket,
-                    exemplar: exemplar.map(|(t, v)| (hex::encode(t.0), v)),
-                });
-            }
-            out.push(GeneratedSeries {
-                name: "traces_spanmetrics_latency_sum".to_owned(),
-                labels: labels.clone(),
-                value: e.sum,
-                kind: SeriesKind::Sum,
-                exemplar: None,
-            });
-            out.push(GeneratedSeries {
-                name: "traces_spanmetrics_latency_count".to_owned(),
-                labels,
-                value: e.calls,
-                kind: SeriesKind::Count,
-                exemplar: None,
+                created_unix_nano: *created,
             });
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));
         out
     }
 }
@@ -226,16 +365,16 @@ pub(crate) fn to_text(series: &[GeneratedSeries]) -> String {
     let mut family = "";
     for s in series {
         let base = match s.kind {
-            SeriesKind::Counter => s.name.as_str(),
+            SeriesKind::Counter | SeriesKind::Gauge => s.name.as_str(),
             SeriesKind::Bucket => s.name.trim_end_matches("_bucket"),
             SeriesKind::Sum => s.name.trim_end_matches("_sum"),
             SeriesKind::Count => s.name.trim_end_matches("_count"),
         };
         if base != family {
-            let kind = if s.kind == SeriesKind::Counter {
-                "counter"
-            } else {
-                "histogram"
+            let kind = match s.kind {
+                SeriesKind::Counter => "counter",
+                SeriesKind::Gauge => "gauge",
+                _ => "histogram",
             };
             let _ = writeln!(out, "# TYPE {base} {kind}");
             family = base;

@@ -2,12 +2,12 @@
 
 use prost::Message;
 
-use super::SpanMetricsConfig;
-use super::registry::Registry;
-use crate::model::{AnyValue, KeyValue, ResourceSpans, TraceId, Value};
+use super::registry::{RawExemplar, Registry};
+use super::{SpanMetricsConfig, filter};
+use crate::model::{AnyValue, KeyValue, ResourceSpans, Span, Value};
 
 /// The label of an OTLP span kind, as Tempo writes it.
-fn kind_label(kind: i32) -> &'static str {
+pub(crate) fn kind_label(kind: i32) -> &'static str {
     match kind {
         1 => "SPAN_KIND_INTERNAL",
         2 => "SPAN_KIND_SERVER",
@@ -19,7 +19,7 @@ fn kind_label(kind: i32) -> &'static str {
 }
 
 /// The label of an OTLP status code, as Tempo writes it.
-fn status_label(code: i32) -> &'static str {
+pub(crate) fn status_label(code: i32) -> &'static str {
     match code {
         1 => "STATUS_CODE_OK",
         2 => "STATUS_CODE_ERROR",
@@ -41,7 +41,8 @@ pub(crate) fn sanitize(name: &str) -> String {
         })
         .collect();
     match out.as_str() {
-        "service" | "span_name" | "span_kind" | "status_code" | "status_message" => {
+        "service" | "span_name" | "span_kind" | "status_code" | "status_message" | "job"
+        | "instance" => {
             format!("__{out}")
         }
         _ => out,
@@ -49,7 +50,7 @@ pub(crate) fn sanitize(name: &str) -> String {
 }
 
 /// An attribute's value as a label value; empty when absent.
-fn value_text(v: Option<&AnyValue>) -> String {
+pub(crate) fn value_text(v: Option<&AnyValue>) -> String {
     match v.and_then(|v| v.value.as_ref()) {
         Some(Value::StringValue(s)) => s.clone(),
         Some(Value::IntValue(i)) => i.to_string(),
@@ -60,7 +61,7 @@ fn value_text(v: Option<&AnyValue>) -> String {
     }
 }
 
-fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+pub(crate) fn find<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attrs
         .iter()
         .find(|kv| kv.key == key)
@@ -86,21 +87,115 @@ pub(crate) fn label_names(config: &SpanMetricsConfig) -> Vec<String> {
     names
 }
 
-/// Counts every span of `resource_spans` into `registry`.
+/// The weight of a span: the number in `key` (resource first, then span), else 1.
+pub(crate) fn multiplier(key: &str, resource: &[KeyValue], span: &Span) -> f64 {
+    if key.is_empty() {
+        return 1.0;
+    }
+    match find(resource, key)
+        .or_else(|| find(&span.attributes, key))
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(Value::DoubleValue(f)) if f.is_finite() && *f > 0.0 => *f,
+        Some(Value::IntValue(i)) if *i > 0 => *i as f64,
+        _ => 1.0,
+    }
+}
+
+/// Whether a span ended within `window` (unix nanoseconds, inclusive).
+pub(crate) fn in_window(span: &Span, window: (u64, u64)) -> bool {
+    (window.0..=window.1).contains(&span.end_time_unix_nano)
+}
+
+/// A span as an exemplar of `value`.
+pub(crate) fn exemplar(span: &Span, value: f64, now: u64) -> RawExemplar {
+    let mut trace_id = [0; 16];
+    let mut span_id = [0; 8];
+    if span.trace_id.len() == 16 {
+        trace_id.copy_from_slice(&span.trace_id);
+    }
+    if span.span_id.len() == 8 {
+        span_id.copy_from_slice(&span.span_id);
+    }
+    RawExemplar {
+        trace_id,
+        span_id,
+        value,
+        timestamp_unix_nano: now,
+    }
+}
+
+/// A resource's `job` (`service.namespace/service.name`, or `service.name`) and `instance`
+/// (`service.instance.id`), as Prometheus' target labels.
+fn job_instance(resource: &[KeyValue]) -> (String, String) {
+    let service = value_text(find(resource, "service.name"));
+    let namespace = value_text(find(resource, "service.namespace"));
+    let job = if namespace.is_empty() {
+        service
+    } else {
+        format!("{namespace}/{service}")
+    };
+    (job, value_text(find(resource, "service.instance.id")))
+}
+
+/// A resource's `traces_target_info` labels, when it has attributes beyond its job and
+/// instance.
+fn target_info_labels(
+    config: &SpanMetricsConfig,
+    resource: &[KeyValue],
+    job: &str,
+    instance: &str,
+) -> Option<Vec<(String, String)>> {
+    let mut labels: Vec<(String, String)> = resource
+        .iter()
+        .filter(|kv| {
+            !matches!(
+                kv.key.as_str(),
+                "service.name" | "service.namespace" | "service.instance.id"
+            ) && !config.target_info_excluded_dimensions.contains(&kv.key)
+        })
+        .map(|kv| (sanitize(&kv.key), value_text(kv.value.as_ref())))
+        .collect();
+    if labels.is_empty() {
+        return None;
+    }
+    labels.sort();
+    labels.dedup_by(|a, b| a.0 == b.0);
+    labels.insert(0, ("instance".to_owned(), instance.to_owned()));
+    labels.insert(0, ("job".to_owned(), job.to_owned()));
+    Some(labels)
+}
+
+/// Counts every span of `resource_spans` that ended within `window` into `registry`;
+/// `room` says whether the registry may take one more label set.
 pub(crate) fn consume(
     config: &SpanMetricsConfig,
     registry: &mut Registry,
+    room: impl Fn(&Registry) -> bool,
     resource_spans: &[ResourceSpans],
+    window: (u64, u64),
     now: u64,
 ) {
-    registry.set_names(&label_names(config));
+    let mut names = label_names(config);
+    if config.enable_target_info {
+        names.push("job".to_owned());
+        names.push("instance".to_owned());
+    }
+    registry.set_names(&names, config.histogram_buckets.len());
     let d = &config.intrinsic_dimensions;
     let mut values: Vec<String> = Vec::new();
     for rs in resource_spans {
         let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
         let service = value_text(find(resource, "service.name"));
+        let target = config.enable_target_info.then(|| job_instance(resource));
+        let mut target_seen = false;
         for ss in &rs.scope_spans {
             for span in &ss.spans {
+                if !in_window(span, window)
+                    || !filter::keeps(&config.filter_policies, resource, span)
+                {
+                    continue;
+                }
                 values.clear();
                 if d.service {
                     values.push(service.clone());
@@ -122,17 +217,30 @@ pub(crate) fn consume(
                     let v = find(resource, key).or_else(|| find(&span.attributes, key));
                     values.push(value_text(v));
                 }
+                if let Some((job, instance)) = &target {
+                    values.push(job.clone());
+                    values.push(instance.clone());
+                    if !target_seen {
+                        target_seen = true;
+                        if let Some(labels) = target_info_labels(config, resource, job, instance) {
+                            let room = room(registry);
+                            registry.target_info(labels, room, now);
+                        }
+                    }
+                }
                 let latency = span
                     .end_time_unix_nano
                     .saturating_sub(span.start_time_unix_nano) as f64
                     / 1e9;
-                let trace = TraceId::from_slice(&span.trace_id).unwrap_or_default();
+                let room = registry.has(&values) || room(registry);
                 registry.observe(
                     &values,
                     &config.histogram_buckets,
                     latency,
                     span.encoded_len() as u64,
-                    trace,
+                    multiplier(&config.span_multiplier_key, resource, span),
+                    exemplar(span, latency, now),
+                    room,
                     now,
                 );
             }
