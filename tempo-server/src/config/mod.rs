@@ -3,7 +3,7 @@
 //! The server reads the YAML file named by `-config.file=PATH`. Its keys are Tempo's own, so
 //! that the configuration of a Tempo single binary (2.x or 3.x) works as it is. Parsing never
 //! fails on a key it does not know: [`Config::from_yaml`] returns those keys as dotted paths
-//! (`query_frontend.trace_by_id`, `metrics_generator`) for the caller to log
+//! (`query_frontend.trace_by_id`, `memberlist`) for the caller to log
 //! as warnings. A whole section we do not support is reported once, by its own path, rather
 //! than key by key. A known key with a bad value is an error naming the key, the value and the
 //! position in the file.
@@ -46,6 +46,29 @@
 //! | `query_frontend.metrics.max_exemplars` | `100` (at most 100; 0: none) | [`Config::metrics_max_exemplars`] |
 //! | `query_frontend.metrics.max_response_series` | `1000` (Tempo: 0; 0: no limit) | [`Config::metrics_max_response_series`] |
 //! | `query_frontend.query_end_cutoff` | `0s` (Tempo: `30s`; 0: none) | [`Config::query_end_cutoff`] |
+//!
+//! ## The metrics generator
+//!
+//! Read into [`Config::metrics_generator`] (see [`generator`] for what is accepted without
+//! effect and what is reported). As in Tempo, nothing is generated unless the overrides name
+//! processors.
+//!
+//! | Key | Default | Setting |
+//! |---|---|---|
+//! | `overrides.defaults.metrics_generator.processors`, or the legacy `overrides.metrics_generator_processors` | none | which processors run for tenants without their own (`span-metrics`, `service-graphs`; `local-blocks` and `host-info` accepted; any other name is a startup error) |
+//! | `overrides.defaults.metrics_generator.max_active_series`, or the legacy `overrides.metrics_generator_max_active_series` | `0` (no limit) | the most series per tenant |
+//! | `overrides.defaults.metrics_generator.trace_id_label_name`, or the legacy `overrides.metrics_generator_trace_id_label_name` | `traceID` | the exemplars' trace ID label |
+//! | each tenant's `metrics_generator.processors` (or `metrics_generator_processors`) in `per_tenant_override_config` | the defaults' | that tenant's processors; `"*"` for every tenant not named |
+//! | `metrics_generator.processor.span_metrics.{histogram_buckets, dimensions, intrinsic_dimensions, filter_policies, enable_target_info, target_info_excluded_dimensions, span_multiplier_key}` | Tempo's | span metrics |
+//! | `metrics_generator.processor.service_graphs.{wait, max_items, histogram_buckets, dimensions, enable_client_server_prefix, enable_messaging_system_latency_histogram, enable_virtual_node_label, peer_attributes, database_name_attributes, span_multiplier_key, filter_policies}` | Tempo's (`workers` accepted) | service graphs |
+//! | `metrics_generator.registry.collection_interval` | `15s` | how often series are sent |
+//! | `metrics_generator.registry.stale_duration` | `15m` | a series not updated for this long is dropped |
+//! | `metrics_generator.registry.{external_labels, inject_tenant_id_as}` | none | labels on every series |
+//! | `metrics_generator.registry.{max_label_name_length, max_label_value_length}` | `1024`, `2048` | labels are cut to these many bytes |
+//! | `metrics_generator.storage.remote_write` | none | Prometheus `remote_write` entries: `url` (`http://` only), `name`, `headers`, `send_exemplars`, `remote_timeout`, `basic_auth`, `queue_config.{capacity, max_shards, max_samples_per_send, min_backoff, max_backoff}` |
+//! | `metrics_generator.storage.remote_write_flush_deadline` | `1m` | how long shutdown waits for queued series |
+//! | `metrics_generator.storage.remote_write_add_org_id_header` | `true` | `X-Scope-OrgID: <tenant>` on requests (never for `single-tenant`) |
+//! | `metrics_generator.metrics_ingestion_time_range_slack` | `30s` | spans ending further from now are not counted |
 //!
 //! ## Connections
 //!
@@ -102,9 +125,9 @@
 //!
 //! # Keys reported
 //!
-//! Everything else, notably `stream_over_http_enabled`, `usage_report`, `metrics_generator`,
-//! the other `query_frontend` keys (among them `query_frontend.metrics.concurrent_jobs` and the
-//! other job-sharding settings of metrics queries), `querier`, `overrides`, `memberlist`, other receivers (`jaeger`, `zipkin`,
+//! Everything else, notably `stream_over_http_enabled`, `usage_report`, the other
+//! `metrics_generator` and `overrides` keys (such as `generate_native_histograms`), the other `query_frontend` keys (among them `query_frontend.metrics.concurrent_jobs` and the
+//! other job-sharding settings of metrics queries), `querier`, `memberlist`, other receivers (`jaeger`, `zipkin`,
 //! ...), `storage.trace.block`, `storage.trace.pool` and the other backends' sections: they
 //! have no effect here, and the report says so.
 //!
@@ -123,6 +146,7 @@
 //! went wrong.
 
 mod error;
+mod generator;
 mod overrides;
 mod raw;
 mod value;
@@ -133,6 +157,7 @@ use std::time::Duration;
 use tempo_core::FsyncPolicy;
 
 pub(crate) use error::ConfigError;
+pub(crate) use generator::{GeneratorSettings, RemoteWriteConfig};
 pub(crate) use overrides::load_tenant_overrides;
 use raw::{RawGrpc, RawHttp, RawProtocols, RawRoot, RawServer};
 pub(crate) use raw::{S3Config, StorageBackend};
@@ -231,6 +256,9 @@ pub(crate) struct Config {
     /// is 30 s, because its queriers may not have the newest spans yet; here every
     /// acknowledged span is queryable at once.
     pub(crate) query_end_cutoff: Duration,
+    /// The metrics generator (`metrics_generator`, and the processors named in the
+    /// overrides): off unless the overrides name a processor.
+    pub(crate) metrics_generator: GeneratorSettings,
 }
 
 /// How one listener treats its connections. `None` is no limit.
@@ -350,6 +378,7 @@ impl Default for Config {
             metrics_max_exemplars: tempo_core::MAX_EXEMPLARS,
             metrics_max_response_series: tempo_core::query::DEFAULT_MAX_SERIES,
             query_end_cutoff: Duration::ZERO,
+            metrics_generator: GeneratorSettings::default(),
         }
     }
 }
@@ -416,6 +445,18 @@ impl Config {
             query_end_cutoff = ?self.query_end_cutoff,
             graceful_shutdown_timeout = ?self.graceful_shutdown_timeout,
             "configuration"
+        );
+        let generator = &self.metrics_generator;
+        let processors = generator.core.processors;
+        tracing::info!(
+            span_metrics = processors.span_metrics,
+            service_graphs = processors.service_graphs,
+            per_tenant_overrides = self.per_tenant_override_config.is_some(),
+            collection_interval = ?generator.collection_interval,
+            stale_duration = ?generator.core.stale_duration,
+            max_active_series = generator.core.max_active_series,
+            remote_write = generator.remote_write.len(),
+            "metrics generator (processors by default; the overrides may turn them on per tenant)"
         );
         if self.storage_backend == StorageBackend::S3 {
             let credentials = if s3.access_key.is_empty() && s3.secret_key.is_empty() {
@@ -514,6 +555,37 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
     let compactor = raw.compactor.compaction;
     let trace = raw.storage.trace;
     let metrics = raw.query_frontend.metrics;
+    let mut overrides = raw.overrides;
+    let generator_defaults = generator::GeneratorDefaults {
+        processors: overrides
+            .defaults
+            .generator_processors("overrides.defaults")
+            .or_else(|| {
+                overrides
+                    .metrics_generator_processors
+                    .take()
+                    .map(|n| (n, "overrides.metrics_generator_processors".to_owned()))
+            }),
+        max_active_series: overrides
+            .defaults
+            .generator_max_active_series()
+            .or(overrides.metrics_generator_max_active_series),
+        trace_id_label_name: overrides
+            .defaults
+            .generator_trace_id_label_name("overrides.defaults")
+            .or_else(|| {
+                overrides
+                    .metrics_generator_trace_id_label_name
+                    .take()
+                    .map(|n| {
+                        (
+                            n,
+                            "overrides.metrics_generator_trace_id_label_name".to_owned(),
+                        )
+                    })
+            }),
+    };
+    let metrics_generator = generator::resolve(raw.metrics_generator, generator_defaults, unknown)?;
     let count = |value: Option<u64>, default: usize, key: &str| -> Result<usize, ConfigError> {
         value.map_or(Ok(default), |n| {
             usize::try_from(n).map_err(|_| ConfigError::Invalid {
@@ -560,11 +632,10 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
             .max_block_duration
             .or(ingester.max_block_duration)
             .unwrap_or(defaults.max_block_duration),
-        block_retention: raw
-            .overrides
+        block_retention: overrides
             .defaults
             .block_retention()
-            .or(raw.overrides.block_retention.filter(|d| !d.is_zero()))
+            .or(overrides.block_retention.filter(|d| !d.is_zero()))
             .or(worker.block_retention)
             .or(compactor.block_retention)
             .unwrap_or(defaults.block_retention),
@@ -572,13 +643,12 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
             .compacted_block_retention
             .or(compactor.compacted_block_retention)
             .unwrap_or(defaults.compacted_block_retention),
-        max_bytes_per_trace: raw
-            .overrides
+        max_bytes_per_trace: overrides
             .defaults
             .max_bytes_per_trace()
-            .or(raw.overrides.max_bytes_per_trace)
+            .or(overrides.max_bytes_per_trace)
             .unwrap_or(defaults.max_bytes_per_trace),
-        per_tenant_override_config: non_empty_path(raw.overrides.per_tenant_override_config),
+        per_tenant_override_config: non_empty_path(overrides.per_tenant_override_config),
         ingestion_time_range_slack: trace
             .wal
             .ingestion_time_range_slack
@@ -622,6 +692,7 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
         otlp_grpc_listener,
         otlp_http_listener,
         graceful_shutdown_timeout,
+        metrics_generator,
     })
 }
 
@@ -760,7 +831,7 @@ mod tests {
 
     #[test]
     fn tempo_2x_docker_compose_config() {
-        let (config, unknown) = parse(DOCKER_COMPOSE_2X);
+        let (mut config, unknown) = parse(DOCKER_COMPOSE_2X);
         assert_eq!(
             unknown,
             [
@@ -769,10 +840,28 @@ mod tests {
                 "query_frontend.search.throughput_bytes_slo",
                 "query_frontend.search.metadata_slo",
                 "query_frontend.trace_by_id",
-                "metrics_generator",
-                "overrides.defaults.metrics_generator",
+                "overrides.defaults.metrics_generator.generate_native_histograms",
             ]
         );
+        // The generator: both processors for every tenant, sent to Prometheus.
+        let generator = std::mem::take(&mut config.metrics_generator);
+        assert_eq!(
+            generator.core.processors,
+            tempo_core::generator::Processors::ALL
+        );
+        assert_eq!(
+            generator.external_labels,
+            [
+                ("cluster".to_owned(), "docker-compose".to_owned()),
+                ("source".to_owned(), "tempo".to_owned())
+            ]
+        );
+        assert_eq!(generator.remote_write.len(), 1);
+        let rw = &generator.remote_write[0];
+        assert_eq!(rw.url, "http://prometheus:9090/api/v1/write");
+        assert!(rw.send_exemplars);
+        assert_eq!(rw.remote_timeout, secs(30));
+        assert_eq!(generator.collection_interval, secs(15));
         assert_eq!(
             config,
             Config {
@@ -790,19 +879,23 @@ mod tests {
 
     #[test]
     fn tempo_3x_single_binary_config() {
-        let (config, unknown) = parse(include_str!(
+        let (mut config, unknown) = parse(include_str!(
             "../../tests/fixtures/config/tempo-3x-single-binary.yaml"
         ));
         assert_eq!(
             unknown,
             [
                 "stream_over_http_enabled",
-                "metrics_generator",
                 "query_frontend.mcp_server",
-                "overrides.defaults.metrics_generator",
                 "usage_report"
             ]
         );
+        let generator = std::mem::take(&mut config.metrics_generator);
+        assert_eq!(
+            generator.core.processors,
+            tempo_core::generator::Processors::ALL
+        );
+        assert_eq!(generator.remote_write.len(), 1);
         assert_eq!(
             config,
             Config {
@@ -1038,6 +1131,303 @@ mod tests {
     }
 
     #[test]
+    fn metrics_generator_off_by_default() {
+        let d = Config::default().metrics_generator;
+        assert_eq!(d.core.processors, tempo_core::generator::Processors::NONE);
+        assert_eq!(d.collection_interval, secs(15));
+        assert_eq!(d.core.stale_duration, secs(15 * 60));
+        assert_eq!(d.core.ingestion_time_range_slack, secs(30));
+        assert_eq!(
+            (d.max_label_name_length, d.max_label_value_length),
+            (1024, 2048)
+        );
+        assert_eq!(d.remote_write_flush_deadline, secs(60));
+        assert!(d.remote_write_add_org_id_header);
+        assert_eq!(d.trace_id_label_name, "traceID");
+        assert_eq!(d.core.service_graphs.wait, secs(10));
+        assert_eq!(d.core.service_graphs.max_items, 10_000);
+        // A block without overrides naming processors turns nothing on.
+        let (config, unknown) =
+            parse("metrics_generator:\n  registry:\n    collection_interval: 5s\n");
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert!(!config.metrics_generator.core.processors.any());
+    }
+
+    #[test]
+    fn metrics_generator_keys() {
+        let (config, unknown) = parse(
+            "metrics_generator:
+  ring:
+    kvstore:
+      store: memberlist
+  processor:
+    span_metrics:
+      histogram_buckets: [0.01, 0.1, 1]
+      dimensions: [http.method, deployment.environment]
+      intrinsic_dimensions:
+        status_message: true
+        span_kind: false
+      filter_policies:
+        - include:
+            match_type: strict
+            attributes:
+              - key: kind
+                value: SPAN_KIND_SERVER
+          exclude:
+            match_type: regex
+            attributes:
+              - key: resource.service.name
+                value: ^internal-.*
+      enable_target_info: true
+      target_info_excluded_dimensions: [host.name]
+      span_multiplier_key: sampling.ratio
+      dimension_mappings:
+        - name: route
+      enable_instance_label: false
+    service_graphs:
+      wait: 2s
+      max_items: 500
+      workers: 4
+      histogram_buckets: [0.5, 1]
+      dimensions: [cluster]
+      enable_client_server_prefix: true
+      enable_messaging_system_latency_histogram: yes
+      enable_virtual_node_label: true
+      peer_attributes: [peer.service]
+      database_name_attributes: [db.name]
+      span_multiplier_key: ratio
+      filter_policies:
+        - include_any:
+            attributes:
+              - key: span.http.status_code
+                value: 500
+    local_blocks:
+      flush_to_storage: true
+  registry:
+    collection_interval: 1s
+    stale_duration: 5m
+    external_labels:
+      cluster: eu-1
+      replica: 2
+    inject_tenant_id_as: tenant
+    max_label_name_length: 100
+    max_label_value_length: 200
+  storage:
+    path: /var/tempo/generator/wal
+    wal:
+      truncate_frequency: 1h
+    remote_write:
+      - url: http://prom:9090/api/v1/write
+        name: prom
+        send_exemplars: true
+        remote_timeout: 5s
+        headers:
+          X-Scope-OrgID: fixed
+          X-Extra: \"1\"
+        basic_auth:
+          username: u
+          password: p
+        queue_config:
+          capacity: 100
+          max_shards: 2
+          max_samples_per_send: 50
+          min_backoff: 10ms
+          max_backoff: 1s
+          batch_send_deadline: 5s
+        tls_config:
+          insecure_skip_verify: true
+      - url: http://other/push
+    remote_write_flush_deadline: 10s
+    remote_write_add_org_id_header: false
+  traces_storage:
+    path: /var/tempo/generator/traces
+  metrics_ingestion_time_range_slack: 1m
+overrides:
+  defaults:
+    metrics_generator:
+      processors: [span-metrics]
+      max_active_series: 1000
+      trace_id_label_name: trace_id
+",
+        );
+        assert_eq!(
+            unknown,
+            [
+                "metrics_generator.storage.remote_write.0.tls_config",
+                "metrics_generator.processor.span_metrics.dimension_mappings",
+                "metrics_generator.processor.span_metrics.enable_instance_label",
+            ]
+        );
+        let g = config.metrics_generator;
+        let core = &g.core;
+        assert_eq!(
+            core.processors,
+            tempo_core::generator::Processors {
+                span_metrics: true,
+                service_graphs: false
+            }
+        );
+        assert_eq!(core.max_active_series, 1000);
+        assert_eq!(core.stale_duration, secs(300));
+        assert_eq!(core.ingestion_time_range_slack, secs(60));
+        let sm = &core.span_metrics;
+        assert_eq!(sm.histogram_buckets, [0.01, 0.1, 1.0]);
+        assert_eq!(sm.dimensions, ["http.method", "deployment.environment"]);
+        assert!(sm.intrinsic_dimensions.status_message && !sm.intrinsic_dimensions.span_kind);
+        assert!(sm.intrinsic_dimensions.service && sm.intrinsic_dimensions.span_name);
+        assert_eq!(sm.filter_policies.len(), 1);
+        let policy = &sm.filter_policies[0];
+        assert_eq!(policy.include.as_ref().unwrap().attributes[0].key, "kind");
+        assert_eq!(
+            policy.exclude.as_ref().unwrap().match_type,
+            tempo_core::generator::MatchType::Regex
+        );
+        assert!(sm.enable_target_info);
+        assert_eq!(sm.target_info_excluded_dimensions, ["host.name"]);
+        assert_eq!(sm.span_multiplier_key, "sampling.ratio");
+        let sg = &core.service_graphs;
+        assert_eq!((sg.wait, sg.max_items), (secs(2), 500));
+        assert_eq!(sg.histogram_buckets, [0.5, 1.0]);
+        assert_eq!(sg.dimensions, ["cluster"]);
+        assert!(sg.enable_client_server_prefix);
+        assert!(sg.enable_messaging_system_latency_histogram && sg.enable_virtual_node_label);
+        assert_eq!(sg.peer_attributes, ["peer.service"]);
+        assert_eq!(sg.database_name_attributes, ["db.name"]);
+        assert_eq!(sg.span_multiplier_key, "ratio");
+        let any = sg.filter_policies[0].include_any.as_ref().unwrap();
+        assert_eq!(
+            (
+                any.attributes[0].key.as_str(),
+                any.attributes[0].value.as_str()
+            ),
+            ("span.http.status_code", "500")
+        );
+        assert_eq!(g.collection_interval, secs(1));
+        assert_eq!(
+            g.external_labels,
+            [
+                ("cluster".to_owned(), "eu-1".to_owned()),
+                ("replica".to_owned(), "2".to_owned())
+            ]
+        );
+        assert_eq!(g.inject_tenant_id_as.as_deref(), Some("tenant"));
+        assert_eq!(
+            (g.max_label_name_length, g.max_label_value_length),
+            (100, 200)
+        );
+        assert_eq!(g.trace_id_label_name, "trace_id");
+        assert_eq!(g.remote_write_flush_deadline, secs(10));
+        assert!(!g.remote_write_add_org_id_header);
+        let [rw, other] = &g.remote_write[..] else {
+            panic!("{:?}", g.remote_write)
+        };
+        assert_eq!(rw.url, "http://prom:9090/api/v1/write");
+        assert_eq!(rw.name, "prom");
+        assert!(rw.send_exemplars);
+        assert_eq!(rw.remote_timeout, secs(5));
+        let headers: Vec<(&str, &str)> = rw
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(headers, [("x-extra", "1"), ("x-scope-orgid", "fixed")]);
+        assert_eq!(rw.basic_auth, Some(("u".to_owned(), "p".to_owned())));
+        assert!(
+            !format!("{rw:?}").contains("\"p\""),
+            "the password is not logged"
+        );
+        assert_eq!(
+            (rw.min_backoff, rw.max_backoff),
+            (Duration::from_millis(10), secs(1))
+        );
+        assert_eq!((rw.max_samples_per_send, rw.max_queued_samples), (50, 200));
+        // Prometheus' defaults.
+        assert_eq!(other.name, "http://other/push");
+        assert!(!other.send_exemplars);
+        assert_eq!(
+            (other.min_backoff, other.max_backoff),
+            (Duration::from_millis(30), secs(5))
+        );
+        assert_eq!(
+            (other.max_samples_per_send, other.max_queued_samples),
+            (2000, 500_000)
+        );
+    }
+
+    #[test]
+    fn metrics_generator_legacy_overrides_and_refusals() {
+        let (config, unknown) = parse(
+            "overrides:\n  metrics_generator_processors: [service-graphs]\n  \
+             metrics_generator_max_active_series: 7\n",
+        );
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let core = &config.metrics_generator.core;
+        assert!(core.processors.service_graphs && !core.processors.span_metrics);
+        assert_eq!(core.max_active_series, 7);
+        // The current shape wins over the legacy one.
+        let (config, _) = parse(
+            "overrides:\n  metrics_generator_processors: [service-graphs]\n  defaults:\n    \
+             metrics_generator:\n      processors: [span-metrics]\n",
+        );
+        assert!(config.metrics_generator.core.processors.span_metrics);
+        assert!(!config.metrics_generator.core.processors.service_graphs);
+
+        let msg = parse_err(
+            "overrides:\n  defaults:\n    metrics_generator:\n      processors: [span-metrics, spanmetrics]\n",
+        );
+        assert!(
+            msg.starts_with("overrides.defaults.metrics_generator.processors: unknown metrics generator processor \"spanmetrics\""),
+            "{msg}"
+        );
+        let msg = parse_err("overrides:\n  metrics_generator_processors: [graphs]\n");
+        assert!(
+            msg.starts_with("overrides.metrics_generator_processors: unknown"),
+            "{msg}"
+        );
+        let msg = parse_err(
+            "metrics_generator:\n  storage:\n    remote_write:\n      - url: https://prom/api/v1/write\n",
+        );
+        assert!(
+            msg.starts_with("metrics_generator.storage.remote_write.0.url: \"https://prom/api/v1/write\": https is not supported"),
+            "{msg}"
+        );
+        let msg = parse_err("metrics_generator:\n  storage:\n    remote_write:\n      - name: x\n");
+        assert_eq!(
+            msg,
+            "metrics_generator.storage.remote_write.0.url: a remote write needs a url"
+        );
+        let msg = parse_err(
+            "metrics_generator:\n  storage:\n    remote_write:\n      - url: http://p/w\n        headers:\n          Content-Type: text/plain\n",
+        );
+        assert!(msg.contains("Content-Type is a reserved header"), "{msg}");
+        let msg = parse_err(
+            "metrics_generator:\n  processor:\n    span_metrics:\n      filter_policies:\n        - include:\n            match_type: fuzzy\n            attributes: []\n",
+        );
+        assert_eq!(
+            msg,
+            "metrics_generator.processor.span_metrics.filter_policies.0.include.match_type: \"fuzzy\" is neither strict nor regex"
+        );
+        let msg = parse_err(
+            "metrics_generator:\n  processor:\n    service_graphs:\n      filter_policies:\n        - exclude:\n            match_type: regex\n            attributes:\n              - key: span.x\n                value: \"(\"\n",
+        );
+        assert!(
+            msg.starts_with("metrics_generator.processor.service_graphs.filter_policies.0.exclude.attributes.0: "),
+            "{msg}"
+        );
+        let msg = parse_err("metrics_generator:\n  registry:\n    inject_tenant_id_as: org.id\n");
+        assert!(msg.starts_with("metrics_generator.registry.inject_tenant_id_as: \"org.id\" is not a Prometheus label name"), "{msg}");
+        let msg = parse_err(
+            "metrics_generator:\n  processor:\n    service_graphs:\n      histogram_buckets: [1, 0.5]\n",
+        );
+        assert!(msg.starts_with("metrics_generator.processor.service_graphs.histogram_buckets: buckets must increase"), "{msg}");
+        let msg = parse_err("metrics_generator:\n  registry:\n    collection_interval: 0s\n");
+        assert_eq!(
+            msg,
+            "metrics_generator.registry.collection_interval: must be more than 0"
+        );
+    }
+
+    #[test]
     fn connection_keys() {
         let d = Config::default();
         assert_eq!(d.api_listener.header_timeout, Some(secs(30)));
@@ -1207,7 +1597,7 @@ mod tests {
         std::fs::write(&path, DOCKER_COMPOSE_2X).unwrap();
         let (config, unknown) = Config::load(&path).unwrap();
         assert_eq!(config.max_block_duration, secs(300));
-        assert_eq!(unknown.len(), 7);
+        assert_eq!(unknown.len(), 6);
         let (expanded, _) = Config::load_expanding_env(&path).unwrap();
         assert_eq!(expanded, config);
         let err = Config::load(&dir.path().join("missing.yaml")).unwrap_err();

@@ -2,8 +2,12 @@
 //!
 //! Tempo's tenant-specific overrides file (`overrides.per_tenant_override_config`): tenant
 //! IDs, or `"*"` for every tenant not named, mapped to their limits, in either shape of
-//! Tempo's overrides (`global.max_bytes_per_trace` and `compaction.block_retention`, or the
-//! legacy flat keys). The server reads it at start and again when it changes.
+//! Tempo's overrides (`global.max_bytes_per_trace`, `compaction.block_retention` and
+//! `metrics_generator.processors`, or the legacy flat keys `max_bytes_per_trace`,
+//! `block_retention` and `metrics_generator_processors`). The server reads it at start and
+//! again when it changes. A tenant's `metrics_generator.max_active_series` and
+//! `trace_id_label_name` are reported: here they are set for every tenant at once, in the
+//! main file's `overrides.defaults`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -11,6 +15,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::generator;
 use super::raw::{self, RawLimits};
 
 /// A tenant-specific overrides file: `overrides:` mapping tenant IDs (or `"*"`, every tenant
@@ -26,9 +31,9 @@ struct RawTenantOverrides {
 pub(crate) fn load_tenant_overrides(
     path: &Path,
 ) -> Result<(HashMap<String, tempo_core::TenantLimits>, Vec<String>), ConfigError> {
-    let (raw, unknown) = raw::from_yaml::<RawTenantOverrides>(&raw::read(path)?)?;
+    let (raw, mut unknown) = raw::from_yaml::<RawTenantOverrides>(&raw::read(path)?)?;
     let mut limits = HashMap::new();
-    for (tenant, raw) in raw.overrides {
+    for (tenant, mut raw) in raw.overrides {
         if tenant != "*" {
             tempo_core::validate_tenant(&tenant).map_err(|e| ConfigError::Invalid {
                 key: format!("overrides.{tenant}"),
@@ -38,6 +43,19 @@ pub(crate) fn load_tenant_overrides(
         let mut l = tempo_core::TenantLimits::default();
         l.max_bytes_per_trace = raw.max_bytes_per_trace();
         l.block_retention = raw.block_retention();
+        let at = format!("overrides.{tenant}");
+        if let Some((names, key)) = raw.generator_processors(&at) {
+            l.generator_processors = Some(generator::processors(names, &key)?);
+        }
+        if raw.metrics_generator.max_active_series.is_some() {
+            unknown.push(format!("{at}.metrics_generator.max_active_series"));
+        }
+        if raw.metrics_generator_max_active_series.is_some() {
+            unknown.push(format!("{at}.metrics_generator_max_active_series"));
+        }
+        if let Some((_, key)) = raw.generator_trace_id_label_name(&at) {
+            unknown.push(key);
+        }
         limits.insert(tenant, l);
     }
     Ok((limits, unknown))
@@ -72,8 +90,59 @@ mod tests {
         assert_eq!(limits["team-b"].max_bytes_per_trace, Some(200));
         assert_eq!(limits["team-b"].block_retention, Some(secs(24 * 3600)));
         assert_eq!(limits["*"].block_retention, Some(secs(3600)));
+        assert_eq!(limits["team-a"].generator_processors, None);
         std::fs::write(&path, "overrides:\n  a/b:\n    max_bytes_per_trace: 1\n").unwrap();
         let err = load_tenant_overrides(&path).unwrap_err().to_string();
         assert!(err.starts_with("overrides.a/b: invalid tenant ID"), "{err}");
+    }
+
+    #[test]
+    fn generator_processors_per_tenant_in_both_shapes() {
+        use tempo_core::generator::Processors;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("overrides.yaml");
+        std::fs::write(
+            &path,
+            "overrides:\n  team-a:\n    metrics_generator:\n      processors: [span-metrics]\n      \
+             max_active_series: 10\n  team-b:\n    metrics_generator_processors: [service-graphs, local-blocks]\n    \
+             metrics_generator_trace_id_label_name: tid\n  team-c:\n    metrics_generator:\n      processors: []\n  \
+             \"*\":\n    metrics_generator:\n      processors: [span-metrics, service-graphs]\n",
+        )
+        .unwrap();
+        let (limits, unknown) = load_tenant_overrides(&path).unwrap();
+        assert_eq!(
+            unknown,
+            [
+                "overrides.team-a.metrics_generator.max_active_series",
+                "overrides.team-b.metrics_generator_trace_id_label_name",
+            ]
+        );
+        let processors = |t: &str| limits[t].generator_processors;
+        assert_eq!(
+            processors("team-a"),
+            Some(Processors {
+                span_metrics: true,
+                service_graphs: false
+            })
+        );
+        assert_eq!(
+            processors("team-b"),
+            Some(Processors {
+                span_metrics: false,
+                service_graphs: true
+            })
+        );
+        assert_eq!(processors("team-c"), Some(Processors::NONE));
+        assert_eq!(processors("*"), Some(Processors::ALL));
+        std::fs::write(
+            &path,
+            "overrides:\n  t:\n    metrics_generator_processors: [nope]\n",
+        )
+        .unwrap();
+        let err = load_tenant_overrides(&path).unwrap_err().to_string();
+        assert!(
+            err.starts_with("overrides.t.metrics_generator_processors: unknown metrics generator processor \"nope\""),
+            "{err}"
+        );
     }
 }

@@ -14,6 +14,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use tempo_core::FsyncPolicy;
 
 use super::error::ConfigError;
+use super::generator::{RawGeneratorLimits, RawMetricsGenerator, Text};
 use super::value::{
     Reject, Scalar, de_bool, de_conn_limit, de_duration, de_endpoint, de_fsync, de_log_level,
     de_opt_bool, de_opt_u64, de_port, de_present, de_string, read_scalar, string_value,
@@ -194,6 +195,7 @@ pub(super) struct RawRoot {
     pub(super) backend_worker: RawCompactor,
     pub(super) storage: RawStorage,
     pub(super) overrides: RawOverrides,
+    pub(super) metrics_generator: RawMetricsGenerator,
 }
 
 #[derive(Default, Deserialize)]
@@ -261,19 +263,30 @@ pub(super) struct RawOverrides {
     pub(super) max_bytes_per_trace: Option<u64>,
     #[serde(deserialize_with = "de_duration")]
     pub(super) block_retention: Option<Duration>,
+    pub(super) metrics_generator_processors: Option<Vec<Text>>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) metrics_generator_max_active_series: Option<u64>,
+    pub(super) metrics_generator_trace_id_label_name: Option<Text>,
 }
 
 /// The limits of a tenant (or the defaults), in either shape of Tempo's overrides:
-/// `global.max_bytes_per_trace` and `compaction.block_retention`, or the legacy flat keys.
+/// `global.max_bytes_per_trace`, `compaction.block_retention` and
+/// `metrics_generator.{processors, max_active_series, trace_id_label_name}`, or the legacy
+/// flat keys (`max_bytes_per_trace`, `metrics_generator_processors`, ...).
 #[derive(Default, Deserialize)]
 #[serde(default, expecting = "a mapping of limits")]
 pub(super) struct RawLimits {
     pub(super) global: RawGlobalLimits,
     pub(super) compaction: RawCompactionLimits,
+    pub(super) metrics_generator: RawGeneratorLimits,
     #[serde(deserialize_with = "de_opt_u64")]
     pub(super) max_bytes_per_trace: Option<u64>,
     #[serde(deserialize_with = "de_duration")]
     pub(super) block_retention: Option<Duration>,
+    pub(super) metrics_generator_processors: Option<Vec<Text>>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) metrics_generator_max_active_series: Option<u64>,
+    pub(super) metrics_generator_trace_id_label_name: Option<Text>,
 }
 
 impl RawLimits {
@@ -288,6 +301,35 @@ impl RawLimits {
             .block_retention
             .or(self.block_retention)
             .filter(|d| !d.is_zero())
+    }
+
+    /// `metrics_generator.processors`, or the legacy flat key, with the key it came from
+    /// under `at` (`overrides.defaults`, `overrides.<tenant>`).
+    pub(super) fn generator_processors(&mut self, at: &str) -> Option<(Vec<Text>, String)> {
+        if let Some(names) = self.metrics_generator.processors.take() {
+            return Some((names, format!("{at}.metrics_generator.processors")));
+        }
+        self.metrics_generator_processors
+            .take()
+            .map(|names| (names, format!("{at}.metrics_generator_processors")))
+    }
+
+    /// `metrics_generator.max_active_series`, or the legacy flat key.
+    pub(super) fn generator_max_active_series(&self) -> Option<u64> {
+        self.metrics_generator
+            .max_active_series
+            .or(self.metrics_generator_max_active_series)
+    }
+
+    /// `metrics_generator.trace_id_label_name`, or the legacy flat key, with the key it
+    /// came from under `at`.
+    pub(super) fn generator_trace_id_label_name(&mut self, at: &str) -> Option<(Text, String)> {
+        if let Some(name) = self.metrics_generator.trace_id_label_name.take() {
+            return Some((name, format!("{at}.metrics_generator.trace_id_label_name")));
+        }
+        self.metrics_generator_trace_id_label_name
+            .take()
+            .map(|name| (name, format!("{at}.metrics_generator_trace_id_label_name")))
     }
 }
 
