@@ -20,6 +20,7 @@ mod api;
 mod args;
 mod config;
 mod federation;
+mod generator;
 mod inspect;
 mod listen;
 mod metrics;
@@ -112,8 +113,9 @@ impl ApiOptions {
 }
 
 /// Tempo's HTTP query API over `store`: trace by ID (v1, v2), search, tag names and values,
-/// TraceQL metrics (range and instant), `/api/echo`, `/ready`, `/api/status/buildinfo` and
-/// `/metrics`, exactly as `tempo-server` serves them. Store work runs on tokio's blocking
+/// TraceQL metrics (range and instant), `/api/echo`, `/ready`, `/api/status/buildinfo`,
+/// `/metrics` and the metrics generator's series at `/metrics/generator`, exactly as
+/// `tempo-server` serves them. Store work runs on tokio's blocking
 /// pool: serve it on a tokio runtime.
 pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
     let metrics = Arc::new(Metrics::default());
@@ -128,6 +130,7 @@ pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
             end_cutoff: options.query_end_cutoff,
         },
         readiness: Arc::new(Readiness::new(0)),
+        generator_rules: Arc::default(),
     })
     .layer(LatencyLayer {
         metrics,
@@ -242,6 +245,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     store_config.max_query_bytes = config.max_query_bytes;
     store_config.metrics_max_duration = config.metrics_max_duration;
     store_config.metrics_max_intervals = config.metrics_max_intervals;
+    store_config.metrics_generator = config.metrics_generator.core.clone();
     if let Some(path) = &config.per_tenant_override_config {
         let (limits, unknown) = config::load_tenant_overrides(path)
             .with_context(|| format!("reading the overrides file {}", path.display()))?;
@@ -275,6 +279,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let metrics = Arc::new(Metrics::default());
+    let remote_writer = match generator::remote_write::RemoteWriter::start(
+        store.clone(),
+        &config.metrics_generator,
+    ) {
+        Some((writer, endpoints)) => {
+            for e in endpoints {
+                metrics.register_remote_write(e);
+            }
+            Some(writer)
+        }
+        None => None,
+    };
     let receiver = Receiver::new(
         store.clone(),
         ReceiverConfig {
@@ -311,6 +327,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             end_cutoff: config.query_end_cutoff,
         },
         readiness: readiness.clone(),
+        generator_rules: Arc::new(generator::SeriesRules::new(&config.metrics_generator)),
     });
     start.listener(
         bind(&config.http_listen_addr(), "HTTP API").await?,
@@ -388,11 +405,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "in-flight requests did not finish within the graceful shutdown timeout; stopping anyway"
         );
     }
+    // The generator's last series are collected and sent (within the flush deadline) while
+    // the store closes: ingestion has stopped, and closing leaves the series readable.
+    let flushing = remote_writer.map(|w| tokio::spawn(w.shutdown()));
     let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close())
+    let closed = tokio::task::spawn_blocking(move || closing.close())
         .await
         .context("closing the store")?
-        .context("syncing the write-ahead log")?;
+        .context("syncing the write-ahead log");
+    if let Some(flushing) = flushing
+        && let Err(e) = flushing.await
+    {
+        tracing::error!(error = %e, "remote write shutdown failed");
+    }
+    closed?;
     tracing::info!("write-ahead log synced; stopped");
     match failure {
         Some(e) => Err(e),

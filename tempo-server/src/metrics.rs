@@ -16,6 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use tempo_core::Store;
 use tempo_otlp::{IngestEvent, IngestObserver};
 
+use crate::generator::remote_write::EndpointStats;
 use crate::listen::{CloseReason, ListenerStats};
 
 /// Upper bounds of the latency histogram buckets, in seconds.
@@ -62,6 +63,8 @@ pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<(String, String, String), Histogram>>,
     /// Connection counters of each listener.
     listeners: RwLock<Vec<Arc<ListenerStats>>>,
+    /// Counters of each remote-write endpoint of the metrics generator.
+    remote_write: RwLock<Vec<Arc<EndpointStats>>>,
 }
 
 impl Metrics {
@@ -83,6 +86,11 @@ impl Metrics {
     /// Adds a listener's connection counters to the rendered metrics.
     pub(crate) fn register_listener(&self, stats: Arc<ListenerStats>) {
         self.listeners.write().push(stats);
+    }
+
+    /// Adds a remote-write endpoint's counters to the rendered metrics.
+    pub(crate) fn register_remote_write(&self, stats: Arc<EndpointStats>) {
+        self.remote_write.write().push(stats);
     }
 
     fn with_tenant(&self, tenant: &str, f: impl FnOnce(&mut TenantCounters)) {
@@ -257,6 +265,24 @@ impl Metrics {
                 "Searches stopped by max_query_bytes.",
                 stats.queries_over_budget,
             ),
+            (
+                "tempo_metrics_generator_registry_active_series",
+                "gauge",
+                "Series the metrics generator holds, all tenants.",
+                stats.generator_active_series,
+            ),
+            (
+                "tempo_metrics_generator_spans_dropped_total",
+                "counter",
+                "Spans the metrics generator counted in no series because a tenant's registry held max_active_series.",
+                stats.generator_dropped_spans,
+            ),
+            (
+                "tempo_metrics_generator_service_graph_pending_edges",
+                "gauge",
+                "Client and server spans waiting for their other half, all tenants.",
+                stats.generator_pending_edges,
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(
@@ -266,6 +292,7 @@ impl Metrics {
         }
 
         self.render_connections(&mut out);
+        self.render_remote_write(&mut out);
 
         let name = "tempo_request_duration_seconds";
         let _ = writeln!(
@@ -361,6 +388,79 @@ impl Metrics {
                     s.label,
                     reason.label(),
                     s.closed[reason.index()]
+                );
+            }
+        }
+    }
+}
+
+impl Metrics {
+    /// Per remote-write endpoint: Prometheus' own `prometheus_remote_storage_*` counters,
+    /// labelled as Prometheus labels them (`remote_name`, `url`).
+    fn render_remote_write(&self, out: &mut String) {
+        let endpoints = self.remote_write.read();
+        if endpoints.is_empty() {
+            return;
+        }
+        type Family = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&EndpointStats) -> &std::sync::atomic::AtomicU64,
+        );
+        let families: [Family; 7] = [
+            (
+                "prometheus_remote_storage_samples_total",
+                "counter",
+                "Generated samples the remote-write endpoint took.",
+                |s| &s.samples_sent,
+            ),
+            (
+                "prometheus_remote_storage_exemplars_total",
+                "counter",
+                "Exemplars the remote-write endpoint took.",
+                |s| &s.exemplars_sent,
+            ),
+            (
+                "prometheus_remote_storage_samples_failed_total",
+                "counter",
+                "Samples of requests the endpoint refused for good (4xx other than 429); not retried.",
+                |s| &s.samples_failed,
+            ),
+            (
+                "prometheus_remote_storage_samples_retried_total",
+                "counter",
+                "Samples sent again after a network error, a 5xx or a 429.",
+                |s| &s.samples_retried,
+            ),
+            (
+                "prometheus_remote_storage_samples_dropped_total",
+                "counter",
+                "Samples dropped unsent: the queue was full, or shutdown's flush deadline passed.",
+                |s| &s.samples_dropped,
+            ),
+            (
+                "prometheus_remote_storage_samples_pending",
+                "gauge",
+                "Samples queued or in flight.",
+                |s| &s.samples_pending,
+            ),
+            (
+                "prometheus_remote_storage_requests_total",
+                "counter",
+                "Requests the remote-write endpoint took.",
+                |s| &s.requests_sent,
+            ),
+        ];
+        for (name, kind, help, get) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for s in endpoints.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{remote_name=\"{}\",url=\"{}\"}} {}",
+                    escape(&s.name),
+                    escape(&s.url),
+                    get(s).load(std::sync::atomic::Ordering::Relaxed)
                 );
             }
         }

@@ -50,6 +50,10 @@ pub(crate) enum TenantRejection {
     /// not combine across tenants: 400.
     #[error("metrics queries across tenants are not supported")]
     MetricsAcrossTenants,
+    /// Several tenants are named for the generated series, which are read one tenant at a
+    /// time: 400.
+    #[error("the generated series are read one tenant at a time")]
+    GeneratedAcrossTenants,
 }
 
 impl TenantRejection {

@@ -666,6 +666,7 @@ mod tests {
             multi_tenant_queries_enabled,
             metrics_query: MetricsQueryLimits::default(),
             readiness: Arc::new(Readiness::new(0)),
+            generator_rules: Arc::default(),
         }
     }
 

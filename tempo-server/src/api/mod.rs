@@ -2,7 +2,8 @@
 //!
 //! The router of Tempo's HTTP API: trace by ID (v1 and v2, JSON or protobuf), search, tag
 //! names and values (v1 and v2), TraceQL metrics (range and instant, JSON or protobuf), and
-//! the operational endpoints `/api/echo`, `/ready`, `/api/status/buildinfo` and `/metrics`.
+//! the operational endpoints `/api/echo`, `/ready`, `/api/status/buildinfo` and `/metrics`,
+//! and the metrics generator's series for a scraper, `/metrics/generator`.
 //! Every refusal has its status and a plain-text message, as Tempo sends them. Store work
 //! runs on the blocking thread pool, never on the async runtime.
 //!
@@ -11,10 +12,11 @@
 //! - [`state`]: what the handlers share, and how they call the store;
 //! - [`error`]: the rejections, each with its status and message;
 //! - [`extract`]: the typed extractors (tenants, parameters, time range, trace ID);
-//! - [`trace`], [`search`], [`tags`], [`metrics_query`], [`ops`]: the handlers.
+//! - [`trace`], [`search`], [`tags`], [`metrics_query`], [`ops`], [`generated`]: the handlers.
 
 mod error;
 mod extract;
+mod generated;
 mod metrics_query;
 mod ops;
 mod search;
@@ -47,6 +49,7 @@ pub(crate) const PATHS: &[&str] = &[
     "/ready",
     "/api/status/buildinfo",
     "/metrics",
+    "/metrics/generator",
 ];
 
 /// The longest request target (path and query string) the API takes: 60 KiB. Past it,
@@ -90,6 +93,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/api/status/buildinfo", get(ops::buildinfo))
         .route("/metrics", get(ops::metrics))
+        .route("/metrics/generator", get(generated::generated))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(limit_request_target))
         .with_state(state)

@@ -78,6 +78,7 @@ mod tests {
             multi_tenant_queries_enabled: true,
             metrics_query: MetricsQueryLimits::default(),
             readiness: readiness.clone(),
+            generator_rules: Arc::default(),
         };
         let response = ready(State(state)).await.into_response();
         let status = response.status();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tempo_core::Store;
 
 use super::error::ApiError;
+use crate::generator::SeriesRules;
 use crate::metrics::Metrics;
 
 /// What the API handlers share.
@@ -28,6 +29,8 @@ pub(crate) struct ApiState {
     pub(crate) metrics_query: MetricsQueryLimits,
     /// What `/ready` answers.
     pub(crate) readiness: Arc<Readiness>,
+    /// How `/metrics/generator` labels the generated series.
+    pub(crate) generator_rules: Arc<SeriesRules>,
 }
 
 /// The limits of TraceQL metrics queries that the server applies when it builds the store's
