@@ -1,6 +1,6 @@
 //! Grafana Tempo's own single-binary configurations start this server unchanged: the Tempo
-//! 3.x docker-compose single binary, the Linux getting-started layout and the Tempo 2.x
-//! docker-compose example. They name fixed ports (3200, 4317, 4318) and absolute paths, so
+//! 3.x docker-compose single binary, the Linux getting-started layout, the Tempo 2.x
+//! docker-compose example and a metrics generator set up as Tempo's docs show it. They name fixed ports (3200, 4317, 4318) and absolute paths, so
 //! they run one after another in this one test.
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
@@ -33,6 +33,7 @@ fn tempo_single_binary_configs_start_unchanged() {
         ("tempo-3x-single-binary.yaml", &[3200u16, 4317, 4318][..]),
         ("linux-getting-started.yaml", &[3200, 4317, 4318][..]),
         ("tempo-2x-docker-compose.yaml", &[3200, 4317][..]),
+        ("metrics-generator.yaml", &[3200, 4317, 4318][..]),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
@@ -64,6 +65,12 @@ fn tempo_single_binary_configs_start_unchanged() {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(exit.success(), "{name}: exit {exit}:\n{text}");
         // Keys this server does not act on are reported, never fatal.
+        if name == "metrics-generator.yaml" {
+            assert!(
+                text.contains("metrics generator remote write"),
+                "{name}:\n{text}"
+            );
+        }
         if name != "linux-getting-started.yaml" {
             assert!(
                 text.contains("configuration key not supported"),

@@ -22,8 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tempo_core::generator::{
-    AttributeMatch, FilterPolicy, GeneratorConfig, IntrinsicDimensions, MatchType, PolicyMatch,
-    Processors,
+    AttributeMatch, FilterPolicy, GeneratorConfig, MatchType, PolicyMatch, Processors,
 };
 
 use super::error::ConfigError;
@@ -63,7 +62,7 @@ pub(super) struct RawMetricsGenerator {
 
 #[derive(Default, Deserialize)]
 #[serde(default, expecting = "a mapping of processor settings")]
-struct RawProcessor {
+pub(super) struct RawProcessor {
     span_metrics: RawSpanMetrics,
     service_graphs: RawServiceGraphs,
     // Accepted without effect: TraceQL metrics need no processor here.
@@ -83,8 +82,7 @@ struct RawSpanMetrics {
     #[serde(deserialize_with = "de_opt_bool")]
     enable_target_info: Option<bool>,
     target_info_excluded_dimensions: Option<Vec<Text>>,
-    #[serde(deserialize_with = "de_string")]
-    span_multiplier_key: String,
+    span_multiplier_key: Option<Text>,
     // Reported when present: read, but not supported.
     dimension_mappings: Option<serde_norway::Value>,
     enable_instance_label: Option<serde_norway::Value>,
@@ -129,8 +127,7 @@ struct RawServiceGraphs {
     enable_virtual_node_label: Option<bool>,
     peer_attributes: Option<Vec<Text>>,
     database_name_attributes: Option<Vec<Text>>,
-    #[serde(deserialize_with = "de_string")]
-    span_multiplier_key: String,
+    span_multiplier_key: Option<Text>,
     filter_policies: Option<Vec<RawFilterPolicy>>,
 }
 
@@ -246,7 +243,8 @@ struct RawQueueConfig {
 }
 
 /// The metrics generator's limits in a tenant's overrides (or their defaults):
-/// `metrics_generator.{processors, max_active_series, trace_id_label_name}`.
+/// `metrics_generator.{processors, max_active_series, trace_id_label_name, processor,
+/// collection_interval, ingestion_time_range_slack}`.
 #[derive(Default, Deserialize)]
 #[serde(default, expecting = "a mapping of metrics generator limits")]
 pub(super) struct RawGeneratorLimits {
@@ -254,6 +252,11 @@ pub(super) struct RawGeneratorLimits {
     #[serde(deserialize_with = "de_opt_u64")]
     pub(super) max_active_series: Option<u64>,
     pub(super) trace_id_label_name: Option<Text>,
+    pub(super) processor: Option<RawProcessor>,
+    #[serde(deserialize_with = "de_duration")]
+    pub(super) collection_interval: Option<Duration>,
+    #[serde(deserialize_with = "de_duration")]
+    pub(super) ingestion_time_range_slack: Option<Duration>,
 }
 
 /// The metrics generator, resolved: what the store derives ([`GeneratorSettings::core`]) and
@@ -382,10 +385,24 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The processors of Tempo's names (`span-metrics`, `service-graphs`; `local-blocks` and
-/// `host-info` are accepted and do nothing here); an unknown name is an error naming `key`.
+/// The processors of Tempo's names (`span-metrics`, `service-graphs`, and their
+/// subprocessors, which turn on the whole processor here; `local-blocks` and `host-info` are
+/// accepted and do nothing here); an unknown name is an error naming `key`.
 pub(super) fn processors(names: Vec<Text>, key: &str) -> Result<Processors, ConfigError> {
-    let names = texts(names);
+    // Tempo's subprocessors turn on a part of a processor's series; here they turn on the
+    // whole processor.
+    let names: Vec<String> = texts(names)
+        .into_iter()
+        .map(|name| match name.as_str() {
+            "span-metrics-count" | "span-metrics-latency" | "span-metrics-size" => {
+                "span-metrics".to_owned()
+            }
+            "service-graphs-request"
+            | "service-graphs-latency"
+            | "service-graphs-connection-info" => "service-graphs".to_owned(),
+            _ => name,
+        })
+        .collect();
     Processors::from_names(&names).map_err(|message| invalid(key, message))
 }
 
@@ -568,13 +585,18 @@ fn remote_write(raw: RawRemoteWrite, key: &str) -> Result<RemoteWriteConfig, Con
 }
 
 /// What the overrides' defaults say of the generator: the processors of tenants without
-/// their own, the series limit and the exemplars' trace ID label, each with the key it came
-/// from (the current shape wins over the legacy flat one).
+/// their own (with the key they came from: the current shape wins over the legacy flat one),
+/// the series limit, the exemplars' trace ID label, and the settings that override the
+/// `metrics_generator` block's (`processor`, `collection_interval`,
+/// `ingestion_time_range_slack`).
 #[derive(Default)]
 pub(super) struct GeneratorDefaults {
     pub(super) processors: Option<(Vec<Text>, String)>,
     pub(super) max_active_series: Option<u64>,
     pub(super) trace_id_label_name: Option<(Text, String)>,
+    pub(super) processor: Option<RawProcessor>,
+    pub(super) collection_interval: Option<Duration>,
+    pub(super) ingestion_time_range_slack: Option<Duration>,
 }
 
 /// The generator's settings from its block and the overrides' defaults; `unknown` gains the
@@ -596,91 +618,39 @@ pub(super) fn resolve(
         core.ingestion_time_range_slack = slack;
     }
 
-    let prefix = "metrics_generator.processor.span_metrics";
-    let sm = raw.processor.span_metrics;
-    for (present, name) in [
-        (sm.dimension_mappings.is_some(), "dimension_mappings"),
-        (sm.enable_instance_label.is_some(), "enable_instance_label"),
-        (
-            sm.enable_tracestate_span_multiplier.is_some(),
-            "enable_tracestate_span_multiplier",
-        ),
-    ] {
-        let key = format!("{prefix}.{name}");
-        if present && !unknown.contains(&key) {
-            unknown.push(key);
-        }
+    // The generator's processor settings, then the overrides' defaults over them, as in
+    // Tempo, where the overrides win.
+    apply_processor(core, raw.processor, "metrics_generator.processor", unknown)?;
+    if let Some(processor) = defaults.processor {
+        apply_processor(
+            core,
+            processor,
+            "overrides.defaults.metrics_generator.processor",
+            unknown,
+        )?;
     }
-    let span_metrics = &mut core.span_metrics;
-    if let Some(b) = sm.histogram_buckets {
-        span_metrics.histogram_buckets = buckets(b, &format!("{prefix}.histogram_buckets"))?;
-    }
-    if let Some(d) = sm.dimensions {
-        span_metrics.dimensions = texts(d);
-    }
-    let i = sm.intrinsic_dimensions;
-    let d = IntrinsicDimensions::default();
-    span_metrics.intrinsic_dimensions = IntrinsicDimensions {
-        service: i.service.unwrap_or(d.service),
-        span_name: i.span_name.unwrap_or(d.span_name),
-        span_kind: i.span_kind.unwrap_or(d.span_kind),
-        status_code: i.status_code.unwrap_or(d.status_code),
-        status_message: i.status_message.unwrap_or(d.status_message),
-    };
-    if let Some(p) = sm.filter_policies {
-        span_metrics.filter_policies = filter_policies(p, &format!("{prefix}.filter_policies"))?;
-    }
-    if let Some(on) = sm.enable_target_info {
-        span_metrics.enable_target_info = on;
-    }
-    if let Some(x) = sm.target_info_excluded_dimensions {
-        span_metrics.target_info_excluded_dimensions = texts(x);
-    }
-    span_metrics.span_multiplier_key = sm.span_multiplier_key;
-
-    let prefix = "metrics_generator.processor.service_graphs";
-    let sg = raw.processor.service_graphs;
-    let graphs = &mut core.service_graphs;
-    if let Some(w) = sg.wait {
-        graphs.wait = w;
-    }
-    if let Some(n) = sg.max_items {
-        graphs.max_items = usize::try_from(n).unwrap_or(usize::MAX);
-    }
-    if let Some(b) = sg.histogram_buckets {
-        graphs.histogram_buckets = buckets(b, &format!("{prefix}.histogram_buckets"))?;
-    }
-    if let Some(d) = sg.dimensions {
-        graphs.dimensions = texts(d);
-    }
-    if let Some(on) = sg.enable_client_server_prefix {
-        graphs.enable_client_server_prefix = on;
-    }
-    if let Some(on) = sg.enable_messaging_system_latency_histogram {
-        graphs.enable_messaging_system_latency_histogram = on;
-    }
-    if let Some(on) = sg.enable_virtual_node_label {
-        graphs.enable_virtual_node_label = on;
-    }
-    if let Some(p) = sg.peer_attributes {
-        graphs.peer_attributes = texts(p);
-    }
-    if let Some(p) = sg.database_name_attributes {
-        graphs.database_name_attributes = texts(p);
-    }
-    graphs.span_multiplier_key = sg.span_multiplier_key;
-    if let Some(p) = sg.filter_policies {
-        graphs.filter_policies = filter_policies(p, &format!("{prefix}.filter_policies"))?;
+    if let Some(slack) = defaults.ingestion_time_range_slack {
+        core.ingestion_time_range_slack = slack;
     }
 
     let prefix = "metrics_generator.registry";
     let registry = raw.registry;
-    if let Some(d) = registry.collection_interval {
+    let collection_interval = defaults
+        .collection_interval
+        .map(|d| {
+            (
+                d,
+                "overrides.defaults.metrics_generator.collection_interval".to_owned(),
+            )
+        })
+        .or_else(|| {
+            registry
+                .collection_interval
+                .map(|d| (d, format!("{prefix}.collection_interval")))
+        });
+    if let Some((d, key)) = collection_interval {
         if d.is_zero() {
-            return Err(invalid(
-                format!("{prefix}.collection_interval"),
-                "must be more than 0",
-            ));
+            return Err(invalid(key, "must be more than 0"));
         }
         out.collection_interval = d;
     }
@@ -722,6 +692,100 @@ pub(super) fn resolve(
         out.remote_write_add_org_id_header = on;
     }
     Ok(out)
+}
+
+/// Sets the processors' settings `raw` gives, found under `prefix`.
+fn apply_processor(
+    core: &mut GeneratorConfig,
+    raw: RawProcessor,
+    prefix: &str,
+    unknown: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let prefix_sm = format!("{prefix}.span_metrics");
+    let sm = raw.span_metrics;
+    for (present, name) in [
+        (sm.dimension_mappings.is_some(), "dimension_mappings"),
+        (sm.enable_instance_label.is_some(), "enable_instance_label"),
+        (
+            sm.enable_tracestate_span_multiplier.is_some(),
+            "enable_tracestate_span_multiplier",
+        ),
+    ] {
+        let key = format!("{prefix_sm}.{name}");
+        if present && !unknown.contains(&key) {
+            unknown.push(key);
+        }
+    }
+    let span_metrics = &mut core.span_metrics;
+    if let Some(b) = sm.histogram_buckets {
+        span_metrics.histogram_buckets = buckets(b, &format!("{prefix_sm}.histogram_buckets"))?;
+    }
+    if let Some(d) = sm.dimensions {
+        span_metrics.dimensions = texts(d);
+    }
+    let i = sm.intrinsic_dimensions;
+    let intrinsic = &mut span_metrics.intrinsic_dimensions;
+    for (value, field) in [
+        (i.service, &mut intrinsic.service),
+        (i.span_name, &mut intrinsic.span_name),
+        (i.span_kind, &mut intrinsic.span_kind),
+        (i.status_code, &mut intrinsic.status_code),
+        (i.status_message, &mut intrinsic.status_message),
+    ] {
+        if let Some(on) = value {
+            *field = on;
+        }
+    }
+    if let Some(p) = sm.filter_policies {
+        span_metrics.filter_policies = filter_policies(p, &format!("{prefix_sm}.filter_policies"))?;
+    }
+    if let Some(on) = sm.enable_target_info {
+        span_metrics.enable_target_info = on;
+    }
+    if let Some(x) = sm.target_info_excluded_dimensions {
+        span_metrics.target_info_excluded_dimensions = texts(x);
+    }
+    if let Some(key) = sm.span_multiplier_key {
+        span_metrics.span_multiplier_key = key.0;
+    }
+
+    let prefix_sg = format!("{prefix}.service_graphs");
+    let sg = raw.service_graphs;
+    let graphs = &mut core.service_graphs;
+    if let Some(w) = sg.wait {
+        graphs.wait = w;
+    }
+    if let Some(n) = sg.max_items {
+        graphs.max_items = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(b) = sg.histogram_buckets {
+        graphs.histogram_buckets = buckets(b, &format!("{prefix_sg}.histogram_buckets"))?;
+    }
+    if let Some(d) = sg.dimensions {
+        graphs.dimensions = texts(d);
+    }
+    if let Some(on) = sg.enable_client_server_prefix {
+        graphs.enable_client_server_prefix = on;
+    }
+    if let Some(on) = sg.enable_messaging_system_latency_histogram {
+        graphs.enable_messaging_system_latency_histogram = on;
+    }
+    if let Some(on) = sg.enable_virtual_node_label {
+        graphs.enable_virtual_node_label = on;
+    }
+    if let Some(p) = sg.peer_attributes {
+        graphs.peer_attributes = texts(p);
+    }
+    if let Some(p) = sg.database_name_attributes {
+        graphs.database_name_attributes = texts(p);
+    }
+    if let Some(key) = sg.span_multiplier_key {
+        graphs.span_multiplier_key = key.0;
+    }
+    if let Some(p) = sg.filter_policies {
+        graphs.filter_policies = filter_policies(p, &format!("{prefix_sg}.filter_policies"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -584,6 +584,12 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
                         )
                     })
             }),
+        processor: overrides.defaults.metrics_generator.processor.take(),
+        collection_interval: overrides.defaults.metrics_generator.collection_interval,
+        ingestion_time_range_slack: overrides
+            .defaults
+            .metrics_generator
+            .ingestion_time_range_slack,
     };
     let metrics_generator = generator::resolve(raw.metrics_generator, generator_defaults, unknown)?;
     let count = |value: Option<u64>, default: usize, key: &str| -> Result<usize, ConfigError> {
@@ -1424,6 +1430,75 @@ overrides:
         assert_eq!(
             msg,
             "metrics_generator.registry.collection_interval: must be more than 0"
+        );
+    }
+
+    #[test]
+    fn metrics_generator_tuned_in_the_overrides_as_tempo_3_documents_it() {
+        let (config, unknown) = parse(include_str!(
+            "../../tests/fixtures/config/metrics-generator.yaml"
+        ));
+        assert_eq!(
+            unknown,
+            ["overrides.defaults.metrics_generator.processor.span_metrics.dimension_mappings"]
+        );
+        let core = &config.metrics_generator.core;
+        assert_eq!(core.processors, tempo_core::generator::Processors::ALL);
+        assert_eq!(core.max_active_series, 10_000);
+        assert_eq!(
+            core.span_metrics.dimensions,
+            ["http.method", "deployment.environment"]
+        );
+        assert!(core.span_metrics.intrinsic_dimensions.status_message);
+        assert!(core.span_metrics.intrinsic_dimensions.span_name);
+        assert_eq!(core.span_metrics.filter_policies.len(), 2);
+        assert_eq!(core.service_graphs.dimensions, ["deployment.environment"]);
+        assert_eq!(config.metrics_generator.remote_write.len(), 1);
+
+        // The overrides' settings win over the generator block's, key by key.
+        let (config, unknown) = parse(
+            "metrics_generator:
+  registry:
+    collection_interval: 30s
+  processor:
+    span_metrics:
+      dimensions: [a]
+      intrinsic_dimensions:
+        span_kind: false
+    service_graphs:
+      wait: 3s
+overrides:
+  defaults:
+    metrics_generator:
+      processors: [span-metrics-count, service-graphs-request]
+      collection_interval: 2s
+      ingestion_time_range_slack: 5m
+      processor:
+        span_metrics:
+          dimensions: [b]
+        service_graphs:
+          max_items: 5
+",
+        );
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let g = &config.metrics_generator;
+        assert_eq!(g.core.processors, tempo_core::generator::Processors::ALL);
+        assert_eq!(g.collection_interval, secs(2));
+        assert_eq!(g.core.ingestion_time_range_slack, secs(300));
+        assert_eq!(g.core.span_metrics.dimensions, ["b"]);
+        assert!(!g.core.span_metrics.intrinsic_dimensions.span_kind);
+        assert_eq!(
+            (g.core.service_graphs.wait, g.core.service_graphs.max_items),
+            (secs(3), 5)
+        );
+        let msg = parse_err(
+            "overrides:\n  defaults:\n    metrics_generator:\n      processor:\n        span_metrics:\n          histogram_buckets: [2, 1]\n",
+        );
+        assert!(
+            msg.starts_with(
+                "overrides.defaults.metrics_generator.processor.span_metrics.histogram_buckets: "
+            ),
+            "{msg}"
         );
     }
 

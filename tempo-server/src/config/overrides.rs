@@ -5,9 +5,10 @@
 //! Tempo's overrides (`global.max_bytes_per_trace`, `compaction.block_retention` and
 //! `metrics_generator.processors`, or the legacy flat keys `max_bytes_per_trace`,
 //! `block_retention` and `metrics_generator_processors`). The server reads it at start and
-//! again when it changes. A tenant's `metrics_generator.max_active_series` and
-//! `trace_id_label_name` are reported: here they are set for every tenant at once, in the
-//! main file's `overrides.defaults`.
+//! again when it changes. A tenant's other generator settings (`metrics_generator.
+//! max_active_series`, `trace_id_label_name`, `processor`, `collection_interval`,
+//! `ingestion_time_range_slack`) are reported: here they are set for every tenant at once, in
+//! the main file's `overrides.defaults` or `metrics_generator` block.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -55,6 +56,19 @@ pub(crate) fn load_tenant_overrides(
         }
         if let Some((_, key)) = raw.generator_trace_id_label_name(&at) {
             unknown.push(key);
+        }
+        let g = &raw.metrics_generator;
+        for (present, name) in [
+            (g.processor.is_some(), "processor"),
+            (g.collection_interval.is_some(), "collection_interval"),
+            (
+                g.ingestion_time_range_slack.is_some(),
+                "ingestion_time_range_slack",
+            ),
+        ] {
+            if present {
+                unknown.push(format!("{at}.metrics_generator.{name}"));
+            }
         }
         limits.insert(tenant, l);
     }
@@ -106,13 +120,16 @@ mod tests {
             "overrides:\n  team-a:\n    metrics_generator:\n      processors: [span-metrics]\n      \
              max_active_series: 10\n  team-b:\n    metrics_generator_processors: [service-graphs, local-blocks]\n    \
              metrics_generator_trace_id_label_name: tid\n  team-c:\n    metrics_generator:\n      processors: []\n  \
-             \"*\":\n    metrics_generator:\n      processors: [span-metrics, service-graphs]\n",
+             \"*\":\n    metrics_generator:\n      processors: [span-metrics, service-graphs]\n      \
+             collection_interval: 30s\n      processor:\n        span_metrics:\n          dimensions: [a]\n",
         )
         .unwrap();
         let (limits, unknown) = load_tenant_overrides(&path).unwrap();
         assert_eq!(
             unknown,
             [
+                "overrides.*.metrics_generator.processor",
+                "overrides.*.metrics_generator.collection_interval",
                 "overrides.team-a.metrics_generator.max_active_series",
                 "overrides.team-b.metrics_generator_trace_id_label_name",
             ]
