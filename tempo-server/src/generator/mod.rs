@@ -100,9 +100,44 @@ pub(crate) fn exemplar_trace_id(hex: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use tempo_core::generator::SeriesKind;
 
     use super::*;
+
+    proptest! {
+        #[test]
+        fn labels_are_always_sorted_unique_named_and_within_bounds(
+            labels in proptest::collection::vec(("\\PC{0,10}", "\\PC{0,10}"), 0..8),
+            external in proptest::collection::vec(("[a-z_]{1,6}", "[a-z]{0,4}"), 0..3),
+            max_name in 0usize..6,
+            max_value in 0usize..6,
+        ) {
+            let settings = GeneratorSettings {
+                external_labels: external,
+                inject_tenant_id_as: Some("tenant".into()),
+                max_label_name_length: max_name,
+                max_label_value_length: max_value,
+                ..GeneratorSettings::default()
+            };
+            let mut s = series(&[]);
+            s.labels = labels;
+            let out = SeriesRules::new(&settings).labels("team", &s);
+            prop_assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "{out:?}");
+            prop_assert!(out.iter().all(|(_, v)| !v.is_empty()));
+            prop_assert!(out.iter().any(|(k, v)| k == "__name__" && *v == s.name));
+            prop_assert!(out.iter().any(|(k, v)| k == "tenant" && v == "team"));
+            for (k, v) in &out {
+                if !settings.external_labels.iter().any(|(n, _)| n == k)
+                    && k != "__name__"
+                    && k != "tenant"
+                {
+                    prop_assert!(max_name == 0 || k.len() <= max_name);
+                    prop_assert!(max_value == 0 || v.len() <= max_value);
+                }
+            }
+        }
+    }
 
     fn series(labels: &[(&str, &str)]) -> GeneratedSeries {
         GeneratedSeries {

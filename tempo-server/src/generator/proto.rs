@@ -127,7 +127,68 @@ pub(crate) fn decode(body: &[u8]) -> Option<WriteRequest> {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn label() -> impl Strategy<Value = Label> {
+        ("[a-zA-Z_]{1,8}", "\\PC{0,12}").prop_map(|(n, v)| Label::new(n, v))
+    }
+
+    fn series() -> impl Strategy<Value = TimeSeries> {
+        (
+            proptest::collection::vec(label(), 0..5),
+            proptest::collection::vec((any::<f64>(), any::<i64>()), 0..4),
+            proptest::collection::vec(
+                (
+                    proptest::collection::vec(label(), 0..2),
+                    any::<f64>(),
+                    any::<i64>(),
+                ),
+                0..2,
+            ),
+        )
+            .prop_map(|(labels, samples, exemplars)| TimeSeries {
+                labels,
+                samples: samples
+                    .into_iter()
+                    .map(|(value, timestamp)| Sample { value, timestamp })
+                    .collect(),
+                exemplars: exemplars
+                    .into_iter()
+                    .map(|(labels, value, timestamp)| Exemplar {
+                        labels,
+                        value,
+                        timestamp,
+                    })
+                    .collect(),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn requests_decode_as_encoded(timeseries in proptest::collection::vec(series(), 0..6)) {
+            let request = WriteRequest { timeseries, metadata: Vec::new() };
+            let decoded = decode(&encode(&request)).unwrap();
+            // NaN is never equal to itself: compare the bits. A -0 is sent as proto3's
+            // default, 0, which equals it.
+            let bits = |r: &WriteRequest| -> Vec<Vec<u64>> {
+                r.timeseries
+                    .iter()
+                    .map(|s| s.samples.iter().map(|x| (x.value + 0.0).to_bits()).collect())
+                    .collect()
+            };
+            prop_assert_eq!(bits(&decoded), bits(&request));
+            prop_assert_eq!(decoded.timeseries.len(), request.timeseries.len());
+            for (a, b) in decoded.timeseries.iter().zip(&request.timeseries) {
+                prop_assert_eq!(&a.labels, &b.labels);
+                prop_assert_eq!(a.exemplars.len(), b.exemplars.len());
+                let times: Vec<i64> = a.samples.iter().map(|s| s.timestamp).collect();
+                let sent: Vec<i64> = b.samples.iter().map(|s| s.timestamp).collect();
+                prop_assert_eq!(times, sent);
+            }
+        }
+    }
 
     #[test]
     fn field_numbers_are_prometheus_ones() {
