@@ -278,7 +278,8 @@ async fn send_loop(endpoint: Arc<Endpoint>) {
 }
 
 /// One attempt at sending `batch`.
-async fn post(client: &HttpClient, endpoint: &Endpoint, batch: &Batch) -> Outcome {
+/// The request that sends `batch` to `endpoint`.
+fn request(endpoint: &Endpoint, batch: &Batch) -> Result<http::Request<Full<Bytes>>, http::Error> {
     let config = &endpoint.config;
     let mut request = http::Request::post(config.url.clone())
         .header(header::CONTENT_ENCODING, "snappy")
@@ -290,6 +291,7 @@ async fn post(client: &HttpClient, endpoint: &Endpoint, batch: &Batch) -> Outcom
         org_id_set |= name.as_str().eq_ignore_ascii_case("x-scope-orgid");
         request = request.header(name, value);
     }
+    // As Tempo: never for the single tenant, and a configured header wins.
     if endpoint.add_org_id_header && !org_id_set && &*batch.tenant != tempo_core::SINGLE_TENANT {
         request = request.header("X-Scope-OrgID", &*batch.tenant);
     }
@@ -298,7 +300,13 @@ async fn post(client: &HttpClient, endpoint: &Endpoint, batch: &Batch) -> Outcom
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
     }
-    let request = match request.body(Full::new(batch.body.clone())) {
+    request.body(Full::new(batch.body.clone()))
+}
+
+/// One attempt at sending `batch`.
+async fn post(client: &HttpClient, endpoint: &Endpoint, batch: &Batch) -> Outcome {
+    let config = &endpoint.config;
+    let request = match request(endpoint, batch) {
         Ok(r) => r,
         Err(e) => return Outcome::Refused(http::StatusCode::BAD_REQUEST, e.to_string()),
     };
@@ -836,9 +844,13 @@ mod tests {
     }
 
     fn endpoint(max_queued_samples: usize) -> Endpoint {
-        let mut config = crate::config::Config::from_yaml(
-            "metrics_generator:\n  storage:\n    remote_write:\n      - url: http://127.0.0.1:1/w\n",
-        )
+        endpoint_of("url: http://127.0.0.1:1/w", max_queued_samples)
+    }
+
+    fn endpoint_of(remote_write: &str, max_queued_samples: usize) -> Endpoint {
+        let mut config = crate::config::Config::from_yaml(&format!(
+            "metrics_generator:\n  storage:\n    remote_write:\n      - {remote_write}\n"
+        ))
         .unwrap()
         .0
         .metrics_generator
@@ -861,6 +873,51 @@ mod tests {
             samples,
             exemplars: 0,
         }
+    }
+
+    #[test]
+    fn requests_name_the_tenant_unless_single_or_configured() {
+        let headers = |e: &Endpoint, tenant: &str| -> Vec<(String, String)> {
+            let mut b = batch(1);
+            b.tenant = Arc::from(tenant);
+            let r = request(e, &b).unwrap();
+            assert_eq!(r.method(), http::Method::POST);
+            assert_eq!(r.uri(), "http://127.0.0.1:1/w");
+            r.headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                .collect()
+        };
+        let has = |h: &[(String, String)], k: &str, v: &str| h.iter().any(|x| x.0 == k && x.1 == v);
+        let plain = endpoint(10);
+        let h = headers(&plain, "team-a");
+        assert!(has(&h, "content-encoding", "snappy"));
+        assert!(has(&h, "content-type", "application/x-protobuf"));
+        assert!(has(&h, "x-prometheus-remote-write-version", "0.1.0"));
+        assert!(has(&h, "x-scope-orgid", "team-a"));
+        assert!(
+            !headers(&plain, "single-tenant")
+                .iter()
+                .any(|x| x.0 == "x-scope-orgid")
+        );
+        let mut off = endpoint(10);
+        off.add_org_id_header = false;
+        assert!(
+            !headers(&off, "team-a")
+                .iter()
+                .any(|x| x.0 == "x-scope-orgid")
+        );
+        let fixed = endpoint_of(
+            "url: http://127.0.0.1:1/w\n        headers:\n          x-scope-orgid: fixed\n        \
+             basic_auth:\n          username: u\n          password: p",
+            10,
+        );
+        let h = headers(&fixed, "team-a");
+        let org: Vec<_> = h.iter().filter(|x| x.0 == "x-scope-orgid").collect();
+        assert_eq!(org.len(), 1);
+        assert_eq!(org[0].1, "fixed");
+        // base64("u:p")
+        assert!(has(&h, "authorization", "Basic dTpw"));
     }
 
     #[test]
