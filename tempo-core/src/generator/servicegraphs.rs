@@ -202,23 +202,23 @@ impl ServiceGraphs {
                     let side = side(config, &service, resource, span, now);
                     let messaging = matches!(span.kind, KIND_PRODUCER | KIND_CONSUMER);
                     if client {
-                        if span.kind == KIND_CLIENT {
-                            if let Some(db) = database_name(config, resource, span) {
-                                // A database sends no spans: the edge is made at once.
-                                let mut server = side.clone();
-                                server.service = db;
-                                server.dimensions = side.dimensions.clone();
-                                self.edge(
-                                    config,
-                                    &room,
-                                    &side,
-                                    &server,
-                                    Connection::Database,
-                                    Virtual::Server,
-                                    now,
-                                );
-                                continue;
-                            }
+                        if span.kind == KIND_CLIENT
+                            && let Some(db) = database_name(config, resource, span)
+                        {
+                            // A database sends no spans: the edge is made at once, its
+                            // latency the client's on both sides.
+                            let mut server = side.clone();
+                            server.service = db;
+                            self.edge(
+                                config,
+                                &room,
+                                &side,
+                                &server,
+                                Connection::Database,
+                                Virtual::Server,
+                                now,
+                            );
+                            continue;
                         }
                         let Ok(id) = <[u8; 8]>::try_from(&span.span_id[..]) else {
                             continue;
@@ -461,11 +461,11 @@ impl ServiceGraphs {
             .observe(bounds, server.seconds, weight, Some(server.exemplar));
         edge.client
             .observe(bounds, client.seconds, weight, Some(client.exemplar));
-        if connection == Connection::MessagingSystem {
-            if let Some(h) = &mut edge.messaging {
-                let seconds = server.start.saturating_sub(client.end) as f64 / 1e9;
-                h.observe(bounds, seconds, weight, Some(server.exemplar));
-            }
+        if connection == Connection::MessagingSystem
+            && let Some(h) = &mut edge.messaging
+        {
+            let seconds = server.start.saturating_sub(client.end) as f64 / 1e9;
+            h.observe(bounds, seconds, weight, Some(server.exemplar));
         }
         edge.updated = now;
     }
@@ -580,15 +580,8 @@ fn database_name(
         (!v.is_empty()).then_some(v)
     };
     let is_db = ["db.namespace", "db.name", "db.system"]
-        .iter()
-        .chain(
-            config
-                .database_name_attributes
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .iter(),
-        )
+        .into_iter()
+        .chain(config.database_name_attributes.iter().map(String::as_str))
         .any(|k| attr(k).is_some());
     if !is_db {
         return None;
