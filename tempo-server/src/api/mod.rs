@@ -19,6 +19,7 @@ mod metrics_query;
 mod ops;
 mod search;
 mod state;
+mod stream;
 mod tags;
 mod trace;
 
@@ -90,6 +91,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/api/status/buildinfo", get(ops::buildinfo))
         .route("/metrics", get(ops::metrics))
+        .route_service(stream::ROUTE, stream::StreamingQuerier::new(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(limit_request_target))
         .with_state(state)
