@@ -16,8 +16,11 @@
 //! (v1 and v2, JSON and protobuf), TraceQL search, tag names and values, so Grafana's Tempo
 //! data source can point at it.
 //!
+//! The store's metrics generator is on (span metrics and service graphs): the series Grafana's
+//! service graph and RED tables read, derived in-process with no Prometheus in between.
+//!
 //! Without `--serve`, it sends itself a few dozen requests, queries its own API and prints
-//! what it found.
+//! what it found, then the service graph's edges and the request rate per operation.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,7 +40,8 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prost::Message as _;
 use serde_json::{Value as Json, json};
-use tempo::core::Store;
+use tempo::core::generator::GeneratorConfig;
+use tempo::core::{SINGLE_TENANT, Store};
 use tempo::otlp::sdk::StoreExporter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -146,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::builder()
         .wal_dir(dir.join("wal"))
         .local_blocks(dir.join("blocks"))?
+        .metrics_generator(GeneratorConfig::all())
         .open()?;
 
     // 2. OpenTelemetry SDK -> batch processor -> StoreExporter -> store; `tracing` on top.
@@ -192,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::signal::ctrl_c().await?;
     } else {
         drive(app_addr, api_addr, &provider).await?;
+        print_generated(&store);
     }
 
     let _ = stop_tx.send(true);
@@ -290,4 +296,48 @@ async fn drive(
         decoded.resource_spans.len()
     );
     Ok(())
+}
+
+/// Prints the service graph's edges and the calls per operation that the store's metrics
+/// generator derived from the spans.
+fn print_generated(store: &Store) {
+    let series = store.generated_series(SINGLE_TENANT);
+    let label = |labels: &[(String, String)], name: &str| {
+        labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or(String::new(), |(_, v)| v.clone())
+    };
+    println!("\nservice graph (traces_service_graph_request_total):");
+    for s in series
+        .iter()
+        .filter(|s| s.name == "traces_service_graph_request_total")
+    {
+        let connection = label(&s.labels, "connection_type");
+        println!(
+            "  {} -> {}{}: {} requests",
+            label(&s.labels, "client"),
+            label(&s.labels, "server"),
+            if connection.is_empty() {
+                String::new()
+            } else {
+                format!(" ({connection})")
+            },
+            s.value
+        );
+    }
+    println!("calls per operation (traces_spanmetrics_calls_total):");
+    for s in series
+        .iter()
+        .filter(|s| s.name == "traces_spanmetrics_calls_total")
+    {
+        println!(
+            "  {} {} {} {}: {}",
+            label(&s.labels, "service"),
+            label(&s.labels, "span_name"),
+            label(&s.labels, "span_kind"),
+            label(&s.labels, "status_code"),
+            s.value
+        );
+    }
 }

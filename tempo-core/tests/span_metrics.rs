@@ -284,3 +284,125 @@ fn off_by_default() {
     assert!(store.generated_series("t").is_empty());
     assert_eq!(store.generated_metrics_text("t"), "");
 }
+
+#[test]
+fn target_info_carries_the_resource_and_job_and_instance_join_the_span_metrics() {
+    let mut generator = GeneratorConfig::span_metrics();
+    generator.span_metrics.enable_target_info = true;
+    generator.span_metrics.target_info_excluded_dimensions = vec!["process.pid".into()];
+    let store = Store::builder()
+        .metrics_generator(generator)
+        .open()
+        .unwrap();
+    let resource = vec![
+        kv("service.namespace", Value::StringValue("shop".into())),
+        kv("service.instance.id", Value::StringValue("pod-1".into())),
+        kv("k8s.cluster.name", Value::StringValue("eu".into())),
+        kv("process.pid", Value::IntValue(42)),
+    ];
+    store
+        .ingest(
+            "t",
+            batch("api", resource, vec![span(1, "GET", 2, 5, false, vec![])]),
+        )
+        .unwrap();
+    assert_eq!(
+        value(
+            &store,
+            "traces_target_info",
+            &[
+                ("job", "shop/api"),
+                ("instance", "pod-1"),
+                ("k8s_cluster_name", "eu")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &store,
+            "traces_spanmetrics_calls_total",
+            &[
+                ("service", "api"),
+                ("span_name", "GET"),
+                ("span_kind", "SPAN_KIND_SERVER"),
+                ("status_code", "STATUS_CODE_UNSET"),
+                ("job", "shop/api"),
+                ("instance", "pod-1"),
+            ]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        store
+            .generated_metrics_text("t")
+            .contains("# TYPE traces_target_info gauge")
+    );
+}
+
+#[test]
+fn filter_policies_and_the_span_multiplier() {
+    use tempo_core::generator::{AttributeMatch, FilterPolicy, MatchType, PolicyMatch};
+    let mut generator = GeneratorConfig::span_metrics();
+    generator.span_metrics.span_multiplier_key = "sample.weight".into();
+    generator.span_metrics.filter_policies = vec![FilterPolicy {
+        include: Some(PolicyMatch {
+            match_type: MatchType::Strict,
+            attributes: vec![
+                AttributeMatch::new("kind", "SPAN_KIND_SERVER", MatchType::Strict).unwrap(),
+            ],
+        }),
+        exclude: Some(PolicyMatch {
+            match_type: MatchType::Strict,
+            attributes: vec![
+                AttributeMatch::new("span.http.route", "/health", MatchType::Strict).unwrap(),
+            ],
+        }),
+        ..Default::default()
+    }];
+    let store = Store::builder()
+        .metrics_generator(generator)
+        .open()
+        .unwrap();
+    let route = |r: &str| kv("http.route", Value::StringValue(r.into()));
+    store
+        .ingest(
+            "t",
+            batch(
+                "api",
+                vec![],
+                vec![
+                    span(
+                        1,
+                        "GET",
+                        2,
+                        5,
+                        false,
+                        vec![route("/cart"), kv("sample.weight", Value::IntValue(4))],
+                    ),
+                    span(2, "GET", 2, 5, false, vec![route("/health")]),
+                    span(3, "GET", 3, 5, false, vec![route("/cart")]),
+                ],
+            ),
+        )
+        .unwrap();
+    let labels = [
+        ("service", "api"),
+        ("span_name", "GET"),
+        ("span_kind", "SPAN_KIND_SERVER"),
+        ("status_code", "STATUS_CODE_UNSET"),
+    ];
+    assert_eq!(
+        value(&store, "traces_spanmetrics_calls_total", &labels),
+        Some(4.0)
+    );
+    assert!(
+        store
+            .generated_series("t")
+            .iter()
+            .all(|s| !s.labels.iter().any(|(_, v)| v == "SPAN_KIND_CLIENT")),
+        "the client span is not included"
+    );
+    assert!(AttributeMatch::new("http.route", "x", MatchType::Strict).is_err());
+    assert!(AttributeMatch::new("span.x", "(", MatchType::Regex).is_err());
+}

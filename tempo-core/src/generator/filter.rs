@@ -121,22 +121,20 @@ pub struct FilterPolicy {
 
 impl FilterPolicy {
     fn keeps(&self, resource: &[KeyValue], span: &Span) -> bool {
-        if let Some(p) = &self.include {
-            if !p.attributes.iter().all(|a| a.matches(resource, span)) {
-                return false;
-            }
-        }
-        if let Some(p) = &self.include_any {
-            if !p.attributes.iter().any(|a| a.matches(resource, span)) {
-                return false;
-            }
-        }
-        if let Some(p) = &self.exclude {
-            if !p.attributes.is_empty() && p.attributes.iter().all(|a| a.matches(resource, span)) {
-                return false;
-            }
-        }
-        true
+        let matches = |a: &AttributeMatch| a.matches(resource, span);
+        let include = self
+            .include
+            .as_ref()
+            .is_none_or(|p| p.attributes.iter().all(matches));
+        let include_any = self
+            .include_any
+            .as_ref()
+            .is_none_or(|p| p.attributes.iter().any(matches));
+        let exclude = self
+            .exclude
+            .as_ref()
+            .is_some_and(|p| !p.attributes.is_empty() && p.attributes.iter().all(matches));
+        include && include_any && !exclude
     }
 }
 

@@ -1,18 +1,65 @@
-//! generator: what rate, errors and duration do my services show?
+//! generator: what rate, errors and duration do my services show, and who calls whom?
 //!
 //! The metrics generator derives Prometheus series from the spans the store acknowledges, as
-//! Tempo's metrics generator does, so that dashboards built on Tempo's series work unchanged.
-//! It sits on the ingest path after the write-ahead log: it never delays nor refuses an
-//! acknowledgement. Each tenant has its own registry of series, bounded by
-//! [`GeneratorConfig::max_active_series`]; series not updated for
-//! [`GeneratorConfig::stale_duration`] are dropped.
+//! Tempo's metrics generator does, so that dashboards built on Tempo's series (Grafana's
+//! service graph, RED tables) work unchanged. It sits on the ingest path after the
+//! write-ahead log: it never delays nor refuses an acknowledgement. Which processors run is
+//! chosen per tenant ([`Processors`], in [`crate::TenantLimits`], else
+//! [`GeneratorConfig::processors`]); none does by default, as in Tempo. Each tenant has its
+//! own series, at most [`GeneratorConfig::max_active_series`]; series not updated for
+//! [`GeneratorConfig::stale_duration`] are dropped. Spans that ended further from now than
+//! [`GeneratorConfig::ingestion_time_range_slack`] are not counted.
 //!
-//! The span-metrics processor ([`SpanMetricsConfig`]) counts calls, latency (a histogram in
-//! seconds) and size per service, span name, kind and status, plus configured dimensions:
-//! `traces_spanmetrics_calls_total`, `traces_spanmetrics_latency_{bucket,sum,count}` and
-//! `traces_spanmetrics_size_total`, with Tempo's label names and values. A host reads them with
-//! [`crate::Store::generated_series`] or in Prometheus' text format with
-//! [`crate::Store::generated_metrics_text`].
+//! - The span-metrics processor ([`SpanMetricsConfig`]) counts calls, latency (a histogram
+//!   in seconds) and size per service, span name, kind and status, plus configured
+//!   dimensions: `traces_spanmetrics_calls_total`, `traces_spanmetrics_latency_{bucket,sum,
+//!   count}` and `traces_spanmetrics_size_total`, and `traces_target_info` when asked.
+//! - The service-graphs processor ([`ServiceGraphsConfig`]) pairs client and server spans
+//!   (and producers and consumers) into edges between services:
+//!   `traces_service_graph_request_total`, `..._request_failed_total`, the
+//!   `..._request_server_seconds` and `..._request_client_seconds` histograms,
+//!   `..._unpaired_spans_total` and `..._dropped_spans_total`, with virtual nodes for
+//!   databases and other peers that send no spans.
+//!
+//! A host reads the series with [`crate::Store::generated_series`] (each with its exemplar
+//! and start time, ready for a remote writer) or in Prometheus' text format with
+//! [`crate::Store::generated_metrics_text`]; [`crate::Store::generator_tenants`] lists the
+//! tenants to collect.
+//!
+//! ```
+//! use tempo_core::generator::GeneratorConfig;
+//! use tempo_core::model::{KeyValue, Resource, ResourceSpans, ScopeSpans, Span};
+//! use tempo_core::{Batch, Store};
+//!
+//! let store = Store::builder().metrics_generator(GeneratorConfig::all()).open()?;
+//! let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+//! let end = now.as_nanos() as u64;
+//! let service = |name: &str, span: Span| ResourceSpans {
+//!     resource: Some(Resource {
+//!         attributes: vec![KeyValue::string("service.name", name)],
+//!         ..Default::default()
+//!     }),
+//!     scope_spans: vec![ScopeSpans { spans: vec![span], ..Default::default() }],
+//!     ..Default::default()
+//! };
+//! // checkout (a client span) calls payments (a server span, its child).
+//! let call = Span {
+//!     trace_id: vec![7; 16],
+//!     span_id: vec![1; 8],
+//!     name: "POST /pay".into(),
+//!     kind: 3,
+//!     start_time_unix_nano: end - 40_000_000,
+//!     end_time_unix_nano: end,
+//!     ..Default::default()
+//! };
+//! let serve = Span { span_id: vec![2; 8], parent_span_id: vec![1; 8], kind: 2, ..call.clone() };
+//! store.ingest("single-tenant", Batch::new(vec![service("checkout", call), service("payments", serve)]))?;
+//! let text = store.generated_metrics_text("single-tenant");
+//! assert!(text.contains(
+//!     r#"traces_service_graph_request_total{client="checkout",server="payments"} 1"#
+//! ));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod filter;
 mod registry;

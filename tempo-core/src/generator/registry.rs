@@ -2,6 +2,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::BuildHasherDefault;
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::head::IdHasher;
 
 use super::SpanMetricsConfig;
 
@@ -177,6 +182,52 @@ pub(crate) fn counter(
     }
 }
 
+/// A hash of label values, for finding their series without making owned strings.
+pub(crate) fn hash_values<S: AsRef<str>>(values: &[S]) -> u64 {
+    let mut h = Xxh3::new();
+    for v in values {
+        h.update(v.as_ref().as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
+}
+
+/// Where the series of each label set are, by the hash of its values.
+#[derive(Debug, Default)]
+pub(crate) struct LabelIndex {
+    map: HashMap<u64, Vec<usize>, BuildHasherDefault<IdHasher>>,
+}
+
+impl LabelIndex {
+    /// The position of the label set `values` (hash `hash`), when held; `at` gives a
+    /// position's values.
+    pub(crate) fn find<'a, S: AsRef<str>>(
+        &self,
+        hash: u64,
+        values: &[S],
+        at: impl Fn(usize) -> &'a [String],
+    ) -> Option<usize> {
+        self.map.get(&hash)?.iter().copied().find(|&i| {
+            let held = at(i);
+            held.len() == values.len() && held.iter().zip(values).all(|(a, b)| a == b.as_ref())
+        })
+    }
+
+    /// Records the label set of hash `hash` at position `i`.
+    pub(crate) fn insert(&mut self, hash: u64, i: usize) {
+        self.map.entry(hash).or_default().push(i);
+    }
+
+    /// An index of label sets, each given with its position.
+    pub(crate) fn rebuild<'a>(sets: impl Iterator<Item = &'a [String]>) -> LabelIndex {
+        let mut index = LabelIndex::default();
+        for (i, values) in sets.enumerate() {
+            index.insert(hash_values(values), i);
+        }
+        index
+    }
+}
+
 /// Label names zipped with values; a label whose value is empty is left out, as Prometheus
 /// treats it.
 pub(crate) fn zip_labels(names: &[String], values: &[String]) -> Vec<(String, String)> {
@@ -205,7 +256,7 @@ struct SpanEntry {
 pub(crate) struct Registry {
     /// The label names of span metrics, in order.
     names: Vec<String>,
-    index: HashMap<Vec<String>, usize>,
+    index: LabelIndex,
     entries: Vec<SpanEntry>,
     /// `traces_target_info` series: labels, created, updated.
     target_info: HashMap<Vec<(String, String)>, (u64, u64)>,
@@ -236,33 +287,35 @@ impl Registry {
     /// Counts one span of label values `values` `weight` times: its latency (seconds) in
     /// `buckets` (upper bounds), its encoded size. `room` says whether a new label set fits.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn observe(
+    pub(crate) fn observe<S: AsRef<str>>(
         &mut self,
-        values: &[String],
+        values: &[S],
         buckets: &[f64],
         latency: f64,
         size: u64,
         weight: f64,
         exemplar: RawExemplar,
-        room: bool,
+        room: impl FnOnce(&Registry) -> bool,
         now: u64,
     ) {
-        let i = match self.index.get(values) {
-            Some(&i) => i,
+        let hash = hash_values(values);
+        let entries = &self.entries;
+        let i = match self.index.find(hash, values, |i| &entries[i].values) {
+            Some(i) => i,
             None => {
-                if !room {
+                if !room(self) {
                     self.dropped += 1;
                     return;
                 }
                 self.entries.push(SpanEntry {
-                    values: values.to_vec(),
+                    values: values.iter().map(|v| v.as_ref().to_owned()).collect(),
                     calls: 0.0,
                     size: 0.0,
                     latency: Histogram::new(buckets.len()),
                     created: now,
                     updated: now,
                 });
-                self.index.insert(values.to_vec(), self.entries.len() - 1);
+                self.index.insert(hash, self.entries.len() - 1);
                 self.entries.len() - 1
             }
         };
@@ -271,11 +324,6 @@ impl Registry {
         e.size += size as f64 * weight;
         e.latency.observe(buckets, latency, weight, Some(exemplar));
         e.updated = e.updated.max(now);
-    }
-
-    /// Whether `values` already has its series.
-    pub(crate) fn has(&self, values: &[String]) -> bool {
-        self.index.contains_key(values)
     }
 
     /// Marks a resource's `traces_target_info` series as seen at `now`.
@@ -295,12 +343,7 @@ impl Registry {
             return;
         }
         self.entries.retain(|e| e.updated >= before);
-        self.index = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.values.clone(), i))
-            .collect();
+        self.index = LabelIndex::rebuild(self.entries.iter().map(|e| &e.values[..]));
     }
 
     /// Spans counted in no series because the registry was full.

@@ -16,10 +16,15 @@
 //! `traces_service_graph_dropped_spans_total`.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
-use super::registry::{GeneratedSeries, Histogram, RawExemplar, counter, zip_labels};
-use super::spanmetrics::{exemplar, find, in_window, multiplier, sanitize, value_text};
+use super::registry::{
+    GeneratedSeries, Histogram, LabelIndex, RawExemplar, counter, hash_values, zip_labels,
+};
+use super::spanmetrics::{exemplar, find, in_window, multiplier, sanitize, value_str, value_text};
 use super::{ServiceGraphsConfig, filter};
+use crate::head::IdHasher;
 use crate::model::{KeyValue, ResourceSpans, Span};
 
 const KIND_SERVER: i32 = 2;
@@ -59,7 +64,7 @@ enum Virtual {
 /// One half of a request: what a client or a server span says of it.
 #[derive(Debug, Clone)]
 struct Side {
-    service: String,
+    service: Arc<str>,
     seconds: f64,
     failed: bool,
     start: u64,
@@ -83,6 +88,7 @@ struct Pending {
 /// The series of one edge.
 #[derive(Debug)]
 struct Edge {
+    values: Vec<String>,
     total: f64,
     failed: f64,
     server: Histogram,
@@ -105,12 +111,13 @@ type Key = ([u8; 16], [u8; 8]);
 /// One tenant's service graph: half-edges waiting, and the series of edges made.
 #[derive(Debug)]
 pub(crate) struct ServiceGraphs {
-    pending: HashMap<Key, Pending>,
+    pending: HashMap<Key, Pending, BuildHasherDefault<IdHasher>>,
     /// Keys in the order they expire; a key already paired is skipped when reached.
     order: VecDeque<(Key, u64)>,
     /// Label names of edges.
     names: Vec<String>,
-    edges: HashMap<Vec<String>, Edge>,
+    edges: Vec<Edge>,
+    index: LabelIndex,
     unpaired: HashMap<(bool, String), Count>,
     dropped: HashMap<(bool, String), Count>,
     /// Series per edge.
@@ -144,10 +151,11 @@ impl ServiceGraphs {
             2
         };
         ServiceGraphs {
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             order: VecDeque::new(),
             names,
-            edges: HashMap::new(),
+            edges: Vec::new(),
+            index: LabelIndex::default(),
             unpaired: HashMap::new(),
             dropped: HashMap::new(),
             per_edge: 2 + histograms * Histogram::series_count(bounds),
@@ -185,7 +193,7 @@ impl ServiceGraphs {
         let wait = u64::try_from(config.wait.as_nanos()).unwrap_or(u64::MAX);
         for rs in resource_spans {
             let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-            let service = value_text(find(resource, "service.name"));
+            let service: Arc<str> = Arc::from(value_str(find(resource, "service.name")));
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
                     let client = matches!(span.kind, KIND_CLIENT | KIND_PRODUCER);
@@ -202,23 +210,23 @@ impl ServiceGraphs {
                     let side = side(config, &service, resource, span, now);
                     let messaging = matches!(span.kind, KIND_PRODUCER | KIND_CONSUMER);
                     if client {
-                        if span.kind == KIND_CLIENT {
-                            if let Some(db) = database_name(config, resource, span) {
-                                // A database sends no spans: the edge is made at once.
-                                let mut server = side.clone();
-                                server.service = db;
-                                server.dimensions = side.dimensions.clone();
-                                self.edge(
-                                    config,
-                                    &room,
-                                    &side,
-                                    &server,
-                                    Connection::Database,
-                                    Virtual::Server,
-                                    now,
-                                );
-                                continue;
-                            }
+                        if span.kind == KIND_CLIENT
+                            && let Some(db) = database_name(config, resource, span)
+                        {
+                            // A database sends no spans: the edge is made at once, its
+                            // latency the client's on both sides.
+                            let mut server = side.clone();
+                            server.service = Arc::from(db);
+                            self.edge(
+                                config,
+                                &room,
+                                &side,
+                                &server,
+                                Connection::Database,
+                                Virtual::Server,
+                                now,
+                            );
+                            continue;
                         }
                         let Ok(id) = <[u8; 8]>::try_from(&span.span_id[..]) else {
                             continue;
@@ -239,8 +247,7 @@ impl ServiceGraphs {
                             _ => {
                                 // A root server span: whoever called it sends no spans.
                                 let mut client = side.clone();
-                                client.service =
-                                    side.peer.clone().unwrap_or_else(|| "user".to_owned());
+                                client.service = Arc::from(side.peer.as_deref().unwrap_or("user"));
                                 self.edge(
                                     config,
                                     &room,
@@ -363,7 +370,7 @@ impl ServiceGraphs {
                 match &client.peer {
                     Some(peer) => {
                         let mut server = client.clone();
-                        server.service = peer.clone();
+                        server.service = Arc::from(peer.as_str());
                         self.edge(
                             config,
                             &room,
@@ -411,47 +418,52 @@ impl ServiceGraphs {
         virtual_node: Virtual,
         now: u64,
     ) {
-        let mut values = vec![
-            client.service.clone(),
-            server.service.clone(),
-            connection.label().to_owned(),
-        ];
+        let mut values: Vec<&str> = Vec::with_capacity(self.names.len());
+        values.extend([&*client.service, &*server.service, connection.label()]);
         for (c, s) in client.dimensions.iter().zip(&server.dimensions) {
             if config.enable_client_server_prefix {
-                values.push(c.clone());
-                values.push(s.clone());
+                values.push(c);
+                values.push(s);
             } else if s.is_empty() {
-                values.push(c.clone());
+                values.push(c);
             } else {
-                values.push(s.clone());
+                values.push(s);
             }
         }
         if config.enable_virtual_node_label {
-            values.push(
-                match virtual_node {
-                    Virtual::None => "",
-                    Virtual::Client => "client",
-                    Virtual::Server => "server",
-                }
-                .to_owned(),
-            );
+            values.push(match virtual_node {
+                Virtual::None => "",
+                Virtual::Client => "client",
+                Virtual::Server => "server",
+            });
         }
         let bounds = &config.histogram_buckets;
-        if !self.edges.contains_key(&values) && !room(self) {
-            self.dropped_for_series += 1;
-            return;
-        }
-        let edge = self.edges.entry(values).or_insert_with(|| Edge {
-            total: 0.0,
-            failed: 0.0,
-            server: Histogram::new(bounds.len()),
-            client: Histogram::new(bounds.len()),
-            messaging: config
-                .enable_messaging_system_latency_histogram
-                .then(|| Histogram::new(bounds.len())),
-            created: now,
-            updated: now,
-        });
+        let hash = hash_values(&values);
+        let edges = &self.edges;
+        let i = match self.index.find(hash, &values, |i| &edges[i].values) {
+            Some(i) => i,
+            None => {
+                if !room(self) {
+                    self.dropped_for_series += 1;
+                    return;
+                }
+                self.edges.push(Edge {
+                    values: values.iter().map(|v| (*v).to_owned()).collect(),
+                    total: 0.0,
+                    failed: 0.0,
+                    server: Histogram::new(bounds.len()),
+                    client: Histogram::new(bounds.len()),
+                    messaging: config
+                        .enable_messaging_system_latency_histogram
+                        .then(|| Histogram::new(bounds.len())),
+                    created: now,
+                    updated: now,
+                });
+                self.index.insert(hash, self.edges.len() - 1);
+                self.edges.len() - 1
+            }
+        };
+        let edge = &mut self.edges[i];
         let weight = client.weight.max(server.weight);
         edge.total += weight;
         if client.failed || server.failed {
@@ -461,18 +473,21 @@ impl ServiceGraphs {
             .observe(bounds, server.seconds, weight, Some(server.exemplar));
         edge.client
             .observe(bounds, client.seconds, weight, Some(client.exemplar));
-        if connection == Connection::MessagingSystem {
-            if let Some(h) = &mut edge.messaging {
-                let seconds = server.start.saturating_sub(client.end) as f64 / 1e9;
-                h.observe(bounds, seconds, weight, Some(server.exemplar));
-            }
+        if connection == Connection::MessagingSystem
+            && let Some(h) = &mut edge.messaging
+        {
+            let seconds = server.start.saturating_sub(client.end) as f64 / 1e9;
+            h.observe(bounds, seconds, weight, Some(server.exemplar));
         }
         edge.updated = now;
     }
 
     /// Drops the series not updated since `before` (unix nanoseconds).
     pub(crate) fn drop_stale(&mut self, before: u64) {
-        self.edges.retain(|_, e| e.updated >= before);
+        if self.edges.iter().any(|e| e.updated < before) {
+            self.edges.retain(|e| e.updated >= before);
+            self.index = LabelIndex::rebuild(self.edges.iter().map(|e| &e.values[..]));
+        }
         self.unpaired.retain(|_, c| c.updated >= before);
         self.dropped.retain(|_, c| c.updated >= before);
     }
@@ -481,8 +496,8 @@ impl ServiceGraphs {
     pub(crate) fn series(&self, config: &ServiceGraphsConfig) -> Vec<GeneratedSeries> {
         let bounds = &config.histogram_buckets;
         let mut out = Vec::new();
-        for (values, e) in &self.edges {
-            let labels = zip_labels(&self.names, values);
+        for e in &self.edges {
+            let labels = zip_labels(&self.names, &e.values);
             out.push(counter(
                 "traces_service_graph_request_total",
                 &labels,
@@ -536,7 +551,7 @@ impl ServiceGraphs {
 /// What a span says of its side of a request.
 fn side(
     config: &ServiceGraphsConfig,
-    service: &str,
+    service: &Arc<str>,
     resource: &[KeyValue],
     span: &Span,
     now: u64,
@@ -555,7 +570,7 @@ fn side(
         (!v.is_empty()).then_some(v)
     });
     Side {
-        service: service.to_owned(),
+        service: service.clone(),
         seconds,
         failed: span.status.as_ref().is_some_and(|s| s.code == STATUS_ERROR),
         start: span.start_time_unix_nano,
@@ -580,15 +595,8 @@ fn database_name(
         (!v.is_empty()).then_some(v)
     };
     let is_db = ["db.namespace", "db.name", "db.system"]
-        .iter()
-        .chain(
-            config
-                .database_name_attributes
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .iter(),
-        )
+        .into_iter()
+        .chain(config.database_name_attributes.iter().map(String::as_str))
         .any(|k| attr(k).is_some());
     if !is_db {
         return None;

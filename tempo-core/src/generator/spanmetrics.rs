@@ -1,5 +1,7 @@
 //! spanmetrics: calls, latency and size per service, operation, kind and status.
 
+use std::borrow::Cow;
+
 use prost::Message;
 
 use super::registry::{RawExemplar, Registry};
@@ -51,13 +53,18 @@ pub(crate) fn sanitize(name: &str) -> String {
 
 /// An attribute's value as a label value; empty when absent.
 pub(crate) fn value_text(v: Option<&AnyValue>) -> String {
+    value_str(v).into_owned()
+}
+
+/// An attribute's value as a label value, borrowed when it is a string; empty when absent.
+pub(crate) fn value_str(v: Option<&AnyValue>) -> Cow<'_, str> {
     match v.and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::DoubleValue(f)) => f.to_string(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(other) => format!("{other:?}"),
-        None => String::new(),
+        Some(Value::StringValue(s)) => Cow::Borrowed(s),
+        Some(Value::IntValue(i)) => Cow::Owned(i.to_string()),
+        Some(Value::DoubleValue(f)) => Cow::Owned(f.to_string()),
+        Some(Value::BoolValue(b)) => Cow::Owned(b.to_string()),
+        Some(other) => Cow::Owned(format!("{other:?}")),
+        None => Cow::Borrowed(""),
     }
 }
 
@@ -183,11 +190,11 @@ pub(crate) fn consume(
     }
     registry.set_names(&names, config.histogram_buckets.len());
     let d = &config.intrinsic_dimensions;
-    let mut values: Vec<String> = Vec::new();
     for rs in resource_spans {
         let resource = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
-        let service = value_text(find(resource, "service.name"));
+        let service = value_str(find(resource, "service.name"));
         let target = config.enable_target_info.then(|| job_instance(resource));
+        let mut values: Vec<Cow<'_, str>> = Vec::new();
         let mut target_seen = false;
         for ss in &rs.scope_spans {
             for span in &ss.spans {
@@ -198,28 +205,29 @@ pub(crate) fn consume(
                 }
                 values.clear();
                 if d.service {
-                    values.push(service.clone());
+                    values.push(Cow::Borrowed(&service));
                 }
                 if d.span_name {
-                    values.push(span.name.clone());
+                    values.push(Cow::Borrowed(&span.name));
                 }
                 if d.span_kind {
-                    values.push(kind_label(span.kind).to_owned());
+                    values.push(Cow::Borrowed(kind_label(span.kind)));
                 }
                 let status = span.status.as_ref();
                 if d.status_code {
-                    values.push(status_label(status.map_or(0, |s| s.code)).to_owned());
+                    values.push(Cow::Borrowed(status_label(status.map_or(0, |s| s.code))));
                 }
                 if d.status_message {
-                    values.push(status.map(|s| s.message.clone()).unwrap_or_default());
+                    values.push(Cow::Borrowed(status.map_or("", |s| s.message.as_str())));
                 }
                 for key in &config.dimensions {
-                    let v = find(resource, key).or_else(|| find(&span.attributes, key));
-                    values.push(value_text(v));
+                    values.push(value_str(
+                        find(resource, key).or_else(|| find(&span.attributes, key)),
+                    ));
                 }
                 if let Some((job, instance)) = &target {
-                    values.push(job.clone());
-                    values.push(instance.clone());
+                    values.push(Cow::Borrowed(job));
+                    values.push(Cow::Borrowed(instance));
                     if !target_seen {
                         target_seen = true;
                         if let Some(labels) = target_info_labels(config, resource, job, instance) {
@@ -232,7 +240,6 @@ pub(crate) fn consume(
                     .end_time_unix_nano
                     .saturating_sub(span.start_time_unix_nano) as f64
                     / 1e9;
-                let room = registry.has(&values) || room(registry);
                 registry.observe(
                     &values,
                     &config.histogram_buckets,
@@ -240,7 +247,7 @@ pub(crate) fn consume(
                     span.encoded_len() as u64,
                     multiplier(&config.span_multiplier_key, resource, span),
                     exemplar(span, latency, now),
-                    room,
+                    &room,
                     now,
                 );
             }

@@ -26,6 +26,7 @@ pub(crate) mod tags;
 pub(crate) mod value;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::TimeRange;
@@ -65,6 +66,32 @@ pub struct SearchRequest {
     /// Cancels the search from another thread: it then returns what it found, marked
     /// partial.
     pub cancel: Option<CancelToken>,
+    /// Receives the running answer each time a source (the head, a row group) is read.
+    pub progress: Option<SearchProgress>,
+}
+
+/// Receives a search's running answer as it reads its sources, for a client that streams
+/// results as they are found. It is called on the search's worker threads: it should be
+/// quick (hand the answer to a channel, say).
+#[derive(Clone)]
+pub struct SearchProgress(Arc<dyn Fn(&SearchResponse) + Send + Sync>);
+
+impl SearchProgress {
+    /// A receiver calling `f` with each running answer: the traces kept so far (newest
+    /// first, at most the limit) and the counts so far.
+    pub fn new(f: impl Fn(&SearchResponse) + Send + Sync + 'static) -> SearchProgress {
+        SearchProgress(Arc::new(f))
+    }
+
+    pub(crate) fn report(&self, answer: &SearchResponse) {
+        (self.0)(answer);
+    }
+}
+
+impl std::fmt::Debug for SearchProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SearchProgress")
+    }
 }
 
 impl SearchRequest {
@@ -80,6 +107,7 @@ impl SearchRequest {
             max_duration: None,
             deadline: DEFAULT_DEADLINE,
             cancel: None,
+            progress: None,
         }
     }
 
@@ -104,6 +132,12 @@ impl SearchRequest {
     /// Lets `token` cancel the search.
     pub fn cancel_token(mut self, token: CancelToken) -> SearchRequest {
         self.cancel = Some(token);
+        self
+    }
+
+    /// Has `progress` receive the running answer as sources are read.
+    pub fn on_progress(mut self, progress: SearchProgress) -> SearchRequest {
+        self.progress = Some(progress);
         self
     }
 }

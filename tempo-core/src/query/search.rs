@@ -71,13 +71,25 @@ impl TopN {
     }
 
     fn finish(mut self) -> Vec<TraceMatch> {
-        self.traces.sort_by(|a, b| {
-            b.start_time_unix_nano
-                .cmp(&a.start_time_unix_nano)
-                .then(a.trace_id.cmp(&b.trace_id))
-        });
+        sort_newest_first(&mut self.traces);
         self.traces
     }
+
+    /// The traces kept so far, newest first.
+    fn snapshot(&self) -> Vec<TraceMatch> {
+        let mut traces = self.traces.clone();
+        sort_newest_first(&mut traces);
+        traces
+    }
+}
+
+/// Sorts traces newest start first, then by ID.
+fn sort_newest_first(traces: &mut [TraceMatch]) {
+    traces.sort_by(|a, b| {
+        b.start_time_unix_nano
+            .cmp(&a.start_time_unix_nano)
+            .then(a.trace_id.cmp(&b.trace_id))
+    });
 }
 
 /// Per-search state shared by the workers.
@@ -261,15 +273,23 @@ pub(crate) fn search(
                 Ok(()) => m.completed_jobs += 1,
                 Err(e) => tracing::debug!(source = source.describe(), error = %e, "source skipped"),
             }
+            if let Some(progress) = &req.progress {
+                // The running answer after each source, for a client that streams it.
+                let metrics = {
+                    let mut total = run.metrics.lock();
+                    merge(&mut total, std::mem::take(m));
+                    *total
+                };
+                let traces = run.top.lock().snapshot();
+                progress.report(&SearchResponse {
+                    traces,
+                    metrics,
+                    partial: false,
+                    partial_reason: None,
+                });
+            }
         },
-        |m| {
-            let mut total = run.metrics.lock();
-            total.inspected_traces += m.inspected_traces;
-            total.inspected_spans += m.inspected_spans;
-            total.inspected_bytes += m.inspected_bytes;
-            total.completed_jobs += m.completed_jobs;
-            total.skipped_jobs += m.skipped_jobs;
-        },
+        |m| merge(&mut run.metrics.lock(), m),
     );
     let metrics = *run.metrics.lock();
     let reason = run.stop.reason();
@@ -280,6 +300,15 @@ pub(crate) fn search(
         partial_reason: reason.as_ref().map(ToString::to_string),
     };
     (response, reason)
+}
+
+/// Adds one worker's counts to the totals.
+fn merge(total: &mut SearchMetrics, m: SearchMetrics) {
+    total.inspected_traces += m.inspected_traces;
+    total.inspected_spans += m.inspected_spans;
+    total.inspected_bytes += m.inspected_bytes;
+    total.completed_jobs += m.completed_jobs;
+    total.skipped_jobs += m.skipped_jobs;
 }
 
 /// Evaluates the traces of one source, newest first, until no older one can make the cut.

@@ -68,7 +68,10 @@ pub(crate) struct Tenants(pub(crate) Vec<String>);
 
 impl Tenants {
     /// The tenants of a request with these headers.
-    fn from_headers(state: &ApiState, headers: &HeaderMap) -> Result<Tenants, TenantRejection> {
+    pub(crate) fn from_headers(
+        state: &ApiState,
+        headers: &HeaderMap,
+    ) -> Result<Tenants, TenantRejection> {
         if !state.multitenancy_enabled {
             return Ok(Tenants(vec![SINGLE_TENANT.to_owned()]));
         }
@@ -487,6 +490,11 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 }
 
 impl Params {
+    /// Parameters given as name and value pairs.
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+        Params(pairs)
+    }
+
     /// The parameters of a request: of its body (a `POST`'s form) first, then of its URL.
     async fn read(parts: &Parts, body: axum::body::Body) -> Result<Params, ParamsRejection> {
         let mut pairs = if parts.method == Method::POST {

@@ -99,7 +99,7 @@ fn respond(
 
 /// Runs a query for the request's one tenant; stopped when the handler is dropped (the
 /// client went away).
-async fn run(
+pub(crate) async fn run(
     state: &ApiState,
     tenants: Vec<String>,
     req: MetricsRequest,
@@ -124,7 +124,7 @@ async fn run(
 }
 
 /// Now, unix nanoseconds.
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
@@ -210,7 +210,7 @@ fn cutoff(
 }
 
 /// The store's request for a range query.
-fn range_request(
+pub(crate) fn range_request(
     p: &Params,
     limits: &MetricsQueryLimits,
     now: u64,
@@ -251,7 +251,7 @@ fn range_request(
 }
 
 /// The store's request for an instant query.
-fn instant_request(
+pub(crate) fn instant_request(
     p: &Params,
     limits: &MetricsQueryLimits,
     now: u64,

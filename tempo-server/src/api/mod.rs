@@ -21,6 +21,7 @@ mod metrics_query;
 mod ops;
 mod search;
 mod state;
+mod stream;
 mod tags;
 mod trace;
 
@@ -94,6 +95,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/status/buildinfo", get(ops::buildinfo))
         .route("/metrics", get(ops::metrics))
         .route("/metrics/generator", get(generated::generated))
+        .route_service(stream::ROUTE, stream::StreamingQuerier::new(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(limit_request_target))
         .with_state(state)

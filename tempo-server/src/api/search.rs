@@ -56,7 +56,7 @@ pub(crate) async fn search(
 }
 
 /// The store's request for Tempo's search parameters.
-fn search_request(p: &Params) -> Result<SearchRequest, InvalidParam> {
+pub(crate) fn search_request(p: &Params) -> Result<SearchRequest, InvalidParam> {
     let range = p.range()?;
     let query = match (p.get("q"), p.get("tags")) {
         (Some(_), Some(_)) => return Err(InvalidParam::TagsAndQuery),

@@ -101,7 +101,17 @@ pub(crate) async fn tag_names<A: TagApi>(
     State(state): State<ApiState>,
     QueryRequest { tenants, params }: QueryRequest,
 ) -> Result<Response, ApiError> {
-    let scopes: Vec<TagScope> = match scope_param(&params)? {
+    let (found, limit) = names_found::<A>(&state, tenants, &params).await?;
+    Ok(json(A::names_body(found, limit)))
+}
+
+/// The tag names a request asks for, per scope, and the request's limit (a scope's most).
+pub(crate) async fn names_found<A: TagApi>(
+    state: &ApiState,
+    tenants: Vec<String>,
+    params: &Params,
+) -> Result<(Vec<(TagScope, Vec<String>)>, usize), ApiError> {
+    let scopes: Vec<TagScope> = match scope_param(params)? {
         ScopeParam::All => A::default_scopes(),
         ScopeParam::One(scope) => vec![scope],
         ScopeParam::Trace => Vec::new(),
@@ -113,12 +123,12 @@ pub(crate) async fn tag_names<A: TagApi>(
         .filter(|_| A::NAMES_FILTERED_BY_QUERY)
         .map(str::to_owned);
     if scopes.is_empty() {
-        return Ok(json(A::names_body(Vec::new(), limit)));
+        return Ok((Vec::new(), limit));
     }
     let store = state.store.clone();
     let found =
         blocking(move || names(&store, &tenants, &scopes, q.as_deref(), range, limit)).await?;
-    Ok(json(A::names_body(found, limit)))
+    Ok((found, limit))
 }
 
 /// The tag names of the tenants, per scope (see [`Store::tag_names`]).
@@ -145,6 +155,17 @@ pub(crate) async fn tag_values<A: TagApi>(
     Path(tag): Path<String>,
     QueryRequest { tenants, params }: QueryRequest,
 ) -> Result<Response, ApiError> {
+    let values = values_found(&state, tenants, tag, &params).await?;
+    Ok(json(A::values_body(&values)))
+}
+
+/// The values of `tag` a request asks for.
+pub(crate) async fn values_found(
+    state: &ApiState,
+    tenants: Vec<String>,
+    tag: String,
+    params: &Params,
+) -> Result<Vec<TagValue>, ApiError> {
     let range = params.range()?;
     let limit = params.tag_limit(DEFAULT_TAG_VALUES_LIMIT)?;
     let filter = params.get("q").map(str::to_owned);
@@ -157,7 +178,7 @@ pub(crate) async fn tag_values<A: TagApi>(
         Ok::<_, tempo_core::TagsError>(federation::tag_values(parts, limit))
     })
     .await?;
-    Ok(json(A::values_body(&values)))
+    Ok(values)
 }
 
 /// A JSON answer.

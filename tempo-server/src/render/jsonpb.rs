@@ -22,13 +22,13 @@ use tempo_core::model::{AnyValue, KeyValue, TraceId, Value};
 
 /// A trace ID as Tempo writes it in search results: lowercase hex, leading zeros trimmed
 /// (empty for an all-zero ID).
-pub(super) fn search_trace_id(id: &TraceId) -> String {
+pub(crate) fn search_trace_id(id: &TraceId) -> String {
     id.to_hex().trim_start_matches('0').to_owned()
 }
 
 /// A span ID as Tempo writes it in search results: lowercase hex, leading zeros trimmed,
 /// then left-padded with zeros to at least 16 digits.
-pub(super) fn search_span_id(id: &[u8]) -> String {
+pub(crate) fn search_span_id(id: &[u8]) -> String {
     let hex = hex::encode(id);
     format!("{:0>16}", hex.trim_start_matches('0'))
 }
