@@ -55,6 +55,10 @@ pub struct ApiOptions {
     /// combine their answers, as Tempo's `query_frontend.multi_tenant_queries_enabled`. On
     /// by default.
     pub multi_tenant_queries_enabled: bool,
+    /// Serve Tempo's streaming querier (gRPC over HTTP/2 on the same port: search, tags,
+    /// values and metrics queries as Grafana asks with streaming on), as Tempo's
+    /// `stream_over_http_enabled`. On by default.
+    pub stream_over_http_enabled: bool,
     /// The most exemplars a TraceQL metrics query returns, and how many when the client asks
     /// for none in particular, as Tempo's `query_frontend.metrics.max_exemplars` (100, also
     /// the most; 0: none).
@@ -73,6 +77,7 @@ impl Default for ApiOptions {
         ApiOptions {
             multitenancy_enabled: false,
             multi_tenant_queries_enabled: true,
+            stream_over_http_enabled: true,
             metrics_max_exemplars: tempo_core::MAX_EXEMPLARS,
             metrics_max_response_series: tempo_core::query::DEFAULT_MAX_SERIES,
             query_end_cutoff: Duration::from_secs(30),
@@ -90,6 +95,12 @@ impl ApiOptions {
     /// Sets whether a query may name several tenants.
     pub fn multi_tenant_queries_enabled(mut self, enabled: bool) -> ApiOptions {
         self.multi_tenant_queries_enabled = enabled;
+        self
+    }
+
+    /// Sets whether Tempo's streaming querier is served.
+    pub fn stream_over_http_enabled(mut self, enabled: bool) -> ApiOptions {
+        self.stream_over_http_enabled = enabled;
         self
     }
 
@@ -124,6 +135,7 @@ pub fn api_router(store: Store, options: ApiOptions) -> axum::Router {
         metrics: metrics.clone(),
         multitenancy_enabled: options.multitenancy_enabled,
         multi_tenant_queries_enabled: options.multi_tenant_queries_enabled,
+        streaming: options.stream_over_http_enabled,
         metrics_query: api::MetricsQueryLimits {
             max_exemplars: options.metrics_max_exemplars.min(tempo_core::MAX_EXEMPLARS),
             max_series: options.metrics_max_response_series,
@@ -321,6 +333,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         multitenancy_enabled: config.multitenancy_enabled,
         multi_tenant_queries_enabled: config.multi_tenant_queries_enabled,
+        streaming: config.stream_over_http_enabled,
         metrics_query: api::MetricsQueryLimits {
             max_exemplars: config.metrics_max_exemplars,
             max_series: config.metrics_max_response_series,

@@ -677,3 +677,18 @@ async fn a_search_over_many_sources_streams_its_traces_as_it_finds_them() {
         "counts only grow: {jobs:?}"
     );
 }
+
+#[tokio::test]
+async fn stream_over_http_enabled_false_turns_the_service_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path(), "stream_over_http_enabled: false\n");
+    let off = call::<SearchResponse>(&server, "Search", SearchRequest::default(), None)
+        .await
+        .unwrap_err();
+    assert_ne!(off.code(), tonic::Code::Ok);
+    assert!(
+        !server
+            .log_text()
+            .contains("stream_over_http_enabled\" ignored")
+    );
+}

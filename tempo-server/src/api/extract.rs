@@ -672,6 +672,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             multitenancy_enabled,
             multi_tenant_queries_enabled,
+            streaming: true,
             metrics_query: MetricsQueryLimits::default(),
             readiness: Arc::new(Readiness::new(0)),
             generator_rules: Arc::default(),

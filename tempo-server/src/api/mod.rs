@@ -62,7 +62,12 @@ pub(crate) const MAX_REQUEST_TARGET_BYTES: usize = 60 * 1024;
 
 /// The router of Tempo's HTTP API.
 pub(crate) fn router(state: ApiState) -> Router {
-    Router::new()
+    let router = if state.streaming {
+        Router::new().route_service(stream::ROUTE, stream::StreamingQuerier::new(state.clone()))
+    } else {
+        Router::new()
+    };
+    router
         .route("/api/traces/{traceID}", get(trace::trace_v1))
         .route("/api/v2/traces/{traceID}", get(trace::trace_v2))
         .route("/api/search", get(search::search).post(search::search))
@@ -95,7 +100,6 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/status/buildinfo", get(ops::buildinfo))
         .route("/metrics", get(ops::metrics))
         .route("/metrics/generator", get(generated::generated))
-        .route_service(stream::ROUTE, stream::StreamingQuerier::new(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(limit_request_target))
         .with_state(state)

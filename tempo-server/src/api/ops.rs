@@ -76,6 +76,7 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             multitenancy_enabled: false,
             multi_tenant_queries_enabled: true,
+            streaming: true,
             metrics_query: MetricsQueryLimits::default(),
             readiness: readiness.clone(),
             generator_rules: Arc::default(),

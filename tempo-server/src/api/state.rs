@@ -25,6 +25,8 @@ pub(crate) struct ApiState {
     pub(crate) multitenancy_enabled: bool,
     /// With multi-tenancy on, whether a query may name several tenants (`a|b`).
     pub(crate) multi_tenant_queries_enabled: bool,
+    /// Whether Tempo's streaming querier is served (`stream_over_http_enabled`).
+    pub(crate) streaming: bool,
     /// The limits the server applies to TraceQL metrics queries.
     pub(crate) metrics_query: MetricsQueryLimits,
     /// What `/ready` answers.

@@ -20,6 +20,7 @@
 //! | `server.log_level` | `info` | [`Config::log_level`] |
 //! | `multitenancy_enabled`, or its deprecated alias `auth_enabled` | `false` | [`Config::multitenancy_enabled`] |
 //! | `query_frontend.multi_tenant_queries_enabled` | `true` | [`Config::multi_tenant_queries_enabled`] |
+//! | `stream_over_http_enabled` | `true` (Tempo: `false`) | [`Config::stream_over_http_enabled`] |
 //! | `distributor.receivers.otlp.protocols.grpc.endpoint` | `0.0.0.0:4317` | [`Config::otlp_grpc_endpoint`] |
 //! | `distributor.receivers.otlp.protocols.grpc.max_recv_msg_size_mib` | `16` | [`Config::otlp_grpc_max_recv_msg_size`] |
 //! | `distributor.receivers.otlp.protocols.http.endpoint` | `0.0.0.0:4318` | [`Config::otlp_http_endpoint`] |
@@ -181,6 +182,10 @@ pub(crate) struct Config {
     /// Whether a query may name several tenants, `a|b`, with multi-tenancy on: each is
     /// queried and the answers combined (Tempo's cross-tenant query federation).
     pub(crate) multi_tenant_queries_enabled: bool,
+    /// Whether Tempo's streaming querier (gRPC) is served on the HTTP port. On by default
+    /// here, where Tempo has it off: serving it costs nothing when unused, and Grafana's
+    /// Tempo data source uses it when its streaming toggle is on.
+    pub(crate) stream_over_http_enabled: bool,
     /// Listen address (`host:port`) of the OTLP gRPC receiver; `None` when it is disabled.
     /// The host may be a name (`tempo:4317`), to be resolved when binding.
     pub(crate) otlp_grpc_endpoint: Option<String>,
@@ -350,6 +355,7 @@ impl Default for Config {
             log_level: "info".to_owned(),
             multitenancy_enabled: false,
             multi_tenant_queries_enabled: true,
+            stream_over_http_enabled: true,
             otlp_grpc_endpoint: Some(DEFAULT_GRPC_ENDPOINT.to_owned()),
             otlp_http_endpoint: Some(DEFAULT_HTTP_ENDPOINT.to_owned()),
             otlp_grpc_max_recv_msg_size: (16 * MIB) as usize,
@@ -423,6 +429,7 @@ impl Config {
             otlp_http_max_request_bytes = self.otlp_http_max_request_bytes,
             multitenancy = self.multitenancy_enabled,
             multi_tenant_queries = self.multi_tenant_queries_enabled,
+            stream_over_http = self.stream_over_http_enabled,
             log_level = %self.log_level,
             backend = self.storage_backend.as_str(),
             local_path = %self.local_path.display(),
@@ -616,6 +623,9 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
             .query_frontend
             .multi_tenant_queries_enabled
             .unwrap_or(defaults.multi_tenant_queries_enabled),
+        stream_over_http_enabled: raw
+            .stream_over_http_enabled
+            .unwrap_or(defaults.stream_over_http_enabled),
         otlp_grpc_endpoint: otlp_grpc.map(|g| {
             g.endpoint
                 .unwrap_or_else(|| DEFAULT_GRPC_ENDPOINT.to_owned())
@@ -841,7 +851,6 @@ mod tests {
         assert_eq!(
             unknown,
             [
-                "stream_over_http_enabled",
                 "query_frontend.search.duration_slo",
                 "query_frontend.search.throughput_bytes_slo",
                 "query_frontend.search.metadata_slo",
@@ -888,14 +897,7 @@ mod tests {
         let (mut config, unknown) = parse(include_str!(
             "../../tests/fixtures/config/tempo-3x-single-binary.yaml"
         ));
-        assert_eq!(
-            unknown,
-            [
-                "stream_over_http_enabled",
-                "query_frontend.mcp_server",
-                "usage_report"
-            ]
-        );
+        assert_eq!(unknown, ["query_frontend.mcp_server", "usage_report"]);
         let generator = std::mem::take(&mut config.metrics_generator);
         assert_eq!(
             generator.core.processors,
@@ -1672,7 +1674,7 @@ overrides:
         std::fs::write(&path, DOCKER_COMPOSE_2X).unwrap();
         let (config, unknown) = Config::load(&path).unwrap();
         assert_eq!(config.max_block_duration, secs(300));
-        assert_eq!(unknown.len(), 6);
+        assert_eq!(unknown.len(), 5);
         let (expanded, _) = Config::load_expanding_env(&path).unwrap();
         assert_eq!(expanded, config);
         let err = Config::load(&dir.path().join("missing.yaml")).unwrap_err();

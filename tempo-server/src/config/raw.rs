@@ -185,6 +185,8 @@ pub(super) struct RawRoot {
     #[serde(deserialize_with = "de_opt_bool")]
     pub(super) multitenancy_enabled: Option<bool>,
     #[serde(deserialize_with = "de_opt_bool")]
+    pub(super) stream_over_http_enabled: Option<bool>,
+    #[serde(deserialize_with = "de_opt_bool")]
     pub(super) auth_enabled: Option<bool>,
     pub(super) server: RawServer,
     pub(super) query_frontend: RawQueryFrontend,
