@@ -66,7 +66,8 @@ pub struct SearchRequest {
     /// Cancels the search from another thread: it then returns what it found, marked
     /// partial.
     pub cancel: Option<CancelToken>,
-    /// Receives the running answer each time a source (the head, a row group) is read.
+    /// Receives the running answer as sources (the head, row groups) are read: after a
+    /// source, at most every 100 ms.
     pub progress: Option<SearchProgress>,
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tempo_traceql::{FieldRef, Scope};
@@ -100,7 +100,13 @@ struct Run<'a> {
     stop: Stop,
     top: Mutex<TopN>,
     metrics: Mutex<SearchMetrics>,
+    /// When the running answer was last reported.
+    reported: Mutex<Instant>,
 }
+
+/// The least time between two reports of a search's running answer: a search over many
+/// small sources does not copy its kept traces after every one.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 impl Run<'_> {
     /// Evaluates one trace and offers it to the results.
@@ -239,6 +245,8 @@ pub(crate) fn search(
             total_jobs: sources.len() as u64,
             ..SearchMetrics::default()
         }),
+        // The first source read is reported at once.
+        reported: Mutex::new(started.checked_sub(PROGRESS_INTERVAL).unwrap_or(started)),
     };
     // A query cancelled or expired before it starts reads nothing.
     let stopped = run.stop.should_stop();
@@ -274,7 +282,14 @@ pub(crate) fn search(
                 Err(e) => tracing::debug!(source = source.describe(), error = %e, "source skipped"),
             }
             if let Some(progress) = &req.progress {
-                // The running answer after each source, for a client that streams it.
+                // The running answer after a source, for a client that streams it.
+                {
+                    let mut reported = run.reported.lock();
+                    if reported.elapsed() < PROGRESS_INTERVAL {
+                        return;
+                    }
+                    *reported = Instant::now();
+                }
                 let metrics = {
                     let mut total = run.metrics.lock();
                     merge(&mut total, std::mem::take(m));
