@@ -206,6 +206,13 @@ impl StoreBuilder {
         self
     }
 
+    /// Sets the longest an attribute key or string value may be, in bytes (Tempo's
+    /// `max_attribute_bytes`; 0: no limit).
+    pub fn max_attribute_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.max_attribute_bytes = bytes;
+        self
+    }
+
     /// Sets `tenant`'s own `max_bytes_per_trace`.
     pub fn tenant_max_bytes_per_trace(mut self, tenant: &str, bytes: u64) -> StoreBuilder {
         self.config
@@ -271,6 +278,8 @@ pub struct StoreStats {
     pub compactions: u64,
     /// Spans refused at ingest because their trace would exceed `max_bytes_per_trace`.
     pub spans_refused_trace_too_large: u64,
+    /// Attribute keys and string values truncated at ingest to `max_attribute_bytes`.
+    pub attributes_truncated: u64,
     /// Searches stopped by their deadline (answered partial).
     pub queries_expired: u64,
     /// Searches cancelled by their caller, such as an HTTP client that went away.
@@ -529,6 +538,12 @@ impl Store {
         );
     }
 
+    /// `max_attribute_bytes` of a tenant (0: no limit).
+    fn attribute_limit(&self, tenant: &str) -> u64 {
+        tenant_limit(&self.inner.limits.read(), tenant, |l| l.max_attribute_bytes)
+            .unwrap_or(self.inner.config.max_attribute_bytes)
+    }
+
     /// `max_bytes_per_trace` of a tenant (0: no limit).
     fn trace_limit(&self, tenant: &str) -> u64 {
         tenant_limit(&self.inner.limits.read(), tenant, |l| l.max_bytes_per_trace)
@@ -593,6 +608,16 @@ impl Store {
                     held,
                     limit,
                 });
+            }
+        }
+        let attribute_limit = self.attribute_limit(tenant);
+        if attribute_limit > 0 {
+            let truncated = batch.truncate_attributes(attribute_limit);
+            if truncated > 0 {
+                self.inner
+                    .counters
+                    .attributes_truncated
+                    .fetch_add(truncated, Ordering::Relaxed);
             }
         }
         let mut admitted = Vec::new();
@@ -726,6 +751,7 @@ impl Store {
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.spans_refused_trace_too_large =
             c.spans_refused_trace_too_large.load(Ordering::Relaxed);
+        stats.attributes_truncated = c.attributes_truncated.load(Ordering::Relaxed);
         stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
         stats.generator_dropped_spans = self.inner.generator.dropped_spans();
         stats.generator_active_series = self.inner.generator.active_series() as u64;

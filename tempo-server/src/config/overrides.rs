@@ -2,8 +2,8 @@
 //!
 //! Tempo's tenant-specific overrides file (`overrides.per_tenant_override_config`): tenant
 //! IDs, or `"*"` for every tenant not named, mapped to their limits, in either shape of
-//! Tempo's overrides (`global.max_bytes_per_trace` and `compaction.block_retention`, or the
-//! legacy flat keys). The server reads it at start and again when it changes.
+//! Tempo's overrides (`global.max_bytes_per_trace`, `compaction.block_retention` and
+//! `ingestion.max_attribute_bytes`, or the legacy flat keys). The server reads it at start and again when it changes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -38,6 +38,7 @@ pub(crate) fn load_tenant_overrides(
         let mut l = tempo_core::TenantLimits::default();
         l.max_bytes_per_trace = raw.max_bytes_per_trace();
         l.block_retention = raw.block_retention();
+        l.max_attribute_bytes = raw.max_attribute_bytes();
         limits.insert(tenant, l);
     }
     Ok((limits, unknown))
@@ -61,12 +62,16 @@ mod tests {
         std::fs::write(
             &path,
             "overrides:\n  team-a:\n    global:\n      max_bytes_per_trace: 100\n    \
-             ingestion:\n      rate_limit_bytes: 1\n  team-b:\n    max_bytes_per_trace: 200\n    \
-             block_retention: 24h\n  \"*\":\n    compaction:\n      block_retention: 1h\n",
+             ingestion:\n      rate_limit_bytes: 1\n      max_attribute_bytes: 10\n  \
+             team-b:\n    max_bytes_per_trace: 200\n    block_retention: 24h\n    \
+             ingestion_max_attribute_bytes: 20\n  \"*\":\n    compaction:\n      block_retention: 1h\n",
         )
         .unwrap();
         let (limits, unknown) = load_tenant_overrides(&path).unwrap();
-        assert_eq!(unknown, ["overrides.team-a.ingestion"]);
+        assert_eq!(unknown, ["overrides.team-a.ingestion.rate_limit_bytes"]);
+        assert_eq!(limits["team-a"].max_attribute_bytes, Some(10));
+        assert_eq!(limits["team-b"].max_attribute_bytes, Some(20));
+        assert_eq!(limits["*"].max_attribute_bytes, None);
         assert_eq!(limits["team-a"].max_bytes_per_trace, Some(100));
         assert_eq!(limits["team-a"].block_retention, None);
         assert_eq!(limits["team-b"].max_bytes_per_trace, Some(200));
