@@ -243,6 +243,16 @@ pub struct IngestReceipt {
     pub wal_bytes: usize,
 }
 
+/// A trace found by ID ([`Store::find_trace_with_metrics`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FoundTrace {
+    /// The trace: its spans grouped by resource and instrumentation scope.
+    pub trace: TracesData,
+    /// Bytes read to find it: the encoded row groups read, and the trace's spans in the head.
+    pub inspected_bytes: u64,
+}
+
 /// Counters of a store, for metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -681,13 +691,29 @@ impl Store {
         id: TraceId,
         range: TimeRange,
     ) -> Result<Option<TracesData>, FindError> {
+        Ok(self
+            .find_trace_with_metrics(tenant, id, range)?
+            .map(|found| found.trace))
+    }
+
+    /// [`Store::find_trace`], with what the lookup read: the bytes of the row groups read
+    /// and of the trace's spans in the head (Tempo's `inspectedBytes`).
+    pub fn find_trace_with_metrics(
+        &self,
+        tenant: &str,
+        id: TraceId,
+        range: TimeRange,
+    ) -> Result<Option<FoundTrace>, FindError> {
         validate_tenant(tenant)?;
         let (sources, _) = self.sources(tenant, &range);
-        let spans = crate::query::find::find(&sources, &id, &range);
+        let (spans, inspected_bytes) = crate::query::find::find(&sources, &id, &range);
         if spans.is_empty() {
             return Ok(None);
         }
-        Ok(Some(assemble(spans.iter())))
+        Ok(Some(FoundTrace {
+            trace: assemble(spans.iter()),
+            inspected_bytes,
+        }))
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
