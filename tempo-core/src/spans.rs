@@ -40,6 +40,31 @@ pub(crate) fn time_bounds<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>) -
         .unwrap_or((0, 0))
 }
 
+/// The root span of a trace, as an index into `spans`: of the spans without a parent span
+/// ID, the one that starts first, the lowest span ID among those starting together (the
+/// first of them, for a span delivered twice). A span whose parent never arrived is not a
+/// root; a trace whose root never arrived has none.
+///
+/// A trace may have several spans without a parent (a batch job and the requests it starts
+/// under one trace ID, a client that did not propagate the context): the one that started
+/// first is taken for the trace's root, whatever order the spans arrived or are stored in, so
+/// that the trace's root names (`rootServiceName`, `rootName`), the conditions on them and
+/// search results agree wherever the trace is read from.
+pub(crate) fn root_index<'a>(spans: impl IntoIterator<Item = &'a StoredSpan>) -> Option<usize> {
+    spans
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| s.span.parent_span_id.is_empty())
+        .min_by(|(i, a), (j, b)| {
+            (a.span.start_time_unix_nano, &a.span.span_id, i).cmp(&(
+                b.span.start_time_unix_nano,
+                &b.span.span_id,
+                j,
+            ))
+        })
+        .map(|(i, _)| i)
+}
+
 /// Regroups spans by resource and scope, dropping repeated spans (same span ID and kind).
 ///
 /// Spans of one resource and scope land under one `ResourceSpans` and one `ScopeSpans`,

@@ -55,7 +55,7 @@ pub(crate) struct TraceView<'a> {
     pub(crate) start: u64,
     /// Latest span end, unix nanoseconds.
     pub(crate) end: u64,
-    /// The first span without a parent ID.
+    /// The root span ([`crate::spans::root_index`]).
     root: Option<usize>,
 }
 
@@ -132,7 +132,7 @@ impl<'a> TraceView<'a> {
             }
         }
         let (start, end) = crate::spans::time_bounds(spans);
-        let root = (0..n).find(|&i| spans[i].span.parent_span_id.is_empty());
+        let root = crate::spans::root_index(spans);
         TraceView {
             id,
             spans,
@@ -715,8 +715,10 @@ fn intrinsic<'t>(
         Intrinsic::SpanParentId => hex_val(&s.parent_span_id),
         Intrinsic::SpanChildCount => Val::Int(i64::from(t.child_count[i])),
         Intrinsic::TraceDuration => Val::Dur(t.duration() as i64),
-        Intrinsic::TraceRootName => opt_str(t.root_name()),
-        Intrinsic::TraceRootService => opt_str(t.root_service()),
+        // A trace whose root never arrived has empty root names, as in Tempo: they are
+        // values (`rootServiceName != "x"` holds), not missing ones.
+        Intrinsic::TraceRootName => Val::Str(Cow::Borrowed(t.root_name().unwrap_or(""))),
+        Intrinsic::TraceRootService => Val::Str(Cow::Borrowed(t.root_service().unwrap_or(""))),
         Intrinsic::TraceId => Val::Str(Cow::Owned(hex::encode(t.id.0))),
         Intrinsic::EventName => ev.map_or(Val::Nil, |e| Val::Str(Cow::Borrowed(&e.name))),
         Intrinsic::EventTimeSinceStart => ev.map_or(Val::Nil, |e| {
