@@ -422,7 +422,12 @@ fn search_and_tags_answer_as_tempo() {
         [ORPHAN_HEX, CART_HEX]
     );
     let none = search(&server, &format!("q={}", enc("{ .nope = 1 }")));
-    assert_eq!(keys(&none), ["metrics"], "no traces: the list is left out");
+    assert_eq!(
+        keys(&none),
+        ["metrics", "traces"],
+        "no traces: an empty list"
+    );
+    assert_eq!(none["traces"], json!([]));
 
     // --- Legacy tag search (logfmt).
     let tags = |t: &str| trace_ids(&search(&server, &format!("tags={}", enc(t))));

@@ -62,7 +62,9 @@ fn batch(service: &str, scope: &str, spans: Vec<Span>) -> ResourceSpans {
 }
 
 /// Per resource entry, its service and, per scope entry, the scope's name and span names.
-fn layout(trace: &TracesData) -> Vec<(String, Vec<(String, Vec<String>)>)> {
+type Layout = Vec<(String, Vec<(String, Vec<String>)>)>;
+
+fn layout(trace: &TracesData) -> Layout {
     trace
         .resource_spans
         .iter()

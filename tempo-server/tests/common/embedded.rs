@@ -33,21 +33,21 @@ impl Embedded {
     pub fn start_with(
         configure: impl FnOnce(tempo_core::StoreBuilder) -> tempo_core::StoreBuilder,
     ) -> Embedded {
-        let wal = tempfile::tempdir().expect("a temporary directory");
+        let wal = tempfile::tempdir().unwrap();
         let builder = Store::builder()
             .wal_dir(wal.path())
             .blocks(Arc::new(MemoryBackend::new()))
             .flush_check_period(Duration::from_secs(3600));
-        let store = configure(builder).open().expect("the store opens");
+        let store = configure(builder).open().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("a runtime");
+            .unwrap();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("a loopback port");
-        let addr = listener.local_addr().expect("its address");
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
         let app = tempo_server::api_router(store.clone(), tempo_server::ApiOptions::default());
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -64,12 +64,12 @@ impl Embedded {
     pub fn ingest(&self, resource_spans: Vec<ResourceSpans>) -> tempo_core::IngestReceipt {
         self.store
             .ingest(SINGLE_TENANT, Batch::new(resource_spans))
-            .expect("ingested")
+            .unwrap()
     }
 
     /// Cuts everything in the head into blocks: what follows is read from blocks.
     pub fn flush(&self) {
-        self.store.flush_blocks().expect("blocks cut");
+        self.store.flush_blocks().unwrap();
         assert_eq!(self.store.stats().head_traces, 0, "the head is empty");
         assert!(
             !self.store.blocks(SINGLE_TENANT).is_empty(),
