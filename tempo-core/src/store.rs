@@ -1097,13 +1097,41 @@ impl Store {
     ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::parse_tag(tag)?;
+        self.values_of(tenant, &field, filter, range, limit)
+    }
+
+    /// The values of tag `name` read literally, as Tempo's first tag values API
+    /// (`/api/search/tag/{name}/values`) reads it: an attribute of the span or of its
+    /// resource of exactly that name (`span.x` is an attribute named `span.x`), except
+    /// `name` (span names) and `status.code` (statuses). Otherwise as [`Store::tag_values`].
+    pub fn tag_values_literal(
+        &self,
+        tenant: &str,
+        name: &str,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, TagsError> {
+        validate_tenant(tenant)?;
+        let field = crate::query::tags::literal_tag(name);
+        self.values_of(tenant, &field, filter, range, limit)
+    }
+
+    fn values_of(
+        &self,
+        tenant: &str,
+        field: &tempo_traceql::FieldExpr,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, TagsError> {
         let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
             Some(q) => crate::query::filter_query(q)?,
         };
         let (sources, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::values(
-            &field,
+            field,
             compiled.as_ref(),
             &sources,
             range,

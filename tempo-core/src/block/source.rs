@@ -201,7 +201,7 @@ impl SpanSource for RowGroupSource {
         add: &mut dyn FnMut(&Value),
     ) -> Result<bool, SourceError> {
         let g = self.group()?;
-        for kind in ["str", "int", "float", "bool"] {
+        for kind in ["str", "int", "float", "bool", "any"] {
             let base = format!("{}.attr.{kind}.{key}", table_name(table));
             for v in g.attribute_values(&base, limit).map_err(|e| self.fail(e))? {
                 add(&v);
