@@ -5,6 +5,12 @@
 //! `{ cond }` keeps the spans of each input spanset that meet `cond`; `&&` and `||` join the
 //! spansets of both sides; structural operators relate the spans of both sides through the
 //! tree; pipeline stages filter, regroup (`by`), merge (`coalesce`) or annotate (`select`).
+//!
+//! As it goes, each spanset notes which fields each of its spans shows in a result
+//! ([`Mark`]): those of the conditions the span met (with the event, link and array element
+//! it met them with), and those `select()`, `by()` and aggregates apply to its spanset. A span
+//! returned by one side of an operator keeps that side's marks only, so a result shows, for
+//! each span, the fields it was evaluated on.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -306,6 +312,13 @@ impl Compiled {
             regexes,
             shown,
         })
+    }
+
+    /// The same query, for a caller that wants only which spans match (metrics, tag
+    /// filters): spans note no fields to show, which saves the work.
+    pub(crate) fn matching_only(mut self) -> Compiled {
+        self.shown.clear();
+        self
     }
 
     /// The compiled form of regular expression `pattern` of the query.

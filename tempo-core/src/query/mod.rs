@@ -259,7 +259,7 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
     if let Ok(parsed) = tempo_traceql::parse(q)
         && !parsed.is_metrics()
     {
-        return eval::Compiled::new(q).map(Some);
+        return eval::Compiled::new(q).map(|c| Some(c.matching_only()));
     }
     let conditions = tempo_traceql::parse_lenient(q);
     if conditions.is_empty() {
@@ -295,5 +295,5 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
     if text.is_empty() {
         return Ok(None);
     }
-    eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(Some)
+    eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(|c| Some(c.matching_only()))
 }
