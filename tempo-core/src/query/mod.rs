@@ -127,7 +127,9 @@ pub struct SearchResponse {
 pub struct TraceMatch {
     /// The trace's ID.
     pub trace_id: TraceId,
-    /// `service.name` of the root span, if the root span was received.
+    /// `service.name` of the root span, if the root span was received. The root is the span
+    /// without a parent span ID that starts first (the lowest span ID among those starting
+    /// together); a span whose parent is missing is no root.
     pub root_service_name: Option<String>,
     /// Name of the root span, if it was received.
     pub root_trace_name: Option<String>,
