@@ -136,6 +136,56 @@ impl Batch {
         }
     }
 
+    /// Truncates every attribute key and string value of its resources, spans, events and
+    /// links longer than `limit` bytes to at most `limit` bytes (on a character boundary), as
+    /// Tempo's `max_attribute_bytes` does at ingest; returns how many were truncated.
+    pub(crate) fn truncate_attributes(&mut self, limit: u64) -> u64 {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut count = 0u64;
+        let mut cut = |text: &mut String| {
+            if text.len() > limit {
+                let mut end = limit;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+                count += 1;
+            }
+        };
+        let mut attributes = |list: &mut Vec<crate::model::KeyValue>| {
+            for kv in list {
+                cut(&mut kv.key);
+                if let Some(crate::model::AnyValue {
+                    value: Some(crate::model::Value::StringValue(v)),
+                }) = kv.value.as_mut()
+                {
+                    cut(v);
+                }
+            }
+        };
+        for rs in &mut self.data.resource_spans {
+            if let Some(r) = rs.resource.as_mut() {
+                attributes(&mut r.attributes);
+            }
+            for ss in &mut rs.scope_spans {
+                for span in &mut ss.spans {
+                    attributes(&mut span.attributes);
+                    for e in &mut span.events {
+                        attributes(&mut e.attributes);
+                    }
+                    for l in &mut span.links {
+                        attributes(&mut l.attributes);
+                    }
+                }
+            }
+        }
+        if count > 0 {
+            // The bytes received no longer say what is stored.
+            self.encoded = None;
+        }
+        count
+    }
+
     /// Drops and counts what may not be stored; `true` if anything was dropped.
     fn validate(&mut self) -> bool {
         let mut spans = 0;
@@ -502,6 +552,65 @@ mod tests {
             name: "op".into(),
             ..Span::default()
         }
+    }
+
+    #[test]
+    fn long_attributes_are_truncated_on_a_character_boundary() {
+        use crate::model::{Event, KeyValue, Resource};
+        let mut s = span(&[1; 16], &[2; 8]);
+        s.attributes = vec![
+            KeyValue::string("short", "ok"),
+            KeyValue::string("long", "ab\u{e9}cd"),
+            KeyValue::int("number", 123_456),
+            KeyValue::string("key-too-long", "x"),
+        ];
+        s.events = vec![Event {
+            attributes: vec![KeyValue::string("e", "12345")],
+            ..Event::default()
+        }];
+        let mut batch = Batch::new(vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue::string("service.name", "checkout")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![s],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }]);
+        // "ab\u{e9}" is four bytes: a cut at three would split the é.
+        assert_eq!(batch.truncate_attributes(3), 8);
+        let rs = &batch.resource_spans()[0];
+        let value = |kv: &KeyValue| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(crate::model::Value::StringValue(s)) => s.clone(),
+            other => format!("{other:?}"),
+        };
+        let resource = &rs.resource.as_ref().expect("a resource").attributes[0];
+        assert_eq!(
+            (resource.key.as_str(), value(resource)),
+            ("ser", "che".into())
+        );
+        let span = &rs.scope_spans[0].spans[0];
+        let got: Vec<(String, String)> = span
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), value(kv)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("sho".to_owned(), "ok".to_owned()),
+                ("lon".to_owned(), "ab".to_owned()),
+                ("num".to_owned(), "Some(IntValue(123456))".to_owned()),
+                ("key".to_owned(), "x".to_owned()),
+            ]
+        );
+        assert_eq!(value(&span.events[0].attributes[0]), "123");
+        // What is stored is encoded from what was kept.
+        let decoded = TracesData::decode(batch.encoded()).expect("decodes");
+        assert_eq!(decoded.resource_spans, batch.resource_spans());
+        assert_eq!(batch.truncate_attributes(3), 0, "nothing left to cut");
     }
 
     #[test]

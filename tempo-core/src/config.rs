@@ -56,6 +56,11 @@ pub struct Config {
     /// ingest, where the client is told (OTLP partial success); nothing acknowledged is ever
     /// dropped afterwards.
     pub max_bytes_per_trace: u64,
+    /// The longest an attribute key or string value may be, in bytes, as Tempo's
+    /// `max_attribute_bytes` (default 2048; 0: no limit). Longer ones (of resources, spans,
+    /// events and links) are truncated at ingest, on a character boundary, and counted
+    /// ([`crate::StoreStats::attributes_truncated`]).
+    pub max_attribute_bytes: u64,
     /// Threads a search spreads its row groups over (default 0: one per core).
     pub query_parallelism: usize,
     /// With a block backend, the most a tenant's head may hold (estimated encoded bytes)
@@ -104,6 +109,7 @@ impl Default for Config {
             compaction_window: Duration::from_secs(3600),
             compaction_min_inputs: 4,
             max_bytes_per_trace: 5_000_000,
+            max_attribute_bytes: 2048,
             query_parallelism: 0,
             max_head_bytes: 128 << 20,
             max_query_bytes: 512 << 20,
@@ -157,6 +163,8 @@ pub struct TenantLimits {
     pub max_bytes_per_trace: Option<u64>,
     /// How long blocks are kept.
     pub block_retention: Option<Duration>,
+    /// The longest an attribute key or string value may be, in bytes (0: no limit).
+    pub max_attribute_bytes: Option<u64>,
     /// The metrics generator's processors for the tenant (Tempo's
     /// `metrics_generator.processors` override).
     pub generator_processors: Option<crate::generator::Processors>,
@@ -172,6 +180,12 @@ impl TenantLimits {
     /// Sets how long blocks are kept.
     pub fn block_retention(mut self, retention: Duration) -> TenantLimits {
         self.block_retention = Some(retention);
+        self
+    }
+
+    /// Sets the longest an attribute key or string value may be (0: no limit).
+    pub fn max_attribute_bytes(mut self, bytes: u64) -> TenantLimits {
+        self.max_attribute_bytes = Some(bytes);
         self
     }
 

@@ -121,7 +121,7 @@ pub use query::{
     SearchRequest, SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType,
     TimeSeries, TraceMatch,
 };
-pub use store::{IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats};
+pub use store::{FoundTrace, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};
 #[doc(hidden)]
 pub use wal::fuzz_replay_segment;

@@ -21,6 +21,7 @@ pub(crate) struct Counters {
     pub(crate) blocks_expired: AtomicU64,
     pub(crate) compactions: AtomicU64,
     pub(crate) spans_refused_trace_too_large: AtomicU64,
+    pub(crate) attributes_truncated: AtomicU64,
     pub(crate) queries_expired: AtomicU64,
     pub(crate) queries_cancelled: AtomicU64,
     pub(crate) queries_over_budget: AtomicU64,

@@ -206,6 +206,13 @@ impl StoreBuilder {
         self
     }
 
+    /// Sets the longest an attribute key or string value may be, in bytes (Tempo's
+    /// `max_attribute_bytes`; 0: no limit).
+    pub fn max_attribute_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.max_attribute_bytes = bytes;
+        self
+    }
+
     /// Sets `tenant`'s own `max_bytes_per_trace`.
     pub fn tenant_max_bytes_per_trace(mut self, tenant: &str, bytes: u64) -> StoreBuilder {
         self.config
@@ -234,6 +241,16 @@ pub struct IngestReceipt {
     pub rejection_message: Option<String>,
     /// Bytes written to the write-ahead log for this batch (zero in memory).
     pub wal_bytes: usize,
+}
+
+/// A trace found by ID ([`Store::find_trace_with_metrics`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FoundTrace {
+    /// The trace: its spans grouped by resource and instrumentation scope.
+    pub trace: TracesData,
+    /// Bytes read to find it: the encoded row groups read, and the trace's spans in the head.
+    pub inspected_bytes: u64,
 }
 
 /// Counters of a store, for metrics.
@@ -271,6 +288,8 @@ pub struct StoreStats {
     pub compactions: u64,
     /// Spans refused at ingest because their trace would exceed `max_bytes_per_trace`.
     pub spans_refused_trace_too_large: u64,
+    /// Attribute keys and string values truncated at ingest to `max_attribute_bytes`.
+    pub attributes_truncated: u64,
     /// Searches stopped by their deadline (answered partial).
     pub queries_expired: u64,
     /// Searches cancelled by their caller, such as an HTTP client that went away.
@@ -529,6 +548,12 @@ impl Store {
         );
     }
 
+    /// `max_attribute_bytes` of a tenant (0: no limit).
+    fn attribute_limit(&self, tenant: &str) -> u64 {
+        tenant_limit(&self.inner.limits.read(), tenant, |l| l.max_attribute_bytes)
+            .unwrap_or(self.inner.config.max_attribute_bytes)
+    }
+
     /// `max_bytes_per_trace` of a tenant (0: no limit).
     fn trace_limit(&self, tenant: &str) -> u64 {
         tenant_limit(&self.inner.limits.read(), tenant, |l| l.max_bytes_per_trace)
@@ -595,6 +620,16 @@ impl Store {
                 });
             }
         }
+        let attribute_limit = self.attribute_limit(tenant);
+        if attribute_limit > 0 {
+            let truncated = batch.truncate_attributes(attribute_limit);
+            if truncated > 0 {
+                self.inner
+                    .counters
+                    .attributes_truncated
+                    .fetch_add(truncated, Ordering::Relaxed);
+            }
+        }
         let mut admitted = Vec::new();
         let limit = self.trace_limit(tenant);
         if batch.span_count() > 0 && limit > 0 {
@@ -656,13 +691,29 @@ impl Store {
         id: TraceId,
         range: TimeRange,
     ) -> Result<Option<TracesData>, FindError> {
+        Ok(self
+            .find_trace_with_metrics(tenant, id, range)?
+            .map(|found| found.trace))
+    }
+
+    /// [`Store::find_trace`], with what the lookup read: the bytes of the row groups read
+    /// and of the trace's spans in the head (Tempo's `inspectedBytes`).
+    pub fn find_trace_with_metrics(
+        &self,
+        tenant: &str,
+        id: TraceId,
+        range: TimeRange,
+    ) -> Result<Option<FoundTrace>, FindError> {
         validate_tenant(tenant)?;
         let (sources, _) = self.sources(tenant, &range);
-        let spans = crate::query::find::find(&sources, &id, &range);
+        let (spans, inspected_bytes) = crate::query::find::find(&sources, &id, &range);
         if spans.is_empty() {
             return Ok(None);
         }
-        Ok(Some(assemble(spans.iter())))
+        Ok(Some(FoundTrace {
+            trace: assemble(spans.iter()),
+            inspected_bytes,
+        }))
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
@@ -726,6 +777,7 @@ impl Store {
         stats.compactions = c.compactions.load(Ordering::Relaxed);
         stats.spans_refused_trace_too_large =
             c.spans_refused_trace_too_large.load(Ordering::Relaxed);
+        stats.attributes_truncated = c.attributes_truncated.load(Ordering::Relaxed);
         stats.batches_refused_overloaded = c.overloaded.load(Ordering::Relaxed);
         stats.generator_dropped_spans = self.inner.generator.dropped_spans();
         stats.generator_active_series = self.inner.generator.active_series() as u64;
@@ -1045,13 +1097,41 @@ impl Store {
     ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::parse_tag(tag)?;
+        self.values_of(tenant, &field, filter, range, limit)
+    }
+
+    /// The values of tag `name` read literally, as Tempo's first tag values API
+    /// (`/api/search/tag/{name}/values`) reads it: an attribute of the span or of its
+    /// resource of exactly that name (`span.x` is an attribute named `span.x`), except
+    /// `name` (span names) and `status.code` (statuses). Otherwise as [`Store::tag_values`].
+    pub fn tag_values_literal(
+        &self,
+        tenant: &str,
+        name: &str,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, TagsError> {
+        validate_tenant(tenant)?;
+        let field = crate::query::tags::literal_tag(name);
+        self.values_of(tenant, &field, filter, range, limit)
+    }
+
+    fn values_of(
+        &self,
+        tenant: &str,
+        field: &tempo_traceql::FieldExpr,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, TagsError> {
         let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
             Some(q) => crate::query::filter_query(q)?,
         };
         let (sources, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::values(
-            &field,
+            field,
             compiled.as_ref(),
             &sources,
             range,

@@ -41,9 +41,9 @@ const TENANT: &str = "golden";
 const PINNED: &[(&str, u64)] = &[
     // golden:begin
     ("bloom-0", 0x9897500ed2dadae2),
-    ("data", 0x444c03d5ae9544a2),
-    ("index", 0x5e6cf53bf2fea714),
-    ("meta.json", 0x07bf825518998e4f),
+    ("data", 0x1cc2419679821411),
+    ("index", 0x3cdefb51cdf8dbaf),
+    ("meta.json", 0xbe272ae44dda1c46),
     // golden:end
 ];
 

@@ -19,20 +19,23 @@ use tempo_core::model::TracesData;
 use tempo_core::{SearchRequest, SearchResponse, Store, TagScope, TagValue};
 
 /// The trace of several tenants: the parts found, combined with each span once (the first
-/// seen of each span ID and kind); `None` when no tenant has it.
+/// seen of each span ID and kind), and the bytes read to find them; `None` when no tenant
+/// has it.
 pub(crate) fn find_trace(
     store: &Store,
     tenants: &[String],
     id: tempo_core::model::TraceId,
     range: tempo_core::TimeRange,
-) -> Result<Option<TracesData>, tempo_core::FindError> {
+) -> Result<Option<(TracesData, u64)>, tempo_core::FindError> {
     let mut parts = Vec::new();
+    let mut inspected_bytes = 0;
     for tenant in tenants {
-        if let Some(part) = store.find_trace(tenant, id, range)? {
-            parts.push(part);
+        if let Some(found) = store.find_trace_with_metrics(tenant, id, range)? {
+            inspected_bytes += found.inspected_bytes;
+            parts.push(found.trace);
         }
     }
-    Ok(combine_traces(parts))
+    Ok(combine_traces(parts).map(|trace| (trace, inspected_bytes)))
 }
 
 /// One trace of the parts of it found in several places, each span once.

@@ -253,6 +253,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     store_config.compaction_window = config.compaction_window;
     store_config.compacted_block_retention = config.compacted_block_retention;
     store_config.max_bytes_per_trace = config.max_bytes_per_trace;
+    store_config.max_attribute_bytes = config.max_attribute_bytes;
     store_config.ingestion_time_range_slack = config.ingestion_time_range_slack;
     store_config.max_query_bytes = config.max_query_bytes;
     store_config.metrics_max_duration = config.metrics_max_duration;

@@ -230,6 +230,12 @@ impl Metrics {
                 stats.spans_refused_trace_too_large,
             ),
             (
+                "tempo_distributor_attributes_truncated_total",
+                "counter",
+                "Attribute keys and string values truncated at ingest to max_attribute_bytes, as Tempo's distributor counts them.",
+                stats.attributes_truncated,
+            ),
+            (
                 "tempo_batches_refused_overloaded_total",
                 "counter",
                 "Batches refused (503 / UNAVAILABLE, retried by clients) because a tenant's head held its limit while blocks were cut.",

@@ -780,6 +780,21 @@ impl RowGroupData {
             }
         };
         match AttrValues::read(self, t, &vname, count)? {
+            other @ AttrValues::Other(_) => {
+                // Arrays list their elements; key-value lists and bytes nothing.
+                for i in 0..count {
+                    if let Some(AnyValue {
+                        value: Some(Value::ArrayValue(a)),
+                    }) = other.get(i, &vname)?
+                    {
+                        for v in a.values.into_iter().filter_map(|v| v.value) {
+                            if !matches!(v, Value::ArrayValue(_) | Value::KvlistValue(_)) {
+                                push(v, &mut out);
+                            }
+                        }
+                    }
+                }
+            }
             AttrValues::Str(d) => {
                 for s in d.dict {
                     push(Value::StringValue(s), &mut out);
@@ -800,7 +815,6 @@ impl RowGroupData {
                     push(Value::BoolValue(b.get(i)), &mut out);
                 }
             }
-            AttrValues::Other(_) => {}
         }
         Ok(out)
     }

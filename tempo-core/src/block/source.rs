@@ -148,12 +148,15 @@ impl SpanSource for RowGroupSource {
         &self,
         id: &TraceId,
         range: &TimeRange,
-    ) -> Result<Option<Vec<StoredSpan>>, SourceError> {
+    ) -> Result<Option<(Vec<StoredSpan>, u64)>, SourceError> {
         if !self.block.overlaps(range.start, range.end) {
             return Ok(None);
         }
         let g = self.group()?;
-        g.find(id).map_err(|e| self.fail(e))
+        let bytes = self.entry().map_or(0, |e| e.len);
+        Ok(g.find(id)
+            .map_err(|e| self.fail(e))?
+            .map(|spans| (spans, bytes)))
     }
 
     fn attribute_keys(
@@ -198,7 +201,7 @@ impl SpanSource for RowGroupSource {
         add: &mut dyn FnMut(&Value),
     ) -> Result<bool, SourceError> {
         let g = self.group()?;
-        for kind in ["str", "int", "float", "bool"] {
+        for kind in ["str", "int", "float", "bool", "any"] {
             let base = format!("{}.attr.{kind}.{key}", table_name(table));
             for v in g.attribute_values(&base, limit).map_err(|e| self.fail(e))? {
                 add(&v);

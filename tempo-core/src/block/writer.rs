@@ -418,10 +418,7 @@ impl RowGroup {
             .collect();
         let nested = nested_set(&parents);
 
-        let root = parents
-            .iter()
-            .position(Option::is_none)
-            .and_then(|i| spans.get(i));
+        let root = crate::spans::root_index(spans.iter().copied()).and_then(|i| spans.get(i));
         let root_service = root
             .and_then(|s| s.resource.resource.as_ref())
             .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))

@@ -354,13 +354,6 @@ impl TenantHead {
         self.live_bytes.load(Ordering::Relaxed) + self.pending_bytes.load(Ordering::Relaxed)
     }
 
-    /// Copies of the trace's spans (live and pending), if it overlaps `[start, end]`.
-    pub(crate) fn find(&self, id: &TraceId, start: u64, end: u64, out: &mut Vec<StoredSpan>) {
-        if let Some(parts) = self.copy_trace(id, start, end) {
-            out.extend(parts.packed.iter().filter_map(PackedSpan::unpack));
-        }
-    }
-
     /// The live and pending parts of a trace, if either overlaps `[start, end]`: references
     /// to its packed spans, taken under the locks and decoded after they are released, so a
     /// reader never holds up ingestion.

@@ -67,10 +67,13 @@ impl SpanSource for HeadSource {
         &self,
         id: &TraceId,
         range: &TimeRange,
-    ) -> Result<Option<Vec<StoredSpan>>, SourceError> {
+    ) -> Result<Option<(Vec<StoredSpan>, u64)>, SourceError> {
+        let Some(parts) = self.head.copy_trace(id, range.start, range.end) else {
+            return Ok(None);
+        };
         let mut spans = Vec::new();
-        self.head.find(id, range.start, range.end, &mut spans);
-        Ok((!spans.is_empty()).then_some(spans))
+        parts.unpack(&mut spans);
+        Ok((!spans.is_empty()).then_some((spans, parts.bytes)))
     }
 
     fn attribute_keys(

@@ -5,6 +5,12 @@
 //! `{ cond }` keeps the spans of each input spanset that meet `cond`; `&&` and `||` join the
 //! spansets of both sides; structural operators relate the spans of both sides through the
 //! tree; pipeline stages filter, regroup (`by`), merge (`coalesce`) or annotate (`select`).
+//!
+//! As it goes, each spanset notes which fields each of its spans shows in a result
+//! ([`Mark`]): those of the conditions the span met (with the event, link and array element
+//! it met them with), and those `select()`, `by()` and aggregates apply to its spanset. A span
+//! returned by one side of an operator keeps that side's marks only, so a result shows, for
+//! each span, the fields it was evaluated on.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -55,7 +61,7 @@ pub(crate) struct TraceView<'a> {
     pub(crate) start: u64,
     /// Latest span end, unix nanoseconds.
     pub(crate) end: u64,
-    /// The first span without a parent ID.
+    /// The root span ([`crate::spans::root_index`]).
     root: Option<usize>,
 }
 
@@ -132,7 +138,7 @@ impl<'a> TraceView<'a> {
             }
         }
         let (start, end) = crate::spans::time_bounds(spans);
-        let root = (0..n).find(|&i| spans[i].span.parent_span_id.is_empty());
+        let root = crate::spans::root_index(spans);
         TraceView {
             id,
             spans,
@@ -208,6 +214,68 @@ pub(crate) struct Spanset {
     /// Attributes of the spanset itself: the `by()` value, aggregates compared in the
     /// pipeline.
     pub(crate) attrs: Vec<(String, Val<'static>)>,
+    /// The fields each span shows in a result, noted where the span met them; sorted, no
+    /// repeats.
+    pub(crate) marks: Vec<Mark>,
+}
+
+/// A field a span shows in a result, noted where the span met it: a condition it met, a
+/// `select()`, a `by()` or an aggregate applied to its spanset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Mark {
+    /// The span.
+    span: u32,
+    /// The field, an index into [`Compiled::shown`].
+    field: u16,
+    /// The event of the span that met the condition (`NONE`: none in particular).
+    event: u32,
+    /// The link of the span that met the condition (`NONE`: none in particular).
+    link: u32,
+    /// For an array attribute, the element that met the condition (`NONE`: the whole
+    /// value).
+    element: u32,
+    /// Whether a missing value is shown, as `nil` (a test against `nil`, `select()`).
+    nil: bool,
+}
+
+/// The marks of `spans` among `marks` (sorted): sorted, no repeats.
+fn marks_of(marks: &[Mark], spans: &[u32]) -> Vec<Mark> {
+    if marks.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for &s in spans {
+        let from = marks.partition_point(|m| m.span < s);
+        let to = from + marks[from..].partition_point(|m| m.span == s);
+        out.extend_from_slice(&marks[from..to]);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Both lists of marks in one: sorted, no repeats.
+fn merge_marks(mut a: Vec<Mark>, b: Vec<Mark>) -> Vec<Mark> {
+    if a.is_empty() {
+        return b;
+    }
+    a.extend(b);
+    a.sort_unstable();
+    a.dedup();
+    a
+}
+
+/// How a filter's condition marks the spans that meet it: one field it names.
+struct Note<'q> {
+    /// The field, an index into [`Compiled::shown`].
+    field: u16,
+    /// The field as written.
+    expr: &'q FieldExpr,
+    /// Whether the filter tests it against `nil`.
+    nil: bool,
+    /// The comparisons of the field with a literal: operator, literal, and whether the field
+    /// is on the left.
+    conditions: Vec<(BinaryOp, &'q FieldExpr, bool)>,
 }
 
 /// A query ready to run: its regular expressions compiled, what it reads known.
@@ -216,7 +284,9 @@ pub(crate) struct Compiled {
     pub(crate) query: Query,
     /// Every regular expression of the query, compiled (anchored), by its pattern.
     regexes: HashMap<String, Regex>,
-    /// Fields shown with each matched span: those the query names, then `select()`'s.
+    /// Fields a span of a result may show (attributes, and intrinsics other than its name
+    /// and duration), each once: those the query's conditions, `by()`, aggregates and
+    /// `select()` name, in the order they come.
     pub(crate) shown: Vec<FieldExpr>,
 }
 
@@ -244,6 +314,13 @@ impl Compiled {
         })
     }
 
+    /// The same query, for a caller that wants only which spans match (metrics, tag
+    /// filters): spans note no fields to show, which saves the work.
+    pub(crate) fn matching_only(mut self) -> Compiled {
+        self.shown.clear();
+        self
+    }
+
     /// The compiled form of regular expression `pattern` of the query.
     pub(crate) fn regex(&self, pattern: &str) -> Option<&Regex> {
         self.regexes.get(pattern)
@@ -257,8 +334,153 @@ impl Compiled {
         let all = Spanset {
             spans: t.distinct().collect(),
             attrs: Vec::new(),
+            marks: Vec::new(),
         };
         self.expr(&self.query.expr, t, vec![all], stop)
+    }
+
+    /// The index of a field in [`Compiled::shown`], if spans show it.
+    fn shown_index(&self, f: &FieldExpr) -> Option<u16> {
+        self.shown
+            .iter()
+            .position(|s| s.kind == f.kind)
+            .and_then(|i| u16::try_from(i).ok())
+    }
+
+    /// Marks for every span of `ss` showing field `f` (when spans show it).
+    fn mark_all(&self, ss: &mut Spanset, f: &FieldExpr, nil: bool) {
+        let Some(field) = self.shown_index(f) else {
+            return;
+        };
+        let marks = ss
+            .spans
+            .iter()
+            .map(|&span| Mark {
+                span,
+                field,
+                event: NONE,
+                link: NONE,
+                element: NONE,
+                nil,
+            })
+            .collect();
+        ss.marks = merge_marks(std::mem::take(&mut ss.marks), marks);
+    }
+
+    /// The notes of a filter: each field of its condition that spans show.
+    fn notes<'q>(&self, f: &'q SpansetFilter) -> Vec<Note<'q>> {
+        let mut notes: Vec<Note<'q>> = Vec::new();
+        let Some(e) = &f.expr else { return notes };
+        let mut stack = vec![e];
+        while let Some(e) = stack.pop() {
+            match &e.kind {
+                FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => {
+                    if let Some(field) = self.shown_index(e)
+                        && !notes.iter().any(|n| n.field == field)
+                    {
+                        notes.push(Note {
+                            field,
+                            expr: e,
+                            nil: false,
+                            conditions: Vec::new(),
+                        });
+                    }
+                }
+                FieldExprKind::Unary { expr, .. } => stack.push(expr),
+                FieldExprKind::Binary { lhs, rhs, .. } => {
+                    stack.push(rhs);
+                    stack.push(lhs);
+                }
+                FieldExprKind::Static(_) => {}
+            }
+        }
+        // What each field is compared with.
+        let mut stack = vec![e];
+        while let Some(e) = stack.pop() {
+            match &e.kind {
+                FieldExprKind::Unary { expr, .. } => stack.push(expr),
+                FieldExprKind::Binary { op, lhs, rhs } => {
+                    for (field, other, left) in [(lhs, rhs, true), (rhs, lhs, false)] {
+                        let Some(n) = notes.iter_mut().find(|n| n.expr.kind == field.kind) else {
+                            continue;
+                        };
+                        if is_nil(other) && matches!(op, BinaryOp::Eq | BinaryOp::Neq) {
+                            n.nil = true;
+                        } else if matches!(other.kind, FieldExprKind::Static(_))
+                            && op.is_comparison()
+                        {
+                            n.conditions.push((*op, other, left));
+                        }
+                    }
+                    stack.push(rhs);
+                    stack.push(lhs);
+                }
+                _ => {}
+            }
+        }
+        notes.sort_by_key(|n| n.field);
+        notes
+    }
+
+    /// The mark a span meeting a filter gets for one of its notes: with the event and link
+    /// it met the condition with, and the array element that met it.
+    fn mark(
+        &self,
+        note: &Note<'_>,
+        t: &TraceView<'_>,
+        i: usize,
+        (event, link): (Option<usize>, Option<usize>),
+    ) -> Mark {
+        let span = &t.spans[i].span;
+        let mut element = NONE;
+        if !note.conditions.is_empty()
+            && let Val::Array(items) = self.field(
+                note.expr,
+                t,
+                i,
+                event.and_then(|e| span.events.get(e)),
+                link.and_then(|l| span.links.get(l)),
+            )
+        {
+            element = items
+                .iter()
+                .position(|item| {
+                    let v = Val::from_any(item);
+                    note.conditions
+                        .iter()
+                        .any(|(op, other, left)| self.holds(*op, &v, other, *left))
+                })
+                .map_or(NONE, |k| k as u32);
+        }
+        Mark {
+            span: i as u32,
+            field: note.field,
+            event: event.map_or(NONE, |e| e as u32),
+            link: link.map_or(NONE, |l| l as u32),
+            element,
+            nil: note.nil,
+        }
+    }
+
+    /// Whether `v op literal` (or `literal op v`) holds, for one element of an array.
+    fn holds(&self, op: BinaryOp, v: &Val<'_>, literal: &FieldExpr, left: bool) -> bool {
+        let FieldExprKind::Static(lit) = &literal.kind else {
+            return false;
+        };
+        match (op, lit) {
+            (BinaryOp::Regex | BinaryOp::NotRegex, tempo_traceql::Static::String(p)) => self
+                .regexes
+                .get(p)
+                .is_some_and(|re| regex_match(v, re, op == BinaryOp::NotRegex)),
+            _ => {
+                let lit = Val::from_static(lit);
+                if left {
+                    compare(op, v, &lit)
+                } else {
+                    compare(op, &lit, v)
+                }
+            }
+        }
     }
 
     /// The spansets `e` yields from `input`, each input spanset evaluated on its own.
@@ -274,23 +496,30 @@ impl Compiled {
         }
         match &e.kind {
             ExprKind::Filter(f) => {
+                let notes = self.notes(f);
                 let mut out = Vec::with_capacity(input.len());
                 let mut seen = 0usize;
                 for ss in input {
                     let mut spans: Vec<u32> = Vec::new();
+                    let mut marks: Vec<Mark> = Vec::new();
                     for &i in &ss.spans {
                         seen += 1;
                         if seen.is_multiple_of(CHECK_EVERY) && stop.should_stop() {
                             return Err(QueryError::Interrupted);
                         }
-                        if self.matches(f, t, i as usize) {
+                        if let Some(at) = self.matches(f, t, i as usize) {
                             spans.push(i);
+                            marks.extend(notes.iter().map(|n| self.mark(n, t, i as usize, at)));
                         }
                     }
                     if !spans.is_empty() {
+                        marks.sort_unstable();
+                        marks.dedup();
+                        let marks = merge_marks(marks_of(&ss.marks, &spans), marks);
                         out.push(Spanset {
                             spans,
                             attrs: ss.attrs,
+                            marks,
                         });
                     }
                 }
@@ -301,10 +530,11 @@ impl Compiled {
                 for ss in input {
                     let l = self.expr(lhs, t, vec![ss.clone()], stop)?;
                     let r = self.expr(rhs, t, vec![ss.clone()], stop)?;
-                    if let Some(spans) = spanset_op(*op, t, &l, &r) {
+                    if let Some((spans, marks)) = spanset_op(*op, t, &l, &r) {
                         out.push(Spanset {
                             spans,
                             attrs: ss.attrs,
+                            marks,
                         });
                     }
                 }
@@ -352,10 +582,14 @@ impl Compiled {
                     let r = self.scalar(rhs, t, &ss);
                     if compare(*op, &l, &r) {
                         for side in [lhs, rhs] {
-                            if let ScalarExprKind::Aggregate { .. } = side.kind {
+                            if let ScalarExprKind::Aggregate { field, .. } = &side.kind {
                                 let v = self.scalar(side, t, &ss);
                                 if !v.is_nil() {
                                     ss.attrs.push((scalar_name(side), v));
+                                }
+                                // Its spans show the field aggregated.
+                                if let Some(f) = field {
+                                    self.mark_all(&mut ss, f, false);
                                 }
                             }
                         }
@@ -366,15 +600,16 @@ impl Compiled {
             }
             StageKind::Scalar(_) => Ok(sets),
             StageKind::By(field) => {
-                let name = format!("by({})", tempo_traceql::format_field_expr(field));
+                let name = format!("by({})", tempo_name(field));
                 let mut out: Vec<Spanset> = Vec::new();
                 for ss in sets {
-                    // Groups in the order their first span comes.
+                    // Groups in the order their first span comes; spans without the field
+                    // are a group of their own, whose value is nil, as in Tempo.
                     let mut groups: Vec<(Val<'static>, Vec<u32>)> = Vec::new();
                     let mut by_key: HashMap<String, usize> = HashMap::new();
                     for &i in &ss.spans {
                         let v = self.field(field, t, i as usize, None, None);
-                        let Some(key) = v.group_key() else { continue };
+                        let key = v.group_key().unwrap_or_default();
                         match by_key.get(&key) {
                             Some(&g) => groups[g].1.push(i),
                             None => {
@@ -386,7 +621,14 @@ impl Compiled {
                     for (v, spans) in groups {
                         let mut attrs = ss.attrs.clone();
                         attrs.push((name.clone(), v));
-                        out.push(Spanset { spans, attrs });
+                        let marks = marks_of(&ss.marks, &spans);
+                        let mut group = Spanset {
+                            spans,
+                            attrs,
+                            marks,
+                        };
+                        self.mark_all(&mut group, field, false);
+                        out.push(group);
                     }
                 }
                 Ok(out)
@@ -396,13 +638,25 @@ impl Compiled {
                     sets.iter().flat_map(|s| s.spans.iter().copied()).collect();
                 spans.sort_unstable();
                 spans.dedup();
+                let marks = sets
+                    .into_iter()
+                    .fold(Vec::new(), |all, s| merge_marks(all, s.marks));
                 Ok(vec![Spanset {
                     spans,
                     attrs: Vec::new(),
+                    marks,
                 }])
             }
-            // The selected fields are shown with each span; nothing to filter.
-            StageKind::Select(_) => Ok(sets),
+            // The selected fields are shown with each span, `nil` where it has none.
+            StageKind::Select(fields) => {
+                let mut sets = sets;
+                for ss in &mut sets {
+                    for f in fields {
+                        self.mark_all(ss, f, true);
+                    }
+                }
+                Ok(sets)
+            }
             StageKind::Metrics(_)
             | StageKind::SecondStage { .. }
             | StageKind::MetricsFilter { .. } => Err(QueryError::Unsupported(
@@ -466,24 +720,37 @@ impl Compiled {
     }
 
     /// Whether span `i` meets the filter: for a condition on events or links, some event
-    /// (link) of the span meets it together with the span's own fields.
-    fn matches(&self, f: &SpansetFilter, t: &TraceView<'_>, i: usize) -> bool {
-        let Some(e) = &f.expr else { return true };
+    /// (link) of the span meets it together with the span's own fields. When it does, the
+    /// event and link (indices into the span's) it met it with, the first that do.
+    fn matches(
+        &self,
+        f: &SpansetFilter,
+        t: &TraceView<'_>,
+        i: usize,
+    ) -> Option<(Option<usize>, Option<usize>)> {
+        let Some(e) = &f.expr else {
+            return Some((None, None));
+        };
         let (uses_event, uses_link) = scopes_used(e);
         let span = &t.spans[i].span;
-        let with_event = |ev: Option<&Event>| {
+        // With one event (or none), the link it meets the condition with.
+        let with_event = |ev: Option<&Event>| -> Option<Option<usize>> {
             if uses_link && !span.links.is_empty() {
                 span.links
                     .iter()
-                    .any(|l| self.field(e, t, i, ev, Some(l)).truthy())
+                    .position(|l| self.field(e, t, i, ev, Some(l)).truthy())
+                    .map(Some)
             } else {
-                self.field(e, t, i, ev, None).truthy()
+                self.field(e, t, i, ev, None).truthy().then_some(None)
             }
         };
         if uses_event && !span.events.is_empty() {
-            span.events.iter().any(|ev| with_event(Some(ev)))
+            span.events
+                .iter()
+                .enumerate()
+                .find_map(|(k, ev)| with_event(Some(ev)).map(|l| (Some(k), l)))
         } else {
-            with_event(None)
+            with_event(None).map(|l| (None, l))
         }
     }
 
@@ -540,6 +807,15 @@ impl Compiled {
                     let present = !self.field(other, t, i, ev, link).is_nil();
                     Val::Bool(present == (*op == BinaryOp::Neq))
                 }
+                // A trace ID compares as results write it: with or without its leading
+                // zeros, so `trace:id = "abc01"` finds the trace listed as `abc01`.
+                BinaryOp::Eq | BinaryOp::Neq if trace_id_literal(lhs, rhs).is_some() => {
+                    let literal = trace_id_literal(lhs, rhs).unwrap_or_default();
+                    let id = hex::encode(t.id.0);
+                    let equal = id.trim_start_matches('0')
+                        == literal.to_ascii_lowercase().trim_start_matches('0');
+                    Val::Bool(equal == (*op == BinaryOp::Eq))
+                }
                 BinaryOp::Eq
                 | BinaryOp::Neq
                 | BinaryOp::Lt
@@ -559,25 +835,35 @@ impl Compiled {
         }
     }
 
-    /// The attributes shown with span `i` of a result.
-    pub(crate) fn shown_attributes(&self, t: &TraceView<'_>, i: usize) -> Vec<KeyValue> {
+    /// The attributes span `i` of a result shows, from its marks (those of its spanset):
+    /// each field once, with its value on the event, link or array element that met the
+    /// condition; a missing value as `nil` where a test against `nil` or `select()` asked
+    /// for it, else not at all.
+    pub(crate) fn shown_attributes(
+        &self,
+        t: &TraceView<'_>,
+        i: usize,
+        marks: &[Mark],
+    ) -> Vec<KeyValue> {
+        let from = marks.partition_point(|m| (m.span as usize) < i);
+        let to = from + marks[from..].partition_point(|m| m.span as usize == i);
+        let span = &t.spans[i].span;
         let mut out: Vec<KeyValue> = Vec::new();
-        for f in &self.shown {
-            let key = match &f.kind {
-                FieldExprKind::Attribute(a) => a.name.clone(),
-                FieldExprKind::Intrinsic(x) => match shown_intrinsic_key(*x) {
-                    Some(k) => k.to_owned(),
-                    None => continue,
-                },
-                _ => continue,
+        let mut done: Vec<u16> = Vec::new();
+        for m in &marks[from..to] {
+            let Some(f) = self.shown.get(usize::from(m.field)) else {
+                continue;
             };
-            if out.iter().any(|kv| kv.key == key) {
+            let Some(key) = shown_key(f) else { continue };
+            if done.contains(&m.field) || out.iter().any(|kv| kv.key == key) {
                 continue;
             }
-            let span = &t.spans[i].span;
-            let mut v = self.field(f, t, i, None, None);
-            if v.is_nil() {
-                // Event and link fields: the first event (link) that has one.
+            let event = span.events.get(m.event as usize);
+            let link = span.links.get(m.link as usize);
+            let mut v = self.field(f, t, i, event, link);
+            if v.is_nil() && event.is_none() && link.is_none() {
+                // An event or link field the span was not matched on: the first event (link)
+                // that has one.
                 v = span
                     .events
                     .iter()
@@ -590,14 +876,33 @@ impl Compiled {
                     .find(|v| !v.is_nil())
                     .unwrap_or(Val::Nil);
             }
-            if let Some(value) = v.to_any() {
-                out.push(KeyValue {
-                    key,
-                    value: Some(value),
-                });
+            if let Val::Array(items) = &v
+                && let Some(item) = items.get(m.element as usize)
+            {
+                v = Val::from_any(item);
             }
+            if v.is_nil() && !m.nil {
+                // A later mark of the field may show it as nil.
+                continue;
+            }
+            done.push(m.field);
+            out.push(KeyValue {
+                key: key.to_owned(),
+                value: Some(v.to_shown()),
+            });
         }
         out
+    }
+}
+
+/// The key under which a field is shown with a span: an attribute's name, an intrinsic's
+/// name in Tempo's results; `None` for the span's name and duration, which have fields of
+/// their own, and for trace-level intrinsics, which belong to the trace.
+fn shown_key(f: &FieldExpr) -> Option<&str> {
+    match &f.kind {
+        FieldExprKind::Attribute(a) => Some(a.name.as_str()),
+        FieldExprKind::Intrinsic(x) => shown_intrinsic_key(*x),
+        _ => None,
     }
 }
 
@@ -608,7 +913,7 @@ fn shown_intrinsic_key(x: Intrinsic) -> Option<&'static str> {
         Intrinsic::SpanStatus => "status",
         Intrinsic::SpanStatusMessage => "statusMessage",
         Intrinsic::SpanKind => "kind",
-        Intrinsic::SpanParentId => "parentID",
+        Intrinsic::SpanParentId => "span:parentID",
         Intrinsic::SpanChildCount => "childCount",
         Intrinsic::EventName => "event:name",
         Intrinsic::EventTimeSinceStart => "event:timeSinceStart",
@@ -623,15 +928,45 @@ fn shown_intrinsic_key(x: Intrinsic) -> Option<&'static str> {
     })
 }
 
-/// The name under which an aggregate's value is attached to a spanset: `count()`,
-/// `avg(span:duration)`.
+/// The name under which an aggregate's value is attached to a spanset, as Tempo names it:
+/// `count()`, `avg(duration)` (for `avg(span:duration)` too), `max(span.http.status_code)`.
 fn scalar_name(e: &ScalarExpr) -> String {
     match &e.kind {
         ScalarExprKind::Aggregate { func, field } => match field {
-            Some(f) => format!("{}({})", func.as_str(), tempo_traceql::format_field_expr(f)),
+            Some(f) => format!("{}({})", func.as_str(), tempo_name(f)),
             None => format!("{}()", func.as_str()),
         },
         _ => String::new(),
+    }
+}
+
+/// A field as Tempo writes it in the names of spanset attributes (`by(...)`, aggregates):
+/// an attribute with its scope (`.x` unscoped), an intrinsic by its Tempo name (the
+/// unscoped spelling where there is one: `duration`, `status`, `rootServiceName`).
+fn tempo_name(f: &FieldExpr) -> String {
+    match &f.kind {
+        FieldExprKind::Attribute(a) => {
+            let scope = match a.scope {
+                Scope::None => "",
+                Scope::Span => "span",
+                Scope::Resource => "resource",
+                Scope::Event => "event",
+                Scope::Link => "link",
+                Scope::Instrumentation => "instrumentation",
+            };
+            format!("{scope}.{}", a.name)
+        }
+        FieldExprKind::Intrinsic(x) => intrinsic_name(*x).to_owned(),
+        _ => tempo_traceql::format_field_expr(f),
+    }
+}
+
+/// An intrinsic's name in Tempo's answers: its unscoped spelling where it has one
+/// (`span:status` is `status`), `childCount` for `span:childCount`, else its scoped one.
+fn intrinsic_name(x: Intrinsic) -> &'static str {
+    match x {
+        Intrinsic::SpanChildCount => "childCount",
+        x => x.legacy_name().unwrap_or(x.as_str()),
     }
 }
 
@@ -715,8 +1050,10 @@ fn intrinsic<'t>(
         Intrinsic::SpanParentId => hex_val(&s.parent_span_id),
         Intrinsic::SpanChildCount => Val::Int(i64::from(t.child_count[i])),
         Intrinsic::TraceDuration => Val::Dur(t.duration() as i64),
-        Intrinsic::TraceRootName => opt_str(t.root_name()),
-        Intrinsic::TraceRootService => opt_str(t.root_service()),
+        // A trace whose root never arrived has empty root names, as in Tempo: they are
+        // values (`rootServiceName != "x"` holds), not missing ones.
+        Intrinsic::TraceRootName => Val::Str(Cow::Borrowed(t.root_name().unwrap_or(""))),
+        Intrinsic::TraceRootService => Val::Str(Cow::Borrowed(t.root_service().unwrap_or(""))),
         Intrinsic::TraceId => Val::Str(Cow::Owned(hex::encode(t.id.0))),
         Intrinsic::EventName => ev.map_or(Val::Nil, |e| Val::Str(Cow::Borrowed(&e.name))),
         Intrinsic::EventTimeSinceStart => ev.map_or(Val::Nil, |e| {
@@ -731,6 +1068,22 @@ fn intrinsic<'t>(
         Intrinsic::NestedSetLeft => Val::Int(i64::from(t.left[i])),
         Intrinsic::NestedSetRight => Val::Int(i64::from(t.right[i])),
         Intrinsic::NestedSetParent => Val::Int(t.parent_left[i]),
+    }
+}
+
+/// The string a trace ID is compared with, when one side of a comparison is `trace:id` and
+/// the other a string literal.
+fn trace_id_literal<'e>(lhs: &'e FieldExpr, rhs: &'e FieldExpr) -> Option<&'e str> {
+    match (&lhs.kind, &rhs.kind) {
+        (
+            FieldExprKind::Intrinsic(Intrinsic::TraceId),
+            FieldExprKind::Static(tempo_traceql::Static::String(s)),
+        )
+        | (
+            FieldExprKind::Static(tempo_traceql::Static::String(s)),
+            FieldExprKind::Intrinsic(Intrinsic::TraceId),
+        ) => Some(s),
+        _ => None,
     }
 }
 
@@ -757,27 +1110,41 @@ fn scopes_used(e: &FieldExpr) -> (bool, bool) {
     }
 }
 
-/// Combines the spansets of both sides of a spanset operator into the spans of one spanset,
-/// or `None` when the operator yields nothing.
-fn spanset_op(op: SpansetOp, t: &TraceView<'_>, l: &[Spanset], r: &[Spanset]) -> Option<Vec<u32>> {
-    let union = |sets: &[Spanset]| -> Vec<u32> {
+/// Combines the spansets of both sides of a spanset operator into the spans of one spanset
+/// and their marks, or `None` when the operator yields nothing. A span keeps the marks of the
+/// side it is returned for: both sides' for `&&` and `||`, the right side's for a structural
+/// operator, the side's it took part from for a union one.
+fn spanset_op(
+    op: SpansetOp,
+    t: &TraceView<'_>,
+    l: &[Spanset],
+    r: &[Spanset],
+) -> Option<(Vec<u32>, Vec<Mark>)> {
+    let union = |sets: &[Spanset]| -> (Vec<u32>, Vec<Mark>) {
         let mut v: Vec<u32> = sets.iter().flat_map(|s| s.spans.iter().copied()).collect();
         v.sort_unstable();
         v.dedup();
-        v
+        let marks = sets
+            .iter()
+            .fold(Vec::new(), |all, s| merge_marks(all, s.marks.clone()));
+        (v, marks)
     };
-    let (ls, rs) = (union(l), union(r));
-    let out = match op {
+    let ((ls, lm), (rs, rm)) = (union(l), union(r));
+    let (out, marks) = match op {
         SpansetOp::And => {
             if ls.is_empty() || rs.is_empty() {
                 return None;
             }
-            merge_sorted(&ls, &rs)
+            (merge_sorted(&ls, &rs), merge_marks(lm, rm))
         }
-        SpansetOp::Or => merge_sorted(&ls, &rs),
-        _ => structural(op, t, &ls, &rs),
+        SpansetOp::Or => (merge_sorted(&ls, &rs), merge_marks(lm, rm)),
+        _ => {
+            let (from_left, from_right) = structural(op, t, &ls, &rs);
+            let marks = merge_marks(marks_of(&lm, &from_left), marks_of(&rm, &from_right));
+            (merge_sorted(&from_left, &from_right), marks)
+        }
     };
-    (!out.is_empty()).then_some(out)
+    (!out.is_empty()).then_some((out, marks))
 }
 
 /// The sorted union of two sorted, duplicate-free lists.
@@ -903,7 +1270,10 @@ impl Side {
 /// Each side is sorted and indexed once ([`Side`]); every relation is then a binary search, so
 /// an operator costs `O((|lhs| + |rhs|) log(|lhs| + |rhs|))` time and linear memory, on a
 /// chain of a hundred thousand spans as on a fan.
-fn structural(op: SpansetOp, t: &TraceView<'_>, ls: &[u32], rs: &[u32]) -> Vec<u32> {
+///
+/// Returns the spans taken from the left side (only the union forms take any) and those
+/// taken from the right, each sorted.
+fn structural(op: SpansetOp, t: &TraceView<'_>, ls: &[u32], rs: &[u32]) -> (Vec<u32>, Vec<u32>) {
     let left = Side::new(t, ls);
     // Does right span `r` stand in the operator's relation to some left span?
     let right_related = |r: u32| -> bool {
@@ -933,12 +1303,18 @@ fn structural(op: SpansetOp, t: &TraceView<'_>, ls: &[u32], rs: &[u32]) -> Vec<u
         | SpansetOp::Parent
         | SpansetOp::Descendant
         | SpansetOp::Ancestor
-        | SpansetOp::Sibling => rs.iter().copied().filter(|&r| right_related(r)).collect(),
+        | SpansetOp::Sibling => (
+            Vec::new(),
+            rs.iter().copied().filter(|&r| right_related(r)).collect(),
+        ),
         SpansetOp::NotChild
         | SpansetOp::NotParent
         | SpansetOp::NotDescendant
         | SpansetOp::NotAncestor
-        | SpansetOp::NotSibling => rs.iter().copied().filter(|&r| !right_related(r)).collect(),
+        | SpansetOp::NotSibling => (
+            Vec::new(),
+            rs.iter().copied().filter(|&r| !right_related(r)).collect(),
+        ),
         SpansetOp::UnionChild
         | SpansetOp::UnionParent
         | SpansetOp::UnionDescendant
@@ -961,9 +1337,9 @@ fn structural(op: SpansetOp, t: &TraceView<'_>, ls: &[u32], rs: &[u32]) -> Vec<u
             };
             let from_right: Vec<u32> = rs.iter().copied().filter(|&r| right_related(r)).collect();
             let from_left: Vec<u32> = ls.iter().copied().filter(|&l| left_related(l)).collect();
-            merge_sorted(&from_left, &from_right)
+            (from_left, from_right)
         }
-        SpansetOp::And | SpansetOp::Or => Vec::new(),
+        SpansetOp::And | SpansetOp::Or => (Vec::new(), Vec::new()),
     }
 }
 
@@ -992,11 +1368,27 @@ fn collect_field(
         FieldExprKind::Unary { expr, .. } => collect_field(expr, regexes, shown),
         FieldExprKind::Static(_) => Ok(()),
         FieldExprKind::Attribute(_) | FieldExprKind::Intrinsic(_) => {
-            if !shown.contains(e) {
+            if shown_key(e).is_some() && !shown.contains(e) {
                 shown.push(e.clone());
             }
             Ok(())
         }
+    }
+}
+
+/// Notes the fields aggregated in a scalar expression.
+fn collect_scalar(
+    e: &ScalarExpr,
+    regexes: &mut HashMap<String, Regex>,
+    shown: &mut Vec<FieldExpr>,
+) -> Result<(), QueryError> {
+    match &e.kind {
+        ScalarExprKind::Aggregate { field: Some(f), .. } => collect_field(f, regexes, shown),
+        ScalarExprKind::Binary { lhs, rhs, .. } => {
+            collect_scalar(lhs, regexes, shown)?;
+            collect_scalar(rhs, regexes, shown)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -1027,6 +1419,11 @@ fn collect_expr(
                             collect_field(f, regexes, shown)?;
                         }
                     }
+                    StageKind::ScalarFilter { lhs, rhs, .. } => {
+                        collect_scalar(lhs, regexes, shown)?;
+                        collect_scalar(rhs, regexes, shown)?;
+                    }
+                    StageKind::Scalar(e) => collect_scalar(e, regexes, shown)?,
                     _ => {}
                 }
             }

@@ -11,22 +11,27 @@ use crate::model::{TimeRange, TraceId};
 use crate::spans::StoredSpan;
 
 /// The spans of trace `id` in `sources` overlapping `range`, from every source that holds a
-/// part of it. A source that cannot be read is skipped (it reported why).
+/// part of it, and the bytes read to find them. A source that cannot be read is skipped (it
+/// reported why).
 pub(crate) fn find(
     sources: &[Arc<dyn SpanSource>],
     id: &TraceId,
     range: &TimeRange,
-) -> Vec<StoredSpan> {
+) -> (Vec<StoredSpan>, u64) {
     let mut spans = Vec::new();
+    let mut bytes = 0;
     for source in sources {
         if !source.may_hold(id) {
             continue;
         }
         match source.find(id, range) {
-            Ok(Some(found)) => spans.extend(found),
+            Ok(Some((found, read))) => {
+                spans.extend(found);
+                bytes += read;
+            }
             Ok(None) => {}
             Err(e) => tracing::debug!(source = source.describe(), error = %e, "source skipped"),
         }
     }
-    spans
+    (spans, bytes)
 }

@@ -162,7 +162,9 @@ pub struct SearchResponse {
 pub struct TraceMatch {
     /// The trace's ID.
     pub trace_id: TraceId,
-    /// `service.name` of the root span, if the root span was received.
+    /// `service.name` of the root span, if the root span was received. The root is the span
+    /// without a parent span ID that starts first (the lowest span ID among those starting
+    /// together); a span whose parent is missing is no root.
     pub root_service_name: Option<String>,
     /// Name of the root span, if it was received.
     pub root_trace_name: Option<String>,
@@ -294,7 +296,7 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
     if let Ok(parsed) = tempo_traceql::parse(q)
         && !parsed.is_metrics()
     {
-        return eval::Compiled::new(q).map(Some);
+        return eval::Compiled::new(q).map(|c| Some(c.matching_only()));
     }
     let conditions = tempo_traceql::parse_lenient(q);
     if conditions.is_empty() {
@@ -330,5 +332,5 @@ pub(crate) fn filter_query(q: &str) -> Result<Option<eval::Compiled>, QueryError
     if text.is_empty() {
         return Ok(None);
     }
-    eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(Some)
+    eval::Compiled::new(&format!("{{ {} }}", text.join(" && "))).map(|c| Some(c.matching_only()))
 }

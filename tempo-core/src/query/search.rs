@@ -171,7 +171,7 @@ impl Run<'_> {
                             duration_nanos: s
                                 .end_time_unix_nano
                                 .saturating_sub(s.start_time_unix_nano),
-                            attributes: self.compiled.shown_attributes(view, i as usize),
+                            attributes: self.compiled.shown_attributes(view, i as usize, &ss.marks),
                         }
                     })
                     .collect();
@@ -181,11 +181,9 @@ impl Run<'_> {
                     attributes: ss
                         .attrs
                         .iter()
-                        .filter_map(|(k, v)| {
-                            Some(KeyValue {
-                                key: k.clone(),
-                                value: Some(v.to_any()?),
-                            })
+                        .map(|(k, v)| KeyValue {
+                            key: k.clone(),
+                            value: Some(v.to_shown()),
                         })
                         .collect(),
                 }

@@ -60,9 +60,13 @@ pub(crate) trait SpanSource: Send + Sync {
     /// tell.
     fn may_hold(&self, id: &TraceId) -> bool;
 
-    /// The spans of trace `id` it holds, if it overlaps `range`; every attribute.
-    fn find(&self, id: &TraceId, range: &TimeRange)
-    -> Result<Option<Vec<StoredSpan>>, SourceError>;
+    /// The spans of trace `id` it holds, if it overlaps `range`, every attribute; and the
+    /// bytes read to find them (a row group's encoded size, the trace's size in the head).
+    fn find(
+        &self,
+        id: &TraceId,
+        range: &TimeRange,
+    ) -> Result<Option<(Vec<StoredSpan>, u64)>, SourceError>;
 
     /// Adds the keys of its attributes in `scope` without reading spans; `false` when it
     /// cannot (the engine then reads its spans).

@@ -120,7 +120,9 @@ pub struct TagValue {
     pub value: String,
 }
 
-/// The intrinsics Tempo lists as tag names.
+/// The intrinsics Tempo lists as tag names: those of its autocompletion, legacy and scoped
+/// spellings both. IDs, `span:childCount` and the nested-set positions can be queried but are
+/// not listed, as in Tempo.
 pub(crate) const INTRINSIC_TAGS: &[&str] = &[
     "duration",
     "event:name",
@@ -128,27 +130,51 @@ pub(crate) const INTRINSIC_TAGS: &[&str] = &[
     "instrumentation:name",
     "instrumentation:version",
     "kind",
-    "link:spanID",
-    "link:traceID",
     "name",
     "rootName",
     "rootServiceName",
-    "span:childCount",
     "span:duration",
-    "span:id",
     "span:kind",
     "span:name",
-    "span:parentID",
     "span:status",
     "span:statusMessage",
     "status",
     "statusMessage",
     "trace:duration",
-    "trace:id",
     "trace:rootName",
     "trace:rootService",
     "traceDuration",
 ];
+
+/// Whether Tempo lists no values for an intrinsic: durations and IDs, whose values are
+/// as many as the spans and of no use to pick from.
+fn lists_no_values(x: Intrinsic) -> bool {
+    matches!(
+        x,
+        Intrinsic::SpanDuration
+            | Intrinsic::TraceDuration
+            | Intrinsic::SpanId
+            | Intrinsic::SpanParentId
+            | Intrinsic::TraceId
+            | Intrinsic::LinkTraceId
+            | Intrinsic::LinkSpanId
+    )
+}
+
+/// Whether the empty string is one of a field's values where spans carry it: an attribute
+/// whose value is `""`, an empty span or event name, the empty root names of a trace whose
+/// root span never arrived. A span without a status message or an instrumentation scope
+/// without a name or version carries none.
+fn lists_empty(field: &FieldExpr) -> bool {
+    !matches!(
+        field.kind,
+        FieldExprKind::Intrinsic(
+            Intrinsic::SpanStatusMessage
+                | Intrinsic::InstrumentationName
+                | Intrinsic::InstrumentationVersion
+        )
+    )
+}
 
 /// The tag names of each scope, each list sorted and at most `limit` long: from what each
 /// source lists without reading spans (a row group's columns), else from its spans; with
@@ -299,6 +325,21 @@ fn span_names(
     }
 }
 
+/// A tag as Tempo's first tag values API takes it: its name literally, an attribute of the
+/// span or of its resource (`span.x` is an attribute named `span.x`), but for `name` (span
+/// names) and `status.code` (statuses), which that API has always mapped to those fields.
+pub(crate) fn literal_tag(tag: &str) -> FieldExpr {
+    let kind = match tag {
+        "name" => FieldExprKind::Intrinsic(Intrinsic::SpanName),
+        "status.code" => FieldExprKind::Intrinsic(Intrinsic::SpanStatus),
+        _ => FieldExprKind::Attribute(Attribute::new(Scope::None, tag)),
+    };
+    FieldExpr {
+        kind,
+        span: tempo_traceql::Span::default(),
+    }
+}
+
 /// Parses a tag as the v2 API takes it: a TraceQL identifier (`resource.service.name`,
 /// `span.http.method`, `.x`, `name`, `status`, `span:kind`...). A bare name with no scope
 /// (`http.method`) is an unscoped attribute.
@@ -374,6 +415,12 @@ pub(crate) fn values(
     parallelism: usize,
     stop: &Stop,
 ) -> Result<Vec<TagValue>, QueryError> {
+    if let FieldExprKind::Intrinsic(x) = &field.kind
+        && lists_no_values(*x)
+    {
+        return Ok(Vec::new());
+    }
+    let empty_too = lists_empty(field);
     // Keywords are known without reading anything.
     if filter.is_none()
         && let FieldExprKind::Intrinsic(x) = &field.kind
@@ -423,8 +470,17 @@ pub(crate) fn values(
             }
             let span = &spans[i as usize].span;
             let mut push = |v: Val<'_>| {
-                if let Some(t) = tag_value(&v) {
-                    out.insert(t);
+                let mut one = |v: &Val<'_>| {
+                    if let Some(t) = tag_value(v)
+                        && (empty_too || !t.value.is_empty())
+                    {
+                        out.insert(t);
+                    }
+                };
+                match v {
+                    // An array's values are its elements.
+                    Val::Array(items) => items.iter().for_each(|item| one(&Val::from_any(item))),
+                    v => one(&v),
                 }
             };
             push(compiled.field(field, &view, i as usize, None, None));
@@ -456,7 +512,7 @@ pub(crate) fn values(
                         all
                     }
                     FieldExprKind::Intrinsic(x) => source.intrinsic_values(*x, &mut |s| {
-                        if !s.is_empty() {
+                        if empty_too || !s.is_empty() {
                             out.insert(TagValue {
                                 kind: TagValueType::String,
                                 value: s.to_owned(),

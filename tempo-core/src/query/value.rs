@@ -94,6 +94,26 @@ impl<'a> Val<'a> {
         Some(AnyValue { value: Some(v) })
     }
 
+    /// As a search result shows it, as Tempo does: a duration in Go's notation at full
+    /// precision (`1.234567ms`), a missing value as the string `nil`.
+    pub(crate) fn to_shown(&self) -> AnyValue {
+        match self {
+            Val::Nil => AnyValue {
+                value: Some(Value::StringValue("nil".to_owned())),
+            },
+            Val::Dur(d) => {
+                let sign = if *d < 0 { "-" } else { "" };
+                AnyValue {
+                    value: Some(Value::StringValue(format!(
+                        "{sign}{}",
+                        go_duration(d.unsigned_abs())
+                    ))),
+                }
+            }
+            other => other.to_any().unwrap_or_default(),
+        }
+    }
+
     /// A key for grouping (`by()`): equal values, equal keys.
     pub(crate) fn group_key(&self) -> Option<String> {
         Some(match self {

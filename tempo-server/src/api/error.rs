@@ -151,6 +151,16 @@ pub(crate) enum InvalidParam {
         /// `end`, unix seconds.
         end: u64,
     },
+    /// A search whose `end` comes without a `start`: Tempo reads the start as 0, and the range
+    /// from 1970 exceeds its longest search (`query_frontend.search.max_duration`, 168 h by
+    /// default). Tempo's message.
+    #[error("range specified by start and end exceeds {max}. received start=0 end={end}")]
+    SearchRangeTooLong {
+        /// The longest search, as Go prints a duration (`168h0m0s`).
+        max: &'static str,
+        /// `end`, unix seconds.
+        end: u64,
+    },
     /// A duration that does not parse (`minDuration`, `maxDuration` and a metrics query's
     /// `step` as Go's, `since` as Prometheus').
     #[error("invalid {name}: {reason}")]
@@ -439,6 +449,15 @@ mod tests {
                 InvalidParam::StartNotBeforeEnd { start: 5, end: 1 }.into(),
                 StatusCode::BAD_REQUEST,
                 "http parameter start must be before end. received start=5 end=1",
+            ),
+            (
+                InvalidParam::SearchRangeTooLong {
+                    max: "168h0m0s",
+                    end: 1_700_000_000,
+                }
+                .into(),
+                StatusCode::BAD_REQUEST,
+                "range specified by start and end exceeds 168h0m0s. received start=0 end=1700000000",
             ),
             (
                 InvalidParam::Duration {

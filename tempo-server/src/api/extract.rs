@@ -533,6 +533,34 @@ impl Params {
         time_range(self.get("start"), self.get("end"))
     }
 
+    /// The time range of a search's `start` and `end`, read as Tempo reads them: a missing
+    /// (or zero) bound is 0, and unless both are 0, `end` must come after `start`. So a
+    /// `start` without `end` is refused (`received start=S end=0`), and an `end` without
+    /// `start` covers everything since 1970, which Tempo refuses as longer than its longest
+    /// search (`query_frontend.search.max_duration`, 168 h by default) unless `end` itself
+    /// is within 168 h of 1970.
+    pub(crate) fn search_range(&self) -> Result<TimeRange, InvalidParam> {
+        /// Tempo's default `query_frontend.search.max_duration`.
+        const TEMPO_SEARCH_MAX_DURATION: u64 = 168 * 3600;
+        let range = self.range();
+        let bound = |name| {
+            self.get(name)
+                .and_then(|s| s.trim().parse::<i64>().ok())
+                .map_or(0, |n| n.max(0) as u64)
+        };
+        match (bound("start"), bound("end")) {
+            // A bound that is not a number says so first.
+            _ if matches!(range, Err(InvalidParam::Number { .. })) => range,
+            (0, 0) => Ok(TimeRange::ALL),
+            (start, 0) => Err(InvalidParam::StartNotBeforeEnd { start, end: 0 }),
+            (0, end) if end > TEMPO_SEARCH_MAX_DURATION => Err(InvalidParam::SearchRangeTooLong {
+                max: "168h0m0s",
+                end,
+            }),
+            _ => range,
+        }
+    }
+
     /// A count parameter (`limit`, `spss`): a non-negative 32-bit number; `None` when absent.
     pub(crate) fn count(&self, name: &'static str) -> Result<Option<u32>, InvalidParam> {
         self.get(name)

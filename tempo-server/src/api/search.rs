@@ -57,7 +57,7 @@ pub(crate) async fn search(
 
 /// The store's request for Tempo's search parameters.
 pub(crate) fn search_request(p: &Params) -> Result<SearchRequest, InvalidParam> {
-    let range = p.range()?;
+    let range = p.search_range()?;
     let query = match (p.get("q"), p.get("tags")) {
         (Some(_), Some(_)) => return Err(InvalidParam::TagsAndQuery),
         (Some(q), None) => q.to_owned(),
@@ -570,6 +570,21 @@ mod tests {
             "invalid maxDuration: must be greater than minDuration"
         );
         assert!(search_err("start=20&end=10").contains("start must be before end"));
+        // One bound without the other, as Tempo reads it: the missing one is 0.
+        assert_eq!(
+            search_err("start=1700000000"),
+            "http parameter start must be before end. received start=1700000000 end=0"
+        );
+        assert_eq!(
+            search_err("end=1700000000"),
+            "range specified by start and end exceeds 168h0m0s. received start=0 end=1700000000"
+        );
+        assert_eq!(
+            search_err("start=0&end=1700000000"),
+            "range specified by start and end exceeds 168h0m0s. received start=0 end=1700000000"
+        );
+        let req = search_request(&params("start=0&end=0")).unwrap();
+        assert_eq!(req.range, TimeRange::ALL);
         assert!(search_err("start=x").starts_with("invalid start"));
         assert!(search_err("tags=a%3D%22open").starts_with("invalid tags: unterminated"));
     }

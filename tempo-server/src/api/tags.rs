@@ -39,6 +39,10 @@ pub(crate) trait TagApi: Send + Sync + 'static {
     /// Whether `q` filters the tag names.
     const NAMES_FILTERED_BY_QUERY: bool;
 
+    /// Whether a tag values route takes its tag name literally (an attribute of that exact
+    /// name), rather than as a TraceQL identifier (`span.x`, `resource.x`, `name`).
+    const LITERAL_TAG_NAMES: bool;
+
     /// The scopes listed when the request names none (no `scope`, or `scope=none`).
     fn default_scopes() -> Vec<TagScope>;
 
@@ -50,11 +54,13 @@ pub(crate) trait TagApi: Send + Sync + 'static {
 }
 
 /// Tempo's first tag API: every scope but `intrinsic` by default, the names merged into one
-/// sorted list of at most `limit`, the values as plain strings.
+/// sorted list of at most `limit`, the tag of a values route taken literally (an attribute
+/// of that name; `span.x` is not parsed into a scope), the values as plain strings.
 pub(crate) struct V1;
 
 impl TagApi for V1 {
     const NAMES_FILTERED_BY_QUERY: bool = false;
+    const LITERAL_TAG_NAMES: bool = true;
 
     fn default_scopes() -> Vec<TagScope> {
         TagScope::ALL
@@ -81,6 +87,7 @@ pub(crate) struct V2;
 
 impl TagApi for V2 {
     const NAMES_FILTERED_BY_QUERY: bool = true;
+    const LITERAL_TAG_NAMES: bool = false;
 
     fn default_scopes() -> Vec<TagScope> {
         TagScope::ALL.to_vec()
@@ -155,12 +162,12 @@ pub(crate) async fn tag_values<A: TagApi>(
     Path(tag): Path<String>,
     QueryRequest { tenants, params }: QueryRequest,
 ) -> Result<Response, ApiError> {
-    let values = values_found(&state, tenants, tag, &params).await?;
+    let values = values_found::<A>(&state, tenants, tag, &params).await?;
     Ok(json(A::values_body(&values)))
 }
 
 /// The values of `tag` a request asks for.
-pub(crate) async fn values_found(
+pub(crate) async fn values_found<A: TagApi>(
     state: &ApiState,
     tenants: Vec<String>,
     tag: String,
@@ -173,7 +180,13 @@ pub(crate) async fn values_found(
     let values = blocking(move || {
         let parts = tenants
             .iter()
-            .map(|t| store.tag_values(t, &tag, filter.as_deref(), range, limit))
+            .map(|t| {
+                if A::LITERAL_TAG_NAMES {
+                    store.tag_values_literal(t, &tag, filter.as_deref(), range, limit)
+                } else {
+                    store.tag_values(t, &tag, filter.as_deref(), range, limit)
+                }
+            })
             .collect::<Result<Vec<_>, tempo_core::TagsError>>()?;
         Ok::<_, tempo_core::TagsError>(federation::tag_values(parts, limit))
     })

@@ -20,7 +20,7 @@ pub(crate) async fn trace_v1(
     request: TraceRequest,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(trace) = find(&state, request).await? else {
+    let Some((trace, _)) = find(&state, request).await? else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     Ok(if wants_protobuf(&headers) {
@@ -44,24 +44,31 @@ pub(crate) async fn trace_v2(
     request: TraceRequest,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let trace = find(&state, request).await?;
+    let found = find(&state, request).await?;
+    let (trace, inspected_bytes) = match &found {
+        Some((trace, bytes)) => (Some(trace), *bytes),
+        None => (None, 0),
+    };
     Ok(if wants_protobuf(&headers) {
         (
             [(header::CONTENT_TYPE, "application/protobuf")],
-            render::trace::trace_v2_proto(trace.as_ref(), None, 0),
+            render::trace::trace_v2_proto(trace, None, inspected_bytes),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            render::trace::trace_v2_json(trace.as_ref(), None, 0),
+            render::trace::trace_v2_json(trace, None, inspected_bytes),
         )
             .into_response()
     })
 }
 
-/// The trace, from every tenant of the request.
-async fn find(state: &ApiState, request: TraceRequest) -> Result<Option<TracesData>, ApiError> {
+/// The trace, from every tenant of the request, and the bytes read to find it.
+async fn find(
+    state: &ApiState,
+    request: TraceRequest,
+) -> Result<Option<(TracesData, u64)>, ApiError> {
     let TraceRequest { tenants, id, range } = request;
     let store = state.store.clone();
     blocking(move || federation::find_trace(&store, &tenants, id, range)).await

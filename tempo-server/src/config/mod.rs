@@ -38,7 +38,8 @@
 //! | `server.graceful_shutdown_timeout` | `30s` | [`Config::graceful_shutdown_timeout`] |
 //! | `overrides.defaults.global.max_bytes_per_trace`, or the legacy `overrides.max_bytes_per_trace` | `5000000` (0: none) | [`Config::max_bytes_per_trace`] |
 //! | `overrides.defaults.compaction.block_retention`, or the legacy `overrides.block_retention` | the compactor's | [`Config::block_retention`] |
-//! | `overrides.per_tenant_override_config` | none | [`Config::per_tenant_override_config`] (each tenant's `global.max_bytes_per_trace` and `compaction.block_retention`, or the legacy flat keys; `"*"` for every tenant not named; re-read when it changes) |
+//! | `overrides.defaults.ingestion.max_attribute_bytes`, or the legacy `overrides.ingestion_max_attribute_bytes` | `2048` (0: none) | [`Config::max_attribute_bytes`] |
+//! | `overrides.per_tenant_override_config` | none | [`Config::per_tenant_override_config`] (each tenant's `global.max_bytes_per_trace`, `compaction.block_retention` and `ingestion.max_attribute_bytes`, or the legacy flat keys; `"*"` for every tenant not named; re-read when it changes) |
 //! | `storage.trace.wal.ingestion_time_range_slack` | `2m` | [`Config::ingestion_time_range_slack`] |
 //! | `compactor.compaction.compacted_block_retention`, `backend_worker.compaction.compacted_block_retention` | `5m` (Tempo: `1h`) | [`Config::compacted_block_retention`] |
 //! | `query_frontend.search.max_query_bytes` (our extension) | 512 MiB | [`Config::max_query_bytes`] |
@@ -230,6 +231,10 @@ pub(crate) struct Config {
     /// (`overrides.defaults.global.max_bytes_per_trace`, or the legacy
     /// `overrides.max_bytes_per_trace`; 0: no limit).
     pub(crate) max_bytes_per_trace: u64,
+    /// The longest an attribute key or string value may be, in bytes; longer ones are
+    /// truncated at ingest (`overrides.defaults.ingestion.max_attribute_bytes`, or the legacy
+    /// `overrides.ingestion_max_attribute_bytes`; 0: no limit).
+    pub(crate) max_attribute_bytes: u64,
     /// Tenant-specific overrides, read at start and again when the file changes
     /// (`overrides.per_tenant_override_config`).
     pub(crate) per_tenant_override_config: Option<PathBuf>,
@@ -375,6 +380,7 @@ impl Default for Config {
             otlp_http_listener: ListenerConfig::otlp_http_defaults(),
             graceful_shutdown_timeout: Duration::from_secs(30),
             max_bytes_per_trace: 5_000_000,
+            max_attribute_bytes: 2048,
             per_tenant_override_config: None,
             ingestion_time_range_slack: Duration::from_secs(120),
             compacted_block_retention: Duration::from_secs(300),
@@ -442,6 +448,7 @@ impl Config {
             compaction_window = ?self.compaction_window,
             compacted_block_retention = ?self.compacted_block_retention,
             max_bytes_per_trace = self.max_bytes_per_trace,
+            max_attribute_bytes = self.max_attribute_bytes,
             per_tenant_override_config = ?self.per_tenant_override_config,
             ingestion_time_range_slack = ?self.ingestion_time_range_slack,
             max_query_bytes = self.max_query_bytes,
@@ -664,6 +671,11 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
             .max_bytes_per_trace()
             .or(overrides.max_bytes_per_trace)
             .unwrap_or(defaults.max_bytes_per_trace),
+        max_attribute_bytes: overrides
+            .defaults
+            .max_attribute_bytes()
+            .or(overrides.ingestion_max_attribute_bytes)
+            .unwrap_or(defaults.max_attribute_bytes),
         per_tenant_override_config: non_empty_path(overrides.per_tenant_override_config),
         ingestion_time_range_slack: trace
             .wal
@@ -1070,13 +1082,15 @@ mod tests {
         let (config, unknown) = parse(
             "overrides:\n  defaults:\n    global:\n      max_bytes_per_trace: 1_000\n    \
              compaction:\n      block_retention: 48h\n    ingestion:\n      \
-             rate_limit_bytes: 5\n  per_tenant_override_config: /conf/o.yaml\n\
+             rate_limit_bytes: 5\n      max_attribute_bytes: 100\n  \
+             per_tenant_override_config: /conf/o.yaml\n\
              storage:\n  trace:\n    wal:\n      ingestion_time_range_slack: 30s\n\
              compactor:\n  compaction:\n    compacted_block_retention: 1h\n\
              query_frontend:\n  search:\n    max_query_bytes: 1048576\n",
         );
-        assert_eq!(unknown, ["overrides.defaults.ingestion"]);
+        assert_eq!(unknown, ["overrides.defaults.ingestion.rate_limit_bytes"]);
         assert_eq!(config.max_bytes_per_trace, 1000);
+        assert_eq!(config.max_attribute_bytes, 100);
         assert_eq!(config.block_retention, secs(48 * 3600));
         assert_eq!(
             config.per_tenant_override_config.as_deref(),
@@ -1088,10 +1102,12 @@ mod tests {
         // The legacy flat shape; a retention of 0 means the compactor's.
         let (config, unknown) = parse(
             "overrides:\n  max_bytes_per_trace: 0\n  block_retention: 0s\n  \
-             ingestion_rate_limit_bytes: 5\n",
+             ingestion_rate_limit_bytes: 5\n  ingestion_max_attribute_bytes: 0\n",
         );
         assert_eq!(unknown, ["overrides.ingestion_rate_limit_bytes"]);
         assert_eq!(config.max_bytes_per_trace, 0);
+        assert_eq!(config.max_attribute_bytes, 0);
+        assert_eq!(d.max_attribute_bytes, 2048);
         assert_eq!(config.block_retention, d.block_retention);
     }
 

@@ -3,8 +3,9 @@
 //! Tempo's tenant-specific overrides file (`overrides.per_tenant_override_config`): tenant
 //! IDs, or `"*"` for every tenant not named, mapped to their limits, in either shape of
 //! Tempo's overrides (`global.max_bytes_per_trace`, `compaction.block_retention` and
-//! `metrics_generator.processors`, or the legacy flat keys `max_bytes_per_trace`,
-//! `block_retention` and `metrics_generator_processors`). The server reads it at start and
+//! `metrics_generator.processors`, `ingestion.max_attribute_bytes`, or the legacy flat keys
+//! `max_bytes_per_trace`, `block_retention`, `metrics_generator_processors` and
+//! `ingestion_max_attribute_bytes`). The server reads it at start and
 //! again when it changes. A tenant's other generator settings (`metrics_generator.
 //! max_active_series`, `trace_id_label_name`, `processor`, `collection_interval`,
 //! `ingestion_time_range_slack`) are reported: here they are set for every tenant at once, in
@@ -44,6 +45,7 @@ pub(crate) fn load_tenant_overrides(
         let mut l = tempo_core::TenantLimits::default();
         l.max_bytes_per_trace = raw.max_bytes_per_trace();
         l.block_retention = raw.block_retention();
+        l.max_attribute_bytes = raw.max_attribute_bytes();
         let at = format!("overrides.{tenant}");
         if let Some((names, key)) = raw.generator_processors(&at) {
             l.generator_processors = Some(generator::processors(names, &key)?);
@@ -93,12 +95,16 @@ mod tests {
         std::fs::write(
             &path,
             "overrides:\n  team-a:\n    global:\n      max_bytes_per_trace: 100\n    \
-             ingestion:\n      rate_limit_bytes: 1\n  team-b:\n    max_bytes_per_trace: 200\n    \
-             block_retention: 24h\n  \"*\":\n    compaction:\n      block_retention: 1h\n",
+             ingestion:\n      rate_limit_bytes: 1\n      max_attribute_bytes: 10\n  \
+             team-b:\n    max_bytes_per_trace: 200\n    block_retention: 24h\n    \
+             ingestion_max_attribute_bytes: 20\n  \"*\":\n    compaction:\n      block_retention: 1h\n",
         )
         .unwrap();
         let (limits, unknown) = load_tenant_overrides(&path).unwrap();
-        assert_eq!(unknown, ["overrides.team-a.ingestion"]);
+        assert_eq!(unknown, ["overrides.team-a.ingestion.rate_limit_bytes"]);
+        assert_eq!(limits["team-a"].max_attribute_bytes, Some(10));
+        assert_eq!(limits["team-b"].max_attribute_bytes, Some(20));
+        assert_eq!(limits["*"].max_attribute_bytes, None);
         assert_eq!(limits["team-a"].max_bytes_per_trace, Some(100));
         assert_eq!(limits["team-a"].block_retention, None);
         assert_eq!(limits["team-b"].max_bytes_per_trace, Some(200));

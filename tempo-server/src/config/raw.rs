@@ -269,6 +269,8 @@ pub(super) struct RawOverrides {
     #[serde(deserialize_with = "de_opt_u64")]
     pub(super) metrics_generator_max_active_series: Option<u64>,
     pub(super) metrics_generator_trace_id_label_name: Option<Text>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) ingestion_max_attribute_bytes: Option<u64>,
 }
 
 /// The limits of a tenant (or the defaults), in either shape of Tempo's overrides:
@@ -281,6 +283,7 @@ pub(super) struct RawLimits {
     pub(super) global: RawGlobalLimits,
     pub(super) compaction: RawCompactionLimits,
     pub(super) metrics_generator: RawGeneratorLimits,
+    pub(super) ingestion: RawIngestionLimits,
     #[serde(deserialize_with = "de_opt_u64")]
     pub(super) max_bytes_per_trace: Option<u64>,
     #[serde(deserialize_with = "de_duration")]
@@ -289,12 +292,21 @@ pub(super) struct RawLimits {
     #[serde(deserialize_with = "de_opt_u64")]
     pub(super) metrics_generator_max_active_series: Option<u64>,
     pub(super) metrics_generator_trace_id_label_name: Option<Text>,
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) ingestion_max_attribute_bytes: Option<u64>,
 }
 
 impl RawLimits {
     /// `global.max_bytes_per_trace`, or the legacy flat key.
     pub(super) fn max_bytes_per_trace(&self) -> Option<u64> {
         self.global.max_bytes_per_trace.or(self.max_bytes_per_trace)
+    }
+
+    /// `ingestion.max_attribute_bytes`, or the legacy flat key.
+    pub(super) fn max_attribute_bytes(&self) -> Option<u64> {
+        self.ingestion
+            .max_attribute_bytes
+            .or(self.ingestion_max_attribute_bytes)
     }
 
     /// A retention of 0 means the default, as in Tempo.
@@ -340,6 +352,13 @@ impl RawLimits {
 pub(super) struct RawGlobalLimits {
     #[serde(deserialize_with = "de_opt_u64")]
     pub(super) max_bytes_per_trace: Option<u64>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of ingestion limits")]
+pub(super) struct RawIngestionLimits {
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(super) max_attribute_bytes: Option<u64>,
 }
 
 #[derive(Default, Deserialize)]

@@ -17,15 +17,15 @@ pub(crate) const ROOT_SPAN_NOT_YET_RECEIVED: &str = "<root span not yet received
 /// `rootServiceName` (`<root span not yet received>` when the root span is missing),
 /// `rootTraceName`, `startTimeUnixNano`, `durationMs` (whole milliseconds, truncated),
 /// `spanSet` (deprecated: the first spanset), `spanSets` and `serviceStats` (keys sorted, as
-/// jsonpb writes maps). `metrics` is always written, its zero counters left out; the store's
-/// `skipped_jobs` has no Tempo field and is not written.
+/// jsonpb writes maps). `traces` is written even when empty (`[]`), as Tempo does. `metrics`
+/// is always written, its zero counters left out; the store's `skipped_jobs` has no Tempo
+/// field and is not written.
 pub(crate) fn search_json(found: &SearchResponse) -> Vec<u8> {
     let mut w = JsonWriter::with_capacity(256 + found.traces.len() * 512);
     let mut obj = w.begin_object();
-    if !found.traces.is_empty() {
-        obj.key(&mut w, "traces");
-        w.array(&found.traces, JsonWriter::trace_match);
-    }
+    // Written even when empty, as Tempo's query frontend does: `"traces":[]`.
+    obj.key(&mut w, "traces");
+    w.array(&found.traces, JsonWriter::trace_match);
     obj.key(&mut w, "metrics");
     w.search_metrics(&found.metrics);
     obj.end(&mut w);
@@ -198,7 +198,7 @@ mod tests {
         );
         assert_eq!(
             text(search_json(&SearchResponse::default())),
-            r#"{"metrics":{}}"#
+            r#"{"traces":[],"metrics":{}}"#
         );
         assert_eq!(search_trace_id(&TraceId([0; 16])), "");
         assert_eq!(

@@ -325,7 +325,8 @@ fn leaf(
         expr: filter_expr,
         hints: Vec::new(),
         span,
-    })?;
+    })?
+    .matching_only();
     let func = match func {
         MetricsFn::Rate => Func::Rate,
         MetricsFn::CountOverTime => Func::Count,
@@ -386,6 +387,7 @@ fn selection_query(selection: &SpansetFilter, span: Span) -> Result<Compiled, Qu
         hints: Vec::new(),
         span,
     })
+    .map(Compiled::matching_only)
 }
 
 /// The label a `by()` field names its series with: the field as the query wrote it

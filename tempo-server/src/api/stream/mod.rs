@@ -163,10 +163,10 @@ impl ServerStreamingService<Bytes> for Call {
                 Method::SearchTags => once(tag_names::<V1>(&state, tenants, decode(body)?).await),
                 Method::SearchTagsV2 => once(tag_names::<V2>(&state, tenants, decode(body)?).await),
                 Method::SearchTagValues => {
-                    once(tag_values(&state, tenants, decode(body)?, false).await)
+                    once(tag_values::<V1>(&state, tenants, decode(body)?).await)
                 }
                 Method::SearchTagValuesV2 => {
-                    once(tag_values(&state, tenants, decode(body)?, true).await)
+                    once(tag_values::<V2>(&state, tenants, decode(body)?).await)
                 }
                 Method::MetricsQueryRange => {
                     once(query_range(&state, tenants, decode(body)?).await)
@@ -233,11 +233,10 @@ async fn tag_names<A: StreamedTags>(
 }
 
 /// `SearchTagValues` and `SearchTagValuesV2`: the values, as one message.
-async fn tag_values(
+async fn tag_values<A: StreamedTags>(
     state: &ApiState,
     tenants: Vec<String>,
     req: wire::SearchTagValuesRequest,
-    typed: bool,
 ) -> Result<Bytes, ApiError> {
     let p = params([
         ("q", req.query),
@@ -245,12 +244,8 @@ async fn tag_values(
         ("end", req.end.to_string()),
         ("limit", req.max_tag_values.to_string()),
     ]);
-    let values = tags::values_found(state, tenants, req.tag_name, &p).await?;
-    Ok(if typed {
-        V2::values_message(&values)
-    } else {
-        V1::values_message(&values)
-    })
+    let values = tags::values_found::<A>(state, tenants, req.tag_name, &p).await?;
+    Ok(A::values_message(&values))
 }
 
 /// The protobuf answers of the two tag APIs.
