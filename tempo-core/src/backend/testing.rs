@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{Backend, BackendError, MemoryBackend, validate_key};
+use super::{Backend, BackendError, MemoryBackend, Precondition, Version, validate_key};
 
 /// The message of every error a frozen [`FreezingBackend`] returns.
 pub const FROZEN_MESSAGE: &str = "backend frozen: simulated crash";
@@ -135,6 +135,26 @@ impl Backend for FreezingBackend {
     fn size(&self, key: &str) -> Result<u64, BackendError> {
         self.check_frozen(key)?;
         self.inner.size(key)
+    }
+
+    fn read_versioned(&self, key: &str) -> Result<(Bytes, Version), BackendError> {
+        self.check_frozen(key)?;
+        self.inner.read_versioned(key)
+    }
+
+    fn write_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        precondition: &Precondition,
+    ) -> Result<Version, BackendError> {
+        validate_key(key)?;
+        let mut version = None;
+        self.durable(key, |inner| {
+            version = Some(inner.write_if(key, data, precondition)?);
+            Ok(())
+        })?;
+        version.ok_or_else(|| frozen(key))
     }
 }
 
@@ -361,6 +381,102 @@ pub fn run_conformance_suite(backend: &dyn Backend) {
     assert_eq!(ok("list root", backend.list("")), ["race", "t-other", "u"]);
 
     // Leave it empty.
+    for name in ok("list root", backend.list("")) {
+        ok("delete rest", backend.delete_prefix(&name));
+    }
+    assert!(ok("list root", backend.list("")).is_empty());
+}
+
+/// Checks [`Backend::read_versioned`] and [`Backend::write_if`], on an empty backend that has
+/// conditional writes; panics with a message naming the first difference. It leaves the
+/// backend empty.
+///
+/// Covers creating only when absent, replacing only the version last read, the versions of
+/// plain writes, missing objects, and racing writers of which exactly one wins each round.
+pub fn run_conditional_write_suite(backend: &dyn Backend) {
+    let key = "t/lease.json";
+    let absent = Precondition::Absent;
+    assert_not_found("read_versioned missing", backend.read_versioned(key));
+
+    let v1 = ok(
+        "create when absent",
+        backend.write_if(key, Bytes::from_static(b"one"), &absent),
+    );
+    let failed = err(
+        "create when present",
+        backend.write_if(key, Bytes::from_static(b"two"), &absent),
+    );
+    assert!(failed.is_precondition_failed(), "{failed}");
+    let (data, read) = ok("read_versioned", backend.read_versioned(key));
+    assert_eq!((data.as_ref(), &read), (b"one".as_slice(), &v1));
+
+    let v2 = ok(
+        "replace the version read",
+        backend.write_if(
+            key,
+            Bytes::from_static(b"two"),
+            &Precondition::Matches(v1.clone()),
+        ),
+    );
+    assert_ne!(v1, v2, "a new object has a new version");
+    let stale = err(
+        "replace an older version",
+        backend.write_if(
+            key,
+            Bytes::from_static(b"three"),
+            &Precondition::Matches(v1),
+        ),
+    );
+    assert!(stale.is_precondition_failed(), "{stale}");
+    assert_eq!(ok("read", backend.read(key)), "two");
+
+    // A plain write changes the version too.
+    ok(
+        "plain write",
+        backend.write(key, Bytes::from_static(b"four")),
+    );
+    let lost = err(
+        "replace after a plain write",
+        backend.write_if(key, Bytes::from_static(b"five"), &Precondition::Matches(v2)),
+    );
+    assert!(lost.is_precondition_failed(), "{lost}");
+
+    // Matching an object that does not exist fails.
+    let (_, v4) = ok("read_versioned", backend.read_versioned(key));
+    ok("delete", backend.delete_prefix(key));
+    let gone = err(
+        "replace a deleted object",
+        backend.write_if(key, Bytes::from_static(b"six"), &Precondition::Matches(v4)),
+    );
+    assert!(
+        gone.is_precondition_failed() || gone.is_not_found(),
+        "replace a deleted object: {gone}"
+    );
+
+    // Racing creators and updaters: exactly one wins each round.
+    let race = "race/lease";
+    for round in 0..3u8 {
+        let current = backend.read_versioned(race).ok().map(|(_, v)| v);
+        assert_eq!(current.is_some(), round > 0, "round {round}");
+        let wins = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for writer in 0..4u8 {
+                let (current, wins) = (current.clone(), &wins);
+                scope.spawn(move || {
+                    let condition = current.map_or(Precondition::Absent, Precondition::Matches);
+                    let data = Bytes::from(vec![round * 4 + writer; 8]);
+                    match backend.write_if(race, data, &condition) {
+                        Ok(_) => {
+                            wins.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) if e.is_precondition_failed() => {}
+                        Err(e) => panic!("racing conditional write: unexpected error: {e}"),
+                    }
+                });
+            }
+        });
+        assert_eq!(wins.load(Ordering::SeqCst), 1, "round {round}: one winner");
+    }
     for name in ok("list root", backend.list("")) {
         ok("delete rest", backend.delete_prefix(&name));
     }
