@@ -555,7 +555,9 @@ impl MapCache {
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
-    use crate::backend::testing::{run_conditional_write_suite, run_conformance_suite};
+    use crate::backend::testing::{
+        run_conditional_write_race, run_conditional_write_suite, run_conformance_suite,
+    };
 
     #[test]
     fn conformance() {
@@ -563,6 +565,7 @@ mod tests {
         let backend = LocalBackend::open(dir.path().join("blocks")).unwrap();
         run_conformance_suite(&backend);
         run_conditional_write_suite(&backend);
+        run_conditional_write_race(&backend);
         // Deleting everything left no empty directories behind, only the root.
         assert_eq!(fs::read_dir(backend.root()).unwrap().count(), 0);
     }

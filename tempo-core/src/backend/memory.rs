@@ -159,12 +159,15 @@ impl Backend for MemoryBackend {
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
-    use crate::backend::testing::{run_conditional_write_suite, run_conformance_suite};
+    use crate::backend::testing::{
+        run_conditional_write_race, run_conditional_write_suite, run_conformance_suite,
+    };
 
     #[test]
     fn conformance() {
         run_conformance_suite(&MemoryBackend::new());
         run_conditional_write_suite(&MemoryBackend::new());
+        run_conditional_write_race(&MemoryBackend::new());
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   is synced and renamed into place; reads map the file into memory (the only `unsafe` of the
 //!   crate, in one function of the private `mmap` module).
 //! - [`MemoryBackend`]: a sorted map in memory, for tests and for embedding without a disk.
+//! - `ObjectBackend` (cargo feature `object-store`, and `s3`, `gcs`, `azure` for each
+//!   cloud): a bucket, through the `object_store` crate; ranged reads, multipart uploads,
+//!   retries with back-off, timeouts, conditional writes. Several servers may share it.
 //!
 //! The [`testing`] module (hidden from the docs) holds a backend that freezes its image at the
 //! N-th durable operation, to simulate a crash, and a behaviour suite every backend must pass.
@@ -27,6 +30,8 @@
 mod local;
 mod memory;
 mod mmap;
+#[cfg(feature = "object-store")]
+mod object;
 #[doc(hidden)]
 pub mod testing;
 
@@ -36,6 +41,16 @@ use bytes::Bytes;
 
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
+#[cfg(feature = "azure")]
+pub use object::AzureOptions;
+#[cfg(feature = "gcs")]
+pub use object::GcsOptions;
+#[cfg(feature = "s3")]
+pub use object::S3Options;
+#[cfg(feature = "object-store")]
+pub use object::{ObjectBackend, ObjectStoreOptions};
+#[cfg(feature = "object-store")]
+pub use object_store;
 
 /// The longest key accepted, in bytes (the limit of S3 and most object stores).
 pub const MAX_KEY_LEN: usize = 1024;
