@@ -131,6 +131,12 @@ impl Catalog {
                 tracing::error!(tenant, block = %id, error = %e, "cannot list a block's files; skipped");
                 return false;
             }
+            Ok(BlockState::Incomplete) if backend.is_shared() => {
+                // Perhaps another server's upload in progress: never removed here. The
+                // server holding the tenant's lease removes it once it is old.
+                tracing::debug!(tenant, block = %id, "a block without meta.json (yet) is not read");
+                return false;
+            }
             Ok(BlockState::Incomplete) => {
                 // A block whose writing was interrupted by a crash: it never existed.
                 match backend.delete_prefix(&prefix) {

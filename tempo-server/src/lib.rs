@@ -26,6 +26,7 @@ mod listen;
 mod metrics;
 mod nofile;
 mod render;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ use tokio::task::JoinSet;
 
 use crate::api::Readiness;
 use crate::args::{Args, Command};
-use crate::config::{Config, ListenerConfig, StorageBackend};
+use crate::config::{Config, ListenerConfig};
 use crate::listen::{ListenerStats, Protocol, ReadTimeoutLayer};
 use crate::metrics::{LatencyLayer, Metrics};
 
@@ -267,21 +268,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(file = %path.display(), tenants = limits.len(), "tenant overrides loaded");
         store_config.tenant_limits = limits;
     }
-    let blocks: Arc<dyn tempo_core::backend::Backend> = match config.storage_backend {
-        StorageBackend::Local => Arc::new(
-            tempo_core::backend::LocalBackend::open(&config.local_path).with_context(|| {
-                format!(
-                    "opening the block directory {}",
-                    config.local_path.display()
-                )
-            })?,
-        ),
-        StorageBackend::Memory => Arc::new(tempo_core::backend::MemoryBackend::new()),
-        other => anyhow::bail!(
-            "storage.trace.backend: {} is not supported yet; use local",
-            other.as_str()
-        ),
-    };
+    let blocks = storage::open_backend(&config)?;
     store_config.blocks = Some(blocks);
     let store = Store::open(store_config)
         .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
