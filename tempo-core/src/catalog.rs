@@ -242,6 +242,13 @@ impl Catalog {
             .is_some_and(|l| l.iter().any(|b| Arc::ptr_eq(b, block)))
     }
 
+    /// Stops reading `block`.
+    pub(crate) fn forget(&self, tenant: &str, block: &Arc<BlockReader>) {
+        if let Some(list) = self.blocks.write().get_mut(tenant) {
+            list.retain(|b| !Arc::ptr_eq(b, block));
+        }
+    }
+
     /// Removes from the lists the blocks `expired` says are due, and returns them.
     pub(crate) fn take_expired(
         &self,
@@ -270,6 +277,13 @@ impl Catalog {
         }
         if e.is_corrupt() {
             self.set_aside(tenant, &block.meta.block_id, &e.to_string());
+        } else if e.is_not_found() && self.backend.as_ref().is_some_and(|b| b.is_shared()) {
+            // On a shared bucket, another server compacted it away or expired it.
+            tracing::info!(
+                block = block.name(),
+                "a block removed by another server is no longer read"
+            );
+            self.forget(tenant, block);
         } else if e.is_not_found() {
             self.set_aside(
                 tenant,

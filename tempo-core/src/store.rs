@@ -657,8 +657,13 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<TracesData>, FindError> {
         validate_tenant(tenant)?;
-        let (sources, _) = self.sources(tenant, &range);
+        let (sources, _, failures) = self.sources(tenant, &range);
         let spans = crate::query::find::find(&sources, &id, &range);
+        if let Some(reason) = failures.reason() {
+            // Some of the trace may be in the blocks that could not be read: an answer
+            // without them would look whole.
+            return Err(FindError::Incomplete { reason });
+        }
         if spans.is_empty() {
             return Ok(None);
         }
@@ -750,6 +755,49 @@ impl Store {
     }
 }
 
+/// What a query's reads of blocks failed on, when a retry may succeed: a backend that did
+/// not answer. (A corrupt block is set aside, a missing one forgotten: neither comes back.)
+#[derive(Default)]
+struct BlockFailures {
+    blocks: Mutex<Vec<String>>,
+    first: Mutex<Option<String>>,
+}
+
+impl BlockFailures {
+    fn note(&self, block: &str, error: &crate::block::BlockError) {
+        if error.is_corrupt() || error.is_not_found() {
+            return;
+        }
+        let mut blocks = self.blocks.lock();
+        if !blocks.iter().any(|b| b == block) {
+            blocks.push(block.to_owned());
+        }
+        self.first.lock().get_or_insert_with(|| error.to_string());
+    }
+
+    /// Why the answer may miss traces, if a block could not be read.
+    fn reason(&self) -> Option<String> {
+        let blocks = self.blocks.lock().len();
+        let first = self.first.lock().clone()?;
+        Some(format!(
+            "{blocks} block{} could not be read, the answer may miss what {} hold: {first}",
+            if blocks == 1 { "" } else { "s" },
+            if blocks == 1 {
+                "it would"
+            } else {
+                "they would"
+            },
+        ))
+    }
+}
+
+fn join_reasons(earlier: Option<String>, reason: String) -> String {
+    match earlier {
+        Some(earlier) => format!("{earlier}; {reason}"),
+        None => reason,
+    }
+}
+
 /// Now minus and plus `slack`, unix nanoseconds.
 fn ingest_window(slack: Duration) -> (u64, u64) {
     let now = now_nanos();
@@ -777,17 +825,22 @@ impl Store {
     }
 
     /// The sources of the tenant's spans for a query over `range`: its head, and every row
-    /// group of its blocks whose stated range overlaps; and how many blocks those are. A
-    /// block that fails a read is reported to the catalog (which sets a corrupt one aside).
-    fn sources(&self, tenant: &str, range: &TimeRange) -> (Sources, u64) {
+    /// group of its blocks whose stated range overlaps; how many blocks those are; and what
+    /// the query's reads of blocks failed on. A block that fails a read is reported to the
+    /// catalog (which sets a corrupt one aside) and to the query's failures.
+    fn sources(&self, tenant: &str, range: &TimeRange) -> (Sources, u64, Arc<BlockFailures>) {
         let mut sources: Sources = Vec::new();
         if let Some(head) = self.inner.head.get(tenant) {
             sources.push(Arc::new(HeadSource::new(head)));
         }
         let shared = self.inner.clone();
         let owner = tenant.to_owned();
-        let on_error: OnBlockError =
-            Arc::new(move |block, e| shared.catalog.block_failed(&owner, block, e));
+        let failures = Arc::new(BlockFailures::default());
+        let seen = failures.clone();
+        let on_error: OnBlockError = Arc::new(move |block, e| {
+            seen.note(block.name(), e);
+            shared.catalog.block_failed(&owner, block, e);
+        });
         let mut blocks = 0;
         for block in self.inner.catalog.readable(tenant) {
             if block.overlaps(range.start, range.end) {
@@ -795,7 +848,7 @@ impl Store {
                 sources.extend(RowGroupSource::all_of(&block, &on_error));
             }
         }
-        (sources, blocks)
+        (sources, blocks, failures)
     }
 
     /// Runs a TraceQL search over all of the tenant's data, fresh (the head) and old (the
@@ -827,8 +880,8 @@ impl Store {
     pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
         validate_tenant(tenant)?;
         let compiled = Compiled::new(&req.query)?;
-        let (sources, blocks) = self.sources(tenant, &req.range);
-        let (found, stopped) = crate::query::search::search(
+        let (sources, blocks, failures) = self.sources(tenant, &req.range);
+        let (mut found, stopped) = crate::query::search::search(
             &compiled,
             req,
             &sources,
@@ -837,6 +890,10 @@ impl Store {
             self.inner.config.max_query_bytes,
         );
         self.count_stop(stopped.as_ref());
+        if let Some(reason) = failures.reason() {
+            found.partial = true;
+            found.partial_reason = Some(join_reasons(found.partial_reason.take(), reason));
+        }
         Ok(found)
     }
 
@@ -902,8 +959,8 @@ impl Store {
             start: req.start,
             end: req.end,
         };
-        let (sources, blocks) = self.sources(tenant, &range);
-        let (answer, stopped) = crate::query::metrics::run(
+        let (sources, blocks, failures) = self.sources(tenant, &range);
+        let (mut answer, stopped) = crate::query::metrics::run(
             &plan,
             req,
             &sources,
@@ -912,6 +969,10 @@ impl Store {
             self.inner.config.max_query_bytes,
         );
         self.count_stop(stopped.as_ref());
+        if let Some(reason) = failures.reason() {
+            answer.partial = true;
+            answer.partial_reason = Some(join_reasons(answer.partial_reason.take(), reason));
+        }
         Ok(answer)
     }
 
@@ -1018,7 +1079,7 @@ impl Store {
         } else {
             scopes
         };
-        let (sources, _) = self.sources(tenant, &range);
+        let (sources, _, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::names(
             scopes,
             compiled.as_ref(),
@@ -1049,7 +1110,7 @@ impl Store {
             None => None,
             Some(q) => crate::query::filter_query(q)?,
         };
-        let (sources, _) = self.sources(tenant, &range);
+        let (sources, _, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::values(
             &field,
             compiled.as_ref(),

@@ -230,7 +230,9 @@ impl ObjectBackend {
     /// keys), but file-system-backed servers may fail instead; the trait says a prefix is
     /// not an object. Only asked after a failure.
     fn unless_absent(&self, key: &str, error: BackendError) -> BackendError {
-        if !matches!(error, BackendError::Remote { .. }) {
+        // What such servers answer: 500, not a timeout, a reset or a 503.
+        if !matches!(&error, BackendError::Remote { message, .. } if message.contains("500 Internal Server Error"))
+        {
             return error;
         }
         let Ok(path) = self.path(key) else {
@@ -368,14 +370,18 @@ impl Backend for ObjectBackend {
                 len,
                 size,
             }),
-            Err(e) if e.is_not_found() => Err(e),
-            // A range the store refuses (416) or answers oddly: past the end, or a failure.
-            Err(e) => match self.out_of_range(key, offset, len) {
-                Ok(out) if matches!(out, BackendError::OutOfRange { size, .. } if size < end) => {
-                    Err(out)
+            // A range the store refuses (416: past the end) or answers oddly.
+            Err(e @ BackendError::Remote { .. })
+                if e.to_string().contains("416") || e.to_string().contains("ange") =>
+            {
+                match self.out_of_range(key, offset, len) {
+                    Ok(out) if matches!(out, BackendError::OutOfRange { size, .. } if size < end) => {
+                        Err(out)
+                    }
+                    _ => Err(e),
                 }
-                _ => Err(e),
-            },
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -632,7 +632,7 @@ mod s3 {
         }
 
         /// Settings of a backend on `bucket` at `endpoint` (`host:port`, plain HTTP), with
-        /// short retries.
+        /// few retries: s3s-fs answers 500 to a read of a "directory", which S3 answers 404.
         pub fn options_at(endpoint: &str, bucket: &str, prefix: &str) -> S3Options {
             S3Options {
                 bucket: bucket.to_owned(),
@@ -646,6 +646,7 @@ mod s3 {
                 options: ObjectStoreOptions {
                     request_timeout: Duration::from_secs(5),
                     retry_timeout: Duration::from_secs(10),
+                    max_retries: 3,
                     max_backoff: Duration::from_millis(500),
                     ..ObjectStoreOptions::default()
                 },

@@ -145,11 +145,19 @@ impl BlockReader {
         if let Some(shard) = cached {
             return shard.may_contain(&id.0);
         }
-        let loaded = self
+        let loaded = match self
             .backend
             .read(&format!("{}/bloom-{shard_no}", self.prefix))
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| BloomShard::decode(bytes).map_err(|e| e.to_string()));
+        {
+            Ok(bytes) => BloomShard::decode(bytes).map_err(|e| e.to_string()),
+            Err(e) if e.is_not_found() => Err(e.to_string()),
+            Err(e) => {
+                // The backend did not answer: the shard may be fine. The row group read
+                // that follows says whether the block can be read at all.
+                tracing::debug!(block = %self.prefix, shard = shard_no, error = %e, "bloom filter shard not read");
+                return true;
+            }
+        };
         match loaded {
             Ok(shard) => {
                 let shard = Arc::new(shard);
