@@ -12,6 +12,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::Backend;
+use crate::block::cache::BlockCache;
 use crate::block::inspect::{BlockState, block_state};
 use crate::block::reader::BlockReader;
 use crate::block::{BlockError, BlockMeta, CORRUPT_MARKER, Marker, block_key, is_block_id};
@@ -40,6 +41,8 @@ struct Doomed {
 /// The blocks of every tenant.
 pub(crate) struct Catalog {
     backend: Option<Arc<dyn Backend>>,
+    /// Bloom shards and footers of every block.
+    cache: Arc<BlockCache>,
     /// How long blocks replaced by compaction are kept.
     grace: Duration,
     blocks: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
@@ -63,15 +66,33 @@ pub(crate) struct CatalogStats {
 
 impl Catalog {
     /// An empty catalog over `backend` (none: the store keeps no blocks).
-    pub(crate) fn new(backend: Option<Arc<dyn Backend>>, grace: Duration) -> Catalog {
+    pub(crate) fn new(
+        backend: Option<Arc<dyn Backend>>,
+        grace: Duration,
+        cache_bytes: u64,
+    ) -> Catalog {
         Catalog {
             backend,
+            cache: Arc::new(BlockCache::new(cache_bytes)),
             grace,
             blocks: RwLock::new(HashMap::new()),
             set_aside: Mutex::new(Vec::new()),
             doomed: Mutex::new(Vec::new()),
             errors: AtomicU64::new(0),
         }
+    }
+
+    /// The block cache's counts.
+    pub(crate) fn cache_stats(&self) -> crate::block::cache::CacheStats {
+        self.cache.stats()
+    }
+
+    /// Opens a block of the backend, with the store's cache.
+    pub(crate) fn open_block(&self, tenant: &str, id: &str) -> Result<BlockReader, BlockError> {
+        let Some(backend) = &self.backend else {
+            return Err(BlockError::Write("the store keeps no blocks".into()));
+        };
+        BlockReader::open_cached(backend.clone(), self.cache.clone(), tenant, id)
     }
 
     /// The block backend, if the store has one.
@@ -165,7 +186,7 @@ impl Catalog {
             }
             Ok(_) => {}
         }
-        match BlockReader::open(backend.clone(), tenant, id) {
+        match BlockReader::open_cached(backend.clone(), self.cache.clone(), tenant, id) {
             Ok(reader) => {
                 if let Some(damage) = reader.repaired() {
                     let written =

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
 
-use crate::backend::{Backend, LocalBackend};
+use crate::backend::{Backend, BackendStats, LocalBackend, Metered};
 use crate::batch::Batch;
 use crate::block::BlockMeta;
 use crate::block::source::{OnBlockError, RowGroupSource};
@@ -151,6 +151,26 @@ impl StoreBuilder {
     /// Sets the most memory one query may hold (default 512 MiB).
     pub fn max_query_bytes(mut self, bytes: u64) -> StoreBuilder {
         self.config.max_query_bytes = bytes;
+        self
+    }
+
+    /// Sets the most memory kept bloom filter shards and row group footers may take
+    /// (default 256 MiB).
+    pub fn block_cache_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.block_cache_bytes = bytes;
+        self
+    }
+
+    /// On a shared backend, sets how often the block list is read again (default 5 min).
+    pub fn blocklist_poll(mut self, period: Duration) -> StoreBuilder {
+        self.config.blocklist_poll = period;
+        self
+    }
+
+    /// On a shared backend, sets how long a compaction lease lasts unless renewed (default
+    /// 2 min).
+    pub fn compaction_lease(mut self, lease: Duration) -> StoreBuilder {
+        self.config.compaction_lease = lease;
         self
     }
 
@@ -347,7 +367,15 @@ impl Store {
 
     fn from_parts(config: Config, wal: Option<Wal>, head: Head, replay: ReplayReport) -> Store {
         let limits = config.tenant_limits.clone();
-        let catalog = Catalog::new(config.blocks.clone(), config.compacted_block_retention);
+        let meter = config
+            .blocks
+            .clone()
+            .map(|backend| Arc::new(Metered::new(backend)));
+        let catalog = Catalog::new(
+            meter.clone().map(|m| m as Arc<dyn Backend>),
+            config.compacted_block_retention,
+            config.block_cache_bytes,
+        );
         let generator = Generator::new(&config.metrics_generator);
         Store {
             inner: Arc::new(Shared {
@@ -356,6 +384,7 @@ impl Store {
                 wal,
                 head,
                 catalog,
+                meter,
                 replay,
                 counters: Counters::default(),
                 limits: RwLock::new(limits),
@@ -739,6 +768,18 @@ impl Store {
         stats.queries_cancelled = c.queries_cancelled.load(Ordering::Relaxed);
         stats.queries_over_budget = c.queries_over_budget.load(Ordering::Relaxed);
         stats
+    }
+
+    /// What the store asked of its block backend since it opened (requests, errors, bytes,
+    /// time, and whether it answers), and how its block cache did; `None` without a block
+    /// backend.
+    pub fn backend_stats(&self) -> Option<BackendStats> {
+        let mut stats = self.inner.meter.as_ref()?.stats();
+        let cache = self.inner.catalog.cache_stats();
+        stats.cache_hits = cache.hits;
+        stats.cache_misses = cache.misses;
+        stats.cache_bytes = cache.bytes;
+        Some(stats)
     }
 
     /// Runs compaction until no window of any tenant has enough blocks to merge; returns the

@@ -29,6 +29,7 @@
 
 mod local;
 mod memory;
+mod metered;
 mod mmap;
 #[cfg(feature = "object-store")]
 mod object;
@@ -41,6 +42,7 @@ use bytes::Bytes;
 
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
+pub use metered::{BackendStats, Metered, Operation, OperationStats};
 #[cfg(feature = "azure")]
 pub use object::AzureOptions;
 #[cfg(feature = "gcs")]

@@ -116,11 +116,7 @@ fn compact_tenant(
     };
     // The output is durable: make it readable, then retire the inputs.
     let output = match &outcome.output {
-        Some(meta) => Some(Arc::new(BlockReader::open(
-            backend.clone(),
-            tenant,
-            &meta.block_id,
-        )?)),
+        Some(meta) => Some(Arc::new(shared.catalog.open_block(tenant, &meta.block_id)?)),
         None => None,
     };
     shared.catalog.replace(tenant, inputs, output);
