@@ -145,7 +145,7 @@ impl Catalog {
     }
 
     /// Loads one block directory; says whether it is now readable.
-    fn load_block(&self, backend: &Arc<dyn Backend>, tenant: &str, id: &str) -> bool {
+    pub(crate) fn load_block(&self, backend: &Arc<dyn Backend>, tenant: &str, id: &str) -> bool {
         let prefix = block_key(tenant, id);
         match block_state(backend.as_ref(), tenant, id) {
             Err(e) => {
@@ -176,6 +176,10 @@ impl Catalog {
                     block_id: id.to_owned(),
                     reason,
                 });
+                return false;
+            }
+            Ok(BlockState::Compacted { .. }) if backend.is_shared() => {
+                // The server holding the tenant's lease deletes it after its grace period.
                 return false;
             }
             Ok(BlockState::Compacted {
@@ -231,13 +235,43 @@ impl Catalog {
             .unwrap_or_default()
     }
 
-    /// Makes a new block readable.
+    /// Makes a new block readable (once: a block already listed is not added again).
     pub(crate) fn add(&self, tenant: &str, block: Arc<BlockReader>) {
-        self.blocks
-            .write()
-            .entry(tenant.to_owned())
-            .or_default()
-            .push(block);
+        let mut all = self.blocks.write();
+        let list = all.entry(tenant.to_owned()).or_default();
+        if !list.iter().any(|b| b.meta.block_id == block.meta.block_id) {
+            list.push(block);
+        }
+    }
+
+    /// The IDs of the tenant's blocks the catalog knows: readable or set aside.
+    pub(crate) fn known_ids(&self, tenant: &str) -> std::collections::HashSet<String> {
+        let mut ids: std::collections::HashSet<String> = self
+            .blocks
+            .read()
+            .get(tenant)
+            .map(|l| l.iter().map(|b| b.meta.block_id.clone()).collect())
+            .unwrap_or_default();
+        ids.extend(
+            self.set_aside
+                .lock()
+                .iter()
+                .filter(|b| b.tenant == tenant)
+                .map(|b| b.block_id.clone()),
+        );
+        ids
+    }
+
+    /// Stops reading the tenant's blocks for which `gone` is true (removed from the bucket, or
+    /// compacted away, by another server); returns how many.
+    pub(crate) fn forget_where(&self, tenant: &str, gone: impl Fn(&str) -> bool) -> usize {
+        let mut all = self.blocks.write();
+        let Some(list) = all.get_mut(tenant) else {
+            return 0;
+        };
+        let before = list.len();
+        list.retain(|b| !gone(&b.meta.block_id));
+        before - list.len()
     }
 
     /// Replaces compaction's inputs with its output (if any), at once for readers.

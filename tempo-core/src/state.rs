@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) catalog: Catalog,
     /// Counts of what is asked of the block backend (the catalog's backend is this one).
     pub(crate) meter: Option<Arc<Metered<Arc<dyn Backend>>>>,
+    /// On a shared backend, what this server knows of the others: leases, the block list.
+    pub(crate) bucket: Option<crate::bucket::BucketState>,
     /// What the replay at open found.
     pub(crate) replay: ReplayReport,
     /// Counters of the store's work.

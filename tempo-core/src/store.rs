@@ -377,6 +377,11 @@ impl Store {
             config.block_cache_bytes,
         );
         let generator = Generator::new(&config.metrics_generator);
+        let bucket = config
+            .blocks
+            .as_ref()
+            .filter(|b| b.is_shared())
+            .map(|_| crate::bucket::BucketState::new());
         Store {
             inner: Arc::new(Shared {
                 generator,
@@ -384,6 +389,7 @@ impl Store {
                 wal,
                 head,
                 catalog,
+                bucket,
                 meter,
                 replay,
                 counters: Counters::default(),
@@ -455,7 +461,12 @@ impl Store {
             }
         };
         let store = Store::from_parts(config, wal, head, replay);
-        store.inner.catalog.load();
+        if let Some(bucket) = &store.inner.bucket {
+            tracing::info!(server = %bucket.server_id(), "blocks on a shared backend: its block list is polled, compaction runs under a lease");
+            crate::bucket::poll(&store.inner);
+        } else {
+            store.inner.catalog.load();
+        }
         store.start_background();
         Ok(store)
     }
@@ -472,11 +483,16 @@ impl Store {
         let flusher = std::thread::Builder::new()
             .name("tempo-flush".into())
             .spawn(move || crate::cut::run(weak, stop, period));
-        let (weak, stop) = (Arc::downgrade(&self.inner), rx);
+        let (weak, stop) = (Arc::downgrade(&self.inner), rx.clone());
         let compactor = std::thread::Builder::new()
             .name("tempo-compact".into())
             .spawn(move || crate::compact::run(weak, stop, period));
-        for handle in [flusher, compactor] {
+        let (weak, stop) = (Arc::downgrade(&self.inner), rx);
+        let poll = self.inner.config.blocklist_poll;
+        let poller = std::thread::Builder::new()
+            .name("tempo-poll".into())
+            .spawn(move || crate::bucket::run(weak, stop, poll));
+        for handle in [flusher, compactor, poller] {
             match handle {
                 Ok(h) => self.inner.threads.lock().push(h),
                 Err(e) => tracing::error!(error = %e, "cannot start a background thread"),
@@ -727,6 +743,7 @@ impl Store {
     /// fail with [`Error::Closed`] afterwards.
     pub fn close(&self) -> Result<(), FlushError> {
         self.inner.stop_background();
+        crate::bucket::release_all(&self.inner);
         self.flush()?;
         if let Some(wal) = &self.inner.wal {
             wal.close();
@@ -1174,5 +1191,18 @@ impl Store {
     /// Deletes the blocks replaced by compaction now, grace period or not.
     pub fn delete_compacted_now(&self) {
         self.inner.catalog.delete_doomed(0, true);
+        if let Some(backend) = self.inner.catalog.backend() {
+            for (tenant, _) in self.inner.catalog.all() {
+                if crate::bucket::holds(&self.inner, &tenant) && self.inner.bucket.is_some() {
+                    crate::bucket::delete_replaced(&self.inner, backend.as_ref(), &tenant, true);
+                }
+            }
+        }
+    }
+
+    /// On a shared backend, reads the block list from the bucket now (normally every
+    /// `blocklist_poll`).
+    pub fn poll_blocklist_now(&self) {
+        crate::bucket::poll(&self.inner);
     }
 }

@@ -259,6 +259,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     store_config.metrics_max_duration = config.metrics_max_duration;
     store_config.metrics_max_intervals = config.metrics_max_intervals;
     store_config.metrics_generator = config.metrics_generator.core.clone();
+    store_config.blocklist_poll = config.blocklist_poll;
     if let Some(path) = &config.per_tenant_override_config {
         let (limits, unknown) = config::load_tenant_overrides(path)
             .with_context(|| format!("reading the overrides file {}", path.display()))?;
