@@ -715,6 +715,26 @@ impl Store {
         Ok(Some(assemble(spans.iter())))
     }
 
+    /// The part of a trace still in the head: acknowledged, not yet in a block. What other
+    /// servers on the same bucket ask for (blocks they read from the bucket themselves).
+    pub fn find_trace_in_head(
+        &self,
+        tenant: &str,
+        id: TraceId,
+        range: TimeRange,
+    ) -> Result<Option<TracesData>, FindError> {
+        validate_tenant(tenant)?;
+        let Some(head) = self.inner.head.get(tenant) else {
+            return Ok(None);
+        };
+        let sources: Sources = vec![Arc::new(HeadSource::new(head))];
+        let spans = crate::query::find::find(&sources, &id, &range);
+        if spans.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(assemble(spans.iter())))
+    }
+
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
     pub fn flush(&self) -> Result<(), FlushError> {
         if let Some(wal) = &self.inner.wal {

@@ -25,6 +25,7 @@ mod inspect;
 mod listen;
 mod metrics;
 mod nofile;
+mod peers;
 mod render;
 mod storage;
 
@@ -329,7 +330,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
         readiness: readiness.clone(),
         generator_rules: Arc::new(generator::SeriesRules::new(&config.metrics_generator)),
-    });
+    })
+    .merge(peers::router(store.clone()));
+    peers::configure(&config.peers, config.peer_timeout);
     start.listener(
         bind(&config.http_listen_addr(), "HTTP API").await?,
         api,

@@ -20,7 +20,7 @@ pub(crate) async fn trace_v1(
     request: TraceRequest,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(trace) = find(&state, request).await? else {
+    let Some(trace) = find(&state, request).await?.0 else {
         return Ok(StatusCode::NOT_FOUND.into_response());
     };
     Ok(if wants_protobuf(&headers) {
@@ -44,25 +44,39 @@ pub(crate) async fn trace_v2(
     request: TraceRequest,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let trace = find(&state, request).await?;
+    let (trace, partial) = find(&state, request).await?;
     Ok(if wants_protobuf(&headers) {
         (
             [(header::CONTENT_TYPE, "application/protobuf")],
-            render::trace::trace_v2_proto(trace.as_ref(), None, 0),
+            render::trace::trace_v2_proto(trace.as_ref(), partial.as_deref(), 0),
         )
             .into_response()
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            render::trace::trace_v2_json(trace.as_ref(), None, 0),
+            render::trace::trace_v2_json(trace.as_ref(), partial.as_deref(), 0),
         )
             .into_response()
     })
 }
 
-/// The trace, from every tenant of the request.
-async fn find(state: &ApiState, request: TraceRequest) -> Result<Option<TracesData>, ApiError> {
+/// The trace, from every tenant of the request, with the parts in the heads of the peers
+/// on the same bucket (`storage.trace.peers`); and why it may be partial (a peer that did
+/// not answer).
+async fn find(
+    state: &ApiState,
+    request: TraceRequest,
+) -> Result<(Option<TracesData>, Option<String>), ApiError> {
     let TraceRequest { tenants, id, range } = request;
     let store = state.store.clone();
-    blocking(move || federation::find_trace(&store, &tenants, id, range)).await
+    let asked = tenants.clone();
+    let (local, (mut parts, partial)) = tokio::join!(
+        blocking(move || federation::find_trace(&store, &tenants, id, range)),
+        crate::peers::find_trace(&asked, id)
+    );
+    if parts.is_empty() {
+        return Ok((local?, partial));
+    }
+    parts.extend(local?);
+    Ok((federation::combine_traces(parts), partial))
 }
