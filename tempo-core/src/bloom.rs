@@ -343,6 +343,11 @@ pub struct BloomShard {
 }
 
 impl BloomShard {
+    /// The bytes it holds in memory (its bitset).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bitset.len()
+    }
+
     /// Validates an encoded shard: magic, version, length, checksum, then `k` and `m_bits`.
     ///
     /// The bitset stays in `bytes` (a slice of it is kept; nothing is copied).

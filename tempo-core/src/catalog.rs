@@ -12,6 +12,7 @@ use std::time::Duration;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::Backend;
+use crate::block::cache::BlockCache;
 use crate::block::inspect::{BlockState, block_state};
 use crate::block::reader::BlockReader;
 use crate::block::{BlockError, BlockMeta, CORRUPT_MARKER, Marker, block_key, is_block_id};
@@ -40,6 +41,8 @@ struct Doomed {
 /// The blocks of every tenant.
 pub(crate) struct Catalog {
     backend: Option<Arc<dyn Backend>>,
+    /// Bloom shards and footers of every block.
+    cache: Arc<BlockCache>,
     /// How long blocks replaced by compaction are kept.
     grace: Duration,
     blocks: RwLock<HashMap<String, Vec<Arc<BlockReader>>>>,
@@ -63,15 +66,33 @@ pub(crate) struct CatalogStats {
 
 impl Catalog {
     /// An empty catalog over `backend` (none: the store keeps no blocks).
-    pub(crate) fn new(backend: Option<Arc<dyn Backend>>, grace: Duration) -> Catalog {
+    pub(crate) fn new(
+        backend: Option<Arc<dyn Backend>>,
+        grace: Duration,
+        cache_bytes: u64,
+    ) -> Catalog {
         Catalog {
             backend,
+            cache: Arc::new(BlockCache::new(cache_bytes)),
             grace,
             blocks: RwLock::new(HashMap::new()),
             set_aside: Mutex::new(Vec::new()),
             doomed: Mutex::new(Vec::new()),
             errors: AtomicU64::new(0),
         }
+    }
+
+    /// The block cache's counts.
+    pub(crate) fn cache_stats(&self) -> crate::block::cache::CacheStats {
+        self.cache.stats()
+    }
+
+    /// Opens a block of the backend, with the store's cache.
+    pub(crate) fn open_block(&self, tenant: &str, id: &str) -> Result<BlockReader, BlockError> {
+        let Some(backend) = &self.backend else {
+            return Err(BlockError::Write("the store keeps no blocks".into()));
+        };
+        BlockReader::open_cached(backend.clone(), self.cache.clone(), tenant, id)
     }
 
     /// The block backend, if the store has one.
@@ -124,11 +145,17 @@ impl Catalog {
     }
 
     /// Loads one block directory; says whether it is now readable.
-    fn load_block(&self, backend: &Arc<dyn Backend>, tenant: &str, id: &str) -> bool {
+    pub(crate) fn load_block(&self, backend: &Arc<dyn Backend>, tenant: &str, id: &str) -> bool {
         let prefix = block_key(tenant, id);
         match block_state(backend.as_ref(), tenant, id) {
             Err(e) => {
                 tracing::error!(tenant, block = %id, error = %e, "cannot list a block's files; skipped");
+                return false;
+            }
+            Ok(BlockState::Incomplete) if backend.is_shared() => {
+                // Perhaps another server's upload in progress: never removed here. The
+                // server holding the tenant's lease removes it once it is old.
+                tracing::debug!(tenant, block = %id, "a block without meta.json (yet) is not read");
                 return false;
             }
             Ok(BlockState::Incomplete) => {
@@ -151,6 +178,10 @@ impl Catalog {
                 });
                 return false;
             }
+            Ok(BlockState::Compacted { .. }) if backend.is_shared() => {
+                // The server holding the tenant's lease deletes it after its grace period.
+                return false;
+            }
             Ok(BlockState::Compacted {
                 at_unix_seconds, ..
             }) => {
@@ -159,7 +190,7 @@ impl Catalog {
             }
             Ok(_) => {}
         }
-        match BlockReader::open(backend.clone(), tenant, id) {
+        match BlockReader::open_cached(backend.clone(), self.cache.clone(), tenant, id) {
             Ok(reader) => {
                 if let Some(damage) = reader.repaired() {
                     let written =
@@ -204,13 +235,43 @@ impl Catalog {
             .unwrap_or_default()
     }
 
-    /// Makes a new block readable.
+    /// Makes a new block readable (once: a block already listed is not added again).
     pub(crate) fn add(&self, tenant: &str, block: Arc<BlockReader>) {
-        self.blocks
-            .write()
-            .entry(tenant.to_owned())
-            .or_default()
-            .push(block);
+        let mut all = self.blocks.write();
+        let list = all.entry(tenant.to_owned()).or_default();
+        if !list.iter().any(|b| b.meta.block_id == block.meta.block_id) {
+            list.push(block);
+        }
+    }
+
+    /// The IDs of the tenant's blocks the catalog knows: readable or set aside.
+    pub(crate) fn known_ids(&self, tenant: &str) -> std::collections::HashSet<String> {
+        let mut ids: std::collections::HashSet<String> = self
+            .blocks
+            .read()
+            .get(tenant)
+            .map(|l| l.iter().map(|b| b.meta.block_id.clone()).collect())
+            .unwrap_or_default();
+        ids.extend(
+            self.set_aside
+                .lock()
+                .iter()
+                .filter(|b| b.tenant == tenant)
+                .map(|b| b.block_id.clone()),
+        );
+        ids
+    }
+
+    /// Stops reading the tenant's blocks for which `gone` is true (removed from the bucket, or
+    /// compacted away, by another server); returns how many.
+    pub(crate) fn forget_where(&self, tenant: &str, gone: impl Fn(&str) -> bool) -> usize {
+        let mut all = self.blocks.write();
+        let Some(list) = all.get_mut(tenant) else {
+            return 0;
+        };
+        let before = list.len();
+        list.retain(|b| !gone(&b.meta.block_id));
+        before - list.len()
     }
 
     /// Replaces compaction's inputs with its output (if any), at once for readers.
@@ -234,6 +295,13 @@ impl Catalog {
             .read()
             .get(tenant)
             .is_some_and(|l| l.iter().any(|b| Arc::ptr_eq(b, block)))
+    }
+
+    /// Stops reading `block`.
+    pub(crate) fn forget(&self, tenant: &str, block: &Arc<BlockReader>) {
+        if let Some(list) = self.blocks.write().get_mut(tenant) {
+            list.retain(|b| !Arc::ptr_eq(b, block));
+        }
     }
 
     /// Removes from the lists the blocks `expired` says are due, and returns them.
@@ -264,6 +332,13 @@ impl Catalog {
         }
         if e.is_corrupt() {
             self.set_aside(tenant, &block.meta.block_id, &e.to_string());
+        } else if e.is_not_found() && self.backend.as_ref().is_some_and(|b| b.is_shared()) {
+            // On a shared bucket, another server compacted it away or expired it.
+            tracing::info!(
+                block = block.name(),
+                "a block removed by another server is no longer read"
+            );
+            self.forget(tenant, block);
         } else if e.is_not_found() {
             self.set_aside(
                 tenant,

@@ -90,6 +90,21 @@ pub struct Config {
     pub metrics_max_intervals: u64,
     /// The metrics generator (span metrics, service graphs), off by default as in Tempo.
     pub metrics_generator: GeneratorConfig,
+    /// The most memory the bloom filter shards and row group footers kept between lookups
+    /// may take, for all blocks together (default 256 MiB). On object storage each one kept
+    /// is a request saved.
+    pub block_cache_bytes: u64,
+    /// On a shared backend (a bucket other servers write too), how often the blocks of every
+    /// tenant are listed again, to read the blocks other servers wrote and forget those they
+    /// compacted or deleted (default 5 min, Tempo's `blocklist_poll`). The store's own new
+    /// blocks are read at once.
+    pub blocklist_poll: Duration,
+    /// On a shared backend, how long a tenant's compaction lease lasts unless renewed
+    /// (default 2 min): if its holder dies, another server takes over after this long.
+    pub compaction_lease: Duration,
+    /// On a shared backend, a block without `meta.json` this old is taken for the debris of a
+    /// crashed upload and deleted by the server holding the tenant's lease (default 1 h).
+    pub orphan_age: Duration,
 }
 
 impl Default for Config {
@@ -118,6 +133,10 @@ impl Default for Config {
             metrics_max_duration: Duration::from_secs(24 * 3600),
             metrics_max_intervals: 10_000,
             metrics_generator: GeneratorConfig::default(),
+            block_cache_bytes: 256 << 20,
+            blocklist_poll: Duration::from_secs(300),
+            compaction_lease: Duration::from_secs(120),
+            orphan_age: Duration::from_secs(3600),
         }
     }
 }
@@ -147,6 +166,8 @@ impl Config {
         self.flush_check_period = self.flush_check_period.max(Duration::from_millis(10));
         self.compaction_min_inputs = self.compaction_min_inputs.max(2);
         self.max_query_bytes = self.max_query_bytes.max(1 << 20);
+        self.blocklist_poll = self.blocklist_poll.max(Duration::from_millis(100));
+        self.compaction_lease = self.compaction_lease.max(Duration::from_secs(1));
         self.max_head_bytes = self
             .max_head_bytes
             .max(self.max_block_bytes.saturating_mul(2));

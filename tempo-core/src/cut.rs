@@ -15,7 +15,6 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use prost::Message;
 
 use crate::backend::Backend;
-use crate::block::reader::BlockReader;
 use crate::block::writer::BlockWriter;
 use crate::block::{BlockMeta, new_block_id};
 use crate::error::FlushError;
@@ -202,7 +201,7 @@ fn write_block(
     let Some(meta) = meta else {
         return Ok(None);
     };
-    let reader = BlockReader::open(backend.clone(), tenant, &meta.block_id)?;
+    let reader = shared.catalog.open_block(tenant, &meta.block_id)?;
     shared.catalog.add(tenant, Arc::new(reader));
     head.remove_pending(&ids);
     shared

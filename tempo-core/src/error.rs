@@ -96,13 +96,21 @@ impl From<WalError> for IngestError {
     }
 }
 
-/// Why a trace could not be looked up. (A block that cannot be read is skipped and reported,
-/// not an error of the lookup.)
+/// Why a trace could not be looked up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FindError {
     /// The tenant ID is not acceptable.
     #[error(transparent)]
     InvalidTenant(#[from] TenantError),
+    /// A block that may hold part of the trace could not be read (its backend did not
+    /// answer, or the block is damaged): the trace may be incomplete, so none is returned.
+    /// A retry may succeed.
+    #[error("trace lookup incomplete: {reason}")]
+    Incomplete {
+        /// Which blocks, and what failed.
+        reason: String,
+    },
 }
 
 /// Why a search could not be run.
@@ -225,6 +233,7 @@ impl FindError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             FindError::InvalidTenant(_) => ErrorKind::InvalidInput,
+            FindError::Incomplete { .. } => ErrorKind::Unavailable,
         }
     }
 }

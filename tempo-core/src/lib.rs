@@ -80,6 +80,7 @@ mod batch;
 mod block;
 #[doc(hidden)]
 pub mod bloom;
+mod bucket;
 mod catalog;
 mod compact;
 mod config;

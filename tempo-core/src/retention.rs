@@ -17,6 +17,10 @@ pub(crate) fn apply(shared: &Shared) {
     let expired = {
         let limits = shared.limits.read();
         shared.catalog.take_expired(|tenant, b| {
+            // On a shared bucket, the server holding the tenant's lease expires its blocks.
+            if !crate::bucket::holds(shared, tenant) {
+                return false;
+            }
             let retention = tenant_limit(&limits, tenant, |l| l.block_retention)
                 .unwrap_or(shared.config.block_retention);
             let cutoff = now.saturating_sub(retention.as_nanos() as u64);

@@ -1,6 +1,7 @@
 //! state: what do a store's handles and its background threads share?
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
+use crate::backend::{Backend, Metered};
 use crate::catalog::Catalog;
 use crate::config::{Config, TenantLimits};
 use crate::generator::Generator;
@@ -38,6 +40,10 @@ pub(crate) struct Shared {
     pub(crate) head: Head,
     /// Every tenant's blocks.
     pub(crate) catalog: Catalog,
+    /// Counts of what is asked of the block backend (the catalog's backend is this one).
+    pub(crate) meter: Option<Arc<Metered<Arc<dyn Backend>>>>,
+    /// On a shared backend, what this server knows of the others: leases, the block list.
+    pub(crate) bucket: Option<crate::bucket::BucketState>,
     /// What the replay at open found.
     pub(crate) replay: ReplayReport,
     /// Counters of the store's work.

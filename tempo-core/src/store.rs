@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
 
-use crate::backend::{Backend, LocalBackend};
+use crate::backend::{Backend, BackendStats, LocalBackend, Metered};
 use crate::batch::Batch;
 use crate::block::BlockMeta;
 use crate::block::source::{OnBlockError, RowGroupSource};
@@ -151,6 +151,26 @@ impl StoreBuilder {
     /// Sets the most memory one query may hold (default 512 MiB).
     pub fn max_query_bytes(mut self, bytes: u64) -> StoreBuilder {
         self.config.max_query_bytes = bytes;
+        self
+    }
+
+    /// Sets the most memory kept bloom filter shards and row group footers may take
+    /// (default 256 MiB).
+    pub fn block_cache_bytes(mut self, bytes: u64) -> StoreBuilder {
+        self.config.block_cache_bytes = bytes;
+        self
+    }
+
+    /// On a shared backend, sets how often the block list is read again (default 5 min).
+    pub fn blocklist_poll(mut self, period: Duration) -> StoreBuilder {
+        self.config.blocklist_poll = period;
+        self
+    }
+
+    /// On a shared backend, sets how long a compaction lease lasts unless renewed (default
+    /// 2 min).
+    pub fn compaction_lease(mut self, lease: Duration) -> StoreBuilder {
+        self.config.compaction_lease = lease;
         self
     }
 
@@ -366,8 +386,21 @@ impl Store {
 
     fn from_parts(config: Config, wal: Option<Wal>, head: Head, replay: ReplayReport) -> Store {
         let limits = config.tenant_limits.clone();
-        let catalog = Catalog::new(config.blocks.clone(), config.compacted_block_retention);
+        let meter = config
+            .blocks
+            .clone()
+            .map(|backend| Arc::new(Metered::new(backend)));
+        let catalog = Catalog::new(
+            meter.clone().map(|m| m as Arc<dyn Backend>),
+            config.compacted_block_retention,
+            config.block_cache_bytes,
+        );
         let generator = Generator::new(&config.metrics_generator);
+        let bucket = config
+            .blocks
+            .as_ref()
+            .filter(|b| b.is_shared())
+            .map(|_| crate::bucket::BucketState::new());
         Store {
             inner: Arc::new(Shared {
                 generator,
@@ -375,6 +408,8 @@ impl Store {
                 wal,
                 head,
                 catalog,
+                bucket,
+                meter,
                 replay,
                 counters: Counters::default(),
                 limits: RwLock::new(limits),
@@ -445,7 +480,12 @@ impl Store {
             }
         };
         let store = Store::from_parts(config, wal, head, replay);
-        store.inner.catalog.load();
+        if let Some(bucket) = &store.inner.bucket {
+            tracing::info!(server = %bucket.server_id(), "blocks on a shared backend: its block list is polled, compaction runs under a lease");
+            crate::bucket::poll(&store.inner);
+        } else {
+            store.inner.catalog.load();
+        }
         store.start_background();
         Ok(store)
     }
@@ -462,11 +502,16 @@ impl Store {
         let flusher = std::thread::Builder::new()
             .name("tempo-flush".into())
             .spawn(move || crate::cut::run(weak, stop, period));
-        let (weak, stop) = (Arc::downgrade(&self.inner), rx);
+        let (weak, stop) = (Arc::downgrade(&self.inner), rx.clone());
         let compactor = std::thread::Builder::new()
             .name("tempo-compact".into())
             .spawn(move || crate::compact::run(weak, stop, period));
-        for handle in [flusher, compactor] {
+        let (weak, stop) = (Arc::downgrade(&self.inner), rx);
+        let poll = self.inner.config.blocklist_poll;
+        let poller = std::thread::Builder::new()
+            .name("tempo-poll".into())
+            .spawn(move || crate::bucket::run(weak, stop, poll));
+        for handle in [flusher, compactor, poller] {
             match handle {
                 Ok(h) => self.inner.threads.lock().push(h),
                 Err(e) => tracing::error!(error = %e, "cannot start a background thread"),
@@ -705,8 +750,13 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<FoundTrace>, FindError> {
         validate_tenant(tenant)?;
-        let (sources, _) = self.sources(tenant, &range);
+        let (sources, _, failures) = self.sources(tenant, &range);
         let (spans, inspected_bytes) = crate::query::find::find(&sources, &id, &range);
+        if let Some(reason) = failures.reason() {
+            // Some of the trace may be in the blocks that could not be read: an answer
+            // without them would look whole.
+            return Err(FindError::Incomplete { reason });
+        }
         if spans.is_empty() {
             return Ok(None);
         }
@@ -714,6 +764,26 @@ impl Store {
             trace: assemble(spans.iter()),
             inspected_bytes,
         }))
+    }
+
+    /// The part of a trace still in the head: acknowledged, not yet in a block. What other
+    /// servers on the same bucket ask for (blocks they read from the bucket themselves).
+    pub fn find_trace_in_head(
+        &self,
+        tenant: &str,
+        id: TraceId,
+        range: TimeRange,
+    ) -> Result<Option<TracesData>, FindError> {
+        validate_tenant(tenant)?;
+        let Some(head) = self.inner.head.get(tenant) else {
+            return Ok(None);
+        };
+        let sources: Sources = vec![Arc::new(HeadSource::new(head))];
+        let (spans, _) = crate::query::find::find(&sources, &id, &range);
+        if spans.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(assemble(spans.iter())))
     }
 
     /// Makes everything acknowledged so far durable, whatever the fsync policy.
@@ -744,6 +814,7 @@ impl Store {
     /// fail with [`Error::Closed`] afterwards.
     pub fn close(&self) -> Result<(), FlushError> {
         self.inner.stop_background();
+        crate::bucket::release_all(&self.inner);
         self.flush()?;
         if let Some(wal) = &self.inner.wal {
             wal.close();
@@ -788,6 +859,18 @@ impl Store {
         stats
     }
 
+    /// What the store asked of its block backend since it opened (requests, errors, bytes,
+    /// time, and whether it answers), and how its block cache did; `None` without a block
+    /// backend.
+    pub fn backend_stats(&self) -> Option<BackendStats> {
+        let mut stats = self.inner.meter.as_ref()?.stats();
+        let cache = self.inner.catalog.cache_stats();
+        stats.cache_hits = cache.hits;
+        stats.cache_misses = cache.misses;
+        stats.cache_bytes = cache.bytes;
+        Some(stats)
+    }
+
     /// Runs compaction until no window of any tenant has enough blocks to merge; returns the
     /// number of compactions.
     pub fn compact_now(&self) -> Result<usize, FlushError> {
@@ -799,6 +882,49 @@ impl Store {
                 return failure.map_or(Ok(total), Err);
             }
         }
+    }
+}
+
+/// What a query's reads of blocks failed on, when a retry may succeed: a backend that did
+/// not answer. (A corrupt block is set aside, a missing one forgotten: neither comes back.)
+#[derive(Default)]
+struct BlockFailures {
+    blocks: Mutex<Vec<String>>,
+    first: Mutex<Option<String>>,
+}
+
+impl BlockFailures {
+    fn note(&self, block: &str, error: &crate::block::BlockError) {
+        if error.is_corrupt() || error.is_not_found() {
+            return;
+        }
+        let mut blocks = self.blocks.lock();
+        if !blocks.iter().any(|b| b == block) {
+            blocks.push(block.to_owned());
+        }
+        self.first.lock().get_or_insert_with(|| error.to_string());
+    }
+
+    /// Why the answer may miss traces, if a block could not be read.
+    fn reason(&self) -> Option<String> {
+        let blocks = self.blocks.lock().len();
+        let first = self.first.lock().clone()?;
+        Some(format!(
+            "{blocks} block{} could not be read, the answer may miss what {} hold: {first}",
+            if blocks == 1 { "" } else { "s" },
+            if blocks == 1 {
+                "it would"
+            } else {
+                "they would"
+            },
+        ))
+    }
+}
+
+fn join_reasons(earlier: Option<String>, reason: String) -> String {
+    match earlier {
+        Some(earlier) => format!("{earlier}; {reason}"),
+        None => reason,
     }
 }
 
@@ -829,17 +955,22 @@ impl Store {
     }
 
     /// The sources of the tenant's spans for a query over `range`: its head, and every row
-    /// group of its blocks whose stated range overlaps; and how many blocks those are. A
-    /// block that fails a read is reported to the catalog (which sets a corrupt one aside).
-    fn sources(&self, tenant: &str, range: &TimeRange) -> (Sources, u64) {
+    /// group of its blocks whose stated range overlaps; how many blocks those are; and what
+    /// the query's reads of blocks failed on. A block that fails a read is reported to the
+    /// catalog (which sets a corrupt one aside) and to the query's failures.
+    fn sources(&self, tenant: &str, range: &TimeRange) -> (Sources, u64, Arc<BlockFailures>) {
         let mut sources: Sources = Vec::new();
         if let Some(head) = self.inner.head.get(tenant) {
             sources.push(Arc::new(HeadSource::new(head)));
         }
         let shared = self.inner.clone();
         let owner = tenant.to_owned();
-        let on_error: OnBlockError =
-            Arc::new(move |block, e| shared.catalog.block_failed(&owner, block, e));
+        let failures = Arc::new(BlockFailures::default());
+        let seen = failures.clone();
+        let on_error: OnBlockError = Arc::new(move |block, e| {
+            seen.note(block.name(), e);
+            shared.catalog.block_failed(&owner, block, e);
+        });
         let mut blocks = 0;
         for block in self.inner.catalog.readable(tenant) {
             if block.overlaps(range.start, range.end) {
@@ -847,7 +978,7 @@ impl Store {
                 sources.extend(RowGroupSource::all_of(&block, &on_error));
             }
         }
-        (sources, blocks)
+        (sources, blocks, failures)
     }
 
     /// Runs a TraceQL search over all of the tenant's data, fresh (the head) and old (the
@@ -879,8 +1010,8 @@ impl Store {
     pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
         validate_tenant(tenant)?;
         let compiled = Compiled::new(&req.query)?;
-        let (sources, blocks) = self.sources(tenant, &req.range);
-        let (found, stopped) = crate::query::search::search(
+        let (sources, blocks, failures) = self.sources(tenant, &req.range);
+        let (mut found, stopped) = crate::query::search::search(
             &compiled,
             req,
             &sources,
@@ -889,6 +1020,10 @@ impl Store {
             self.inner.config.max_query_bytes,
         );
         self.count_stop(stopped.as_ref());
+        if let Some(reason) = failures.reason() {
+            found.partial = true;
+            found.partial_reason = Some(join_reasons(found.partial_reason.take(), reason));
+        }
         Ok(found)
     }
 
@@ -954,8 +1089,8 @@ impl Store {
             start: req.start,
             end: req.end,
         };
-        let (sources, blocks) = self.sources(tenant, &range);
-        let (answer, stopped) = crate::query::metrics::run(
+        let (sources, blocks, failures) = self.sources(tenant, &range);
+        let (mut answer, stopped) = crate::query::metrics::run(
             &plan,
             req,
             &sources,
@@ -964,6 +1099,10 @@ impl Store {
             self.inner.config.max_query_bytes,
         );
         self.count_stop(stopped.as_ref());
+        if let Some(reason) = failures.reason() {
+            answer.partial = true;
+            answer.partial_reason = Some(join_reasons(answer.partial_reason.take(), reason));
+        }
         Ok(answer)
     }
 
@@ -1070,7 +1209,7 @@ impl Store {
         } else {
             scopes
         };
-        let (sources, _) = self.sources(tenant, &range);
+        let (sources, _, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::names(
             scopes,
             compiled.as_ref(),
@@ -1129,7 +1268,7 @@ impl Store {
             None => None,
             Some(q) => crate::query::filter_query(q)?,
         };
-        let (sources, _) = self.sources(tenant, &range);
+        let (sources, _, _) = self.sources(tenant, &range);
         Ok(crate::query::tags::values(
             field,
             compiled.as_ref(),
@@ -1152,5 +1291,18 @@ impl Store {
     /// Deletes the blocks replaced by compaction now, grace period or not.
     pub fn delete_compacted_now(&self) {
         self.inner.catalog.delete_doomed(0, true);
+        if let Some(backend) = self.inner.catalog.backend() {
+            for (tenant, _) in self.inner.catalog.all() {
+                if crate::bucket::holds(&self.inner, &tenant) && self.inner.bucket.is_some() {
+                    crate::bucket::delete_replaced(&self.inner, backend.as_ref(), &tenant, true);
+                }
+            }
+        }
+    }
+
+    /// On a shared backend, reads the block list from the bucket now (normally every
+    /// `blocklist_poll`).
+    pub fn poll_blocklist_now(&self) {
+        crate::bucket::poll(&self.inner);
     }
 }

@@ -25,7 +25,9 @@ mod inspect;
 mod listen;
 mod metrics;
 mod nofile;
+mod peers;
 mod render;
+mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +42,7 @@ use tokio::task::JoinSet;
 
 use crate::api::Readiness;
 use crate::args::{Args, Command};
-use crate::config::{Config, ListenerConfig, StorageBackend};
+use crate::config::{Config, ListenerConfig};
 use crate::listen::{ListenerStats, Protocol, ReadTimeoutLayer};
 use crate::metrics::{LatencyLayer, Metrics};
 
@@ -259,6 +261,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     store_config.metrics_max_duration = config.metrics_max_duration;
     store_config.metrics_max_intervals = config.metrics_max_intervals;
     store_config.metrics_generator = config.metrics_generator.core.clone();
+    store_config.blocklist_poll = config.blocklist_poll;
     if let Some(path) = &config.per_tenant_override_config {
         let (limits, unknown) = config::load_tenant_overrides(path)
             .with_context(|| format!("reading the overrides file {}", path.display()))?;
@@ -268,21 +271,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(file = %path.display(), tenants = limits.len(), "tenant overrides loaded");
         store_config.tenant_limits = limits;
     }
-    let blocks: Arc<dyn tempo_core::backend::Backend> = match config.storage_backend {
-        StorageBackend::Local => Arc::new(
-            tempo_core::backend::LocalBackend::open(&config.local_path).with_context(|| {
-                format!(
-                    "opening the block directory {}",
-                    config.local_path.display()
-                )
-            })?,
-        ),
-        StorageBackend::Memory => Arc::new(tempo_core::backend::MemoryBackend::new()),
-        other => anyhow::bail!(
-            "storage.trace.backend: {} is not supported yet; use local",
-            other.as_str()
-        ),
-    };
+    let blocks = storage::open_backend(&config)?;
     store_config.blocks = Some(blocks);
     let store = Store::open(store_config)
         .with_context(|| format!("opening the store (WAL in {})", config.wal_path.display()))?;
@@ -342,7 +331,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
         readiness: readiness.clone(),
         generator_rules: Arc::new(generator::SeriesRules::new(&config.metrics_generator)),
-    });
+    })
+    .merge(peers::router(store.clone()));
+    peers::configure(&config.peers, config.peer_timeout);
     start.listener(
         bind(&config.http_listen_addr(), "HTTP API").await?,
         api,

@@ -299,6 +299,9 @@ impl Metrics {
 
         self.render_connections(&mut out);
         self.render_remote_write(&mut out);
+        if let Some(backend) = store.backend_stats() {
+            render_backend(&backend, &mut out);
+        }
 
         let name = "tempo_request_duration_seconds";
         let _ = writeln!(
@@ -323,6 +326,93 @@ impl Metrics {
             let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
         }
         out
+    }
+}
+
+/// What the store asks of its block backend: requests, failures and time per operation,
+/// bytes, health, and its block cache.
+fn render_backend(stats: &tempo_core::backend::BackendStats, out: &mut String) {
+    use tempo_core::backend::Operation;
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&tempo_core::backend::OperationStats) -> String,
+    );
+    let families: [Family; 3] = [
+        (
+            "tempo_backend_requests_total",
+            "counter",
+            "Requests to the block backend, per operation.",
+            |o| o.requests.to_string(),
+        ),
+        (
+            "tempo_backend_request_errors_total",
+            "counter",
+            "Requests to the block backend that failed (after their retries), per operation.",
+            |o| o.errors.to_string(),
+        ),
+        (
+            "tempo_backend_request_seconds_total",
+            "counter",
+            "Time spent in requests to the block backend, per operation.",
+            |o| format!("{}", o.nanos as f64 / 1e9),
+        ),
+    ];
+    for (name, kind, help, get) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for operation in Operation::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{operation=\"{}\"}} {}",
+                operation.as_str(),
+                get(&stats.of(operation))
+            );
+        }
+    }
+    let values = [
+        (
+            "tempo_backend_read_bytes_total",
+            "counter",
+            "Bytes read from the block backend.",
+            stats.bytes_read,
+        ),
+        (
+            "tempo_backend_written_bytes_total",
+            "counter",
+            "Bytes written to the block backend.",
+            stats.bytes_written,
+        ),
+        (
+            "tempo_backend_healthy",
+            "gauge",
+            "1 when the block backend answered its last request, 0 when that request failed.",
+            u64::from(stats.healthy),
+        ),
+        (
+            "tempo_block_cache_hits_total",
+            "counter",
+            "Bloom filter shards and row group footers found in the block cache.",
+            stats.cache_hits,
+        ),
+        (
+            "tempo_block_cache_misses_total",
+            "counter",
+            "Bloom filter shards and row group footers read from the block backend.",
+            stats.cache_misses,
+        ),
+        (
+            "tempo_block_cache_bytes",
+            "gauge",
+            "Bytes held by the block cache.",
+            stats.cache_bytes,
+        ),
+    ];
+    for (name, kind, help, value) in values {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 }
 

@@ -26,7 +26,10 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::mmap::map_file;
-use super::{Backend, BackendError, slice_range, validate_key, validate_prefix};
+use super::{
+    Backend, BackendError, Precondition, Version, check_precondition, content_version, slice_range,
+    validate_key, validate_prefix,
+};
 
 /// How many mapped files a [`LocalBackend`] keeps for reuse.
 const MAP_CACHE_ENTRIES: usize = 64;
@@ -46,6 +49,9 @@ const WRITE_ATTEMPTS: u32 = 4;
 pub struct LocalBackend {
     root: PathBuf,
     maps: Mutex<MapCache>,
+    /// Serializes conditional writes: the root belongs to this process, so checking and
+    /// writing under this lock is atomic for every writer there is.
+    conditional: Mutex<()>,
     /// Opened with [`LocalBackend::open_read_only`]: writes and deletes are refused.
     read_only: bool,
 }
@@ -74,6 +80,7 @@ impl LocalBackend {
         Ok(LocalBackend {
             root,
             maps: Mutex::new(MapCache::default()),
+            conditional: Mutex::new(()),
             read_only: false,
         })
     }
@@ -87,6 +94,7 @@ impl LocalBackend {
             Ok(meta) if meta.is_dir() => Ok(LocalBackend {
                 root,
                 maps: Mutex::new(MapCache::default()),
+                conditional: Mutex::new(()),
                 read_only: true,
             }),
             Ok(_) => Err(BackendError::Root {
@@ -287,6 +295,31 @@ impl Backend for LocalBackend {
             Err(err) if is_missing(&err) => Err(BackendError::not_found(key)),
             Err(err) => Err(BackendError::io(key, err)),
         }
+    }
+
+    fn read_versioned(&self, key: &str) -> Result<(Bytes, Version), BackendError> {
+        let data = self.read(key)?;
+        let version = content_version(&data);
+        Ok((data, version))
+    }
+
+    fn write_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        precondition: &Precondition,
+    ) -> Result<Version, BackendError> {
+        validate_key(key)?;
+        let _serial = self.conditional.lock();
+        let current = match self.read(key) {
+            Ok(current) => Some(current),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        check_precondition(key, current.as_deref(), precondition)?;
+        let version = content_version(&data);
+        self.write(key, data)?;
+        Ok(version)
     }
 }
 
@@ -522,13 +555,17 @@ impl MapCache {
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
-    use crate::backend::testing::run_conformance_suite;
+    use crate::backend::testing::{
+        run_conditional_write_race, run_conditional_write_suite, run_conformance_suite,
+    };
 
     #[test]
     fn conformance() {
         let dir = tempfile::tempdir().unwrap();
         let backend = LocalBackend::open(dir.path().join("blocks")).unwrap();
         run_conformance_suite(&backend);
+        run_conditional_write_suite(&backend);
+        run_conditional_write_race(&backend);
         // Deleting everything left no empty directories behind, only the root.
         assert_eq!(fs::read_dir(backend.root()).unwrap().count(), 0);
     }

@@ -7,7 +7,10 @@ use std::ops::Bound;
 use bytes::Bytes;
 use parking_lot::RwLock;
 
-use super::{Backend, BackendError, slice_range, validate_key, validate_prefix};
+use super::{
+    Backend, BackendError, Precondition, Version, check_precondition, content_version, slice_range,
+    validate_key, validate_prefix,
+};
 
 /// A [`Backend`] that keeps every object in memory, in a map sorted by key.
 ///
@@ -130,17 +133,41 @@ impl Backend for MemoryBackend {
             .map(|v| v.len() as u64)
             .ok_or_else(|| BackendError::not_found(key))
     }
+
+    fn read_versioned(&self, key: &str) -> Result<(Bytes, Version), BackendError> {
+        let data = self.read(key)?;
+        let version = content_version(&data);
+        Ok((data, version))
+    }
+
+    fn write_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        precondition: &Precondition,
+    ) -> Result<Version, BackendError> {
+        validate_key(key)?;
+        let mut objects = self.objects.write();
+        check_precondition(key, objects.get(key).map(|d| &d[..]), precondition)?;
+        let version = content_version(&data);
+        objects.insert(key.to_owned(), data);
+        Ok(version)
+    }
 }
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
-    use crate::backend::testing::run_conformance_suite;
+    use crate::backend::testing::{
+        run_conditional_write_race, run_conditional_write_suite, run_conformance_suite,
+    };
 
     #[test]
     fn conformance() {
         run_conformance_suite(&MemoryBackend::new());
+        run_conditional_write_suite(&MemoryBackend::new());
+        run_conditional_write_race(&MemoryBackend::new());
     }
 
     #[test]

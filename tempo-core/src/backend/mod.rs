@@ -11,6 +11,9 @@
 //!   is synced and renamed into place; reads map the file into memory (the only `unsafe` of the
 //!   crate, in one function of the private `mmap` module).
 //! - [`MemoryBackend`]: a sorted map in memory, for tests and for embedding without a disk.
+//! - `ObjectBackend` (cargo feature `object-store`, and `s3`, `gcs`, `azure` for each
+//!   cloud): a bucket, through the `object_store` crate; ranged reads, multipart uploads,
+//!   retries with back-off, timeouts, conditional writes. Several servers may share it.
 //!
 //! The [`testing`] module (hidden from the docs) holds a backend that freezes its image at the
 //! N-th durable operation, to simulate a crash, and a behaviour suite every backend must pass.
@@ -26,7 +29,10 @@
 
 mod local;
 mod memory;
+mod metered;
 mod mmap;
+#[cfg(feature = "object-store")]
+mod object;
 #[doc(hidden)]
 pub mod testing;
 
@@ -36,6 +42,17 @@ use bytes::Bytes;
 
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
+pub use metered::{BackendStats, Metered, Operation, OperationStats};
+#[cfg(feature = "azure")]
+pub use object::AzureOptions;
+#[cfg(feature = "gcs")]
+pub use object::GcsOptions;
+#[cfg(feature = "s3")]
+pub use object::S3Options;
+#[cfg(feature = "object-store")]
+pub use object::{ObjectBackend, ObjectStoreOptions};
+#[cfg(feature = "object-store")]
+pub use object_store;
 
 /// The longest key accepted, in bytes (the limit of S3 and most object stores).
 pub const MAX_KEY_LEN: usize = 1024;
@@ -80,6 +97,55 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
 
     /// The object's size in bytes.
     fn size(&self, key: &str) -> Result<u64, BackendError>;
+
+    /// The whole object and its [`Version`], to write it back with
+    /// [`Precondition::Matches`]. Backends without conditional writes answer
+    /// [`BackendError::Unsupported`] (the default).
+    fn read_versioned(&self, key: &str) -> Result<(Bytes, Version), BackendError> {
+        Err(BackendError::unsupported(key, "conditional writes"))
+    }
+
+    /// Writes the whole object, as [`Backend::write`], only if `precondition` holds at the
+    /// moment of the write, atomically with it: no object at the key
+    /// ([`Precondition::Absent`], HTTP's `If-None-Match: *`), or the object as last read
+    /// ([`Precondition::Matches`], HTTP's `If-Match`). Otherwise nothing is written and
+    /// [`BackendError::PreconditionFailed`] is returned. Returns the new version.
+    ///
+    /// This is what lets servers that share a bucket agree without a coordinator of their
+    /// own: a lease object is taken and renewed with it. Backends without conditional
+    /// writes answer [`BackendError::Unsupported`] (the default).
+    fn write_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        precondition: &Precondition,
+    ) -> Result<Version, BackendError> {
+        let _ = (data, precondition);
+        Err(BackendError::unsupported(key, "conditional writes"))
+    }
+
+    /// Whether other processes may write the same objects at the same time: an object store
+    /// shared by several servers. A store on a shared backend never takes an object it did
+    /// not write for debris of its own (a block without `meta.json` may be another server's
+    /// upload in progress), and compacts and expires blocks only under a lease. `false` by
+    /// default: a local directory belongs to one process.
+    fn is_shared(&self) -> bool {
+        false
+    }
+}
+
+/// The version of an object as a backend names it (an entity tag on object stores), for
+/// [`Backend::write_if`]. Opaque: only compared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Version(pub String);
+
+/// The condition of a [`Backend::write_if`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No object exists at the key (`If-None-Match: *`).
+    Absent,
+    /// The object at the key is still at this version (`If-Match`).
+    Matches(Version),
 }
 
 impl<B: Backend + ?Sized> Backend for Arc<B> {
@@ -105,6 +171,23 @@ impl<B: Backend + ?Sized> Backend for Arc<B> {
 
     fn size(&self, key: &str) -> Result<u64, BackendError> {
         (**self).size(key)
+    }
+
+    fn read_versioned(&self, key: &str) -> Result<(Bytes, Version), BackendError> {
+        (**self).read_versioned(key)
+    }
+
+    fn write_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        precondition: &Precondition,
+    ) -> Result<Version, BackendError> {
+        (**self).write_if(key, data, precondition)
+    }
+
+    fn is_shared(&self) -> bool {
+        (**self).is_shared()
     }
 }
 
@@ -152,6 +235,30 @@ pub enum BackendError {
         /// The key or prefix.
         key: String,
     },
+    /// A [`Backend::write_if`] whose precondition did not hold: nothing was written.
+    #[error("{key:?}: the object changed or exists (precondition failed)")]
+    PreconditionFailed {
+        /// The key.
+        key: String,
+    },
+    /// The backend does not offer this operation.
+    #[error("{key:?}: this backend has no {operation}")]
+    Unsupported {
+        /// The key or prefix.
+        key: String,
+        /// What it lacks.
+        operation: &'static str,
+    },
+    /// An object store request failed (after its retries), or timed out.
+    #[error("object store request {operation} {key:?}: {message}")]
+    Remote {
+        /// The request: `GET`, `PUT`, `LIST`, `DELETE`, `HEAD`.
+        operation: &'static str,
+        /// The key or prefix.
+        key: String,
+        /// What the store or the network said.
+        message: String,
+    },
     /// The root directory of a [`LocalBackend`] could not be created or scanned.
     #[error("backend root {}: {source}", path.display())]
     Root {
@@ -166,6 +273,24 @@ impl BackendError {
     /// Whether the error says that no object exists at the key.
     pub fn is_not_found(&self) -> bool {
         matches!(self, BackendError::NotFound { .. })
+    }
+
+    /// Whether a [`Backend::write_if`] found its precondition false.
+    pub fn is_precondition_failed(&self) -> bool {
+        matches!(self, BackendError::PreconditionFailed { .. })
+    }
+
+    pub(crate) fn unsupported(key: &str, operation: &'static str) -> BackendError {
+        BackendError::Unsupported {
+            key: key.to_owned(),
+            operation,
+        }
+    }
+
+    pub(crate) fn precondition_failed(key: &str) -> BackendError {
+        BackendError::PreconditionFailed {
+            key: key.to_owned(),
+        }
     }
 
     pub(crate) fn io(key: &str, source: std::io::Error) -> BackendError {
@@ -231,6 +356,35 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), BackendError> {
         Ok(())
     } else {
         validate_key(prefix)
+    }
+}
+
+/// The version the memory and local backends give an object: a hash of its bytes. Two
+/// writes of the same bytes have the same version, which is harmless: a conditional write
+/// over either leaves the same object.
+pub(crate) fn content_version(data: &[u8]) -> Version {
+    Version(format!(
+        "{:032x}-{}",
+        xxhash_rust::xxh3::xxh3_128(data),
+        data.len()
+    ))
+}
+
+/// Checks `precondition` against the object now at `key` (`None`: no object).
+pub(crate) fn check_precondition(
+    key: &str,
+    current: Option<&[u8]>,
+    precondition: &Precondition,
+) -> Result<(), BackendError> {
+    let holds = match (precondition, current) {
+        (Precondition::Absent, None) => true,
+        (Precondition::Absent, Some(_)) | (Precondition::Matches(_), None) => false,
+        (Precondition::Matches(version), Some(data)) => content_version(data) == *version,
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(BackendError::precondition_failed(key))
     }
 }
 

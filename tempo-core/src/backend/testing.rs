@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{Backend, BackendError, MemoryBackend, validate_key};
+use super::{Backend, BackendError, MemoryBackend, Precondition, Version, validate_key};
 
 /// The message of every error a frozen [`FreezingBackend`] returns.
 pub const FROZEN_MESSAGE: &str = "backend frozen: simulated crash";
@@ -135,6 +135,26 @@ impl Backend for FreezingBackend {
     fn size(&self, key: &str) -> Result<u64, BackendError> {
         self.check_frozen(key)?;
         self.inner.size(key)
+    }
+
+    fn read_versioned(&self, key: &str) -> Result<(Bytes, Version), BackendError> {
+        self.check_frozen(key)?;
+        self.inner.read_versioned(key)
+    }
+
+    fn write_if(
+        &self,
+        key: &str,
+        data: Bytes,
+        precondition: &Precondition,
+    ) -> Result<Version, BackendError> {
+        validate_key(key)?;
+        let mut version = None;
+        self.durable(key, |inner| {
+            version = Some(inner.write_if(key, data, precondition)?);
+            Ok(())
+        })?;
+        version.ok_or_else(|| frozen(key))
     }
 }
 
@@ -365,6 +385,449 @@ pub fn run_conformance_suite(backend: &dyn Backend) {
         ok("delete rest", backend.delete_prefix(&name));
     }
     assert!(ok("list root", backend.list("")).is_empty());
+}
+
+/// Checks [`Backend::read_versioned`] and [`Backend::write_if`], on an empty backend that has
+/// conditional writes; panics with a message naming the first difference. It leaves the
+/// backend empty.
+///
+/// Covers creating only when absent, replacing only the version last read, the versions of
+/// plain writes and missing objects. [`run_conditional_write_race`] checks that the
+/// condition and the write are one atomic step.
+pub fn run_conditional_write_suite(backend: &dyn Backend) {
+    let key = "t/lease.json";
+    let absent = Precondition::Absent;
+    assert_not_found("read_versioned missing", backend.read_versioned(key));
+
+    let v1 = ok(
+        "create when absent",
+        backend.write_if(key, Bytes::from_static(b"one"), &absent),
+    );
+    let failed = err(
+        "create when present",
+        backend.write_if(key, Bytes::from_static(b"two"), &absent),
+    );
+    assert!(failed.is_precondition_failed(), "{failed}");
+    let (data, read) = ok("read_versioned", backend.read_versioned(key));
+    assert_eq!((data.as_ref(), &read), (b"one".as_slice(), &v1));
+
+    let v2 = ok(
+        "replace the version read",
+        backend.write_if(
+            key,
+            Bytes::from_static(b"two"),
+            &Precondition::Matches(v1.clone()),
+        ),
+    );
+    assert_ne!(v1, v2, "a new object has a new version");
+    let stale = err(
+        "replace an older version",
+        backend.write_if(
+            key,
+            Bytes::from_static(b"three"),
+            &Precondition::Matches(v1),
+        ),
+    );
+    assert!(stale.is_precondition_failed(), "{stale}");
+    assert_eq!(ok("read", backend.read(key)), "two");
+
+    // A plain write changes the version too.
+    ok(
+        "plain write",
+        backend.write(key, Bytes::from_static(b"four")),
+    );
+    let lost = err(
+        "replace after a plain write",
+        backend.write_if(key, Bytes::from_static(b"five"), &Precondition::Matches(v2)),
+    );
+    assert!(lost.is_precondition_failed(), "{lost}");
+
+    // Matching an object that does not exist fails.
+    let (_, v4) = ok("read_versioned", backend.read_versioned(key));
+    ok("delete", backend.delete_prefix(key));
+    let gone = err(
+        "replace a deleted object",
+        backend.write_if(key, Bytes::from_static(b"six"), &Precondition::Matches(v4)),
+    );
+    assert!(
+        gone.is_precondition_failed() || gone.is_not_found(),
+        "replace a deleted object: {gone}"
+    );
+
+    for name in ok("list root", backend.list("")) {
+        ok("delete rest", backend.delete_prefix(&name));
+    }
+    assert!(ok("list root", backend.list("")).is_empty());
+}
+
+/// Checks that conditional writes are atomic: of writers racing to create an object, or to
+/// replace the same version of it, exactly one wins each round. Leaves the backend empty.
+///
+/// S3, GCS and Azure pass it; some S3-compatible test servers check the condition and then
+/// write in two steps, and do not (the lease that relies on it checks what it wrote).
+pub fn run_conditional_write_race(backend: &dyn Backend) {
+    let race = "race/lease";
+    for round in 0..3u8 {
+        let current = backend.read_versioned(race).ok().map(|(_, v)| v);
+        assert_eq!(current.is_some(), round > 0, "round {round}");
+        let wins = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for writer in 0..4u8 {
+                let (current, wins) = (current.clone(), &wins);
+                scope.spawn(move || {
+                    let condition = current.map_or(Precondition::Absent, Precondition::Matches);
+                    let data = Bytes::from(vec![round * 4 + writer; 8]);
+                    match backend.write_if(race, data, &condition) {
+                        Ok(_) => {
+                            wins.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) if e.is_precondition_failed() => {}
+                        Err(e) => panic!("racing conditional write: unexpected error: {e}"),
+                    }
+                });
+            }
+        });
+        assert_eq!(wins.load(Ordering::SeqCst), 1, "round {round}: one winner");
+    }
+    for name in ok("list root", backend.list("")) {
+        ok("delete rest", backend.delete_prefix(&name));
+    }
+    assert!(ok("list root", backend.list("")).is_empty());
+}
+
+#[cfg(feature = "s3")]
+pub use s3::{ACCESS_KEY, Fault, FaultyProxy, S3Server, SECRET_KEY};
+
+/// An S3-compatible server for tests, and a proxy that injects faults in front of it.
+#[cfg(feature = "s3")]
+mod s3 {
+    use std::io::{self, Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    use parking_lot::Mutex;
+
+    use crate::backend::{BackendError, ObjectBackend, ObjectStoreOptions, S3Options};
+
+    /// The access key of the test server.
+    pub const ACCESS_KEY: &str = "tempo-test";
+    /// The secret key of the test server.
+    pub const SECRET_KEY: &str = "tempo-test-secret";
+
+    /// An `s3s-fs` server (crates.io's `s3s-fs`, `cargo install s3s-fs --features binary`)
+    /// on a loopback port over a temporary directory, stopped when dropped.
+    #[derive(Debug)]
+    pub struct S3Server {
+        child: Child,
+        addr: SocketAddr,
+        root: PathBuf,
+        /// Removed when the server stops.
+        owned_root: bool,
+    }
+
+    impl S3Server {
+        /// The `s3s-fs` program: `TEMPO_S3S_FS`, else `s3s-fs` on the `PATH` or in
+        /// `~/.cargo/bin`.
+        pub fn program() -> Option<PathBuf> {
+            if let Some(path) = std::env::var_os("TEMPO_S3S_FS") {
+                return Some(PathBuf::from(path));
+            }
+            let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default();
+            if let Some(home) = std::env::var_os("HOME") {
+                dirs.push(Path::new(&home).join(".cargo/bin"));
+            }
+            dirs.into_iter()
+                .map(|d| d.join("s3s-fs"))
+                .find(|p| p.is_file())
+        }
+
+        /// Starts a server with one bucket per name in `buckets`; `None` (after printing
+        /// why) when `s3s-fs` is not installed, unless `TEMPO_REQUIRE_S3` is set, which
+        /// makes that a panic (CI installs it).
+        pub fn start(buckets: &[&str]) -> Option<S3Server> {
+            let Some(program) = S3Server::program() else {
+                let message = "s3s-fs is not installed (cargo install s3s-fs --version 0.14.1 \
+                               --features binary --locked): the object storage test is skipped";
+                assert!(
+                    std::env::var_os("TEMPO_REQUIRE_S3").is_none(),
+                    "{message}, but TEMPO_REQUIRE_S3 is set"
+                );
+                eprintln!("SKIPPED: {message}");
+                return None;
+            };
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let root = std::env::temp_dir().join(format!(
+                "tempo-s3s-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            ));
+            let mut server = S3Server::start_at(&program, &root, buckets);
+            server.owned_root = true;
+            Some(server)
+        }
+
+        /// Starts a server over `root` (kept when the server stops).
+        pub fn start_at(program: &Path, root: &Path, buckets: &[&str]) -> S3Server {
+            for bucket in buckets {
+                if let Err(e) = std::fs::create_dir_all(root.join(bucket)) {
+                    panic!("bucket directory {bucket}: {e}");
+                }
+            }
+            for _attempt in 0..5 {
+                let port = match TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()) {
+                    Ok(addr) => addr.port(),
+                    Err(e) => panic!("a free port: {e}"),
+                };
+                let child = Command::new(program)
+                    .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                    .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+                    .arg(root)
+                    .stdin(Stdio::null())
+                    .stdout(match std::env::var_os("TEMPO_S3S_LOG") {
+                        Some(_) => Stdio::inherit(),
+                        None => Stdio::null(),
+                    })
+                    .stderr(Stdio::null())
+                    .spawn();
+                let mut child = match child {
+                    Ok(child) => child,
+                    Err(e) => panic!("starting {}: {e}", program.display()),
+                };
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let started = Instant::now();
+                while started.elapsed() < Duration::from_secs(10) {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                    if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                        return S3Server {
+                            child,
+                            addr,
+                            root: root.to_owned(),
+                            owned_root: false,
+                        };
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            panic!("s3s-fs did not start");
+        }
+
+        /// Where it listens.
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        /// The directory its buckets are in.
+        pub fn root(&self) -> &Path {
+            &self.root
+        }
+
+        /// Settings of a backend on `bucket` at `endpoint` (`host:port`, plain HTTP), with
+        /// few retries: s3s-fs answers 500 to a read of a "directory", which S3 answers 404.
+        pub fn options_at(endpoint: &str, bucket: &str, prefix: &str) -> S3Options {
+            S3Options {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+                endpoint: endpoint.to_owned(),
+                region: "us-east-1".to_owned(),
+                access_key: ACCESS_KEY.to_owned(),
+                secret_key: SECRET_KEY.to_owned(),
+                insecure: true,
+                force_path_style: true,
+                options: ObjectStoreOptions {
+                    request_timeout: Duration::from_secs(5),
+                    retry_timeout: Duration::from_secs(10),
+                    max_retries: 3,
+                    max_backoff: Duration::from_millis(500),
+                    ..ObjectStoreOptions::default()
+                },
+                ..S3Options::default()
+            }
+        }
+
+        /// A backend on `bucket` of this server.
+        pub fn backend(&self, bucket: &str, prefix: &str) -> Result<ObjectBackend, BackendError> {
+            ObjectBackend::s3(&S3Server::options_at(
+                &self.addr.to_string(),
+                bucket,
+                prefix,
+            ))
+        }
+    }
+
+    impl Drop for S3Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            if self.owned_root {
+                let _ = std::fs::remove_dir_all(&self.root);
+            }
+        }
+    }
+
+    /// What a [`FaultyProxy`] does to connections.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// Passes them through.
+        None,
+        /// Answers every request `500 Internal Server Error`.
+        ServerError,
+        /// Resets every connection.
+        Reset,
+        /// Passes them through after this long.
+        Slow(Duration),
+    }
+
+    struct ProxyState {
+        fault: Mutex<Fault>,
+        /// Connections open now, to cut when the fault changes.
+        open: Mutex<Vec<TcpStream>>,
+        stop: AtomicBool,
+        /// Connections refused or cut by a fault.
+        faulted: AtomicU64,
+    }
+
+    /// A TCP proxy on a loopback port in front of a server, which can answer 500s, reset
+    /// connections or delay them, for tests of failures. Changing the fault cuts the
+    /// connections open, so that pooled connections meet it too.
+    pub struct FaultyProxy {
+        addr: SocketAddr,
+        state: Arc<ProxyState>,
+    }
+
+    impl std::fmt::Debug for FaultyProxy {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("FaultyProxy")
+                .field("addr", &self.addr)
+                .field("fault", &*self.state.fault.lock())
+                .finish()
+        }
+    }
+
+    impl FaultyProxy {
+        /// A proxy to `upstream`, passing everything through for now.
+        pub fn start(upstream: SocketAddr) -> io::Result<FaultyProxy> {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let state = Arc::new(ProxyState {
+                fault: Mutex::new(Fault::None),
+                open: Mutex::new(Vec::new()),
+                stop: AtomicBool::new(false),
+                faulted: AtomicU64::new(0),
+            });
+            let accepting = state.clone();
+            std::thread::Builder::new()
+                .name("faulty-proxy".into())
+                .spawn(move || {
+                    for client in listener.incoming() {
+                        if accepting.stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        let Ok(client) = client else { continue };
+                        let state = accepting.clone();
+                        let _ = std::thread::Builder::new()
+                            .name("faulty-proxy-conn".into())
+                            .spawn(move || serve(client, upstream, &state));
+                    }
+                })?;
+            Ok(FaultyProxy { addr, state })
+        }
+
+        /// Where it listens.
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+
+        /// Sets the fault, and cuts the connections open.
+        pub fn set(&self, fault: Fault) {
+            *self.state.fault.lock() = fault;
+            for conn in self.state.open.lock().drain(..) {
+                let _ = conn.shutdown(Shutdown::Both);
+            }
+        }
+
+        /// Connections refused, answered 500 or reset so far.
+        pub fn faulted(&self) -> u64 {
+            self.state.faulted.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Drop for FaultyProxy {
+        fn drop(&mut self) {
+            self.state.stop.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect(self.addr);
+            self.set(Fault::None);
+        }
+    }
+
+    fn serve(mut client: TcpStream, upstream: SocketAddr, state: &ProxyState) {
+        let fault = *state.fault.lock();
+        match fault {
+            Fault::None => {}
+            Fault::Slow(delay) => std::thread::sleep(delay),
+            Fault::Reset => {
+                state.faulted.fetch_add(1, Ordering::SeqCst);
+                // Reading a little and closing with the rest unread resets the connection (RST).
+                let _ = client.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = client.read(&mut [0u8; 64]);
+                return;
+            }
+            Fault::ServerError => {
+                state.faulted.fetch_add(1, Ordering::SeqCst);
+                let _ = client.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = read_head(&mut client);
+                let _ = client.write_all(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\n\
+                      Content-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                let _ = client.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+        let Ok(server) = TcpStream::connect(upstream) else {
+            return;
+        };
+        let (Ok(client_copy), Ok(server_copy)) = (client.try_clone(), server.try_clone()) else {
+            return;
+        };
+        {
+            let mut open = state.open.lock();
+            open.extend(client.try_clone().ok());
+            open.extend(server.try_clone().ok());
+        }
+        let up = std::thread::spawn(move || pipe(client_copy, server_copy));
+        pipe(server, client);
+        let _ = up.join();
+    }
+
+    /// Reads until the end of an HTTP request head.
+    fn read_head(stream: &mut TcpStream) -> io::Result<()> {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.len() < 64 * 1024 {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        Ok(())
+    }
+
+    fn pipe(mut from: TcpStream, mut to: TcpStream) {
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+        let _ = from.shutdown(Shutdown::Read);
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! group), `bloom-N` (sharded bloom filters over trace IDs) and `meta.json`, written last: a
 //! block without it does not exist. Byte layouts are in `FORMAT.md`.
 
+pub(crate) mod cache;
 pub(crate) mod columns;
 pub(crate) mod encoding;
 pub(crate) mod inspect;

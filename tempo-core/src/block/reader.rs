@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use prost::Message;
 
+use super::cache::BlockCache;
 use super::encoding::{
     Bitmap, Blobs, Chunk, DictValues, Encoding, FixedValues, decode_bitmap, decode_blobs,
     decode_dict, decode_f64, decode_fixed, decode_varints, read_chunk, unzigzag,
@@ -38,9 +38,10 @@ pub(crate) struct BlockReader {
     bloom_damaged: AtomicBool,
     /// Set once the `data` file's header (magic and version) is known good.
     data_header_checked: AtomicBool,
-    blooms: Mutex<HashMap<u32, Arc<BloomShard>>>,
-    /// Parsed row group footers, by row group.
-    footers: Mutex<HashMap<usize, Arc<Footer>>>,
+    /// Bloom shards and footers, shared by every block of the store.
+    cache: Arc<BlockCache>,
+    /// `prefix`, as the cache's keys hold it.
+    cache_key: Arc<str>,
 }
 
 /// Which attributes to materialize: `(table, key)`; `None` keeps them all.
@@ -57,6 +58,21 @@ impl BlockReader {
     /// [`BlockReader::check_data_header`]), unless rebuilding the index has checked it already.
     pub(crate) fn open(
         backend: Arc<dyn Backend>,
+        tenant: &str,
+        block_id: &str,
+    ) -> Result<BlockReader, BlockError> {
+        BlockReader::open_cached(
+            backend,
+            Arc::new(BlockCache::new(64 << 20)),
+            tenant,
+            block_id,
+        )
+    }
+
+    /// [`BlockReader::open`], keeping bloom shards and footers in `cache`.
+    pub(crate) fn open_cached(
+        backend: Arc<dyn Backend>,
+        cache: Arc<BlockCache>,
         tenant: &str,
         block_id: &str,
     ) -> Result<BlockReader, BlockError> {
@@ -99,6 +115,7 @@ impl BlockReader {
         };
         // Rebuilding the index read the whole data file, header first.
         let data_header_checked = AtomicBool::new(repaired.is_some());
+        let cache_key = Arc::from(prefix.as_str());
         Ok(BlockReader {
             backend,
             meta,
@@ -107,8 +124,8 @@ impl BlockReader {
             repaired,
             bloom_damaged: AtomicBool::new(false),
             data_header_checked,
-            blooms: Mutex::new(HashMap::new()),
-            footers: Mutex::new(HashMap::new()),
+            cache,
+            cache_key,
         })
     }
 
@@ -141,19 +158,27 @@ impl BlockReader {
             return true;
         }
         let shard_no = shard_for(&id.0, self.meta.bloom_shards);
-        let cached = self.blooms.lock().get(&shard_no).cloned();
-        if let Some(shard) = cached {
+        if let Some(shard) = self.cache.bloom(&self.cache_key, shard_no) {
             return shard.may_contain(&id.0);
         }
-        let loaded = self
+        let loaded = match self
             .backend
             .read(&format!("{}/bloom-{shard_no}", self.prefix))
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| BloomShard::decode(bytes).map_err(|e| e.to_string()));
+        {
+            Ok(bytes) => BloomShard::decode(bytes).map_err(|e| e.to_string()),
+            Err(e) if e.is_not_found() => Err(e.to_string()),
+            Err(e) => {
+                // The backend did not answer: the shard may be fine. The row group read
+                // that follows says whether the block can be read at all.
+                tracing::debug!(block = %self.prefix, shard = shard_no, error = %e, "bloom filter shard not read");
+                return true;
+            }
+        };
         match loaded {
             Ok(shard) => {
                 let shard = Arc::new(shard);
-                self.blooms.lock().insert(shard_no, shard.clone());
+                self.cache
+                    .put_bloom(&self.cache_key, shard_no, shard.clone());
                 shard.may_contain(&id.0)
             }
             Err(e) => {
@@ -226,13 +251,12 @@ impl BlockReader {
         let bytes = self
             .backend
             .read_range(&format!("{}/data", self.prefix), e.offset, e.len)?;
-        let cached = self.footers.lock().get(&i).cloned();
-        let footer = match cached {
+        let footer = match self.cache.footer(&self.cache_key, i) {
             Some(f) => f,
             None => {
                 let f =
                     Arc::new(Footer::parse(&bytes, e).map_err(|err| err.in_block(&self.prefix))?);
-                self.footers.lock().insert(i, f.clone());
+                self.cache.put_footer(&self.cache_key, i, f.clone());
                 f
             }
         };
@@ -480,6 +504,13 @@ pub(crate) struct Footer {
     scopes: usize,
     events: usize,
     links: usize,
+}
+
+impl Footer {
+    /// About the bytes it holds in memory.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.directory.keys().map(|k| k.len() + 48).sum::<usize>() + 64
+    }
 }
 
 /// A row group's bytes and its footer.

@@ -66,6 +66,19 @@ pub(crate) fn compact_round(shared: &Shared) -> (usize, Option<FlushError>) {
         .catalog
         .all()
         .into_iter()
+        .filter_map(|(t, b)| {
+            if shared.bucket.is_none() {
+                return Some((t, b));
+            }
+            // On a shared bucket: only under the tenant's lease, and on a fresh block list,
+            // so that no block another holder compacted already is compacted again.
+            if !crate::bucket::acquire(shared, backend.as_ref(), &t) {
+                return None;
+            }
+            crate::bucket::poll_tenant(shared, &backend, &t);
+            let fresh = shared.catalog.readable(&t);
+            Some((t, fresh))
+        })
         .map(|(t, b)| {
             let plan = plan(&b, &policy);
             (t, plan)
@@ -116,13 +129,17 @@ fn compact_tenant(
     };
     // The output is durable: make it readable, then retire the inputs.
     let output = match &outcome.output {
-        Some(meta) => Some(Arc::new(BlockReader::open(
-            backend.clone(),
-            tenant,
-            &meta.block_id,
-        )?)),
+        Some(meta) => Some(Arc::new(shared.catalog.open_block(tenant, &meta.block_id)?)),
         None => None,
     };
+    if shared.bucket.is_some() {
+        // Every server stops reading the inputs at its next poll; the lease holder deletes
+        // them after their grace period.
+        let ids: Vec<String> = inputs.iter().map(|b| b.meta.block_id.clone()).collect();
+        if let Err(e) = crate::bucket::record_compacted(backend.as_ref(), tenant, &ids) {
+            tracing::warn!(tenant, error = %e, "cannot record compacted blocks in the block list; other servers read them as duplicates until they are deleted");
+        }
+    }
     shared.catalog.replace(tenant, inputs, output);
     let now = now_nanos() / 1_000_000_000;
     for input in inputs {
@@ -133,7 +150,9 @@ fn compact_tenant(
         ) {
             tracing::warn!(block = input.name(), error = %e, "cannot mark a compacted block; it is read as a duplicate after a restart until deleted");
         }
-        shared.catalog.doom(input.name().to_owned(), now);
+        if shared.bucket.is_none() {
+            shared.catalog.doom(input.name().to_owned(), now);
+        }
     }
     shared.counters.compactions.fetch_add(1, Ordering::Relaxed);
     Ok(())

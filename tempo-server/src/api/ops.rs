@@ -1,7 +1,7 @@
 //! ops: is the server up, and what is it?
 //!
 //! The operational endpoints: `/api/echo`, `/ready` (503 with the reason until every listener
-//! is bound, and again once shutdown begins), `/api/status/buildinfo` and `/metrics`.
+//! is bound, while the block backend fails, and again once shutdown begins), `/api/status/buildinfo` and `/metrics`.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -15,9 +15,18 @@ pub(crate) async fn echo() -> &'static str {
     "echo\n"
 }
 
-/// `GET /ready`.
+/// `GET /ready`: 503 while listeners start, once shutdown begins, and while the block
+/// backend fails its requests (a bucket that does not answer).
 pub(crate) async fn ready(State(state): State<ApiState>) -> Result<&'static str, ApiError> {
     state.readiness.check().map_err(ApiError::NotReady)?;
+    if let Some(backend) = state.store.backend_stats()
+        && !backend.healthy
+    {
+        return Err(ApiError::NotReady(format!(
+            "not ready: the block backend fails: {}",
+            backend.last_error.unwrap_or_default()
+        )));
+    }
     Ok("ready\n")
 }
 

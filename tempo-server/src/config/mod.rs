@@ -10,9 +10,6 @@
 //!
 //! # Keys read into [`Config`]
 //!
-//! Which of them act depends on the rest of the server: the S3 settings, for one, are kept
-//! for when that backend is wired in.
-//!
 //! | Key | Default | Setting |
 //! |---|---|---|
 //! | `server.http_listen_address` | `0.0.0.0` (also for `""`) | [`Config::http_listen_address`] |
@@ -34,7 +31,12 @@
 //! | `storage.trace.local.path` | `./tempo-data/blocks` | [`Config::local_path`] |
 //! | `storage.trace.wal.path` | `./tempo-data/wal` | [`Config::wal_path`] |
 //! | `storage.trace.wal.fsync` (our extension) | `always` | [`Config::wal_fsync`] |
-//! | `storage.trace.s3.{bucket, endpoint, region, access_key, secret_key, insecure, prefix, forcepathstyle}` | empty | [`Config::s3`] |
+//! | `storage.trace.s3.{bucket, endpoint, region, access_key, secret_key, session_token, insecure, prefix, forcepathstyle, part_size}` | empty (credentials: the `AWS_*` environment variables) | [`Config::s3`] |
+//! | `storage.trace.gcs.{bucket_name, prefix}` | empty (credentials: `GOOGLE_APPLICATION_CREDENTIALS`) | [`Config::gcs`] |
+//! | `storage.trace.azure.{container_name, storage_account_name, storage_account_key, endpoint_suffix, prefix}` | empty (credentials: the `AZURE_STORAGE_*` environment variables) | [`Config::azure`] |
+//! | `storage.trace.blocklist_poll` | `5m` | [`Config::blocklist_poll`] |
+//! | `storage.trace.peers` (our extension) | none | [`Config::peers`]: the other servers on the same bucket, `host:port` of their HTTP API (DNS names allowed) |
+//! | `storage.trace.peer_timeout` (our extension) | `5s` | [`Config::peer_timeout`] |
 //! | `server.graceful_shutdown_timeout` | `30s` | [`Config::graceful_shutdown_timeout`] |
 //! | `overrides.defaults.global.max_bytes_per_trace`, or the legacy `overrides.max_bytes_per_trace` | `5000000` (0: none) | [`Config::max_bytes_per_trace`] |
 //! | `overrides.defaults.compaction.block_retention`, or the legacy `overrides.block_retention` | the compactor's | [`Config::block_retention`] |
@@ -161,8 +163,8 @@ use tempo_core::FsyncPolicy;
 pub(crate) use error::ConfigError;
 pub(crate) use generator::{GeneratorSettings, RemoteWriteConfig};
 pub(crate) use overrides::load_tenant_overrides;
+pub(crate) use raw::{AzureConfig, GcsConfig, S3Config, StorageBackend};
 use raw::{RawGrpc, RawHttp, RawProtocols, RawRoot, RawServer};
-pub(crate) use raw::{S3Config, StorageBackend};
 use value::expand_env;
 
 const MIB: u64 = 1 << 20;
@@ -216,8 +218,21 @@ pub(crate) struct Config {
     pub(crate) wal_path: PathBuf,
     /// When the write-ahead log syncs to disk.
     pub(crate) wal_fsync: FsyncPolicy,
-    /// Settings of the S3 backend, kept for when it is wired in.
+    /// Settings of the S3 backend (`storage.trace.s3`).
     pub(crate) s3: S3Config,
+    /// Settings of the GCS backend (`storage.trace.gcs`).
+    pub(crate) gcs: GcsConfig,
+    /// Settings of the Azure backend (`storage.trace.azure`).
+    pub(crate) azure: AzureConfig,
+    /// How often the block list of a shared bucket is read again, to learn the blocks other
+    /// servers wrote, compacted or deleted (`storage.trace.blocklist_poll`).
+    pub(crate) blocklist_poll: Duration,
+    /// The other servers writing the same bucket, `host:port` of their HTTP API: queries ask
+    /// them for what their heads hold (`storage.trace.peers`, our extension).
+    pub(crate) peers: Vec<String>,
+    /// How long a query waits for a peer before answering without it, marked partial
+    /// (`storage.trace.peer_timeout`, our extension).
+    pub(crate) peer_timeout: Duration,
     /// Connection timeouts and cap of Tempo's HTTP API listener (`server.http_server_*`,
     /// `server.http_listen_conn_limit`).
     pub(crate) api_listener: ListenerConfig,
@@ -375,6 +390,11 @@ impl Default for Config {
             wal_path: PathBuf::from("./tempo-data/wal"),
             wal_fsync: FsyncPolicy::Always,
             s3: S3Config::default(),
+            gcs: GcsConfig::default(),
+            azure: AzureConfig::default(),
+            blocklist_poll: Duration::from_secs(300),
+            peers: Vec::new(),
+            peer_timeout: Duration::from_secs(5),
             api_listener: ListenerConfig::api_defaults(),
             otlp_grpc_listener: ListenerConfig::otlp_grpc_defaults(),
             otlp_http_listener: ListenerConfig::otlp_http_defaults(),
@@ -485,8 +505,37 @@ impl Config {
                 prefix = %s3.prefix,
                 insecure = s3.insecure,
                 forcepathstyle = s3.forcepathstyle,
+                part_size = ?s3.part_size,
                 credentials,
                 "S3 configuration"
+            );
+        }
+        if self.storage_backend == StorageBackend::Gcs {
+            tracing::info!(
+                bucket_name = %self.gcs.bucket_name,
+                prefix = %self.gcs.prefix,
+                "GCS configuration"
+            );
+        }
+        if self.storage_backend == StorageBackend::Azure {
+            let azure = &self.azure;
+            tracing::info!(
+                container_name = %azure.container_name,
+                storage_account_name = %azure.storage_account_name,
+                endpoint_suffix = %azure.endpoint_suffix,
+                prefix = %azure.prefix,
+                "Azure configuration"
+            );
+        }
+        if matches!(
+            self.storage_backend,
+            StorageBackend::S3 | StorageBackend::Gcs | StorageBackend::Azure
+        ) {
+            tracing::info!(
+                blocklist_poll = ?self.blocklist_poll,
+                peers = ?self.peers,
+                peer_timeout = ?self.peer_timeout,
+                "shared bucket"
             );
         }
     }
@@ -716,6 +765,23 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
         wal_path: non_empty_path(trace.wal.path).unwrap_or(defaults.wal_path),
         wal_fsync: trace.wal.fsync.unwrap_or(defaults.wal_fsync),
         s3: trace.s3,
+        gcs: trace.gcs,
+        azure: trace.azure,
+        blocklist_poll: match trace.blocklist_poll {
+            Some(d) if !d.is_zero() => d,
+            _ => defaults.blocklist_poll,
+        },
+        peers: trace
+            .peers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        peer_timeout: match trace.peer_timeout {
+            Some(d) if !d.is_zero() => d,
+            _ => defaults.peer_timeout,
+        },
         api_listener,
         otlp_grpc_listener,
         otlp_http_listener,
@@ -987,7 +1053,6 @@ mod tests {
                 "server.grpc_listen_port",
                 "live_store.max_live_traces_bytes",
                 "distributor.receivers.otlp.protocols.http.cors",
-                "storage.trace.s3.part_size",
             ]
         );
         let expected = Config {
@@ -1015,6 +1080,8 @@ mod tests {
                 insecure: true,
                 prefix: "a/b".into(),
                 forcepathstyle: true,
+                part_size: Some(5_242_880),
+                ..S3Config::default()
             },
             ..Config::default()
         };

@@ -126,7 +126,7 @@ fn de_backend<'de, D: Deserializer<'de>>(
     read_scalar(deserializer, EXPECT_BACKEND, backend_value)
 }
 
-/// Tempo's `storage.trace.s3` settings that this server knows; not used yet.
+/// Tempo's `storage.trace.s3` settings that this server knows.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, expecting = "a mapping of S3 settings")]
 pub(crate) struct S3Config {
@@ -145,6 +145,9 @@ pub(crate) struct S3Config {
     /// Secret access key.
     #[serde(deserialize_with = "de_string")]
     pub(crate) secret_key: String,
+    /// Session token of temporary credentials.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) session_token: String,
     /// Use plain HTTP instead of HTTPS.
     #[serde(deserialize_with = "de_bool")]
     pub(crate) insecure: bool,
@@ -154,6 +157,61 @@ pub(crate) struct S3Config {
     /// Address objects as `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     #[serde(deserialize_with = "de_bool")]
     pub(crate) forcepathstyle: bool,
+    /// Objects larger than this are uploaded in parts this large (bytes).
+    #[serde(deserialize_with = "de_opt_u64")]
+    pub(crate) part_size: Option<u64>,
+}
+
+/// Tempo's `storage.trace.gcs` settings that this server knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, expecting = "a mapping of GCS settings")]
+pub(crate) struct GcsConfig {
+    /// Bucket name.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) bucket_name: String,
+    /// Prefix of every object name.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) prefix: String,
+}
+
+/// Tempo's `storage.trace.azure` settings that this server knows.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, expecting = "a mapping of Azure settings")]
+pub(crate) struct AzureConfig {
+    /// Container name.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) container_name: String,
+    /// Storage account name.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) storage_account_name: String,
+    /// Storage account key; empty to use the environment's credentials.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) storage_account_key: String,
+    /// Endpoint suffix (`blob.core.windows.net`).
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) endpoint_suffix: String,
+    /// Prefix of every object name.
+    #[serde(deserialize_with = "de_string")]
+    pub(crate) prefix: String,
+}
+
+impl fmt::Debug for AzureConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureConfig")
+            .field("container_name", &self.container_name)
+            .field("storage_account_name", &self.storage_account_name)
+            .field(
+                "storage_account_key",
+                &if self.storage_account_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("endpoint_suffix", &self.endpoint_suffix)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 impl fmt::Debug for S3Config {
@@ -171,9 +229,18 @@ impl fmt::Debug for S3Config {
                     "<redacted>"
                 },
             )
+            .field(
+                "session_token",
+                &if self.session_token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("insecure", &self.insecure)
             .field("prefix", &self.prefix)
             .field("forcepathstyle", &self.forcepathstyle)
+            .field("part_size", &self.part_size)
             .finish()
     }
 }
@@ -522,6 +589,14 @@ pub(super) struct RawTraceStorage {
     pub(super) local: RawPath,
     pub(super) wal: RawWal,
     pub(super) s3: S3Config,
+    pub(super) gcs: GcsConfig,
+    pub(super) azure: AzureConfig,
+    #[serde(deserialize_with = "de_duration")]
+    pub(super) blocklist_poll: Option<Duration>,
+    // Our extensions: the other servers writing the same bucket, whose heads queries ask.
+    pub(super) peers: Option<Vec<String>>,
+    #[serde(deserialize_with = "de_duration")]
+    pub(super) peer_timeout: Option<Duration>,
 }
 
 #[derive(Default, Deserialize)]

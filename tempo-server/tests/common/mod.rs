@@ -56,6 +56,9 @@ pub struct Setup {
     pub http: String,
     /// YAML appended at the top level.
     pub extra: String,
+    /// YAML lines under `storage.trace:` in place of the local backend (the WAL's path is
+    /// kept), unindented.
+    pub storage: Option<String>,
     /// The open-files limit (soft, hard) the process starts with.
     pub nofile: Option<(u64, u64)>,
 }
@@ -102,13 +105,19 @@ impl Server {
         let yaml = format!(
             "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {api_port}\n{server}\
              distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:{grpc_port}\n{grpc}        http:\n          endpoint: 127.0.0.1:{http_port}\n{http}\
-             storage:\n  trace:\n    backend: local\n    wal:\n      path: {wal}\n    local:\n      path: {blocks}\n{extra_yaml}",
+             storage:\n  trace:\n    wal:\n      path: {wal}\n{storage}{extra_yaml}",
             server = indent(&setup.server, 2),
             grpc = indent(&setup.grpc, 10),
             http = indent(&setup.http, 10),
             extra_yaml = setup.extra,
             wal = dir.join("wal").display(),
-            blocks = dir.join("blocks").display(),
+            storage = match &setup.storage {
+                Some(storage) => indent(storage, 4),
+                None => format!(
+                    "    backend: local\n    local:\n      path: {}\n",
+                    dir.join("blocks").display()
+                ),
+            },
         );
         std::fs::write(&config, yaml).unwrap();
         Server {
