@@ -23,13 +23,12 @@
 //! A thread polls, and checks a failing backend every few seconds so that health (and
 //! `/ready`) comes back once it answers.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Weak;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, BackendError, Precondition, Version};
@@ -44,46 +43,6 @@ const LEASE: &str = "compaction.lease";
 const BLOCKLIST: &str = "blocklist.json";
 /// How often a failing backend is tried again.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
-
-/// What a server knows of a shared bucket.
-pub(crate) struct BucketState {
-    /// This server, as leases name it.
-    server_id: String,
-    /// The leases held: tenant → version written and expiry (unix milliseconds).
-    held: Mutex<HashMap<String, (Version, u64)>>,
-    /// Blocks without `meta.json`, and when they were first seen.
-    incomplete: Mutex<HashMap<String, Instant>>,
-    /// One poll at a time: the poll thread and a compaction's refresh never add a block
-    /// twice.
-    polling: Mutex<()>,
-}
-
-impl BucketState {
-    pub(crate) fn new() -> BucketState {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let host = std::env::var("HOSTNAME").unwrap_or_default();
-        let seed = format!("{host}-{}-{nanos}", std::process::id());
-        let server_id = format!(
-            "{}{}{:016x}",
-            host,
-            if host.is_empty() { "" } else { "-" },
-            xxhash_rust::xxh3::xxh3_64(seed.as_bytes())
-        );
-        BucketState {
-            server_id,
-            held: Mutex::new(HashMap::new()),
-            incomplete: Mutex::new(HashMap::new()),
-            polling: Mutex::new(()),
-        }
-    }
-
-    /// This server's name in leases.
-    pub(crate) fn server_id(&self) -> &str {
-        &self.server_id
-    }
-}
 
 /// A tenant's lease object.
 #[derive(Debug, Serialize, Deserialize)]

@@ -4,12 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 
-use crate::backend::{Backend, Metered};
+use crate::backend::{Backend, Metered, Version};
 use crate::catalog::Catalog;
 use crate::config::{Config, TenantLimits};
 use crate::generator::Generator;
@@ -43,7 +43,7 @@ pub(crate) struct Shared {
     /// Counts of what is asked of the block backend (the catalog's backend is this one).
     pub(crate) meter: Option<Arc<Metered<Arc<dyn Backend>>>>,
     /// On a shared backend, what this server knows of the others: leases, the block list.
-    pub(crate) bucket: Option<crate::bucket::BucketState>,
+    pub(crate) bucket: Option<BucketState>,
     /// What the replay at open found.
     pub(crate) replay: ReplayReport,
     /// Counters of the store's work.
@@ -86,4 +86,45 @@ pub(crate) fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// What a server knows of a shared bucket (the work on it is `crate::bucket`'s).
+pub(crate) struct BucketState {
+    /// This server, as leases name it.
+    pub(crate) server_id: String,
+    /// The leases held: tenant → version written and expiry (unix milliseconds).
+    pub(crate) held: Mutex<HashMap<String, (Version, u64)>>,
+    /// Blocks without `meta.json`, and when they were first seen.
+    pub(crate) incomplete: Mutex<HashMap<String, Instant>>,
+    /// One poll at a time: the poll thread and a compaction's refresh never add a block
+    /// twice.
+    pub(crate) polling: Mutex<()>,
+}
+
+impl BucketState {
+    /// A new server's state, with a name for its leases unique to this process.
+    pub(crate) fn new() -> BucketState {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let seed = format!("{host}-{}-{nanos}", std::process::id());
+        let server_id = format!(
+            "{}{}{:016x}",
+            host,
+            if host.is_empty() { "" } else { "-" },
+            xxhash_rust::xxh3::xxh3_64(seed.as_bytes())
+        );
+        BucketState {
+            server_id,
+            held: Mutex::new(HashMap::new()),
+            incomplete: Mutex::new(HashMap::new()),
+            polling: Mutex::new(()),
+        }
+    }
+
+    /// This server's name in leases.
+    pub(crate) fn server_id(&self) -> &str {
+        &self.server_id
+    }
 }

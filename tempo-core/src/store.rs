@@ -400,7 +400,7 @@ impl Store {
             .blocks
             .as_ref()
             .filter(|b| b.is_shared())
-            .map(|_| crate::bucket::BucketState::new());
+            .map(|_| crate::state::BucketState::new());
         Store {
             inner: Arc::new(Shared {
                 generator,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use super::reader::Footer;
+use super::footer::Footer;
 use crate::bloom::BloomShard;
 
 /// What is cached, by block (`<tenant>/<block-id>`).

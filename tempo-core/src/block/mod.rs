@@ -8,6 +8,7 @@
 pub(crate) mod cache;
 pub(crate) mod columns;
 pub(crate) mod encoding;
+pub(crate) mod footer;
 pub(crate) mod inspect;
 pub(crate) mod reader;
 pub(crate) mod source;

@@ -1,6 +1,5 @@
 //! Reads a block: meta and index at open; a bloom shard, then one row group, per lookup.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,6 +11,7 @@ use super::encoding::{
     Bitmap, Blobs, Chunk, DictValues, Encoding, FixedValues, decode_bitmap, decode_blobs,
     decode_dict, decode_f64, decode_fixed, decode_varints, read_chunk, unzigzag,
 };
+pub(crate) use super::footer::Footer;
 use super::writer::AttrType;
 use super::{
     BlockError, BlockMeta, DATA_MAGIC, FORMAT_VERSION, INDEX_ENTRY_LEN, INDEX_MAGIC, IndexEntry,
@@ -431,86 +431,6 @@ fn decode_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, BlockError> {
         out.push(IndexEntry::decode(chunk).ok_or_else(|| BlockError::corrupt("index: bad entry"))?);
     }
     Ok(out)
-}
-
-impl Footer {
-    /// Parses the footer of a row group read whole.
-    pub(crate) fn parse(bytes: &[u8], entry: &IndexEntry) -> Result<Footer, BlockError> {
-        let footer_at = entry
-            .footer_offset
-            .checked_sub(entry.offset)
-            .map(|n| n as usize)
-            .filter(|&n| n + 4 <= bytes.len())
-            .ok_or_else(|| BlockError::corrupt("row group footer outside the row group"))?;
-        let footer = &bytes[footer_at..];
-        if footer.len() < 4 + 24 + 4 + 4 || footer[..4] != ROW_GROUP_MAGIC {
-            return Err(BlockError::corrupt(
-                "row group footer: bad magic or truncated",
-            ));
-        }
-        let body_end = footer.len() - 4;
-        let crc = u32::from_le_bytes([
-            footer[body_end],
-            footer[body_end + 1],
-            footer[body_end + 2],
-            footer[body_end + 3],
-        ]);
-        if crc32c::crc32c(&footer[..body_end]) != crc {
-            return Err(BlockError::corrupt("row group footer: checksum mismatch"));
-        }
-        let mut c = super::encoding::Cursor::new(&footer[4..body_end], "footer");
-        let mut u32s = [0usize; 7];
-        for n in &mut u32s {
-            let b = c.bytes(4)?;
-            *n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        }
-        let [traces, spans, resources, scopes, events, links, columns] = u32s;
-        let mut directory = HashMap::with_capacity(columns.min(4096));
-        for _ in 0..columns {
-            let b = c.bytes(2)?;
-            let name_len = u16::from_le_bytes([b[0], b[1]]) as usize;
-            let name = std::str::from_utf8(c.bytes(name_len)?)
-                .map_err(|_| BlockError::corrupt("row group footer: column name is not UTF-8"))?
-                .to_owned();
-            let b = c.bytes(8)?;
-            let offset = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-            let len = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
-            if offset.checked_add(len).is_none_or(|end| end > footer_at) {
-                return Err(BlockError::corrupt(format!(
-                    "column {name} lies outside its row group"
-                )));
-            }
-            directory.insert(name, (offset, len));
-        }
-        Ok(Footer {
-            directory,
-            traces,
-            spans,
-            resources,
-            scopes,
-            events,
-            links,
-        })
-    }
-}
-
-/// A row group's footer: its counts and where each chunk is.
-#[derive(Debug)]
-pub(crate) struct Footer {
-    directory: HashMap<String, (usize, usize)>,
-    pub(crate) traces: usize,
-    pub(crate) spans: usize,
-    resources: usize,
-    scopes: usize,
-    events: usize,
-    links: usize,
-}
-
-impl Footer {
-    /// About the bytes it holds in memory.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.directory.keys().map(|k| k.len() + 48).sum::<usize>() + 64
-    }
 }
 
 /// A row group's bytes and its footer.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use super::{Exemplar, LabelValue};
+use crate::query::stop::Stop;
 use crate::query::value::Val;
 
 /// One part of a series' key: a `by()` value, hashable.
@@ -432,6 +433,21 @@ fn matches_parts(key: &[KeyVal], parts: &[Val<'_>]) -> bool {
             (KeyVal::Bool(a), Val::Bool(b)) => a == b,
             _ => false,
         })
+}
+
+/// Holds the budget for the series made since the last call (`held` of them were held
+/// before): they are kept to the end of the query. `false` when that passes the budget (the
+/// query then stops, with the reason).
+pub(super) fn hold_series(stop: &Stop, len: usize, leaves: &[LeafAcc], held: &mut usize) -> bool {
+    let now: usize = leaves.iter().map(LeafAcc::len).sum();
+    let added = now.saturating_sub(*held);
+    if added == 0 {
+        return true;
+    }
+    *held = now;
+    // A series' values, its key and its bookkeeping.
+    let bytes = added as u64 * (len as u64 * 16 + 256);
+    stop.hold(bytes, || format!("{added} more series of {len} steps"))
 }
 
 #[cfg(test)]

@@ -289,7 +289,7 @@ pub(crate) fn scan(
     for row in 0..n {
         if row % crate::query::stop::CHECK_EVERY == 0
             && row > 0
-            && (s.stop.should_stop() || !super::run::hold_series(s.stop, s.grid.len, leaves, held))
+            && (s.stop.should_stop() || !super::acc::hold_series(s.stop, s.grid.len, leaves, held))
         {
             break;
         }
@@ -300,7 +300,7 @@ pub(crate) fn scan(
         if s.sample_below != u64::MAX {
             let t = c.trace_of(row);
             if sampled_trace.0 != t {
-                sampled_trace = (t, super::run::sampled(&c.trace_id(t), s.sample_below));
+                sampled_trace = (t, super::plan::sampled(&c.trace_id(t), s.sample_below));
             }
             if !sampled_trace.1 {
                 continue;
@@ -325,7 +325,7 @@ pub(crate) fn scan(
             }
             let value = match &cl.field {
                 None => 0.0,
-                Some(f) => match super::run::value_of(&eval(f, c, row), leaf) {
+                Some(f) => match super::plan::value_of(&eval(f, c, row), leaf) {
                     Some(v) => v,
                     None => continue,
                 },
@@ -343,7 +343,7 @@ pub(crate) fn scan(
                         Exemplar {
                             trace_id: c.trace_id(t),
                             span_id: c.span_id(row).to_vec(),
-                            value: super::run::exemplar_value(leaf, value),
+                            value: super::plan::exemplar_value(leaf, value),
                             timestamp_ms: (start / 1_000_000) as i64,
                         },
                     );

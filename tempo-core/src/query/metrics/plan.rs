@@ -12,10 +12,12 @@ use tempo_traceql::{
 };
 
 use super::acc::Kind;
+use crate::model::TraceId;
 use crate::query::QueryError;
 use crate::query::eval::Compiled;
 use crate::query::search::fields_of;
 use crate::query::source::{Fields, Need};
+use crate::query::value::Val;
 
 /// A metrics query ready to run.
 pub(crate) struct Plan {
@@ -410,5 +412,37 @@ fn describe(s: &Static) -> String {
         Static::Duration(d) => format!("{d}ns"),
         Static::Status(s) => s.as_str().to_owned(),
         Static::Kind(k) => k.as_str().to_owned(),
+    }
+}
+
+/// Whether a trace is in the sample: its ID, a random number already, below the threshold.
+pub(super) fn sampled(id: &TraceId, below: u64) -> bool {
+    if below == u64::MAX {
+        return true;
+    }
+    let mut tail = [0u8; 8];
+    tail.copy_from_slice(&id.0[8..]);
+    u64::from_le_bytes(tail) < below
+}
+
+/// The number a function aggregates from a field's value: durations in seconds, except for
+/// histograms and quantiles, which bucket nanoseconds (their results are in seconds).
+pub(super) fn value_of(v: &Val<'_>, leaf: &Leaf) -> Option<f64> {
+    match v {
+        Val::Dur(d) if leaf.kind == Kind::Histogram => Some(*d as f64),
+        Val::Dur(d) => Some(*d as f64 / 1e9),
+        Val::Int(i) => Some(*i as f64),
+        Val::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// An exemplar's value: the span's duration in seconds for counts, else its value (in
+/// seconds for durations).
+pub(super) fn exemplar_value(leaf: &Leaf, value: f64) -> f64 {
+    if leaf.kind == Kind::Histogram && leaf.duration_field {
+        value / 1e9
+    } else {
+        value
     }
 }

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::acc::{KeyVal, Kind, LeafAcc};
+use super::acc::{KeyVal, Kind, LeafAcc, hold_series};
 use super::columnar::{self, ColumnarPlan, Scan};
 use super::finish;
-use super::plan::{Func, Leaf, Plan};
+use super::plan::{Func, Plan, exemplar_value, sampled, value_of};
 use super::{Exemplar, Grid, MetricsRequest, MetricsResponse};
 use crate::model::{TimeRange, TraceId};
 use crate::query::SearchMetrics;
@@ -173,21 +173,6 @@ pub(crate) fn run(
     (response, reason)
 }
 
-/// Holds the budget for the series made since the last call (`held` of them were held
-/// before): they are kept to the end of the query. `false` when that passes the budget (the
-/// query then stops, with the reason).
-pub(super) fn hold_series(stop: &Stop, len: usize, leaves: &[LeafAcc], held: &mut usize) -> bool {
-    let now: usize = leaves.iter().map(LeafAcc::len).sum();
-    let added = now.saturating_sub(*held);
-    if added == 0 {
-        return true;
-    }
-    *held = now;
-    // A series' values, its key and its bookkeeping.
-    let bytes = added as u64 * (len as u64 * 16 + 256);
-    stop.hold(bytes, || format!("{added} more series of {len} steps"))
-}
-
 /// Reads one source's traces into the worker's series.
 fn read_source(
     shared: &Shared<'_>,
@@ -254,16 +239,6 @@ fn read_source(
     })();
     w.metrics.inspected_bytes += traces.bytes();
     result
-}
-
-/// Whether a trace is in the sample: its ID, a random number already, below the threshold.
-pub(super) fn sampled(id: &TraceId, below: u64) -> bool {
-    if below == u64::MAX {
-        return true;
-    }
-    let mut tail = [0u8; 8];
-    tail.copy_from_slice(&id.0[8..]);
-    u64::from_le_bytes(tail) < below
 }
 
 /// Evaluates one trace for every leaf.
@@ -341,28 +316,6 @@ fn trace(shared: &Shared<'_>, id: TraceId, spans: &[StoredSpan], w: &mut Worker)
                 );
             }
         }
-    }
-}
-
-/// The number a function aggregates from a field's value: durations in seconds, except for
-/// histograms and quantiles, which bucket nanoseconds (their results are in seconds).
-pub(super) fn value_of(v: &Val<'_>, leaf: &Leaf) -> Option<f64> {
-    match v {
-        Val::Dur(d) if leaf.kind == Kind::Histogram => Some(*d as f64),
-        Val::Dur(d) => Some(*d as f64 / 1e9),
-        Val::Int(i) => Some(*i as f64),
-        Val::Float(f) => Some(*f),
-        _ => None,
-    }
-}
-
-/// An exemplar's value: the span's duration in seconds for counts, else its value (in
-/// seconds for durations).
-pub(super) fn exemplar_value(leaf: &Leaf, value: f64) -> f64 {
-    if leaf.kind == Kind::Histogram && leaf.duration_field {
-        value / 1e9
-    } else {
-        value
     }
 }
 
