@@ -24,19 +24,26 @@ pub(crate) enum Command {
 /// The subcommands of `tempo-server block`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum BlockCommand {
-    /// Describe one block: `block inspect PATH [--json]`.
+    /// Describe one block: `block inspect PATH [--json]`, or `block inspect
+    /// -config.file=F TENANT/BLOCK-ID` for the backend a configuration names.
     Inspect {
-        /// The block directory, `<blocks-root>/<tenant>/<block-id>`.
+        /// The block directory, `<blocks-root>/<tenant>/<block-id>`; with a configuration,
+        /// `<tenant>/<block-id>` in its backend.
         path: PathBuf,
         /// Print JSON instead of text.
         json: bool,
+        /// The configuration whose `storage.trace` names the backend (a bucket, or a disk).
+        config: Option<PathBuf>,
     },
-    /// One line per block under a blocks root: `block list [DIR] [--json]`.
+    /// One line per block under a blocks root: `block list [DIR] [--json]`, or `block list
+    /// -config.file=F` for the backend a configuration names.
     List {
         /// The blocks root, `<DIR>/<tenant>/<block-id>`.
         dir: PathBuf,
         /// Print JSON instead of text.
         json: bool,
+        /// The configuration whose `storage.trace` names the backend (a bucket, or a disk).
+        config: Option<PathBuf>,
     },
 }
 
@@ -68,6 +75,8 @@ USAGE:
     tempo-server [FLAGS]
     tempo-server block inspect PATH [--json]
     tempo-server block list [DIR] [--json]
+    tempo-server block inspect -config.file=F TENANT/BLOCK-ID [--json]
+    tempo-server block list -config.file=F [--json]
 
 With no flags, it serves the HTTP API on :3200, OTLP/gRPC on :4317 and OTLP/HTTP on :4318,
 and stores under ./tempo-data (write-ahead log in ./tempo-data/wal).
@@ -110,6 +119,9 @@ BLOCK TOOLS (read-only; safe to run while the server writes to the same director
         (live, set-aside when found corrupt, compacted, incomplete or unreadable), compaction
         level, traces, spans, bytes, bytes per span, time range (UTC) and, for a block that is
         not live, why.
+    -config.file=F
+        Either of them reads the backend F's storage.trace names instead (a bucket: s3, gcs
+        or azure; or its local path); block inspect then takes TENANT/BLOCK-ID.
     --json
         Either of them prints JSON instead.
 
@@ -130,6 +142,7 @@ fn parse_bool(flag: &str, value: Option<&str>) -> Result<bool, String> {
 fn parse_block(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut json = false;
     let mut help = false;
+    let mut config = None;
     let mut positional = Vec::new();
     for arg in args {
         match arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) {
@@ -141,6 +154,10 @@ fn parse_block(args: impl Iterator<Item = String>) -> Result<Command, String> {
                 };
                 match name {
                     "json" => json = parse_bool(name, inline)?,
+                    "config.file" => match inline {
+                        Some(path) if !path.is_empty() => config = Some(PathBuf::from(path)),
+                        _ => return Err("block: -config.file=PATH needs a path".to_owned()),
+                    },
                     "h" | "help" => help = true,
                     other => return Err(format!("block: unknown flag -{other}")),
                 }
@@ -162,6 +179,7 @@ fn parse_block(args: impl Iterator<Item = String>) -> Result<Command, String> {
             Some(path) => Ok(Command::Block(BlockCommand::Inspect {
                 path: PathBuf::from(path),
                 json,
+                config,
             })),
             None => Err("block inspect: needs the path of a block directory \
                  (<blocks-root>/<tenant>/<block-id>)"
@@ -170,6 +188,7 @@ fn parse_block(args: impl Iterator<Item = String>) -> Result<Command, String> {
         Some("list") => Ok(Command::Block(BlockCommand::List {
             dir: PathBuf::from(operand.as_deref().unwrap_or(DEFAULT_BLOCKS_DIR)),
             json,
+            config,
         })),
         Some(other) => Err(format!(
             "block: unknown subcommand {other:?}; expected inspect or list"
@@ -316,6 +335,7 @@ mod tests {
             BlockCommand::Inspect {
                 path: PathBuf::from(dir),
                 json: false
+                config: None,
             }
         );
         for args in [
@@ -329,6 +349,7 @@ mod tests {
                 BlockCommand::Inspect {
                     path: PathBuf::from("b"),
                     json: true
+                    config: None,
                 },
                 "{args:?}"
             );
@@ -338,6 +359,7 @@ mod tests {
             BlockCommand::Inspect {
                 path: PathBuf::from("b"),
                 json: false
+                config: None,
             }
         );
         let err = block(&["block", "inspect"]).unwrap_err();
@@ -357,6 +379,7 @@ mod tests {
             BlockCommand::List {
                 dir: PathBuf::from(DEFAULT_BLOCKS_DIR),
                 json: false
+                config: None,
             }
         );
         assert_eq!(
@@ -364,6 +387,7 @@ mod tests {
             BlockCommand::List {
                 dir: PathBuf::from("/data/blocks"),
                 json: true
+                config: None,
             }
         );
         // A lone `-` is an operand, not a flag.
@@ -372,6 +396,7 @@ mod tests {
             BlockCommand::List {
                 dir: PathBuf::from("-"),
                 json: false
+                config: None,
             }
         );
     }

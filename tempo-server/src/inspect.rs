@@ -32,14 +32,82 @@ use crate::args::BlockCommand;
 /// `tempo-server: <message>` to stderr and returns exit code 1.
 pub(crate) fn run_block_command(command: &BlockCommand) -> ExitCode {
     let result = match command {
-        BlockCommand::Inspect { path, json } => inspect(path, *json),
-        BlockCommand::List { dir, json } => list(dir, *json),
+        BlockCommand::Inspect {
+            path,
+            json,
+            config: None,
+        } => inspect(path, *json),
+        BlockCommand::List {
+            dir,
+            json,
+            config: None,
+        } => list(dir, *json),
+        BlockCommand::Inspect {
+            path,
+            json,
+            config: Some(config),
+        } => inspect_configured(config, path, *json),
+        BlockCommand::List {
+            json,
+            config: Some(config),
+            ..
+        } => list_configured(config, *json),
     };
     match result {
         Ok(code) => code,
         Err(message) => {
             eprintln!("tempo-server: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The blocks root of a configuration on local disk, or its backend (a bucket).
+enum Configured {
+    Dir(PathBuf),
+    Backend(Arc<dyn tempo_core::backend::Backend>),
+}
+
+fn configured(config: &Path) -> Result<Configured, String> {
+    let (config, _unknown) =
+        crate::config::Config::load(config).map_err(|e| format!("{}: {e}", config.display()))?;
+    match config.storage_backend {
+        crate::config::StorageBackend::Local => Ok(Configured::Dir(config.local_path.clone())),
+        _ => crate::storage::open_backend(&config)
+            .map(Configured::Backend)
+            .map_err(|e| format!("{e:#}")),
+    }
+}
+
+/// `block inspect -config.file=F TENANT/BLOCK-ID`.
+fn inspect_configured(config: &Path, id: &Path, as_json: bool) -> Result<ExitCode, String> {
+    let backend = match configured(config)? {
+        Configured::Dir(root) => return inspect(&root.join(id), as_json),
+        Configured::Backend(backend) => backend,
+    };
+    let shown = id.display().to_string();
+    let (tenant, block_id) = shown
+        .trim_matches('/')
+        .split_once('/')
+        .ok_or_else(|| format!("{shown}: expected TENANT/BLOCK-ID"))?;
+    let report = inspect_block(backend, tenant, block_id).map_err(|e| format!("{shown}: {e}"))?;
+    let text = if as_json {
+        let value = report_json(&report).map_err(|e| format!("{shown}: {e}"))?;
+        pretty(&value)?
+    } else {
+        report.to_string()
+    };
+    emit(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `block list -config.file=F`.
+fn list_configured(config: &Path, as_json: bool) -> Result<ExitCode, String> {
+    match configured(config)? {
+        Configured::Dir(root) => list(&root, as_json),
+        Configured::Backend(backend) => {
+            let blocks = list_blocks(&*backend).map_err(|e| format!("{e}"))?;
+            print_listing(Path::new(""), blocks, as_json)
         }
     }
 }
@@ -183,7 +251,21 @@ fn list(dir: &Path, as_json: bool) -> Result<ExitCode, String> {
         Err(e) => return Err(format!("{shown}: {e}")),
     }
     let backend = LocalBackend::open_read_only(dir).map_err(|e| format!("{shown}: {e}"))?;
-    let mut blocks = list_blocks(&backend).map_err(|e| format!("{shown}: {e}"))?;
+    let blocks = list_blocks(&backend).map_err(|e| format!("{shown}: {e}"))?;
+    print_listing(dir, blocks, as_json)
+}
+
+/// Prints a listing of the blocks under `dir` (empty for a bucket).
+fn print_listing(
+    dir: &Path,
+    mut blocks: Vec<BlockListing>,
+    as_json: bool,
+) -> Result<ExitCode, String> {
+    let shown = if dir.as_os_str().is_empty() {
+        "the bucket".to_owned()
+    } else {
+        dir.display().to_string()
+    };
     let mut failed = false;
     for block in &blocks {
         if let BlockState::Unreadable(message) = &block.state {

@@ -418,6 +418,7 @@ impl Backend for ObjectBackend {
     fn list(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
         validate_prefix(prefix)?;
         let (store, path) = (self.store.clone(), self.path(prefix)?);
+        let root_path = (!path.is_root()).then(|| path.clone());
         let listed = self.run("LIST", prefix, async move {
             let root = (!path.is_root()).then_some(&path);
             store.list_with_delimiter(root).await
@@ -430,6 +431,9 @@ impl Backend for ObjectBackend {
                 listed
                     .objects
                     .iter()
+                    // A server with real directories (SeaweedFS) lists a directory's own
+                    // entry in it.
+                    .filter(|o| root_path.as_ref() != Some(&o.location))
                     .map(|o| o.location.filename().unwrap_or_default().to_owned()),
             )
             .filter(|name| !name.is_empty())
@@ -454,16 +458,41 @@ impl Backend for ObjectBackend {
                 .into_iter()
                 .collect::<Result<_, _>>()?;
             if below.is_empty() {
-                return match store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     // Nothing to delete, whatever a file-system-backed server says about
                     // the empty directory it left there.
                     Err(e) => match is_object(&*store, &path).await {
-                        Ok(false) => Ok(()),
-                        _ => Err(e),
+                        Ok(false) => {}
+                        _ => return Err(e),
                     },
-                };
+                }
+                // The object was the last one of its prefix: on servers with real
+                // directories, the directory goes too (see below).
+                let parent: Path = path
+                    .parts()
+                    .take(path.parts().count().saturating_sub(1))
+                    .collect();
+                if parent.parts().count() > 0
+                    && let Ok(listed) = store.list_with_delimiter(Some(&parent)).await
+                    && listed.objects.iter().all(|o| o.location == parent)
+                    && listed.common_prefixes.is_empty()
+                {
+                    let _ = store.delete(&parent).await;
+                }
+                return Ok(());
             }
+            // The directories below the prefix, deepest first, for servers that keep them.
+            let depth = path.parts().count();
+            let mut dirs: Vec<Path> = below
+                .iter()
+                .flat_map(|l| {
+                    let parts: Vec<_> = l.parts().collect();
+                    (depth + 1..parts.len()).map(move |n| parts[..n].iter().cloned().collect())
+                })
+                .collect();
+            dirs.sort_by_key(|d: &Path| std::cmp::Reverse(d.parts().count()));
+            dirs.dedup();
             let locations = futures_util::stream::iter(below.into_iter().map(Ok)).boxed();
             let mut deleted = store.delete_stream(locations);
             while let Some(result) = deleted.next().await {
@@ -471,6 +500,13 @@ impl Backend for ObjectBackend {
                     Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
+            }
+            drop(deleted);
+            // Servers with real directories (SeaweedFS's filer) keep listing an emptied
+            // prefix until the directory itself is deleted; others have no such object and
+            // answer 404 or refuse, which is as good.
+            for dir in dirs.iter().chain([&path]) {
+                let _ = store.delete(dir).await;
             }
             Ok(())
         })
