@@ -118,7 +118,8 @@ pub use model::TimeRange;
 pub use nesting::MAX_ANY_VALUE_DEPTH;
 pub use query::{
     CancelOnDrop, CancelToken, Exemplar, Label, LabelValue, MAX_EXEMPLARS, MatchedSpan,
-    MetricsRequest, MetricsResponse, QueryError, Sample, SearchMetrics, SearchProgress,
+    MetricsPartial, MetricsRequest, MetricsResponse, PartialDecodeError, QueryError, Sample,
+    SearchMetrics, SearchProgress,
     SearchRequest, SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType,
     TimeSeries, TraceMatch,
 };
