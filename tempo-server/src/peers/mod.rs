@@ -38,8 +38,9 @@
 //!   field, so both sides share one time axis), answered with the encoded
 //!   `MetricsPartial` (magic, version, checksum: see `tempo_core`'s `query::metrics`).
 //!
-//! A span cut into a block in the instant between a poll of the block list and a peer's
-//! answer may be counted twice or missed by that one answer; the next is right.
+//! A peer's spans leave its head once their block is written, and the other servers read
+//! that block from their next poll of the block list (`storage.trace.blocklist_poll`) on: in
+//! between, their answers miss those spans (as trace lookups always have).
 
 mod serve;
 mod wire;
@@ -425,6 +426,9 @@ pub(crate) fn router(store: Store) -> axum::Router {
         .route(wire::TRACE_ROUTE, axum::routing::get(serve::head_trace))
         .route(wire::SEARCH_ROUTE, axum::routing::post(serve::head_search))
         .route(wire::TAGS_ROUTE, axum::routing::post(serve::head_tags))
-        .route(wire::METRICS_ROUTE, axum::routing::post(serve::head_metrics))
+        .route(
+            wire::METRICS_ROUTE,
+            axum::routing::post(serve::head_metrics),
+        )
         .with_state(store)
 }
