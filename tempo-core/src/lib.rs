@@ -118,9 +118,9 @@ pub use model::TimeRange;
 pub use nesting::MAX_ANY_VALUE_DEPTH;
 pub use query::{
     CancelOnDrop, CancelToken, Exemplar, Label, LabelValue, MAX_EXEMPLARS, MatchedSpan,
-    MetricsRequest, MetricsResponse, QueryError, Sample, SearchMetrics, SearchProgress,
-    SearchRequest, SearchResponse, ServiceStats, SpanSet, TagScope, TagValue, TagValueType,
-    TimeSeries, TraceMatch,
+    MetricsPartial, MetricsRequest, MetricsResponse, PartialDecodeError, QueryError, Sample,
+    SearchMetrics, SearchProgress, SearchRequest, SearchResponse, ServiceStats, SpanSet, TagScope,
+    TagValue, TagValueType, TimeSeries, TraceMatch,
 };
 pub use store::{FoundTrace, IngestReceipt, SINGLE_TENANT, Store, StoreBuilder, StoreStats};
 pub use tenant::{MAX_TENANT_LEN, validate_tenant};

@@ -365,7 +365,8 @@ use crate::query::eval::Compiled;
 use crate::query::stop::StopReason;
 use crate::query::value::go_duration;
 use crate::query::{
-    MetricsRequest, MetricsResponse, QueryError, SearchRequest, SearchResponse, TagScope, TagValue,
+    MetricsPartial, MetricsRequest, MetricsResponse, QueryError, SearchRequest, SearchResponse,
+    TagScope, TagValue,
 };
 
 impl Store {
@@ -750,7 +751,7 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<FoundTrace>, FindError> {
         validate_tenant(tenant)?;
-        let (sources, _, failures) = self.sources(tenant, &range);
+        let (sources, _, failures) = self.sources(tenant, &range, Reach::All);
         let (spans, inspected_bytes) = crate::query::find::find(&sources, &id, &range);
         if let Some(reason) = failures.reason() {
             // Some of the trace may be in the blocks that could not be read: an answer
@@ -885,6 +886,15 @@ impl Store {
     }
 }
 
+/// Which of a tenant's sources a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The head and the blocks.
+    All,
+    /// The head only: what another server on the same bucket cannot read from the bucket.
+    Head,
+}
+
 /// What a query's reads of blocks failed on, when a retry may succeed: a backend that did
 /// not answer. (A corrupt block is set aside, a missing one forgotten: neither comes back.)
 #[derive(Default)]
@@ -954,14 +964,22 @@ impl Store {
         )
     }
 
-    /// The sources of the tenant's spans for a query over `range`: its head, and every row
-    /// group of its blocks whose stated range overlaps; how many blocks those are; and what
+    /// The sources of the tenant's spans for a query over `range`: its head, and (unless
+    /// `reach` is the head only) every row group of its blocks whose stated range overlaps; how many blocks those are; and what
     /// the query's reads of blocks failed on. A block that fails a read is reported to the
     /// catalog (which sets a corrupt one aside) and to the query's failures.
-    fn sources(&self, tenant: &str, range: &TimeRange) -> (Sources, u64, Arc<BlockFailures>) {
+    fn sources(
+        &self,
+        tenant: &str,
+        range: &TimeRange,
+        reach: Reach,
+    ) -> (Sources, u64, Arc<BlockFailures>) {
         let mut sources: Sources = Vec::new();
         if let Some(head) = self.inner.head.get(tenant) {
             sources.push(Arc::new(HeadSource::new(head)));
+        }
+        if reach == Reach::Head {
+            return (sources, 0, Arc::new(BlockFailures::default()));
         }
         let shared = self.inner.clone();
         let owner = tenant.to_owned();
@@ -1008,9 +1026,29 @@ impl Store {
     /// # Ok::<(), tempo_core::Error>(())
     /// ```
     pub fn search(&self, tenant: &str, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+        self.search_in(tenant, req, Reach::All)
+    }
+
+    /// [`Store::search`] over the head only: the traces acknowledged and not yet in a block.
+    /// What other servers on the same bucket ask for (blocks they read from the bucket
+    /// themselves); their answers combine with [`SearchResponse::combine`].
+    pub fn search_head(
+        &self,
+        tenant: &str,
+        req: &SearchRequest,
+    ) -> Result<SearchResponse, SearchError> {
+        self.search_in(tenant, req, Reach::Head)
+    }
+
+    fn search_in(
+        &self,
+        tenant: &str,
+        req: &SearchRequest,
+        reach: Reach,
+    ) -> Result<SearchResponse, SearchError> {
         validate_tenant(tenant)?;
         let compiled = Compiled::new(&req.query)?;
-        let (sources, blocks, failures) = self.sources(tenant, &req.range);
+        let (sources, blocks, failures) = self.sources(tenant, &req.range, reach);
         let (mut found, stopped) = crate::query::search::search(
             &compiled,
             req,
@@ -1082,6 +1120,48 @@ impl Store {
         tenant: &str,
         req: &MetricsRequest,
     ) -> Result<MetricsResponse, MetricsError> {
+        self.metrics_with(tenant, req, Vec::new())
+    }
+
+    /// [`Store::metrics`], with the running values other servers on the same bucket
+    /// gathered over their heads for the same request ([`Store::metrics_partial_in_head`])
+    /// folded in before the series are finished: the answer is the one a single store
+    /// holding all those spans would give (exemplars aside, a sample either way). A partial
+    /// that was stopped early makes the answer partial, with its reason; one gathered for
+    /// another request is left out, and the answer is partial.
+    ///
+    /// ```
+    /// use tempo_core::model::{ResourceSpans, ScopeSpans, Span};
+    /// use tempo_core::{Batch, MetricsPartial, MetricsRequest, Store};
+    ///
+    /// let span = |id: u8| Span {
+    ///     trace_id: vec![id; 16],
+    ///     span_id: vec![id; 8],
+    ///     start_time_unix_nano: 10_000_000_000 + u64::from(id) * 1_000_000_000,
+    ///     end_time_unix_nano: 10_500_000_000 + u64::from(id) * 1_000_000_000,
+    ///     ..Default::default()
+    /// };
+    /// let batch = |ids: &[u8]| Batch::new(vec![ResourceSpans {
+    ///     scope_spans: vec![ScopeSpans { spans: ids.iter().map(|i| span(*i)).collect(), ..Default::default() }],
+    ///     ..Default::default()
+    /// }]);
+    /// let (here, there) = (Store::in_memory(), Store::in_memory());
+    /// here.ingest("single-tenant", batch(&[1, 2]))?;
+    /// there.ingest("single-tenant", batch(&[3]))?;
+    /// let request = MetricsRequest::instant("{ } | count_over_time()", 10_000_000_000, 30_000_000_000);
+    /// // Sent between servers as bytes.
+    /// let bytes = there.metrics_partial_in_head("single-tenant", &request)?.encode();
+    /// let partial = MetricsPartial::decode(&bytes)?;
+    /// let answer = here.metrics_with("single-tenant", &request, vec![partial])?;
+    /// assert_eq!(answer.series[0].samples[0].value, 3.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn metrics_with(
+        &self,
+        tenant: &str,
+        req: &MetricsRequest,
+        partials: Vec<MetricsPartial>,
+    ) -> Result<MetricsResponse, MetricsError> {
         validate_tenant(tenant)?;
         self.check_metrics_range(req)?;
         let plan = crate::query::metrics::Plan::new(&req.query)?;
@@ -1089,8 +1169,8 @@ impl Store {
             start: req.start,
             end: req.end,
         };
-        let (sources, blocks, failures) = self.sources(tenant, &range);
-        let (mut answer, stopped) = crate::query::metrics::run(
+        let (sources, blocks, failures) = self.sources(tenant, &range, Reach::All);
+        let mut collected = crate::query::metrics::collect(
             &plan,
             req,
             &sources,
@@ -1098,12 +1178,68 @@ impl Store {
             self.inner.config.query_parallelism,
             self.inner.config.max_query_bytes,
         );
-        self.count_stop(stopped.as_ref());
+        self.count_stop(collected.reason.as_ref());
+        for partial in partials {
+            crate::query::metrics::fold(&mut collected, req, plan.leaves.len(), partial);
+        }
+        let mut answer = crate::query::metrics::complete(&plan, req, collected);
         if let Some(reason) = failures.reason() {
             answer.partial = true;
             answer.partial_reason = Some(join_reasons(answer.partial_reason.take(), reason));
         }
         Ok(answer)
+    }
+
+    /// The running values of a TraceQL metrics query over all of the tenant's data, fresh
+    /// and old, before they are finished into series: with the partials other servers
+    /// gathered over their heads, finished by [`MetricsPartial::finish`] (so that this store
+    /// and the others read at the same time). Blocks that could not be read make it partial.
+    pub fn metrics_partial(
+        &self,
+        tenant: &str,
+        req: &MetricsRequest,
+    ) -> Result<MetricsPartial, MetricsError> {
+        self.metrics_partial_in(tenant, req, Reach::All)
+    }
+
+    /// The running values of a TraceQL metrics query over the head only (the spans
+    /// acknowledged and not yet in a block), before they are finished into series: what
+    /// other servers on the same bucket ask for, to fold into their own answer with
+    /// [`Store::metrics_with`] (blocks they read from the bucket themselves). The request is
+    /// checked as [`Store::metrics`] checks it.
+    pub fn metrics_partial_in_head(
+        &self,
+        tenant: &str,
+        req: &MetricsRequest,
+    ) -> Result<MetricsPartial, MetricsError> {
+        self.metrics_partial_in(tenant, req, Reach::Head)
+    }
+
+    fn metrics_partial_in(
+        &self,
+        tenant: &str,
+        req: &MetricsRequest,
+        reach: Reach,
+    ) -> Result<MetricsPartial, MetricsError> {
+        validate_tenant(tenant)?;
+        self.check_metrics_range(req)?;
+        let plan = crate::query::metrics::Plan::new(&req.query)?;
+        let range = TimeRange {
+            start: req.start,
+            end: req.end,
+        };
+        let (sources, blocks, failures) = self.sources(tenant, &range, reach);
+        let mut collected = crate::query::metrics::collect(
+            &plan,
+            req,
+            &sources,
+            blocks,
+            self.inner.config.query_parallelism,
+            self.inner.config.max_query_bytes,
+        );
+        self.count_stop(collected.reason.as_ref());
+        collected.other_reasons.extend(failures.reason());
+        Ok(MetricsPartial::new(req, collected))
     }
 
     /// Refuses a metrics range that is empty, too long, or of too many steps, with Tempo's
@@ -1199,6 +1335,31 @@ impl Store {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<(TagScope, Vec<String>)>, TagsError> {
+        self.tag_names_in(tenant, scopes, filter, range, limit, Reach::All)
+    }
+
+    /// [`Store::tag_names`] of the head only (the spans acknowledged and not yet in a
+    /// block): what other servers on the same bucket ask for.
+    pub fn tag_names_in_head(
+        &self,
+        tenant: &str,
+        scopes: &[TagScope],
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<(TagScope, Vec<String>)>, TagsError> {
+        self.tag_names_in(tenant, scopes, filter, range, limit, Reach::Head)
+    }
+
+    fn tag_names_in(
+        &self,
+        tenant: &str,
+        scopes: &[TagScope],
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+        reach: Reach,
+    ) -> Result<Vec<(TagScope, Vec<String>)>, TagsError> {
         validate_tenant(tenant)?;
         let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
@@ -1209,7 +1370,7 @@ impl Store {
         } else {
             scopes
         };
-        let (sources, _, _) = self.sources(tenant, &range);
+        let (sources, _, _) = self.sources(tenant, &range, reach);
         Ok(crate::query::tags::names(
             scopes,
             compiled.as_ref(),
@@ -1236,7 +1397,22 @@ impl Store {
     ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::parse_tag(tag)?;
-        self.values_of(tenant, &field, filter, range, limit)
+        self.values_of(tenant, &field, filter, range, limit, Reach::All)
+    }
+
+    /// [`Store::tag_values`] of the head only (the spans acknowledged and not yet in a
+    /// block): what other servers on the same bucket ask for.
+    pub fn tag_values_in_head(
+        &self,
+        tenant: &str,
+        tag: &str,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, TagsError> {
+        validate_tenant(tenant)?;
+        let field = crate::query::tags::parse_tag(tag)?;
+        self.values_of(tenant, &field, filter, range, limit, Reach::Head)
     }
 
     /// The values of tag `name` read literally, as Tempo's first tag values API
@@ -1253,7 +1429,22 @@ impl Store {
     ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::literal_tag(name);
-        self.values_of(tenant, &field, filter, range, limit)
+        self.values_of(tenant, &field, filter, range, limit, Reach::All)
+    }
+
+    /// [`Store::tag_values_literal`] of the head only (the spans acknowledged and not yet in
+    /// a block): what other servers on the same bucket ask for.
+    pub fn tag_values_literal_in_head(
+        &self,
+        tenant: &str,
+        name: &str,
+        filter: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+    ) -> Result<Vec<TagValue>, TagsError> {
+        validate_tenant(tenant)?;
+        let field = crate::query::tags::literal_tag(name);
+        self.values_of(tenant, &field, filter, range, limit, Reach::Head)
     }
 
     fn values_of(
@@ -1263,12 +1454,13 @@ impl Store {
         filter: Option<&str>,
         range: TimeRange,
         limit: usize,
+        reach: Reach,
     ) -> Result<Vec<TagValue>, TagsError> {
         let compiled = match filter.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
             Some(q) => crate::query::filter_query(q)?,
         };
-        let (sources, _, _) = self.sources(tenant, &range);
+        let (sources, _, _) = self.sources(tenant, &range, reach);
         Ok(crate::query::tags::values(
             field,
             compiled.as_ref(),

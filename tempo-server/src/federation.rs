@@ -12,7 +12,7 @@
 //!   limit applied once; what each search read is added up; the deadline is shared;
 //! - tag names and values: the sorted union, then the limit applied once.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 use tempo_core::model::TracesData;
@@ -93,34 +93,9 @@ pub(crate) fn search(
     Ok(found)
 }
 
-/// The answers of several searches as one: the matches of the same trace merged, the newest
-/// `limit`, newest first (as each search sorts them); what they read added up.
+/// The answers of several searches as one (see [`SearchResponse::combine`]).
 pub(crate) fn combine_search(parts: Vec<SearchResponse>, limit: usize) -> SearchResponse {
-    let mut out = SearchResponse::default();
-    let mut by_id: HashMap<tempo_core::model::TraceId, usize> = HashMap::new();
-    for part in parts {
-        out.metrics += part.metrics;
-        out.partial |= part.partial;
-        if out.partial_reason.is_none() {
-            out.partial_reason = part.partial_reason;
-        }
-        for m in part.traces {
-            match by_id.get(&m.trace_id) {
-                Some(&i) => out.traces[i].merge(m),
-                None => {
-                    by_id.insert(m.trace_id, out.traces.len());
-                    out.traces.push(m);
-                }
-            }
-        }
-    }
-    out.traces.sort_by(|a, b| {
-        b.start_time_unix_nano
-            .cmp(&a.start_time_unix_nano)
-            .then(a.trace_id.cmp(&b.trace_id))
-    });
-    out.traces.truncate(limit);
-    out
+    SearchResponse::combine(parts, limit)
 }
 
 /// The tag names of several tenants, per scope in the order of `scopes`: the sorted union

@@ -297,6 +297,7 @@ impl Metrics {
             );
         }
 
+        crate::peers::render_metrics(&mut out);
         self.render_connections(&mut out);
         self.render_remote_write(&mut out);
         if let Some(backend) = store.backend_stats() {

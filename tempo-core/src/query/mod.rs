@@ -34,7 +34,8 @@ use crate::model::{KeyValue, TraceId};
 
 pub use metrics::{
     DEFAULT_EXEMPLARS, DEFAULT_MAX_SERIES, Exemplar, Label, LabelValue, MAX_EXEMPLARS,
-    MetricsRequest, MetricsResponse, Sample, TimeSeries, default_step,
+    MetricsPartial, MetricsRequest, MetricsResponse, PartialDecodeError, Sample, TimeSeries,
+    default_step,
 };
 pub use stop::{CancelOnDrop, CancelToken};
 pub use tags::{TagScope, TagValue, TagValueType};
@@ -155,6 +156,47 @@ pub struct SearchResponse {
     pub partial: bool,
     /// Why the search is partial, in words.
     pub partial_reason: Option<String>,
+}
+
+impl SearchResponse {
+    /// The answers of several searches of the same request as one (of several tenants, or
+    /// of other servers' heads): the matches of the same trace merged
+    /// ([`TraceMatch::merge`]), the newest `limit` kept (of traces starting together, those of
+    /// the higher IDs, as a search keeps them), newest first (then by trace ID, as each search
+    /// sorts them); what they read added up; partial if any was, with the first
+    /// reason given.
+    pub fn combine(parts: Vec<SearchResponse>, limit: usize) -> SearchResponse {
+        let mut out = SearchResponse::default();
+        let mut by_id: std::collections::HashMap<TraceId, usize> = std::collections::HashMap::new();
+        for part in parts {
+            out.metrics += part.metrics;
+            out.partial |= part.partial;
+            if out.partial_reason.is_none() {
+                out.partial_reason = part.partial_reason;
+            }
+            for m in part.traces {
+                match by_id.get(&m.trace_id) {
+                    Some(&i) => out.traces[i].merge(m),
+                    None => {
+                        by_id.insert(m.trace_id, out.traces.len());
+                        out.traces.push(m);
+                    }
+                }
+            }
+        }
+        // The newest `limit` by start, then ID, as a search keeps them; then newest first,
+        // ties by ascending ID, as a search sorts them.
+        out.traces.sort_by(|a, b| {
+            (b.start_time_unix_nano, b.trace_id).cmp(&(a.start_time_unix_nano, a.trace_id))
+        });
+        out.traces.truncate(limit);
+        out.traces.sort_by(|a, b| {
+            b.start_time_unix_nano
+                .cmp(&a.start_time_unix_nano)
+                .then(a.trace_id.cmp(&b.trace_id))
+        });
+        out
+    }
 }
 
 /// One matching trace.

@@ -23,6 +23,10 @@
 //! protobuf with `Accept: application/protobuf`; when the client disconnects, the query
 //! stops.
 //!
+//! With peers on the same bucket (`storage.trace.peers`), their heads' running values are
+//! gathered at the same time as this server's and folded in before the series are finished
+//! (see `crate::peers`); a peer that does not answer makes the answer partial.
+//!
 //! A query naming several tenants (`X-Scope-OrgID: a|b`) is refused: the series of different
 //! tenants cannot in general be combined after the fact (averages, quantiles, `topk`,
 //! arithmetic between queries).
@@ -33,7 +37,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 use tempo_core::query::default_step;
-use tempo_core::{CancelToken, MetricsError, MetricsRequest, MetricsResponse, QueryError};
+use tempo_core::{
+    CancelToken, MetricsError, MetricsPartial, MetricsRequest, MetricsResponse, QueryError,
+};
 
 use super::error::{ApiError, InvalidParam, TenantRejection};
 use super::extract::{
@@ -41,7 +47,7 @@ use super::extract::{
     wants_protobuf,
 };
 use super::state::{ApiState, MetricsQueryLimits, blocking};
-use crate::render;
+use crate::{peers, render};
 
 /// How far back `start` goes from `end` when neither `start` nor `since` is given.
 const DEFAULT_SINCE: Duration = Duration::from_secs(3600);
@@ -97,8 +103,10 @@ fn respond(
     }
 }
 
-/// Runs a query for the request's one tenant; stopped when the handler is dropped (the
-/// client went away).
+/// Runs a query for the request's one tenant, here and over the heads of the peers on the
+/// same bucket (`storage.trace.peers`) at the same time, their running values folded into
+/// this server's before the series are finished; partial, with the reason, when a peer did
+/// not answer. Stopped when the handler is dropped (the client went away).
 pub(crate) async fn run(
     state: &ApiState,
     tenants: Vec<String>,
@@ -111,7 +119,23 @@ pub(crate) async fn run(
     let _cancel = token.cancel_on_drop();
     let store = state.store.clone();
     let query = req.query.clone();
-    let answer = blocking(move || store.metrics(&tenant, &req)).await?;
+    // This server's running values and those of the peers' heads, gathered at the same
+    // time, then finished together.
+    let (local_tenant, local_req) = (tenant.clone(), req.clone());
+    let (mine, (theirs, partial)) = tokio::join!(
+        blocking(move || store.metrics_partial(&local_tenant, &local_req)),
+        peers::metrics(&tenant, &req)
+    );
+    let mut partials = vec![mine?];
+    partials.extend(theirs);
+    let mut answer = blocking(move || MetricsPartial::finish(&req, partials)).await?;
+    if let Some(reason) = partial {
+        answer.partial = true;
+        answer.partial_reason = Some(match answer.partial_reason.take() {
+            Some(earlier) => format!("{earlier}; {reason}"),
+            None => reason,
+        });
+    }
     if let Some(reason) = answer.partial_reason.as_deref().filter(|_| answer.partial) {
         tracing::warn!(
             query = %query,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::header;
-use tempo_core::{CancelToken, SearchRequest};
+use tempo_core::{CancelToken, SearchRequest, SearchResponse};
 use tempo_traceql::{
     Attribute, BinaryOp, Expr, ExprKind, FieldExpr, FieldExprKind, Intrinsic, Query, Scope, Span,
     SpansetFilter, Static, Status,
@@ -21,7 +21,7 @@ use tempo_traceql::{
 use super::error::{ApiError, InvalidParam};
 use super::extract::{Params, QueryRequest, parse_go_duration};
 use super::state::{ApiState, blocking};
-use crate::{federation, render};
+use crate::{federation, peers, render};
 
 /// `GET /api/search`, and `POST` with the parameters in the URL or a form body.
 pub(crate) async fn search(
@@ -33,9 +33,9 @@ pub(crate) async fn search(
     // Dropped with this handler, for example when the client disconnects: the search then
     // stops within milliseconds instead of running on to its deadline.
     let _cancel = token.cancel_on_drop();
-    let store = state.store.clone();
     let query = req.query.clone();
-    let found = blocking(move || federation::search(&store, &tenants, &req)).await?;
+    let found = search_with_peers(&state, tenants, req).await?;
+    let mut partial = None;
     if let Some(reason) = found.partial_reason.as_deref().filter(|_| found.partial) {
         // A search that could read nothing within its memory budget has no answer to give.
         if found.traces.is_empty() && reason.contains("max_query_bytes") {
@@ -47,12 +47,50 @@ pub(crate) async fn search(
             reason,
             "search stopped early: answering with the traces found so far"
         );
+        partial = Some(peers::partial_header(reason));
     }
-    Ok((
+    let mut response = (
         [(header::CONTENT_TYPE, "application/json")],
         render::search::search_json(&found),
     )
-        .into_response())
+        .into_response();
+    if let Some(partial) = partial {
+        response
+            .headers_mut()
+            .insert(peers::PARTIAL_HEADER, partial);
+    }
+    Ok(response)
+}
+
+/// The search of every tenant of the request here, and of the heads of the peers on the
+/// same bucket at the same time, combined: the same trace's matches merged, the limit
+/// applied once; partial, with the reason, when a peer did not answer.
+pub(crate) async fn search_with_peers(
+    state: &ApiState,
+    tenants: Vec<String>,
+    req: SearchRequest,
+) -> Result<SearchResponse, ApiError> {
+    let store = state.store.clone();
+    let limit = req.limit;
+    let asked = tenants.clone();
+    let peer_req = req.clone();
+    let (found, (mut parts, partial)) = tokio::join!(
+        blocking(move || federation::search(&store, &tenants, &req)),
+        peers::search(&asked, &peer_req)
+    );
+    let mut found = found?;
+    if !parts.is_empty() {
+        parts.insert(0, found);
+        found = federation::combine_search(parts, limit);
+    }
+    if let Some(reason) = partial {
+        found.partial = true;
+        found.partial_reason = Some(match found.partial_reason.take() {
+            Some(earlier) => format!("{earlier}; {reason}"),
+            None => reason,
+        });
+    }
+    Ok(found)
 }
 
 /// The store's request for Tempo's search parameters.

@@ -22,7 +22,7 @@ use tempo_core::{Store, TagScope, TagValue, TimeRange};
 use super::error::{ApiError, InvalidParam};
 use super::extract::{Params, QueryRequest};
 use super::state::{ApiState, blocking};
-use crate::{federation, render};
+use crate::{federation, peers, render};
 
 /// Tag names returned per scope when the request gives no `limit` (or `limit=0`). Tempo
 /// bounds tag lookups by bytes only (`max_bytes_per_tag_values_query`, 5 MB by default); a
@@ -108,16 +108,18 @@ pub(crate) async fn tag_names<A: TagApi>(
     State(state): State<ApiState>,
     QueryRequest { tenants, params }: QueryRequest,
 ) -> Result<Response, ApiError> {
-    let (found, limit) = names_found::<A>(&state, tenants, &params).await?;
-    Ok(json(A::names_body(found, limit)))
+    let (found, limit, partial) = names_found::<A>(&state, tenants, &params).await?;
+    Ok(json(A::names_body(found, limit), partial))
 }
 
-/// The tag names a request asks for, per scope, and the request's limit (a scope's most).
+/// The tag names a request asks for, per scope, here and in the heads of the peers on the
+/// same bucket (asked at the same time); the request's limit (a scope's most); and why the
+/// answer is partial, when a peer did not answer.
 pub(crate) async fn names_found<A: TagApi>(
     state: &ApiState,
     tenants: Vec<String>,
     params: &Params,
-) -> Result<(Vec<(TagScope, Vec<String>)>, usize), ApiError> {
+) -> Result<(Vec<(TagScope, Vec<String>)>, usize, Option<String>), ApiError> {
     let scopes: Vec<TagScope> = match scope_param(params)? {
         ScopeParam::All => A::default_scopes(),
         ScopeParam::One(scope) => vec![scope],
@@ -130,12 +132,29 @@ pub(crate) async fn names_found<A: TagApi>(
         .filter(|_| A::NAMES_FILTERED_BY_QUERY)
         .map(str::to_owned);
     if scopes.is_empty() {
-        return Ok((Vec::new(), limit));
+        return Ok((Vec::new(), limit, None));
     }
     let store = state.store.clone();
-    let found =
-        blocking(move || names(&store, &tenants, &scopes, q.as_deref(), range, limit)).await?;
-    Ok((found, limit))
+    let asked = tenants.clone();
+    let (local_scopes, local_q) = (scopes.clone(), q.clone());
+    let (found, (theirs, partial)) = tokio::join!(
+        blocking(move || names(
+            &store,
+            &tenants,
+            &local_scopes,
+            local_q.as_deref(),
+            range,
+            limit
+        )),
+        peers::tag_names(&asked, &scopes, q.as_deref(), range, limit)
+    );
+    let mut found = found?;
+    if !theirs.is_empty() {
+        let mut parts = vec![found];
+        parts.extend(theirs);
+        found = federation::tag_names(parts, &scopes, limit);
+    }
+    Ok((found, limit, partial))
 }
 
 /// The tag names of the tenants, per scope (see [`Store::tag_names`]).
@@ -162,22 +181,26 @@ pub(crate) async fn tag_values<A: TagApi>(
     Path(tag): Path<String>,
     QueryRequest { tenants, params }: QueryRequest,
 ) -> Result<Response, ApiError> {
-    let values = values_found::<A>(&state, tenants, tag, &params).await?;
-    Ok(json(A::values_body(&values)))
+    let (values, partial) = values_found::<A>(&state, tenants, tag, &params).await?;
+    Ok(json(A::values_body(&values), partial))
 }
 
-/// The values of `tag` a request asks for.
+/// The values of `tag` a request asks for, here and in the heads of the peers on the same
+/// bucket (asked at the same time), and why the answer is partial, when a peer did not
+/// answer.
 pub(crate) async fn values_found<A: TagApi>(
     state: &ApiState,
     tenants: Vec<String>,
     tag: String,
     params: &Params,
-) -> Result<Vec<TagValue>, ApiError> {
+) -> Result<(Vec<TagValue>, Option<String>), ApiError> {
     let range = params.range()?;
     let limit = params.tag_limit(DEFAULT_TAG_VALUES_LIMIT)?;
     let filter = params.get("q").map(str::to_owned);
     let store = state.store.clone();
-    let values = blocking(move || {
+    let asked = tenants.clone();
+    let (asked_tag, asked_filter) = (tag.clone(), filter.clone());
+    let local = blocking(move || {
         let parts = tenants
             .iter()
             .map(|t| {
@@ -189,14 +212,36 @@ pub(crate) async fn values_found<A: TagApi>(
             })
             .collect::<Result<Vec<_>, tempo_core::TagsError>>()?;
         Ok::<_, tempo_core::TagsError>(federation::tag_values(parts, limit))
-    })
-    .await?;
-    Ok(values)
+    });
+    let (values, (theirs, partial)) = tokio::join!(
+        local,
+        peers::tag_values(
+            &asked,
+            &asked_tag,
+            A::LITERAL_TAG_NAMES,
+            asked_filter.as_deref(),
+            range,
+            limit
+        )
+    );
+    let mut values = values?;
+    if !theirs.is_empty() {
+        let mut parts = vec![values];
+        parts.extend(theirs);
+        values = federation::tag_values(parts, limit);
+    }
+    Ok((values, partial))
 }
 
-/// A JSON answer.
-fn json(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+/// A JSON answer; a partial one says why in [`peers::PARTIAL_HEADER`].
+fn json(body: Vec<u8>, partial: Option<String>) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(reason) = partial {
+        response
+            .headers_mut()
+            .insert(peers::PARTIAL_HEADER, peers::partial_header(&reason));
+    }
+    response
 }
 
 /// The `scope` parameter of the tag name endpoints.

@@ -35,8 +35,8 @@
 //! | `storage.trace.gcs.{bucket_name, prefix}` | empty (credentials: `GOOGLE_APPLICATION_CREDENTIALS`) | [`Config::gcs`] |
 //! | `storage.trace.azure.{container_name, storage_account_name, storage_account_key, endpoint_suffix, prefix}` | empty (credentials: the `AZURE_STORAGE_*` environment variables) | [`Config::azure`] |
 //! | `storage.trace.blocklist_poll` | `5m` | [`Config::blocklist_poll`] |
-//! | `storage.trace.peers` (our extension) | none | [`Config::peers`]: the other servers on the same bucket, `host:port` of their HTTP API (DNS names allowed) |
-//! | `storage.trace.peer_timeout` (our extension) | `5s` | [`Config::peer_timeout`] |
+//! | `storage.trace.peers` (our extension) | none | [`Config::peers`]: the other servers on the same bucket, `host:port` of their HTTP API (DNS names allowed), asked for what their heads hold by trace by ID, search, tag names and values and TraceQL metrics |
+//! | `storage.trace.peer_timeout` (our extension) | `5s` | [`Config::peer_timeout`]: how long each peer has to answer; past it, or when it fails, the answer is partial and names it |
 //! | `server.graceful_shutdown_timeout` | `30s` | [`Config::graceful_shutdown_timeout`] |
 //! | `overrides.defaults.global.max_bytes_per_trace`, or the legacy `overrides.max_bytes_per_trace` | `5000000` (0: none) | [`Config::max_bytes_per_trace`] |
 //! | `overrides.defaults.compaction.block_retention`, or the legacy `overrides.block_retention` | the compactor's | [`Config::block_retention`] |
@@ -227,11 +227,14 @@ pub(crate) struct Config {
     /// How often the block list of a shared bucket is read again, to learn the blocks other
     /// servers wrote, compacted or deleted (`storage.trace.blocklist_poll`).
     pub(crate) blocklist_poll: Duration,
-    /// The other servers writing the same bucket, `host:port` of their HTTP API: queries ask
-    /// them for what their heads hold (`storage.trace.peers`, our extension).
+    /// The other servers writing the same bucket, `host:port` of their HTTP API: trace by
+    /// ID, search, tag names and values (both APIs) and TraceQL metrics (range and instant)
+    /// ask them, all at once, for what their heads hold (`storage.trace.peers`, our
+    /// extension; see `crate::peers`).
     pub(crate) peers: Vec<String>,
-    /// How long a query waits for a peer before answering without it, marked partial
-    /// (`storage.trace.peer_timeout`, our extension).
+    /// How long a query waits for each peer before answering without it, marked partial
+    /// with a message naming it (`storage.trace.peer_timeout`, our extension). A peer's own
+    /// query is given this long as its deadline.
     pub(crate) peer_timeout: Duration,
     /// Connection timeouts and cap of Tempo's HTTP API listener (`server.http_server_*`,
     /// `server.http_listen_conn_limit`).

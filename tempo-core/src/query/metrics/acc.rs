@@ -237,6 +237,16 @@ impl SeriesAcc {
         self.exemplars.push((i, e));
     }
 
+    /// A series of the given values and exemplars (decoded from another server's partial
+    /// answer).
+    pub(crate) fn from_parts(values: Values, exemplars: Vec<(usize, Exemplar)>) -> SeriesAcc {
+        SeriesAcc {
+            values,
+            exemplars,
+            last_exemplar: None,
+        }
+    }
+
     /// Takes in the same series from another worker, keeping at most `cap` exemplars.
     pub(crate) fn merge(&mut self, other: SeriesAcc, cap: usize) {
         self.values.merge(other.values);
@@ -297,13 +307,24 @@ impl LeafAcc {
     /// Takes in another worker's series of the same leaf.
     pub(crate) fn merge(&mut self, other: LeafAcc, cap: usize) {
         for (k, s) in other.series {
-            match self.index.get(&k) {
-                Some(&i) => self.series[i].1.merge(s, cap),
-                None => {
-                    self.insert(k, s);
-                }
+            self.merge_series(k, s, cap);
+        }
+    }
+
+    /// Takes in one series of key `key`: merged into the series of that key if there is
+    /// one (keeping at most `cap` exemplars), else added.
+    pub(crate) fn merge_series(&mut self, key: Key, series: SeriesAcc, cap: usize) {
+        match self.index.get(&key) {
+            Some(&i) => self.series[i].1.merge(series, cap),
+            None => {
+                self.insert(key, series);
             }
         }
+    }
+
+    /// The series with their keys, in the order they were first seen.
+    pub(crate) fn series(&self) -> &[(Key, SeriesAcc)] {
+        &self.series
     }
 
     /// Number of series.

@@ -10,15 +10,21 @@
 //! arithmetic between queries are applied ([`finish`]).
 //!
 //! The time axis is a [`Grid`]: a range query's steps, or one interval for an instant query.
+//!
+//! The running values can also be gathered over some sources only (another server's head)
+//! and folded into the same query elsewhere before it is finished ([`partial`]).
 
 mod acc;
 mod columnar;
 mod finish;
+mod partial;
 mod plan;
 mod run;
 
+pub(crate) use partial::fold;
+pub use partial::{MetricsPartial, PartialDecodeError};
 pub(crate) use plan::Plan;
-pub(crate) use run::run;
+pub(crate) use run::{collect, complete};
 
 use std::time::Duration;
 

@@ -51,16 +51,46 @@ struct Shared<'a> {
     done: Mutex<(Vec<LeafAcc>, SearchMetrics)>,
 }
 
-/// Runs a planned metrics query over a tenant's sources (`total_blocks` of its blocks overlap
-/// the range); says why it stopped early, if it did.
-pub(crate) fn run(
+/// What a query's pass over some sources gathered: each leaf's running series, before they
+/// are finished. Running values from elsewhere (another server's head) may be folded in
+/// before [`complete`] finishes them.
+pub(crate) struct Collected {
+    /// The running series of each leaf of the plan, unscaled by `with(sample=...)`.
+    pub(crate) leaves: Vec<LeafAcc>,
+    /// What the pass read.
+    pub(crate) metrics: SearchMetrics,
+    /// Why the pass stopped early, if it did.
+    pub(crate) reason: Option<StopReason>,
+    /// Why what was folded in may miss spans (a partial answer from elsewhere, or one that
+    /// could not be used).
+    pub(crate) other_reasons: Vec<String>,
+    /// Exemplars kept per series.
+    pub(crate) exemplars: usize,
+    /// The query's time axis.
+    pub(crate) grid: Grid,
+}
+
+/// The exemplars a query keeps per series: none for an instant query, else the request's
+/// number, or the query's `with(exemplars=N)` within the request's most.
+pub(crate) fn exemplars_of(plan: &Plan, req: &MetricsRequest) -> usize {
+    if req.instant {
+        0
+    } else {
+        plan.exemplars
+            .map_or(req.exemplars, |n| n.min(req.max_exemplars))
+    }
+}
+
+/// Reads a tenant's sources (`total_blocks` of its blocks overlap the range) into the running
+/// series of every leaf of the plan.
+pub(crate) fn collect(
     plan: &Plan,
     req: &MetricsRequest,
     sources: &[Arc<dyn SpanSource>],
     total_blocks: u64,
     parallelism: usize,
     max_bytes: u64,
-) -> (MetricsResponse, Option<StopReason>) {
+) -> Collected {
     let started = Instant::now();
     let grid = Grid::of(req);
     // Spans are placed by their start: a source or trace ending before the range, or
@@ -73,12 +103,7 @@ pub(crate) fn run(
         [one] => one.need.clone(),
         many => Need::Any(many.iter().map(|l| l.need.clone()).collect()),
     };
-    let exemplars = if req.instant {
-        0
-    } else {
-        plan.exemplars
-            .map_or(req.exemplars, |n| n.min(req.max_exemplars))
-    };
+    let exemplars = exemplars_of(plan, req);
     let sample_below = if plan.sample >= 1.0 {
         u64::MAX
     } else {
@@ -147,7 +172,28 @@ pub(crate) fn run(
         },
     );
     let reason = shared.stop.reason();
-    let (mut leaves, metrics) = shared.done.into_inner();
+    let (leaves, metrics) = shared.done.into_inner();
+    Collected {
+        leaves,
+        metrics,
+        reason,
+        other_reasons: Vec::new(),
+        exemplars,
+        grid,
+    }
+}
+
+/// Finishes the running series into the answer: scaled up for a sampled query, the
+/// ungrouped counts made to exist, second stages and arithmetic applied, capped.
+pub(crate) fn complete(plan: &Plan, req: &MetricsRequest, collected: Collected) -> MetricsResponse {
+    let Collected {
+        mut leaves,
+        metrics,
+        reason,
+        other_reasons,
+        exemplars,
+        grid,
+    } = collected;
     if plan.sample < 1.0 {
         for leaf in &mut leaves {
             for s in leaf.series_mut() {
@@ -164,13 +210,19 @@ pub(crate) fn run(
             }
         }
     }
-    let mut response = finish::finish(plan, &grid, leaves, req, shared.exemplars);
+    let mut response = finish::finish(plan, &grid, leaves, req, exemplars);
     response.metrics = metrics;
-    if let Some(r) = &reason {
+    let reasons: Vec<String> = reason
+        .iter()
+        .map(ToString::to_string)
+        .chain(other_reasons)
+        .chain(response.partial_reason.take())
+        .collect();
+    if !reasons.is_empty() {
         response.partial = true;
-        response.partial_reason = Some(r.to_string());
+        response.partial_reason = Some(reasons.join("; "));
     }
-    (response, reason)
+    response
 }
 
 /// Reads one source's traces into the worker's series.

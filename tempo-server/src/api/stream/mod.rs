@@ -12,8 +12,10 @@
 //!   most every half second, a message with the traces new or changed since the previous
 //!   one and the counts so far; then a last message with what changed at the end. A client
 //!   gathers the traces of every message (Grafana does). A search of several tenants sends
-//!   its answer in one message.
-//! - The tag lookups and the metrics queries send their answer in one message.
+//!   its answer in one message. The traces in the heads of the peers on the same bucket
+//!   (`storage.trace.peers`) come with the last message.
+//! - The tag lookups and the metrics queries send their answer in one message, with what
+//!   the peers' heads hold, as the HTTP API's do.
 //!
 //! Errors are gRPC statuses with the HTTP API's message: `INVALID_ARGUMENT` for what the
 //! HTTP API answers with a 4xx, `UNAUTHENTICATED` for a missing tenant, `RESOURCE_EXHAUSTED`
@@ -41,10 +43,9 @@ use tonic::server::{Grpc, NamedService, ServerStreamingService};
 
 use super::error::ApiError;
 use super::extract::{Params, Tenants};
-use super::state::{ApiState, blocking};
+use super::state::ApiState;
 use super::tags::{TagApi, V1, V2};
 use super::{metrics_query, search, tags};
-use crate::federation;
 use crate::render::jsonpb::{search_span_id, search_trace_id};
 use crate::render::search::ROOT_SPAN_NOT_YET_RECEIVED;
 
@@ -228,7 +229,8 @@ async fn tag_names<A: StreamedTags>(
         ("end", req.end.to_string()),
         ("limit", req.max_tags_per_scope.to_string()),
     ]);
-    let (found, limit) = tags::names_found::<A>(state, tenants, &p).await?;
+    // A peer that did not answer is logged and counted; the message has no field for it.
+    let (found, limit, _partial) = tags::names_found::<A>(state, tenants, &p).await?;
     Ok(A::names_message(found, limit))
 }
 
@@ -244,7 +246,7 @@ async fn tag_values<A: StreamedTags>(
         ("end", req.end.to_string()),
         ("limit", req.max_tag_values.to_string()),
     ]);
-    let values = tags::values_found::<A>(state, tenants, req.tag_name, &p).await?;
+    let (values, _partial) = tags::values_found::<A>(state, tenants, req.tag_name, &p).await?;
     Ok(A::values_message(&values))
 }
 
@@ -397,10 +399,9 @@ fn stream_search(
         // Dropped when the search ends or the client goes away: a search still running then
         // stops within milliseconds.
         let _cancel = token.cancel_on_drop();
-        let store = state.store.clone();
-        let mut run = std::pin::pin!(blocking(move || federation::search(
-            &store, &tenants, &search
-        )));
+        // The heads of the peers on the same bucket are asked at the same time; their
+        // traces come with the last message.
+        let mut run = std::pin::pin!(search::search_with_peers(&state, tenants, search));
         let mut sent = Sent::default();
         let mut last = Instant::now();
         loop {
