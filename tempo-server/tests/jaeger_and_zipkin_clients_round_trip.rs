@@ -144,7 +144,7 @@ fn check_jaeger(server: &Server, sent: &Value, trace_id_len: usize) {
     let start: u64 = root["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
     let event_time: u64 = event["timeUnixNano"].as_str().unwrap().parse().unwrap();
     assert!(
-        event_time >= start && start % 1000 == 0,
+        event_time >= start && start.is_multiple_of(1000),
         "microseconds became nanoseconds"
     );
 

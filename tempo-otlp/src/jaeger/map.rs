@@ -362,7 +362,7 @@ fn status(attrs: &mut Attrs, kind: SpanKind) -> Option<Status> {
             }
         }
     }
-    exists.then(|| Status {
+    exists.then_some(Status {
         message,
         code: code as i32,
     })

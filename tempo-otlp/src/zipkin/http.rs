@@ -99,10 +99,8 @@ async fn handle(
     transport: Transport,
     decode: Decode,
 ) -> Result<(), Failure> {
-    let tenant = tenant(receiver, headers).map_err(|f| {
-        receiver.observe_failure(None, transport, 0, &f.message);
-        f
-    })?;
+    let tenant = tenant(receiver, headers)
+        .inspect_err(|f| receiver.observe_failure(None, transport, 0, &f.message))?;
     let mut size = 0;
     let fail = |size: usize, f: Failure| {
         receiver.observe_failure(Some(&tenant), transport, size, &f.message);

@@ -143,12 +143,15 @@ pub(crate) fn hex_id<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// A span's trace ID, ID and parent ID.
+type Ids = ([u8; 16], [u8; 8], Option<[u8; 8]>);
+
 fn ids(
     i: usize,
     trace_id: Option<&str>,
     id: Option<&str>,
     parent_id: Option<&str>,
-) -> Result<([u8; 16], [u8; 8], Option<[u8; 8]>), ZipkinError> {
+) -> Result<Ids, ZipkinError> {
     let trace_text = trace_id.ok_or_else(|| invalid(i, "traceId is missing"))?;
     let trace_id = hex_id::<16>(trace_text)
         .filter(|t| t.iter().any(|b| *b != 0))
