@@ -291,3 +291,78 @@ fn hand_made_jaeger_and_zipkin_payloads() {
     assert_eq!(status, 415);
     assert!(server.log_text().contains("Zipkin receiver listening"));
 }
+
+#[test]
+fn jaeger_and_zipkin_follow_the_tenant_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let (thrift_http, grpc, zipkin) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    let server = Server::start_with(
+        dir.path(),
+        Setup {
+            receivers: format!(
+                "jaeger:\n  protocols:\n    thrift_http:\n      endpoint: 127.0.0.1:{thrift_http}\n    \
+                 grpc:\n      endpoint: 127.0.0.1:{grpc}\n\
+                 zipkin:\n  endpoint: 127.0.0.1:{zipkin}\n"
+            ),
+            extra: "multitenancy_enabled: true\n".into(),
+            ..Setup::default()
+        },
+    );
+    let thrift_url = format!("http://127.0.0.1:{thrift_http}/api/traces");
+    let zipkin_v2 = format!("http://127.0.0.1:{zipkin}/api/v2/spans");
+    let body = jaeger::encode_thrift_batch(&jaeger_batch("t", 0x77), ThriftProtocol::Binary);
+    let thrift = [("content-type", "application/x-thrift")];
+    let (status, _, _) = common::http_call("POST", &thrift_url, &thrift, Some(&body));
+    assert_eq!(status, 401, "no X-Scope-OrgID with multi-tenancy on");
+    let (status, _, _) = common::http_call(
+        "POST",
+        &thrift_url,
+        &[thrift[0], ("x-scope-orgid", "team-a")],
+        Some(&body),
+    );
+    assert_eq!(status, 202);
+    let zipkin_body = br#"[{"traceId":"88","id":"1","name":"z","timestamp":1700000000000000}]"#;
+    let (status, _, _) = common::http_call("POST", &zipkin_v2, &[], Some(zipkin_body));
+    assert_eq!(status, 401);
+    let (status, _, _) = common::http_call(
+        "POST",
+        &zipkin_v2,
+        &[("x-scope-orgid", "team-b")],
+        Some(zipkin_body),
+    );
+    assert_eq!(status, 202);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let endpoint = format!("http://127.0.0.1:{grpc}");
+    let empty = jaeger::proto::PostSpansRequest { batch: None }.encode_to_vec();
+    let err = runtime
+        .block_on(common::grpc::call(
+            &endpoint,
+            jaeger::POST_SPANS_PATH,
+            empty.clone(),
+            None,
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    runtime
+        .block_on(common::grpc::call(
+            &endpoint,
+            jaeger::POST_SPANS_PATH,
+            empty,
+            Some("team-a"),
+        ))
+        .unwrap();
+    // Each trace is its tenant's only.
+    let get = |id: &str, tenant: &str| {
+        server
+            .get(&format!("/api/traces/{id}"), &[("x-scope-orgid", tenant)])
+            .0
+    };
+    assert_eq!(get("77", "team-a"), 200);
+    assert_eq!(get("77", "team-b"), 404);
+    assert_eq!(get("88", "team-b"), 200);
+    assert_eq!(get("88", "team-a"), 404);
+}
