@@ -68,7 +68,7 @@ where
             // uncompressed and RESOURCE_EXHAUSTED when it decompresses too large: keep the
             // limit ours, one byte above the configured size, and report both the same way.
             let limit = receiver.config.max_grpc_message_bytes;
-            let mut grpc = Grpc::new(RawCodec)
+            let mut grpc = Grpc::new(RawCodec::<ExportTraceServiceResponse>::new())
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
                 .send_compressed(CompressionEncoding::Gzip)
@@ -180,37 +180,42 @@ fn store_error_status(err: &IngestError, msg: String) -> Status {
     Status::new(grpc_code(err.kind()), msg)
 }
 
-/// Passes the message bytes through undecoded; encodes responses with prost.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+/// Passes the message bytes through undecoded; encodes responses (`T`) with prost.
+pub(crate) struct RawCodec<T>(std::marker::PhantomData<fn() -> T>);
 
-impl Codec for RawCodec {
-    type Encode = ExportTraceServiceResponse;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
+impl<T> RawCodec<T> {
+    pub(crate) fn new() -> RawCodec<T> {
+        RawCodec(std::marker::PhantomData)
     }
 }
 
-impl Encoder for RawCodec {
-    type Item = ExportTraceServiceResponse;
+impl<T: Message + Send + 'static> Codec for RawCodec<T> {
+    type Encode = T;
+    type Decode = Bytes;
+    type Encoder = RawCodec<T>;
+    type Decoder = RawCodec<T>;
+
+    fn encoder(&mut self) -> RawCodec<T> {
+        RawCodec::new()
+    }
+
+    fn decoder(&mut self) -> RawCodec<T> {
+        RawCodec::new()
+    }
+}
+
+impl<T: Message> Encoder for RawCodec<T> {
+    type Item = T;
     type Error = Status;
 
-    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+    fn encode(&mut self, item: T, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
         dst.reserve(item.encoded_len());
         item.encode(dst)
             .map_err(|e| Status::internal(format!("encoding the response: {e}")))
     }
 }
 
-impl Decoder for RawCodec {
+impl<T> Decoder for RawCodec<T> {
     type Item = Bytes;
     type Error = Status;
 

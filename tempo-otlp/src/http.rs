@@ -54,13 +54,13 @@ impl Encoding {
 }
 
 /// A failed export: its status and message.
-struct Failure {
-    status: StatusCode,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
 }
 
 impl Failure {
-    fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Failure {
         Failure {
             status,
             message: message.into(),
@@ -95,6 +95,42 @@ impl Failure {
                 .into_response(),
         }
     }
+}
+
+/// The media type of `Content-Type`, lower case and without parameters; `None` when the
+/// header is absent.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    Some(
+        value
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// A failure as a plain-text response (the Jaeger and Zipkin receivers' errors), with
+/// `Retry-After` when the client should retry.
+pub(crate) fn plain_response(f: Failure) -> Response {
+    let mut response = (
+        f.status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        f.message,
+    )
+        .into_response();
+    if matches!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+    ) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn content_encoding(headers: &HeaderMap) -> Result<Option<Encoding>, Failure> {
@@ -205,15 +241,49 @@ async fn handle(
     size: &mut usize,
     tenant_seen: &mut Option<String>,
 ) -> Result<(usize, Option<String>, usize), Failure> {
-    let org_id = headers.get("x-scope-orgid").map(HeaderValue::as_bytes);
-    let tenant = match receiver.tenant(org_id) {
-        Ok(t) => t,
-        Err(TenantError::Missing) => {
-            return Err(Failure::new(StatusCode::UNAUTHORIZED, "no org id"));
-        }
-        Err(TenantError::Invalid(msg)) => return Err(Failure::new(StatusCode::BAD_REQUEST, msg)),
-    };
+    let tenant = tenant(receiver, headers)?;
     *tenant_seen = Some(tenant.clone());
+    let body = read_body(receiver, headers, body, size).await?;
+    let batch = match encoding {
+        Some(Encoding::Json) => {
+            let decoded = decode_traces_json(&body)
+                .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            Batch::new(decoded.resource_spans).with_rejected(decoded.rejected)
+        }
+        _ => {
+            Batch::decode(body).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.to_string()))?
+        }
+    };
+    match receiver.store.ingest_async(&tenant, batch).await {
+        Ok(receipt) => Ok((
+            receipt.rejected_spans,
+            receipt.rejection_message,
+            receipt.accepted_spans,
+        )),
+        // Back-pressure while blocks are cut is a 429: the client retries after `Retry-After`.
+        Err(e) => Err(Failure::new(http_status(e.kind()), e.to_string())),
+    }
+}
+
+/// The request's tenant: from `X-Scope-OrgID` with multi-tenancy on, else `single-tenant`.
+pub(crate) fn tenant(receiver: &Receiver, headers: &HeaderMap) -> Result<String, Failure> {
+    let org_id = headers.get("x-scope-orgid").map(HeaderValue::as_bytes);
+    match receiver.tenant(org_id) {
+        Ok(t) => Ok(t),
+        Err(TenantError::Missing) => Err(Failure::new(StatusCode::UNAUTHORIZED, "no org id")),
+        Err(TenantError::Invalid(msg)) => Err(Failure::new(StatusCode::BAD_REQUEST, msg)),
+    }
+}
+
+/// Reads a request body within the receiver's size limit (as sent and decompressed), and
+/// decompresses it (`Content-Encoding` gzip or deflate); `size` gets its size as sent. An
+/// empty body is refused.
+pub(crate) async fn read_body(
+    receiver: &Receiver,
+    headers: &HeaderMap,
+    body: Body,
+    size: &mut usize,
+) -> Result<Bytes, Failure> {
     let limit = receiver.config.max_http_body_bytes;
     let too_large = |what: &str| {
         Failure::new(
@@ -254,25 +324,7 @@ async fn handle(
             "request body is empty",
         ));
     }
-    let batch = match encoding {
-        Some(Encoding::Json) => {
-            let decoded = decode_traces_json(&body)
-                .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-            Batch::new(decoded.resource_spans).with_rejected(decoded.rejected)
-        }
-        _ => {
-            Batch::decode(body).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e.to_string()))?
-        }
-    };
-    match receiver.store.ingest_async(&tenant, batch).await {
-        Ok(receipt) => Ok((
-            receipt.rejected_spans,
-            receipt.rejection_message,
-            receipt.accepted_spans,
-        )),
-        // Back-pressure while blocks are cut is a 429: the client retries after `Retry-After`.
-        Err(e) => Err(Failure::new(http_status(e.kind()), e.to_string())),
-    }
+    Ok(body)
 }
 
 fn decompress(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, Failure> {

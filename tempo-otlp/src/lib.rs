@@ -15,6 +15,11 @@
 //!   `X-Scope-OrgID` when multi-tenancy is on, and acknowledge a request only once its spans
 //!   are durable in the store's write-ahead log. A body that is not OTLP at all, however deep
 //!   its nesting, is refused whole with a message.
+//! - over the network, from Jaeger and Zipkin clients ([`jaeger`], [`zipkin`]): Jaeger's
+//!   Thrift over HTTP and UDP (binary and compact protocols) and gRPC, Zipkin's v2 JSON and
+//!   protobuf and v1 JSON; spans are mapped into OTLP as the OpenTelemetry Collector maps
+//!   them ([`jaeger::batch_to_resource_spans`], [`zipkin::spans_to_resource_spans`]) and
+//!   stored through the same path, with the same tenant rules and acknowledgement;
 //! - in-process, from the OpenTelemetry Rust SDK: [`sdk::StoreExporter`] is a `SpanExporter`
 //!   that converts the SDK's spans straight into the store's model (no protobuf round trip),
 //!   so a service records and queries its own traces with no collector and no server;
@@ -64,11 +69,13 @@
 //!
 //! It is not a server: it binds no socket (`tempo-server` does) and serves no query API. It is
 //! not a collector: it neither samples, batches across processes, nor forwards spans
-//! elsewhere. It does not speak Jaeger or Zipkin yet, and it handles traces only, not metrics
-//! or logs.
+//! elsewhere. It does not serve Jaeger's or Zipkin's query APIs, and it handles traces only,
+//! not metrics or logs.
 
+mod attrs;
 mod grpc;
 mod http;
+pub mod jaeger;
 mod json;
 mod receiver;
 mod response;
@@ -77,6 +84,8 @@ pub mod sdk;
 pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod thrift;
+pub mod zipkin;
 
 pub use grpc::{SERVICE_NAME, TraceServiceServer};
 pub use http::{TRACES_PATH, router as http_router};
@@ -85,3 +94,4 @@ pub use receiver::{
     IngestEvent, IngestObserver, NoopObserver, Receiver, ReceiverConfig, Transport,
 };
 pub use response::{ExportTracePartialSuccess, ExportTraceServiceResponse, RpcStatus};
+pub use thrift::{MAX_DEPTH as MAX_THRIFT_DEPTH, ThriftError, ThriftProtocol};

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use tempo_core::{SINGLE_TENANT, Store};
+use tempo_core::model::ResourceSpans;
+use tempo_core::{Batch, IngestError, IngestReceipt, SINGLE_TENANT, Store};
 
 /// Settings shared by the OTLP receivers.
 #[derive(Debug, Clone)]
@@ -34,15 +35,38 @@ pub enum Transport {
     HttpProtobuf,
     /// OTLP/HTTP with a JSON body.
     HttpJson,
+    /// Jaeger's gRPC `CollectorService/PostSpans`.
+    JaegerGrpc,
+    /// Jaeger Thrift (binary protocol) over HTTP, `POST /api/traces`.
+    JaegerThriftHttp,
+    /// Jaeger Thrift, compact protocol, over UDP (the agent's port 6831).
+    JaegerThriftCompact,
+    /// Jaeger Thrift, binary protocol, over UDP (the agent's port 6832).
+    JaegerThriftBinary,
+    /// Zipkin v2 JSON, `POST /api/v2/spans`.
+    ZipkinJson,
+    /// Zipkin v2 protobuf, `POST /api/v2/spans`.
+    ZipkinProtobuf,
+    /// Zipkin v1 JSON, `POST /api/v1/spans`.
+    ZipkinV1Json,
 }
 
 impl Transport {
-    /// A short label for metrics: `grpc`, `http_protobuf`, `http_json`.
+    /// A short label for metrics: `grpc`, `http_protobuf`, `http_json`, `jaeger_grpc`,
+    /// `jaeger_thrift_http`, `jaeger_thrift_compact`, `jaeger_thrift_binary`, `zipkin_json`,
+    /// `zipkin_protobuf`, `zipkin_v1_json`.
     pub fn label(self) -> &'static str {
         match self {
             Transport::Grpc => "grpc",
             Transport::HttpProtobuf => "http_protobuf",
             Transport::HttpJson => "http_json",
+            Transport::JaegerGrpc => "jaeger_grpc",
+            Transport::JaegerThriftHttp => "jaeger_thrift_http",
+            Transport::JaegerThriftCompact => "jaeger_thrift_compact",
+            Transport::JaegerThriftBinary => "jaeger_thrift_binary",
+            Transport::ZipkinJson => "zipkin_json",
+            Transport::ZipkinProtobuf => "zipkin_protobuf",
+            Transport::ZipkinV1Json => "zipkin_v1_json",
         }
     }
 }
@@ -133,5 +157,60 @@ impl Receiver {
         }
         tempo_core::validate_tenant(tenant).map_err(|e| TenantError::Invalid(e.to_string()))?;
         Ok(tenant.to_owned())
+    }
+
+    /// Stores spans that another protocol's receiver mapped into OTLP, through the same path
+    /// as OTLP (validation, limits, the write-ahead log before the answer), and reports the
+    /// request to the observer.
+    pub(crate) async fn ingest_mapped(
+        &self,
+        tenant: &str,
+        transport: Transport,
+        bytes: usize,
+        resource_spans: Vec<ResourceSpans>,
+    ) -> Result<IngestReceipt, IngestError> {
+        let batch = Batch::new(resource_spans);
+        let result = self.store.ingest_async(tenant, batch).await;
+        let (accepted, rejected, error) = match &result {
+            Ok(r) => (r.accepted_spans, r.rejected_spans, None),
+            Err(e) => (0, 0, Some(e.to_string())),
+        };
+        self.observer.observe(&IngestEvent {
+            tenant: Some(tenant),
+            transport,
+            bytes,
+            accepted_spans: accepted,
+            rejected_spans: rejected,
+            error: error.as_deref(),
+        });
+        if let Ok(r) = &result
+            && let Some(message) = &r.rejection_message
+        {
+            tracing::debug!(
+                tenant,
+                transport = transport.label(),
+                rejection = %message,
+                "spans rejected"
+            );
+        }
+        result
+    }
+
+    /// Reports a request refused before its spans reached the store.
+    pub(crate) fn observe_failure(
+        &self,
+        tenant: Option<&str>,
+        transport: Transport,
+        bytes: usize,
+        error: &str,
+    ) {
+        self.observer.observe(&IngestEvent {
+            tenant,
+            transport,
+            bytes,
+            accepted_spans: 0,
+            rejected_spans: 0,
+            error: Some(error),
+        });
     }
 }

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tempo_core::Store;
-use tempo_otlp::{Receiver, ReceiverConfig, TraceServiceServer};
+use tempo_otlp::{Receiver, ReceiverConfig, ThriftProtocol, TraceServiceServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -303,11 +303,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     )
     .with_observer(metrics.clone());
 
-    let listeners = 1
+    let tcp_listeners = 1
         + usize::from(config.otlp_http_endpoint.is_some())
-        + usize::from(config.otlp_grpc_endpoint.is_some());
-    let limits = ConnLimits::new(&config, nofile, listeners);
-    let readiness = Arc::new(Readiness::new(listeners));
+        + usize::from(config.otlp_grpc_endpoint.is_some())
+        + usize::from(config.jaeger_grpc.is_some())
+        + usize::from(config.jaeger_thrift_http.is_some())
+        + usize::from(config.zipkin.is_some());
+    let udp_listeners = usize::from(config.jaeger_thrift_compact.is_some())
+        + usize::from(config.jaeger_thrift_binary.is_some());
+    let limits = ConnLimits::new(&config, nofile, tcp_listeners);
+    let readiness = Arc::new(Readiness::new(tcp_listeners + udp_listeners));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut start = Starter {
@@ -370,6 +375,92 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "otlp_grpc",
             &["/opentelemetry.proto.collector.trace.v1.TraceService/Export"],
         )?;
+    }
+
+    // Jaeger and Zipkin: each with a receiver of its own, for its own size limit.
+    let receiver_for = |max_bytes: usize| {
+        Receiver::new(
+            store.clone(),
+            ReceiverConfig {
+                multitenancy_enabled: config.multitenancy_enabled,
+                max_grpc_message_bytes: max_bytes,
+                max_http_body_bytes: max_bytes,
+            },
+        )
+        .with_observer(metrics.clone())
+    };
+    if let Some(r) = &config.jaeger_thrift_http {
+        start.listener(
+            bind(&r.endpoint, "Jaeger Thrift/HTTP").await?,
+            tempo_otlp::jaeger::thrift_http_router(receiver_for(r.max_bytes)),
+            listen::Spec {
+                what: "Jaeger Thrift/HTTP receiver",
+                protocol: Protocol::Http,
+                config: limits.apply(&r.listener),
+            },
+            "jaeger_thrift_http",
+            &[tempo_otlp::jaeger::JAEGER_TRACES_PATH],
+        )?;
+    }
+    if let Some(r) = &config.jaeger_grpc {
+        start.listener(
+            bind(&r.endpoint, "Jaeger gRPC").await?,
+            axum::Router::new().fallback_service(tempo_otlp::jaeger::CollectorServiceServer::new(
+                receiver_for(r.max_bytes),
+            )),
+            listen::Spec {
+                what: "Jaeger gRPC receiver",
+                protocol: Protocol::Grpc,
+                config: limits.apply(&r.listener),
+            },
+            "jaeger_grpc",
+            &[tempo_otlp::jaeger::POST_SPANS_PATH],
+        )?;
+    }
+    if let Some(r) = &config.zipkin {
+        start.listener(
+            bind(&r.endpoint, "Zipkin").await?,
+            tempo_otlp::zipkin::router(receiver_for(r.max_bytes)),
+            listen::Spec {
+                what: "Zipkin receiver",
+                protocol: Protocol::Http,
+                config: limits.apply(&r.listener),
+            },
+            "zipkin",
+            &[
+                tempo_otlp::zipkin::ZIPKIN_V2_PATH,
+                tempo_otlp::zipkin::ZIPKIN_V1_PATH,
+            ],
+        )?;
+    }
+    for (endpoint, protocol, what) in [
+        (
+            &config.jaeger_thrift_compact,
+            ThriftProtocol::Compact,
+            "Jaeger Thrift compact/UDP",
+        ),
+        (
+            &config.jaeger_thrift_binary,
+            ThriftProtocol::Binary,
+            "Jaeger Thrift binary/UDP",
+        ),
+    ] {
+        let Some(endpoint) = endpoint else { continue };
+        let addr = resolve(endpoint, what).await?;
+        let socket = tokio::net::UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("binding the {what} receiver on {addr}"))?;
+        tracing::info!(addr = %socket.local_addr()?, "{what} receiver listening");
+        let mut shutdown = shutdown_rx.clone();
+        tasks.spawn(tempo_otlp::jaeger::serve_agent_udp(
+            socket,
+            protocol,
+            receiver_for(0),
+            async move {
+                let _ = shutdown.wait_for(|stop| *stop).await;
+            },
+        ));
+        readiness.bound();
     }
 
     tracing::info!(
@@ -450,6 +541,16 @@ impl ConnLimits {
         }
         if config.otlp_grpc_endpoint.is_some() {
             configs.push(&config.otlp_grpc_listener);
+        }
+        for r in [
+            &config.jaeger_grpc,
+            &config.jaeger_thrift_http,
+            &config.zipkin,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            configs.push(&r.listener);
         }
         let total: u64 = configs
             .iter()

@@ -120,7 +120,7 @@ impl Metrics {
             ),
             (
                 "tempo_distributor_bytes_received_total",
-                "Bytes of OTLP request bodies received, per tenant.",
+                "Bytes of request bodies received (OTLP, Jaeger, Zipkin), per tenant.",
                 |c| c.bytes_received,
             ),
             (
@@ -130,7 +130,7 @@ impl Metrics {
             ),
             (
                 "tempo_distributor_requests_failed_total",
-                "OTLP requests that failed as a whole, per tenant.",
+                "Requests (OTLP, Jaeger, Zipkin) that failed as a whole, per tenant.",
                 |c| c.requests_failed,
             ),
         ];
@@ -143,7 +143,7 @@ impl Metrics {
         let name = "tempo_distributor_requests_rejected_total";
         let _ = writeln!(
             out,
-            "# HELP {name} OTLP requests rejected before a tenant was known.\n# TYPE {name} counter"
+            "# HELP {name} Requests rejected before a tenant was known, per transport.\n# TYPE {name} counter"
         );
         for (transport, n) in self.untenanted_failures.lock().iter() {
             let _ = writeln!(out, "{name}{{transport=\"{transport}\"}} {n}");

@@ -22,6 +22,14 @@
 //! | `distributor.receivers.otlp.protocols.grpc.max_recv_msg_size_mib` | `16` | [`Config::otlp_grpc_max_recv_msg_size`] |
 //! | `distributor.receivers.otlp.protocols.http.endpoint` | `0.0.0.0:4318` | [`Config::otlp_http_endpoint`] |
 //! | `distributor.receivers.otlp.protocols.http.max_request_body_size` | 16 MiB | [`Config::otlp_http_max_request_bytes`] |
+//! | `distributor.receivers.jaeger.protocols.grpc.endpoint` | off; `0.0.0.0:14250` when `grpc` is listed | [`Config::jaeger_grpc`]: `jaeger.api_v2.CollectorService/PostSpans` |
+//! | `distributor.receivers.jaeger.protocols.grpc.max_recv_msg_size_mib` | `16` | [`Config::jaeger_grpc`] |
+//! | `distributor.receivers.jaeger.protocols.thrift_http.endpoint` | off; `0.0.0.0:14268` when listed | [`Config::jaeger_thrift_http`]: `POST /api/traces` |
+//! | `distributor.receivers.jaeger.protocols.thrift_http.max_request_body_size` | 16 MiB | [`Config::jaeger_thrift_http`] |
+//! | `distributor.receivers.jaeger.protocols.thrift_compact.endpoint` | off; `0.0.0.0:6831` (UDP) when listed | [`Config::jaeger_thrift_compact`] |
+//! | `distributor.receivers.jaeger.protocols.thrift_binary.endpoint` | off; `0.0.0.0:6832` (UDP) when listed | [`Config::jaeger_thrift_binary`] |
+//! | `distributor.receivers.zipkin.endpoint` | off; `0.0.0.0:9411` when `zipkin` is listed | [`Config::zipkin`]: `POST /api/v2/spans`, `POST /api/v1/spans` |
+//! | `distributor.receivers.zipkin.max_request_body_size` | 16 MiB | [`Config::zipkin`] |
 //! | `ingester.trace_idle_period`, `live_store.max_trace_idle` | `5s` | [`Config::trace_idle_period`] |
 //! | `ingester.max_block_bytes`, `live_store.max_block_bytes` | `52428800` | [`Config::max_block_bytes`] |
 //! | `ingester.max_block_duration`, `live_store.max_block_duration` | `30s` | [`Config::max_block_duration`] |
@@ -119,6 +127,13 @@
 //! `localhost:4318`; we default to `0.0.0.0`, as Tempo's single-binary examples configure it.
 //! An endpoint with an empty host (`:4317`) listens on all interfaces, as in Go.
 //!
+//! The Jaeger and Zipkin receivers are off unless configured, as in Tempo. Each Jaeger
+//! protocol listed runs (`thrift_http:` alone means its default port); a `jaeger` receiver
+//! with no protocol is an error, as in the Collector. Their HTTP and gRPC servers take the same
+//! connection keys as the OTLP ones (`read_timeout`, `keepalive`, `conn_limit`, ...); the
+//! UDP receivers take only `endpoint` (`queue_size`, `max_packet_size`, `workers` and
+//! `socket_buffer_size` are reported). UDP spans always go to `single-tenant`.
+//!
 //! # Keys accepted without effect
 //!
 //! These are understood and their values checked, but they change nothing yet, because this
@@ -131,7 +146,7 @@
 //!
 //! Everything else, notably `stream_over_http_enabled`, `usage_report`, the other
 //! `metrics_generator` and `overrides` keys (such as `generate_native_histograms`), the other `query_frontend` keys (among them `query_frontend.metrics.concurrent_jobs` and the
-//! other job-sharding settings of metrics queries), `querier`, `memberlist`, other receivers (`jaeger`, `zipkin`,
+//! other job-sharding settings of metrics queries), `querier`, `memberlist`, other receivers (`opencensus`, `kafka`,
 //! ...), `storage.trace.block`, `storage.trace.pool` and the other backends' sections: they
 //! have no effect here, and the report says so.
 //!
@@ -200,6 +215,17 @@ pub(crate) struct Config {
     /// Largest OTLP HTTP request body accepted, in bytes (`max_request_body_size`, the
     /// OpenTelemetry Collector's key; 0 means the default, 16 MiB).
     pub(crate) otlp_http_max_request_bytes: usize,
+    /// Jaeger's gRPC receiver (`distributor.receivers.jaeger.protocols.grpc`); `None` when
+    /// it is off, as it is unless configured.
+    pub(crate) jaeger_grpc: Option<ExtraReceiver>,
+    /// Jaeger's Thrift-over-HTTP receiver (`...jaeger.protocols.thrift_http`).
+    pub(crate) jaeger_thrift_http: Option<ExtraReceiver>,
+    /// Listen address of Jaeger's UDP compact-protocol receiver (`...thrift_compact`).
+    pub(crate) jaeger_thrift_compact: Option<String>,
+    /// Listen address of Jaeger's UDP binary-protocol receiver (`...thrift_binary`).
+    pub(crate) jaeger_thrift_binary: Option<String>,
+    /// Zipkin's receiver (`distributor.receivers.zipkin`).
+    pub(crate) zipkin: Option<ExtraReceiver>,
     /// A trace is complete after this long without new spans.
     pub(crate) trace_idle_period: Duration,
     /// The head is cut into a block when it holds this many bytes.
@@ -287,6 +313,19 @@ pub(crate) struct Config {
     /// The metrics generator (`metrics_generator`, and the processors named in the
     /// overrides): off unless the overrides name a processor.
     pub(crate) metrics_generator: GeneratorSettings,
+}
+
+/// A Jaeger or Zipkin receiver on a TCP port: where it listens, its size limit and its
+/// connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExtraReceiver {
+    /// Listen address, `host:port`.
+    pub(crate) endpoint: String,
+    /// Largest request accepted, in bytes: an HTTP body (as sent and decompressed) or a gRPC
+    /// message.
+    pub(crate) max_bytes: usize,
+    /// Connection timeouts and cap.
+    pub(crate) listener: ListenerConfig,
 }
 
 /// How one listener treats its connections. `None` is no limit.
@@ -383,6 +422,11 @@ impl Default for Config {
             otlp_http_endpoint: Some(DEFAULT_HTTP_ENDPOINT.to_owned()),
             otlp_grpc_max_recv_msg_size: (16 * MIB) as usize,
             otlp_http_max_request_bytes: (16 * MIB) as usize,
+            jaeger_grpc: None,
+            jaeger_thrift_http: None,
+            jaeger_thrift_compact: None,
+            jaeger_thrift_binary: None,
+            zipkin: None,
             trace_idle_period: Duration::from_secs(5),
             max_block_bytes: 50 * MIB,
             max_block_duration: Duration::from_secs(30),
@@ -420,6 +464,11 @@ impl Default for Config {
 
 const DEFAULT_GRPC_ENDPOINT: &str = "0.0.0.0:4317";
 const DEFAULT_HTTP_ENDPOINT: &str = "0.0.0.0:4318";
+const DEFAULT_JAEGER_GRPC_ENDPOINT: &str = "0.0.0.0:14250";
+const DEFAULT_JAEGER_THRIFT_HTTP_ENDPOINT: &str = "0.0.0.0:14268";
+const DEFAULT_JAEGER_THRIFT_COMPACT_ENDPOINT: &str = "0.0.0.0:6831";
+const DEFAULT_JAEGER_THRIFT_BINARY_ENDPOINT: &str = "0.0.0.0:6832";
+const DEFAULT_ZIPKIN_ENDPOINT: &str = "0.0.0.0:9411";
 
 impl Config {
     /// Parses a YAML configuration. Returns the settings and the dotted paths of the keys
@@ -456,6 +505,14 @@ impl Config {
             otlp_http = self.otlp_http_endpoint.as_deref().unwrap_or("off"),
             otlp_grpc_max_recv_msg_size = self.otlp_grpc_max_recv_msg_size,
             otlp_http_max_request_bytes = self.otlp_http_max_request_bytes,
+            jaeger_grpc = self.jaeger_grpc.as_ref().map_or("off", |r| r.endpoint.as_str()),
+            jaeger_thrift_http = self
+                .jaeger_thrift_http
+                .as_ref()
+                .map_or("off", |r| r.endpoint.as_str()),
+            jaeger_thrift_compact = self.jaeger_thrift_compact.as_deref().unwrap_or("off"),
+            jaeger_thrift_binary = self.jaeger_thrift_binary.as_deref().unwrap_or("off"),
+            zipkin = self.zipkin.as_ref().map_or("off", |r| r.endpoint.as_str()),
             multitenancy = self.multitenancy_enabled,
             multi_tenant_queries = self.multi_tenant_queries_enabled,
             stream_over_http = self.stream_over_http_enabled,
@@ -563,7 +620,64 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
         unknown.push("target".to_owned());
     }
 
-    let (otlp_grpc, otlp_http) = match raw.distributor.and_then(|d| d.receivers) {
+    let mut receivers = raw.distributor.and_then(|d| d.receivers);
+    let jaeger = receivers.as_mut().and_then(|r| r.jaeger.take());
+    let zipkin = receivers.as_mut().and_then(|r| r.zipkin.take());
+    let (jaeger_grpc, jaeger_thrift_http, jaeger_thrift_compact, jaeger_thrift_binary) =
+        match jaeger {
+            None => (None, None, None, None),
+            Some(jaeger) => match jaeger.protocols {
+                Some(p)
+                    if p.grpc.is_some()
+                        || p.thrift_http.is_some()
+                        || p.thrift_compact.is_some()
+                        || p.thrift_binary.is_some() =>
+                {
+                    let key = "distributor.receivers.jaeger.protocols";
+                    (
+                        p.grpc
+                            .map(|g| {
+                                grpc_receiver(
+                                    &g,
+                                    DEFAULT_JAEGER_GRPC_ENDPOINT,
+                                    &format!("{key}.grpc"),
+                                )
+                            })
+                            .transpose()?,
+                        p.thrift_http
+                            .map(|h| {
+                                http_receiver(
+                                    &h,
+                                    DEFAULT_JAEGER_THRIFT_HTTP_ENDPOINT,
+                                    &format!("{key}.thrift_http"),
+                                )
+                            })
+                            .transpose()?,
+                        p.thrift_compact.map(|u| {
+                            u.endpoint.unwrap_or_else(|| {
+                                DEFAULT_JAEGER_THRIFT_COMPACT_ENDPOINT.to_owned()
+                            })
+                        }),
+                        p.thrift_binary.map(|u| {
+                            u.endpoint
+                                .unwrap_or_else(|| DEFAULT_JAEGER_THRIFT_BINARY_ENDPOINT.to_owned())
+                        }),
+                    )
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "distributor.receivers.jaeger.protocols".to_owned(),
+                        message: "the Jaeger receiver needs at least one protocol: grpc, \
+                                  thrift_http, thrift_compact or thrift_binary"
+                            .to_owned(),
+                    });
+                }
+            },
+        };
+    let zipkin = zipkin
+        .map(|z| http_receiver(&z, DEFAULT_ZIPKIN_ENDPOINT, "distributor.receivers.zipkin"))
+        .transpose()?;
+    let (otlp_grpc, otlp_http) = match receivers {
         None => (Some(RawGrpc::default()), Some(RawHttp::default())),
         Some(receivers) => match receivers.otlp {
             None => (None, None),
@@ -695,6 +809,11 @@ fn resolve(raw: RawRoot, unknown: &mut Vec<String>) -> Result<Config, ConfigErro
         }),
         otlp_grpc_max_recv_msg_size,
         otlp_http_max_request_bytes,
+        jaeger_grpc,
+        jaeger_thrift_http,
+        jaeger_thrift_compact,
+        jaeger_thrift_binary,
+        zipkin,
         trace_idle_period: live
             .max_trace_idle
             .or(ingester.trace_idle_period)
@@ -882,6 +1001,41 @@ fn otlp_grpc_listener(grpc: &RawGrpc) -> ListenerConfig {
     }
 }
 
+/// A Jaeger or Zipkin receiver on an HTTP server (`confighttp`, as the OTLP/HTTP one).
+fn http_receiver(http: &RawHttp, default: &str, key: &str) -> Result<ExtraReceiver, ConfigError> {
+    let max_bytes = match http.max_request_body_size {
+        None | Some(0) => (16 * MIB) as usize,
+        Some(bytes) => usize::try_from(bytes).map_err(|_| ConfigError::Invalid {
+            key: format!("{key}.max_request_body_size"),
+            message: format!("{bytes} bytes is too large"),
+        })?,
+    };
+    Ok(ExtraReceiver {
+        endpoint: http.endpoint.clone().unwrap_or_else(|| default.to_owned()),
+        max_bytes,
+        listener: otlp_http_listener(http),
+    })
+}
+
+/// A Jaeger receiver on a gRPC server (`configgrpc`, as the OTLP/gRPC one).
+fn grpc_receiver(grpc: &RawGrpc, default: &str, key: &str) -> Result<ExtraReceiver, ConfigError> {
+    let max_bytes = match grpc.max_recv_msg_size_mib {
+        None | Some(0) => (16 * MIB) as usize,
+        Some(mib) => mib
+            .checked_mul(MIB)
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .ok_or_else(|| ConfigError::Invalid {
+                key: format!("{key}.max_recv_msg_size_mib"),
+                message: format!("{mib} MiB is too large"),
+            })?,
+    };
+    Ok(ExtraReceiver {
+        endpoint: grpc.endpoint.clone().unwrap_or_else(|| default.to_owned()),
+        max_bytes,
+        listener: otlp_grpc_listener(grpc),
+    })
+}
+
 fn non_empty_path(path: Option<PathBuf>) -> Option<PathBuf> {
     path.filter(|p| !p.as_os_str().is_empty())
 }
@@ -1022,8 +1176,6 @@ mod tests {
         assert_eq!(
             unknown,
             [
-                "distributor.receivers.jaeger",
-                "distributor.receivers.zipkin",
                 "distributor.receivers.opencensus",
                 "compactor.compaction.max_block_bytes",
                 "storage.trace.block",
@@ -1042,8 +1194,78 @@ mod tests {
                 compacted_block_retention: secs(600),
                 wal_path: "/tmp/tempo/wal".into(),
                 local_path: "/tmp/tempo/blocks".into(),
+                // Every Jaeger protocol and Zipkin, listed without endpoints: the defaults.
+                jaeger_grpc: Some(ExtraReceiver {
+                    endpoint: "0.0.0.0:14250".into(),
+                    max_bytes: 16 << 20,
+                    listener: ListenerConfig::otlp_grpc_defaults(),
+                }),
+                jaeger_thrift_http: Some(ExtraReceiver {
+                    endpoint: "0.0.0.0:14268".into(),
+                    max_bytes: 16 << 20,
+                    listener: ListenerConfig::otlp_http_defaults(),
+                }),
+                jaeger_thrift_compact: Some("0.0.0.0:6831".into()),
+                jaeger_thrift_binary: Some("0.0.0.0:6832".into()),
+                zipkin: Some(ExtraReceiver {
+                    endpoint: "0.0.0.0:9411".into(),
+                    max_bytes: 16 << 20,
+                    listener: ListenerConfig::otlp_http_defaults(),
+                }),
                 ..Config::default()
             }
+        );
+    }
+
+    #[test]
+    fn jaeger_and_zipkin_receivers_as_tempo_configures_them() {
+        // Off unless configured.
+        let (config, _) = parse("");
+        assert_eq!(
+            (
+                config.jaeger_grpc,
+                config.jaeger_thrift_http,
+                config.jaeger_thrift_compact,
+                config.jaeger_thrift_binary,
+                config.zipkin
+            ),
+            (None, None, None, None, None)
+        );
+        let (config, unknown) = parse(
+            "distributor:\n  receivers:\n    jaeger:\n      protocols:\n        thrift_http:\n          endpoint: 127.0.0.1:1234\n          max_request_body_size: 1000\n        thrift_compact:\n          endpoint: 127.0.0.1:1235\n          queue_size: 10\n        grpc:\n          endpoint: 127.0.0.1:1236\n          max_recv_msg_size_mib: 2\n    zipkin:\n      endpoint: 127.0.0.1:1237\n      parse_string_tags: true\n",
+        );
+        assert_eq!(
+            unknown,
+            [
+                "distributor.receivers.jaeger.protocols.thrift_compact.queue_size",
+                "distributor.receivers.zipkin.parse_string_tags",
+            ]
+        );
+        let http = config.jaeger_thrift_http.unwrap();
+        assert_eq!(
+            (http.endpoint.as_str(), http.max_bytes),
+            ("127.0.0.1:1234", 1000)
+        );
+        let grpc = config.jaeger_grpc.unwrap();
+        assert_eq!(
+            (grpc.endpoint.as_str(), grpc.max_bytes),
+            ("127.0.0.1:1236", 2 << 20)
+        );
+        assert_eq!(
+            config.jaeger_thrift_compact.as_deref(),
+            Some("127.0.0.1:1235")
+        );
+        assert_eq!(config.jaeger_thrift_binary, None);
+        assert_eq!(config.zipkin.unwrap().endpoint, "127.0.0.1:1237");
+        // Receivers without OTLP: OTLP off.
+        assert_eq!(config.otlp_grpc_endpoint, None);
+
+        let err = parse_err("distributor:\n  receivers:\n    jaeger:\n");
+        assert!(err.contains("at least one protocol"), "{err}");
+        let err = parse_err("distributor:\n  receivers:\n    jaeger:\n      protocols:\n");
+        assert!(
+            err.contains("distributor.receivers.jaeger.protocols"),
+            "{err}"
         );
     }
 
@@ -1128,7 +1350,8 @@ mod tests {
 
         // Receivers without OTLP: both OTLP receivers off.
         let (config, unknown) = parse("distributor:\n  receivers:\n    zipkin:\n");
-        assert_eq!(unknown, ["distributor.receivers.zipkin"]);
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert!(config.zipkin.is_some());
         assert_eq!(
             (config.otlp_grpc_endpoint, config.otlp_http_endpoint),
             (None, None)

@@ -446,6 +446,39 @@ pub(super) struct RawDistributor {
 pub(super) struct RawReceivers {
     #[serde(deserialize_with = "de_present")]
     pub(super) otlp: Option<RawOtlp>,
+    #[serde(deserialize_with = "de_present")]
+    pub(super) jaeger: Option<RawJaeger>,
+    /// The OpenTelemetry Collector's Zipkin receiver: an HTTP server's settings.
+    #[serde(deserialize_with = "de_present")]
+    pub(super) zipkin: Option<RawHttp>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of Jaeger receiver settings")]
+pub(super) struct RawJaeger {
+    pub(super) protocols: Option<RawJaegerProtocols>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of Jaeger protocols")]
+pub(super) struct RawJaegerProtocols {
+    #[serde(deserialize_with = "de_present")]
+    pub(super) grpc: Option<RawGrpc>,
+    #[serde(deserialize_with = "de_present")]
+    pub(super) thrift_http: Option<RawHttp>,
+    #[serde(deserialize_with = "de_present")]
+    pub(super) thrift_compact: Option<RawUdp>,
+    #[serde(deserialize_with = "de_present")]
+    pub(super) thrift_binary: Option<RawUdp>,
+}
+
+/// A UDP receiver (the Collector's `queue_size`, `max_packet_size`, `workers` and
+/// `socket_buffer_size` are reported: datagrams are read one at a time, whole).
+#[derive(Default, Deserialize)]
+#[serde(default, expecting = "a mapping of UDP receiver settings")]
+pub(super) struct RawUdp {
+    #[serde(deserialize_with = "de_endpoint")]
+    pub(super) endpoint: Option<String>,
 }
 
 #[derive(Default, Deserialize)]

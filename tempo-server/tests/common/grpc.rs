@@ -18,6 +18,17 @@ pub async fn export(
     body: Vec<u8>,
     tenant: Option<&str>,
 ) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    call(endpoint, EXPORT, body, tenant).await
+}
+
+/// Calls the unary method at `path` with `body`; the answer is decoded as an OTLP export
+/// response (an empty message, such as Jaeger's `PostSpansResponse`, decodes as one too).
+pub async fn call(
+    endpoint: &str,
+    path: &'static str,
+    body: Vec<u8>,
+    tenant: Option<&str>,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
     let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
         .unwrap()
         .connect()
@@ -34,7 +45,7 @@ pub async fn export(
     client
         .unary(
             request,
-            http::uri::PathAndQuery::from_static(EXPORT),
+            http::uri::PathAndQuery::from_static(path),
             RawBytes,
         )
         .await

@@ -54,6 +54,9 @@ pub struct Setup {
     pub grpc: String,
     /// YAML lines under the OTLP HTTP receiver (`...protocols.http`), unindented.
     pub http: String,
+    /// YAML lines under `distributor.receivers:` beside `otlp` (the Jaeger and Zipkin
+    /// receivers), unindented.
+    pub receivers: String,
     /// YAML appended at the top level.
     pub extra: String,
     /// YAML lines under `storage.trace:` in place of the local backend (the WAL's path is
@@ -104,11 +107,12 @@ impl Server {
         let config = dir.join("tempo.yaml");
         let yaml = format!(
             "server:\n  http_listen_address: 127.0.0.1\n  http_listen_port: {api_port}\n{server}\
-             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:{grpc_port}\n{grpc}        http:\n          endpoint: 127.0.0.1:{http_port}\n{http}\
+             distributor:\n  receivers:\n    otlp:\n      protocols:\n        grpc:\n          endpoint: 127.0.0.1:{grpc_port}\n{grpc}        http:\n          endpoint: 127.0.0.1:{http_port}\n{http}{receivers}\
              storage:\n  trace:\n    wal:\n      path: {wal}\n{storage}{extra_yaml}",
             server = indent(&setup.server, 2),
             grpc = indent(&setup.grpc, 10),
             http = indent(&setup.http, 10),
+            receivers = indent(&setup.receivers, 4),
             extra_yaml = setup.extra,
             wal = dir.join("wal").display(),
             storage = match &setup.storage {
