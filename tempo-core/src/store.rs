@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
@@ -767,8 +767,11 @@ impl Store {
         }))
     }
 
-    /// The part of a trace still in the head: acknowledged, not yet in a block. What other
-    /// servers on the same bucket ask for (blocks they read from the bucket themselves).
+    /// The part of a trace still in the head (acknowledged, not yet in a block) or in the
+    /// blocks written in the last two block-list polls: what other servers on the same
+    /// bucket ask for. They read older blocks from the bucket themselves; a block this store
+    /// has just cut is not in their list until their next poll, and is answered here
+    /// meanwhile (a span found twice is combined by its ID).
     pub fn find_trace_in_head(
         &self,
         tenant: &str,
@@ -776,10 +779,7 @@ impl Store {
         range: TimeRange,
     ) -> Result<Option<TracesData>, FindError> {
         validate_tenant(tenant)?;
-        let Some(head) = self.inner.head.get(tenant) else {
-            return Ok(None);
-        };
-        let sources: Sources = vec![Arc::new(HeadSource::new(head))];
+        let (sources, _, _) = self.sources(tenant, &range, Reach::HeadAndRecent);
         let (spans, _) = crate::query::find::find(&sources, &id, &range);
         if spans.is_empty() {
             return Ok(None);
@@ -893,6 +893,11 @@ enum Reach {
     All,
     /// The head only: what another server on the same bucket cannot read from the bucket.
     Head,
+    /// The head and the blocks written in the last two block-list polls (and ten seconds):
+    /// what another server on the same bucket may not have listed yet. Only for answers
+    /// where a part seen twice is harmless (a trace's spans are combined by span ID; tag
+    /// names and values are a union).
+    HeadAndRecent,
 }
 
 /// What a query's reads of blocks failed on, when a retry may succeed: a backend that did
@@ -981,6 +986,14 @@ impl Store {
         if reach == Reach::Head {
             return (sources, 0, Arc::new(BlockFailures::default()));
         }
+        // Blocks written since `recent` (unix seconds), when only those are read.
+        let recent = (reach == Reach::HeadAndRecent).then(|| {
+            let window = self.inner.config.blocklist_poll * 2 + Duration::from_secs(10);
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .saturating_sub(window.as_secs())
+        });
         let shared = self.inner.clone();
         let owner = tenant.to_owned();
         let failures = Arc::new(BlockFailures::default());
@@ -991,6 +1004,9 @@ impl Store {
         });
         let mut blocks = 0;
         for block in self.inner.catalog.readable(tenant) {
+            if recent.is_some_and(|since| block.meta.created_at_unix_seconds < since) {
+                continue;
+            }
             if block.overlaps(range.start, range.end) {
                 blocks += 1;
                 sources.extend(RowGroupSource::all_of(&block, &on_error));
@@ -1338,8 +1354,9 @@ impl Store {
         self.tag_names_in(tenant, scopes, filter, range, limit, Reach::All)
     }
 
-    /// [`Store::tag_names`] of the head only (the spans acknowledged and not yet in a
-    /// block): what other servers on the same bucket ask for.
+    /// [`Store::tag_names`] of the head (the spans acknowledged and not yet in a block) and
+    /// of the blocks written in the last two block-list polls: what other servers on the
+    /// same bucket ask for (they may not have listed those blocks yet).
     pub fn tag_names_in_head(
         &self,
         tenant: &str,
@@ -1348,7 +1365,7 @@ impl Store {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<(TagScope, Vec<String>)>, TagsError> {
-        self.tag_names_in(tenant, scopes, filter, range, limit, Reach::Head)
+        self.tag_names_in(tenant, scopes, filter, range, limit, Reach::HeadAndRecent)
     }
 
     fn tag_names_in(
@@ -1400,8 +1417,9 @@ impl Store {
         self.values_of(tenant, &field, filter, range, limit, Reach::All)
     }
 
-    /// [`Store::tag_values`] of the head only (the spans acknowledged and not yet in a
-    /// block): what other servers on the same bucket ask for.
+    /// [`Store::tag_values`] of the head (the spans acknowledged and not yet in a block) and
+    /// of the blocks written in the last two block-list polls: what other servers on the
+    /// same bucket ask for (they may not have listed those blocks yet).
     pub fn tag_values_in_head(
         &self,
         tenant: &str,
@@ -1412,7 +1430,7 @@ impl Store {
     ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::parse_tag(tag)?;
-        self.values_of(tenant, &field, filter, range, limit, Reach::Head)
+        self.values_of(tenant, &field, filter, range, limit, Reach::HeadAndRecent)
     }
 
     /// The values of tag `name` read literally, as Tempo's first tag values API
@@ -1444,7 +1462,7 @@ impl Store {
     ) -> Result<Vec<TagValue>, TagsError> {
         validate_tenant(tenant)?;
         let field = crate::query::tags::literal_tag(name);
-        self.values_of(tenant, &field, filter, range, limit, Reach::Head)
+        self.values_of(tenant, &field, filter, range, limit, Reach::HeadAndRecent)
     }
 
     fn values_of(

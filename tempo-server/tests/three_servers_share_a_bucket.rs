@@ -263,6 +263,16 @@ fn three_servers_share_a_bucket() {
     let all: Vec<&Server> = servers.iter().collect();
     assert_all_found(&all, &expected, "after SIGKILL and restart");
 
+    // Enough blocks for a compaction (four at least, however the cuts above fell): another
+    // round of traces to each server, each cut into a block of its own once the heads
+    // above are in blocks (blocks are cut after 1 s idle, or 2 s old).
+    std::thread::sleep(Duration::from_millis(3500));
+    for (i, server) in servers.iter().enumerate() {
+        let ids: Vec<[u8; 16]> = (0..4).map(|n| trace_id(400 + i as u64, n)).collect();
+        assert!(send(server, "filler", &ids));
+        expected.extend(ids.iter().map(|id| (*id, SPANS)));
+    }
+
     // Compaction runs under a lease while lookups on every server keep finding every trace.
     let compactions = |servers: &[Server]| -> u64 {
         servers
@@ -272,7 +282,15 @@ fn three_servers_share_a_bucket() {
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while compactions(&servers) == 0 {
-        assert!(Instant::now() < deadline, "no compaction within 60s");
+        assert!(
+            Instant::now() < deadline,
+            "no compaction within 60s; the servers' logs:\n{}",
+            servers
+                .iter()
+                .map(|s| s.log_text())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
         for server in &servers {
             for (id, spans) in expected.iter().take(10) {
                 assert_eq!(spans_found(server, id), *spans, "while compacting");
