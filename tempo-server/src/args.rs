@@ -334,7 +334,7 @@ mod tests {
             block(&["block", "inspect", dir]).unwrap(),
             BlockCommand::Inspect {
                 path: PathBuf::from(dir),
-                json: false
+                json: false,
                 config: None,
             }
         );
@@ -348,7 +348,7 @@ mod tests {
                 block(&args).unwrap(),
                 BlockCommand::Inspect {
                     path: PathBuf::from("b"),
-                    json: true
+                    json: true,
                     config: None,
                 },
                 "{args:?}"
@@ -358,7 +358,7 @@ mod tests {
             block(&["block", "inspect", "b", "--json=false"]).unwrap(),
             BlockCommand::Inspect {
                 path: PathBuf::from("b"),
-                json: false
+                json: false,
                 config: None,
             }
         );
@@ -378,7 +378,7 @@ mod tests {
             block(&["block", "list"]).unwrap(),
             BlockCommand::List {
                 dir: PathBuf::from(DEFAULT_BLOCKS_DIR),
-                json: false
+                json: false,
                 config: None,
             }
         );
@@ -386,7 +386,7 @@ mod tests {
             block(&["block", "list", "/data/blocks", "--json"]).unwrap(),
             BlockCommand::List {
                 dir: PathBuf::from("/data/blocks"),
-                json: true
+                json: true,
                 config: None,
             }
         );
@@ -395,7 +395,7 @@ mod tests {
             block(&["block", "list", "-"]).unwrap(),
             BlockCommand::List {
                 dir: PathBuf::from("-"),
-                json: false
+                json: false,
                 config: None,
             }
         );
