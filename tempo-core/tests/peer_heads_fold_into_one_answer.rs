@@ -226,7 +226,7 @@ proptest! {
     ) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let t0 = (now - 600) / 60 * 60 * S;
-        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
         let a = store(
             dirs[0].path(),
             batch(t0, &specs, &places, &[Place::BlocksA]),
@@ -272,7 +272,10 @@ proptest! {
             }
         }
 
-        // Tags: with a limit that cuts nothing, the union is the one store's answer; with one
+        // Tags: B also answers from the blocks it wrote in the last two polls (all of them,
+        // here), which A would read from the bucket anyway: the union is that of a store
+        // holding every span. With a limit that cuts nothing, the union is that store's
+        // answer; with one
         // that cuts, which values a store lists first is its own, so the union cut at the
         // limit is as long and within the one store's whole answer.
         let full = 1000;
@@ -288,6 +291,12 @@ proptest! {
                 .map(|(scope, names)| (scope, names.into_iter().take(limit).collect::<Vec<_>>()))
                 .collect::<BTreeMap<TagScope, Vec<String>>>()
         };
+        let every = store(
+            dirs[3].path(),
+            batch(t0, &specs, &places, &[Place::BlocksA, Place::BlocksB]),
+            batch(t0, &specs, &places, &[Place::HeadA, Place::HeadB]),
+        );
+        let one = every;
         let want: BTreeMap<TagScope, Vec<String>> = one
             .tag_names(TENANT, &[], None, TimeRange::ALL, full)
             .unwrap()

@@ -416,8 +416,18 @@ mod tests {
         let err = p(&["-log.level=debug", "block", "list"]).unwrap_err();
         assert!(err.contains("must come first"), "{err}");
         // The server's flags are not block flags.
-        let err = block(&["block", "list", "-config.file=x.yaml"]).unwrap_err();
-        assert!(err.contains("unknown flag -config.file"), "{err}");
+        let err = block(&["block", "list", "-log.level=debug"]).unwrap_err();
+        assert!(err.contains("unknown flag -log.level"), "{err}");
+        // But a configuration names the backend to read.
+        assert_eq!(
+            block(&["block", "list", "-config.file=x.yaml"]).unwrap(),
+            BlockCommand::List {
+                dir: PathBuf::from(DEFAULT_BLOCKS_DIR),
+                json: false,
+                config: Some(PathBuf::from("x.yaml")),
+            }
+        );
+        assert!(block(&["block", "list", "-config.file="]).is_err());
     }
 
     #[test]
